@@ -1,0 +1,95 @@
+//! The metadata kept in `<root>/<id>/meta.json`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use specutils::proc::is_same_process_alive;
+
+use super::Status;
+
+/// A host process named so that pid reuse cannot fool us: the pid and the
+/// start time it had when we recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRef {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl ProcessRef {
+    /// Records a live process; fails when it is already gone.
+    pub fn of(pid: i32) -> std::io::Result<Self> {
+        Ok(Self {
+            pid,
+            start_time: specutils::proc::start_time(pid)?,
+        })
+    }
+
+    pub fn is_alive(&self) -> bool {
+        is_same_process_alive(self.pid, self.start_time)
+    }
+}
+
+/// One container's metadata, as the frontend stores it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Container {
+    pub id: String,
+    pub bundle: PathBuf,
+    /// The rootfs as resolved at create, so `state` and `list` need not
+    /// read the spec again.
+    pub rootfs: PathBuf,
+    pub status: Status,
+    /// RFC 3339 with nanoseconds, as runc prints it.
+    pub created: String,
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// The sandbox this container runs in; equal to `id` for a root container.
+    pub sandbox_id: String,
+    #[serde(default)]
+    pub sandbox: Option<ProcessRef>,
+    #[serde(default)]
+    pub gofer: Option<ProcessRef>,
+    #[serde(default)]
+    pub init: Option<ProcessRef>,
+}
+
+impl Container {
+    pub fn new(id: &str, bundle: PathBuf, rootfs: PathBuf, sandbox_id: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            bundle,
+            rootfs,
+            status: Status::Creating,
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            owner: String::new(),
+            annotations: BTreeMap::new(),
+            sandbox_id: sandbox_id.to_string(),
+            sandbox: None,
+            gofer: None,
+            init: None,
+        }
+    }
+
+    /// The status once dead processes are taken into account: a container
+    /// whose sandbox is gone, or a running one whose init has exited, is
+    /// stopped whatever the file says.
+    pub fn live_status(&self) -> Status {
+        let sandbox_gone = self.sandbox.is_none_or(|s| !s.is_alive());
+        let init_gone = self.init.is_some_and(|i| !i.is_alive());
+        match self.status {
+            s if s.has_sandbox() && sandbox_gone => Status::Stopped,
+            Status::Running | Status::Paused if init_gone => Status::Stopped,
+            s => s,
+        }
+    }
+
+    /// The pid `state` reports: the sandbox's (as gVisor does), or 0 once
+    /// stopped.
+    pub fn reported_pid(&self, status: Status) -> i32 {
+        match (status, self.sandbox) {
+            (Status::Stopped, _) | (_, None) => 0,
+            (_, Some(s)) => s.pid,
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The OCI state document, in the layout `runc state` prints.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::{Container, Status};
+
+pub const OCI_VERSION: &str = "1.2.0";
+
+#[derive(Debug, Serialize)]
+pub struct OciState {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'static str,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    pub owner: String,
+}
+
+impl OciState {
+    /// The state of `c` as of now, liveness included.
+    pub fn of(c: &Container) -> Self {
+        let status = c.live_status();
+        Self {
+            oci_version: OCI_VERSION,
+            id: c.id.clone(),
+            pid: c.reported_pid(status),
+            status,
+            bundle: c.bundle.clone(),
+            rootfs: c.rootfs.clone(),
+            created: c.created.clone(),
+            annotations: c.annotations.clone(),
+            owner: c.owner.clone(),
+        }
+    }
+}

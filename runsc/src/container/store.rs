@@ -1,0 +1,415 @@
+//! The container store: `<root>/<id>/meta.json` under `<root>/<id>/meta.lock`.
+//!
+//! A container directory appears atomically, meta.json included: it is built
+//! under a temporary name that no id can take and renamed into place with
+//! RENAME_NOREPLACE, so concurrent creates of one id have exactly one
+//! winner and no reader ever sees a directory without its metadata. Every
+//! later write replaces meta.json by rename, so readers see the old or the
+//! new file, never a torn one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use fs4::FileExt;
+use nix::errno::Errno;
+use nix::fcntl::{renameat2, RenameFlags};
+use specutils::{validate_id, IdError};
+
+use super::Container;
+
+pub const META_NAME: &str = "meta.json";
+pub const LOCK_NAME: &str = "meta.lock";
+/// Prefix of temporary names; `~` is not allowed in ids, so a temporary
+/// entry can never be mistaken for a container.
+const TEMP_PREFIX: &str = "~";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Id(#[from] IdError),
+    #[error("container does not exist: {0}")]
+    NotExist(String),
+    #[error("container with id {0} already exists")]
+    AlreadyExists(String),
+    #[error("container id prefix {prefix:?} is ambiguous: matches {}", .candidates.join(", "))]
+    Ambiguous {
+        prefix: String,
+        candidates: Vec<String>,
+    },
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("parse {path}: {source}")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: holds container {found:?}, not {expected:?}")]
+    Mismatch {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The directory of container metadata named by `--root`.
+#[derive(Debug, Clone)]
+pub struct ContainerStore {
+    root: PathBuf,
+}
+
+/// A container held under its exclusive lock; the lock is released on drop.
+#[derive(Debug)]
+pub struct LockedContainer {
+    pub container: Container,
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl ContainerStore {
+    /// Opens the store, creating the root directory (0700) when missing.
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(io_err("create state root", root))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of container `id`; `id` must be valid.
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Adds a new container; fails with `AlreadyExists` if the id is taken.
+    pub fn create(&self, c: &Container) -> Result<(), StoreError> {
+        validate_id(&c.id)?;
+        let temp = self.root.join(format!(
+            "{TEMP_PREFIX}create.{}.{}",
+            std::process::id(),
+            c.id
+        ));
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&temp)
+            .map_err(io_err("create", &temp))?;
+        let result = (|| {
+            create_lock_file(&temp.join(LOCK_NAME))?;
+            write_atomic(&temp, META_NAME, &encode(c))?;
+            let dest = self.dir(&c.id);
+            renameat2(None, &temp, None, &dest, RenameFlags::RENAME_NOREPLACE).map_err(
+                |e| match e {
+                    Errno::EEXIST | Errno::ENOTEMPTY => StoreError::AlreadyExists(c.id.clone()),
+                    e => StoreError::Io {
+                        op: "rename into place",
+                        path: dest.clone(),
+                        source: e.into(),
+                    },
+                },
+            )?;
+            fsync_dir(&self.root)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&temp);
+        }
+        result
+    }
+
+    /// Resolves an exact or abbreviated id to the full id.
+    pub fn find(&self, prefix: &str) -> Result<String, StoreError> {
+        validate_id(prefix)?;
+        if self.dir(prefix).join(META_NAME).exists() {
+            return Ok(prefix.to_string());
+        }
+        let mut candidates: Vec<String> = self
+            .ids()?
+            .into_iter()
+            .filter(|id| id.starts_with(prefix))
+            .collect();
+        match candidates.len() {
+            0 => Err(StoreError::NotExist(prefix.to_string())),
+            1 => Ok(candidates.remove(0)),
+            _ => {
+                candidates.sort();
+                Err(StoreError::Ambiguous {
+                    prefix: prefix.to_string(),
+                    candidates,
+                })
+            }
+        }
+    }
+
+    /// Every container id, from directory names alone.
+    pub fn ids(&self) -> Result<Vec<String>, StoreError> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("read", &self.root)(e)),
+        };
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err("read", &self.root))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if validate_id(&name).is_ok() && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                ids.push(name);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Reads a container under its shared lock. `id` is a full id.
+    pub fn load(&self, id: &str) -> Result<Container, StoreError> {
+        validate_id(id)?;
+        let lock = self.open_lock(id)?;
+        <File as FileExt>::lock_shared(&lock)
+            .map_err(io_err("lock", &self.dir(id).join(LOCK_NAME)))?;
+        self.read_meta(id)
+    }
+
+    /// Reads a container without locking: meta.json is only ever replaced
+    /// by rename, so the read is consistent. Used by `list`.
+    pub fn read_meta(&self, id: &str) -> Result<Container, StoreError> {
+        let path = self.dir(id).join(META_NAME);
+        let data = fs::read(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::NotExist(id.to_string()),
+            _ => io_err("read", &path)(e),
+        })?;
+        let c: Container = serde_json::from_slice(&data).map_err(|source| StoreError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
+        if c.id != id {
+            return Err(StoreError::Mismatch {
+                path,
+                expected: id.to_string(),
+                found: c.id,
+            });
+        }
+        Ok(c)
+    }
+
+    /// Takes the exclusive lock of container `id` and reads it.
+    pub fn lock(&self, id: &str) -> Result<LockedContainer, StoreError> {
+        validate_id(id)?;
+        let lock = self.open_lock(id)?;
+        <File as FileExt>::lock(&lock).map_err(io_err("lock", &self.dir(id).join(LOCK_NAME)))?;
+        let container = self.read_meta(id)?;
+        Ok(LockedContainer {
+            container,
+            dir: self.dir(id),
+            _lock: lock,
+        })
+    }
+
+    /// Takes the exclusive lock of container `id` without reading its
+    /// metadata, so that a corrupt meta.json can still be removed.
+    pub fn lock_raw(&self, id: &str) -> Result<File, StoreError> {
+        validate_id(id)?;
+        let lock = self.open_lock(id)?;
+        <File as FileExt>::lock(&lock).map_err(io_err("lock", &self.dir(id).join(LOCK_NAME)))?;
+        Ok(lock)
+    }
+
+    /// Removes container `id`'s directory. The caller holds its lock.
+    pub fn remove(&self, id: &str) -> Result<(), StoreError> {
+        validate_id(id)?;
+        let dir = self.dir(id);
+        // Rename first so that a concurrent lookup never sees a half-removed
+        // directory.
+        let doomed = self
+            .root
+            .join(format!("{TEMP_PREFIX}delete.{}.{id}", std::process::id()));
+        match fs::rename(&dir, &doomed) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NotExist(id.to_string()))
+            }
+            Err(e) => return Err(io_err("remove", &dir)(e)),
+        }
+        fs::remove_dir_all(&doomed).map_err(io_err("remove", &doomed))
+    }
+
+    fn open_lock(&self, id: &str) -> Result<File, StoreError> {
+        let path = self.dir(id).join(LOCK_NAME);
+        File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::NotExist(id.to_string()),
+            _ => io_err("open", &path)(e),
+        })
+    }
+}
+
+impl LockedContainer {
+    /// Writes the container's metadata back atomically.
+    pub fn save(&self) -> Result<(), StoreError> {
+        write_atomic(&self.dir, META_NAME, &encode(&self.container))
+    }
+}
+
+fn encode(c: &Container) -> Vec<u8> {
+    // Serializing plain data with string keys cannot fail.
+    serde_json::to_vec_pretty(c).unwrap_or_default()
+}
+
+fn create_lock_file(path: &Path) -> Result<(), StoreError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .map_err(io_err("create", path))
+}
+
+/// A fully written and synced temporary file, not yet in place.
+#[derive(Debug)]
+pub struct PendingWrite {
+    temp: PathBuf,
+    dest: PathBuf,
+}
+
+/// Writes `data` to a temporary file in `dir` and syncs it; nothing is
+/// replaced until [`PendingWrite::commit`].
+pub fn write_temp(dir: &Path, name: &str, data: &[u8]) -> Result<PendingWrite, StoreError> {
+    let temp = dir.join(format!("{TEMP_PREFIX}{name}.{}", std::process::id()));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)
+        .map_err(io_err("create", &temp))?;
+    let written = f.write_all(data).and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(io_err("write", &temp)(e));
+    }
+    Ok(PendingWrite {
+        temp,
+        dest: dir.join(name),
+    })
+}
+
+impl PendingWrite {
+    /// Renames the temporary file over the destination and syncs the
+    /// directory, so the new content survives a crash.
+    pub fn commit(self) -> Result<(), StoreError> {
+        if let Err(e) = fs::rename(&self.temp, &self.dest) {
+            let _ = fs::remove_file(&self.temp);
+            return Err(io_err("rename", &self.dest)(e));
+        }
+        match self.dest.parent() {
+            Some(dir) => fsync_dir(dir),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Replaces `dir/name` with `data`: temp file, fsync, rename, fsync dir.
+pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<(), StoreError> {
+    write_temp(dir, name, data)?.commit()
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("sync", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, ContainerStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ContainerStore::open(&dir.path().join("root")).expect("open");
+        (dir, store)
+    }
+
+    fn add(store: &ContainerStore, id: &str) {
+        let c = Container::new(id, "/b".into(), "/b/rootfs".into(), id);
+        store.create(&c).expect("create");
+    }
+
+    #[test]
+    fn create_then_load_and_duplicate() {
+        let (_d, s) = store();
+        add(&s, "abc");
+        assert_eq!(s.load("abc").expect("load").id, "abc");
+        let c = Container::new("abc", "/b".into(), "/b/rootfs".into(), "abc");
+        assert!(matches!(s.create(&c), Err(StoreError::AlreadyExists(_))));
+        let names: Vec<_> = fs::read_dir(s.root()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary entry is left behind");
+    }
+
+    #[test]
+    fn abbreviated_ambiguous_missing() {
+        let (_d, s) = store();
+        add(&s, "abc1");
+        add(&s, "abc2");
+        add(&s, "xyz");
+        assert_eq!(s.find("x").unwrap(), "xyz");
+        assert_eq!(s.find("abc1").unwrap(), "abc1");
+        let err = s.find("abc").unwrap_err().to_string();
+        assert!(err.contains("abc1") && err.contains("abc2"), "{err}");
+        let err = s.find("q").unwrap_err().to_string();
+        assert!(err.contains("container does not exist"), "{err}");
+    }
+
+    #[test]
+    fn exact_id_wins_over_prefix() {
+        let (_d, s) = store();
+        add(&s, "ab");
+        add(&s, "abc");
+        assert_eq!(s.find("ab").unwrap(), "ab");
+    }
+
+    #[test]
+    fn corrupt_and_empty_meta_name_the_file() {
+        let (_d, s) = store();
+        add(&s, "c1");
+        for content in ["", "{\"id\": "] {
+            fs::write(s.dir("c1").join(META_NAME), content).unwrap();
+            let err = s.load("c1").unwrap_err().to_string();
+            assert!(err.contains("c1/meta.json"), "{err}");
+        }
+        let _lock = s.lock_raw("c1").expect("lock corrupt container");
+        s.remove("c1").expect("remove corrupt container");
+        assert!(matches!(s.find("c1"), Err(StoreError::NotExist(_))));
+    }
+
+    #[test]
+    fn save_replaces_atomically() {
+        let (_d, s) = store();
+        add(&s, "c");
+        let mut locked = s.lock("c").unwrap();
+        locked.container.status = crate::container::Status::Created;
+        locked.save().unwrap();
+        drop(locked);
+        assert_eq!(
+            s.load("c").unwrap().status,
+            crate::container::Status::Created
+        );
+    }
+}

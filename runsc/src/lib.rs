@@ -1,0 +1,4 @@
+//! The runsc frontend as a library: the container store and lifecycle that
+//! the `runsc` binary's subcommands drive.
+
+pub mod container;

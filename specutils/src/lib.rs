@@ -1,0 +1,12 @@
+//! Helpers shared by the frontend, the sandbox and the gofer: loading and
+//! validating OCI specs, container ids, process facts from /proc, and the
+//! cleanup guard that undoes partial work on error paths.
+
+pub mod cleanup;
+pub mod id;
+pub mod proc;
+pub mod spec;
+
+pub use cleanup::Cleanup;
+pub use id::{validate_id, IdError};
+pub use spec::{load_spec, SpecError};

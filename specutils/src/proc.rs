@@ -1,0 +1,56 @@
+//! Facts about host processes read from /proc.
+
+use std::io;
+
+/// A process's start time in clock ticks since boot (field 22 of
+/// /proc/<pid>/stat). A pid plus its start time names one process for good,
+/// even after the pid is reused.
+pub fn start_time(pid: i32) -> io::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_start_time(&stat).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("malformed /proc/{pid}/stat"),
+        )
+    })
+}
+
+/// The comm field may hold spaces and parentheses, so fields are counted
+/// from the last ')'.
+fn parse_start_time(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After the comm: state is field 3, so starttime (22) is the 20th.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether `pid` is alive and is still the process that started at
+/// `start_time`. A zombie counts as gone.
+pub fn is_same_process_alive(pid: i32, start_time: u64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let zombie = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .is_some_and(|state| state == "Z" || state == "X");
+    !zombie && parse_start_time(&stat) == Some(start_time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_odd_comm() {
+        let stat = "42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(parse_start_time(stat), Some(987654));
+    }
+
+    #[test]
+    fn own_process_is_alive() {
+        let pid = std::process::id() as i32;
+        let t = start_time(pid).expect("read own stat");
+        assert!(is_same_process_alive(pid, t));
+        assert!(!is_same_process_alive(pid, t + 1));
+    }
+}
