@@ -88,6 +88,22 @@ pub enum Command {
     State(cmd::state::Args),
     /// Print the OCI features this runtime supports
     Features(cmd::features::Args),
+    /// Create a container; its process waits for start
+    Create(cmd::create::Args),
+    /// Start a created container's process
+    Start(cmd::start::Args),
+    /// Create, start and wait for a container, then delete it
+    Run(cmd::run::RunArgs),
+    /// Send a signal to a container's init, or to all its processes
+    Kill(cmd::kill::Args),
+    /// Wait for a container's init to exit and print its status
+    Wait(cmd::wait::Args),
+    /// Delete a container and everything it holds
+    Delete(cmd::delete::Args),
+    #[command(hide = true)]
+    Boot(cmd::boot::Args),
+    #[command(hide = true)]
+    Gofer(cmd::gofer::Args),
 }
 
 impl Command {
@@ -98,6 +114,23 @@ impl Command {
             Command::List(_) => "list",
             Command::State(_) => "state",
             Command::Features(_) => "features",
+            Command::Create(_) => "create",
+            Command::Start(_) => "start",
+            Command::Run(_) => "run",
+            Command::Kill(_) => "kill",
+            Command::Wait(_) => "wait",
+            Command::Delete(_) => "delete",
+            Command::Boot(_) => "boot",
+            Command::Gofer(_) => "gofer",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

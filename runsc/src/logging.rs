@@ -22,6 +22,9 @@ struct Sink {
     out: Mutex<Box<dyn Write + Send>>,
     format: LogFormat,
     max: Level,
+    /// Most severe level written; stderr leaves errors to main, which
+    /// prints the one line a failure gets.
+    min: Level,
 }
 
 struct LineLayer {
@@ -38,11 +41,15 @@ pub fn init(g: &GlobalFlags, command: &str) -> Result<()> {
             out: Mutex::new(Box::new(open_append(path)?)),
             format: g.log_format,
             max: level,
+            min: Level::ERROR,
         }),
+        // The sandbox's and gofer's stderr belong to the container.
+        None if matches!(command, "boot" | "gofer") => {}
         None => sinks.push(Sink {
             out: Mutex::new(Box::new(std::io::stderr())),
             format: g.log_format,
             max: Level::WARN,
+            min: Level::WARN,
         }),
     }
     if let Some(spec) = &g.debug_log {
@@ -51,6 +58,7 @@ pub fn init(g: &GlobalFlags, command: &str) -> Result<()> {
             out: Mutex::new(Box::new(open_append(&path)?)),
             format: LogFormat::Text,
             max: Level::DEBUG,
+            min: Level::ERROR,
         });
     }
     tracing_subscriber::registry()
@@ -155,11 +163,18 @@ fn format_line(format: LogFormat, level: &Level, fields: &Fields) -> String {
 impl<S: Subscriber> Layer<S> for LineLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: LayerContext<'_, S>) {
         let level = event.metadata().level();
+        // libcgroups warns about every controller a hybrid host lacks.
+        if event.metadata().target().starts_with("libcgroups")
+            && *level > Level::ERROR
+            && self.sinks.iter().all(|s| s.max < Level::DEBUG)
+        {
+            return;
+        }
         let mut fields = Fields::default();
         event.record(&mut fields);
         for sink in &self.sinks {
             // Level order in tracing: ERROR < WARN < ... < TRACE.
-            if *level > sink.max {
+            if *level > sink.max || *level < sink.min {
                 continue;
             }
             let line = format_line(sink.format, level, &fields);

@@ -19,7 +19,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let logs = logging::init(&cli.global, cli.command.name());
+    let command = cli.command.name();
+    // The sandbox's and gofer's stderr belong to the container.
+    let daemon = matches!(command, "boot" | "gofer");
+    let logs = logging::init(&cli.global, command);
     let logs_ok = match &logs {
         Ok(()) => true,
         Err(e) => {
@@ -30,12 +33,30 @@ fn main() -> ExitCode {
     match cmd::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let line = format!("{e:#}");
+            let line = one_line(&e);
             if logs_ok {
                 tracing::error!("{line}");
             }
-            eprintln!("runsc: {line}");
+            if !daemon {
+                eprintln!("runsc: {line}");
+            }
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes on one line, skipping a cause whose text the
+/// message before it already carries (our errors often embed their source).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
 }

@@ -1,1 +1,10 @@
-pub fn x() {}
+//! `runsc boot`: the sandbox process. It holds a pod's namespaces, launches
+//! and reaps container processes, and serves the control socket. The
+//! frontend uses this crate as the client of that protocol.
+
+pub mod boot;
+pub mod cgroup;
+pub mod control;
+pub mod init;
+pub mod launch;
+pub mod seccomp;

@@ -2,10 +2,13 @@
 //! validating OCI specs, container ids, process facts from /proc, and the
 //! cleanup guard that undoes partial work on error paths.
 
+pub mod channel;
 pub mod cleanup;
 pub mod id;
+pub mod mounts;
 pub mod proc;
 pub mod spec;
+pub mod sys;
 
 pub use cleanup::Cleanup;
 pub use id::{validate_id, IdError};

@@ -33,17 +33,118 @@ impl Env {
         self.dir.path()
     }
 
-    /// `runsc --root <root> --log <log> --log-format json ARGS`.
-    pub fn runsc(&self, args: &[&str]) -> Output {
-        Command::new(runsc_bin())
-            .arg("--root")
+    /// A container id unique to this test run, so that parallel tests never
+    /// share a cgroup (`/runsc/<id>`).
+    pub fn id(&self, name: &str) -> String {
+        let tag = self
+            .dir
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("x")
+            .trim_start_matches("runsc-test-")
+            .to_string();
+        format!("{name}-{tag}")
+    }
+
+    /// `runsc ... ARGS` with stdin closed.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(runsc_bin());
+        c.arg("--root")
             .arg(&self.root)
             .arg("--log")
             .arg(&self.log)
             .arg("--log-format=json")
             .args(args)
-            .output()
-            .expect("spawn runsc")
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// Asserts success and returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.runsc(args);
+        assert!(
+            out.status.success(),
+            "runsc {args:?} failed ({:?}): {}",
+            out.status,
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// The OCI state of `id`.
+    pub fn state(&self, id: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["state", id])).expect("state json")
+    }
+
+    /// Host pids of processes whose command line mentions this test's
+    /// directory: the sandboxes and gofers it started.
+    pub fn leftover_processes(&self) -> Vec<i32> {
+        let needle = self.root.to_string_lossy().into_owned();
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(&needle) {
+                out.push(pid);
+            }
+        }
+        out
+    }
+
+    /// Mount points in our mount namespace under this test's directory.
+    pub fn leftover_mounts(&self) -> Vec<String> {
+        let needle = self.path().to_string_lossy().into_owned();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&needle))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Asserts that nothing of this test's containers is left: processes,
+    /// mounts, store entries, and the cgroups of `ids`.
+    pub fn assert_clean(&self, ids: &[&str]) {
+        assert_eq!(
+            self.leftover_processes(),
+            Vec::<i32>::new(),
+            "processes left"
+        );
+        assert_eq!(self.leftover_mounts(), Vec::<String>::new(), "mounts left");
+        let entries: Vec<_> = std::fs::read_dir(&self.root)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(entries.is_empty(), "store entries left: {entries:?}");
+        for id in ids {
+            for cg in cgroup_dirs(&format!("runsc/{id}")) {
+                assert!(!cg.exists(), "cgroup left: {}", cg.display());
+            }
+        }
+    }
+
+    /// `runsc --root <root> --log <log> --log-format json ARGS`, with stdin
+    /// closed. Output goes through files, not pipes: a sandbox that
+    /// `create` leaves behind keeps the command's stdout and stderr open.
+    pub fn runsc(&self, args: &[&str]) -> Output {
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let out_path = self.path().join(format!("out.{n}"));
+        let err_path = self.path().join(format!("err.{n}"));
+        let status = self
+            .cmd(args)
+            .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+            .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+            .status()
+            .expect("spawn runsc");
+        Output {
+            status,
+            stdout: std::fs::read(&out_path).unwrap_or_default(),
+            stderr: std::fs::read(&err_path).unwrap_or_default(),
+        }
     }
 
     /// Builds a busybox bundle running `cmd` under the scratch directory.
@@ -70,6 +171,48 @@ impl Env {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("log line {l:?}: {e}")))
             .collect()
+    }
+}
+
+/// Where cgroup `rel` would live in every mounted hierarchy.
+pub fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for line in std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+    {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        if matches!(fields.get(sep + 1), Some(&"cgroup") | Some(&"cgroup2")) {
+            dirs.push(Path::new(fields[4]).join(rel));
+        }
+    }
+    dirs
+}
+
+/// Edits a bundle's config.json in place.
+pub fn edit_config(bundle: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = bundle.join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read config")).expect("parse config");
+    edit(&mut v);
+    std::fs::write(&path, serde_json::to_vec_pretty(&v).expect("encode config"))
+        .expect("write config");
+}
+
+/// Deletes containers when dropped, so a failing test still cleans up.
+pub struct Reaper<'a> {
+    pub env: &'a Env,
+    pub ids: Vec<String>,
+}
+
+impl Drop for Reaper<'_> {
+    fn drop(&mut self) {
+        for id in &self.ids {
+            let _ = self.env.runsc(&["delete", "--force", id]);
+        }
     }
 }
 

@@ -1,10 +1,18 @@
 //! One module per subcommand. Each parses its own flags and calls the
 //! library; the lifecycle logic lives in `runsc::container`.
 
+pub mod boot;
+pub mod create;
+pub mod delete;
 pub mod features;
+pub mod gofer;
+pub mod kill;
 pub mod list;
+pub mod run;
 pub mod spec;
+pub mod start;
 pub mod state;
+pub mod wait;
 
 use anyhow::Result;
 use runsc::container::ContainerStore;
@@ -19,7 +27,75 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::List(a) => list::run(g, a),
         Command::State(a) => state::run(g, a),
         Command::Features(a) => features::run(g, a),
+        Command::Create(a) => create::run(g, a),
+        Command::Start(a) => start::run(g, a),
+        Command::Run(a) => run::run(g, a),
+        Command::Kill(a) => kill::run(g, a),
+        Command::Wait(a) => wait::run(g, a),
+        Command::Delete(a) => delete::run(g, a),
+        Command::Boot(a) => boot::run(g, a),
+        Command::Gofer(a) => gofer::run(g, a),
     }
+}
+
+/// The global flags the gofer and sandbox are started with: the same logs.
+pub fn child_flags(g: &GlobalFlags) -> Vec<String> {
+    let mut flags = Vec::new();
+    if let Some(log) = &g.log {
+        flags.push(format!("--log={}", log.display()));
+    }
+    let format = match g.log_format {
+        crate::cli::LogFormat::Text => "text",
+        crate::cli::LogFormat::Json => "json",
+    };
+    flags.push(format!("--log-format={format}"));
+    if g.debug {
+        flags.push("--debug".into());
+    }
+    if let Some(d) = &g.debug_log {
+        flags.push(format!("--debug-log={d}"));
+    }
+    flags
+}
+
+pub fn network_mode(g: &GlobalFlags) -> runsc::container::create::NetworkMode {
+    use runsc::container::create::NetworkMode;
+    match g.network {
+        crate::cli::Network::Sandbox => NetworkMode::Sandbox,
+        crate::cli::Network::Host => NetworkMode::Host,
+        crate::cli::Network::None => NetworkMode::None,
+    }
+}
+
+/// Takes ownership of a descriptor number our parent handed us, marking it
+/// close-on-exec so it goes no further.
+pub fn take_fd(fd: i32) -> Result<std::os::fd::OwnedFd> {
+    use std::os::fd::BorrowedFd;
+    if fd < 3 {
+        anyhow::bail!("descriptor {fd} is not an inherited channel");
+    }
+    // SAFETY: validity is checked by fcntl below before ownership is taken;
+    // the number was given to us by our parent and nothing else owns it.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    rustix::io::fcntl_setfd(borrowed, rustix::io::FdFlags::CLOEXEC)
+        .map_err(|e| anyhow::anyhow!("inherited descriptor {fd}: {e}"))?;
+    // SAFETY: as above; the descriptor is open (fcntl succeeded).
+    Ok(unsafe { sandbox::control::inherited_fd(fd) })
+}
+
+/// Reads the spec our parent parsed and passed as a memfd. The gofer and
+/// the sandbox share the descriptor's file offset, so it is read with
+/// pread from offset 0 and the offset is never moved.
+pub fn read_spec_fd(fd: std::os::fd::OwnedFd) -> Result<oci_spec::runtime::Spec> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::from(fd);
+    let len = f.metadata()?.len() as usize;
+    let mut data = vec![0u8; len];
+    f.read_exact_at(&mut data, 0)?;
+    Ok(specutils::spec::parse_spec(
+        &data,
+        std::path::Path::new("spec descriptor"),
+    )?)
 }
 
 /// Opens the store named by `--root`.

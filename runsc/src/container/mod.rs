@@ -1,11 +1,25 @@
-//! Containers as the frontend sees them: metadata kept in the store, status,
-//! and the OCI state that `state` and `list` print.
+//! Containers as the frontend sees them: metadata kept in the store,
+//! status, the OCI state that `state` and `list` print, and the lifecycle
+//! operations, one file each.
+//!
+//! How containerd stops a container through its runc shim, which shapes
+//! what these operations accept: `kill <id> SIGTERM`, then after a grace
+//! period `kill <id> SIGKILL` (or `kill --all` when the container shares a
+//! pid namespace), then it reaps the sandbox pid it read from the pid file,
+//! then `delete <id>`; `delete --force` is its fallback when a step failed.
 
+pub mod create;
+pub mod delete;
+mod error;
+pub mod kill;
 mod meta;
+pub mod spawn;
+pub mod start;
 pub mod state;
 pub mod status;
 pub mod store;
 
+pub use error::LifecycleError;
 pub use meta::{Container, ProcessRef};
 pub use status::{Status, StatusError};
 pub use store::{ContainerStore, LockedContainer, StoreError};

@@ -1,0 +1,79 @@
+//! The gofer process's life: donate every mount, then stay until the
+//! sandbox closes the channels.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use oci_spec::runtime::Spec;
+use specutils::channel::Channel;
+use specutils::mounts::{bind_source, donated_mounts, parse_options};
+
+use crate::donation::{donate, make_mount, make_rootfs, GoferError};
+
+/// Donates the rootfs on `channels[0]` and the bind mounts on the rest,
+/// then blocks until every channel is closed by the sandbox.
+pub fn serve(spec: &Spec, bundle: &Path, channels: Vec<OwnedFd>) -> Result<(), GoferError> {
+    let channels: Vec<Channel> = channels.into_iter().map(Channel::from_fd).collect();
+    let mounts = donated_mounts(spec);
+    if channels.len() != mounts.len() + 1 {
+        return Err(GoferError::Failed(format!(
+            "gofer got {} channels for {} mounts",
+            channels.len(),
+            mounts.len() + 1
+        )));
+    }
+    let rootfs = specutils::spec::rootfs_path(bundle, spec);
+    let readonly = spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false);
+    donate(&channels[0], &rootfs, make_rootfs(&rootfs, readonly))?;
+    for ((_, m), channel) in mounts.iter().zip(&channels[1..]) {
+        let (source, made) = match bind_source(bundle, m) {
+            Some(source) => {
+                let options = parse_options(m.options().as_deref().unwrap_or(&[]));
+                let made = make_mount(&source, &options);
+                (source, made)
+            }
+            None => (
+                m.destination().clone(),
+                Err(GoferError::NoSource {
+                    dest: m.destination().clone(),
+                }),
+            ),
+        };
+        donate(channel, &source, made)?;
+    }
+    wait_for_hangup(&channels);
+    Ok(())
+}
+
+/// Blocks until the sandbox has closed every channel (or died).
+fn wait_for_hangup(channels: &[Channel]) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut open: Vec<&Channel> = channels.iter().collect();
+    while !open.is_empty() {
+        let mut fds: Vec<PollFd> = open
+            .iter()
+            .map(|c| PollFd::new(c.as_fd(), PollFlags::POLLIN))
+            .collect();
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        let hung: Vec<bool> = fds
+            .iter()
+            .map(|f| {
+                f.revents().is_some_and(|r| {
+                    r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLIN)
+                })
+            })
+            .collect();
+        let mut i = 0;
+        open.retain(|_| {
+            let keep = !hung[i];
+            i += 1;
+            keep
+        });
+    }
+}

@@ -1,0 +1,29 @@
+//! `runsc delete [--force] <id>`: kills what is left and forgets it.
+
+use anyhow::Result;
+use runsc::container::StoreError;
+
+use crate::cli::GlobalFlags;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Delete even a running container, or one with corrupt metadata
+    #[arg(short, long)]
+    pub force: bool,
+    /// Container id (any unique prefix)
+    pub id: String,
+}
+
+pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
+    let store = super::store(g)?;
+    let id = match store.find(&a.id) {
+        Ok(id) => id,
+        // As runc: deleting what is not there is no error under --force.
+        Err(StoreError::NotExist(_)) if a.force => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    match runsc::container::delete::delete(&store, &id, a.force) {
+        Err(runsc::container::LifecycleError::Store(StoreError::NotExist(_))) if a.force => Ok(0),
+        r => r.map(|()| 0).map_err(Into::into),
+    }
+}

@@ -1,0 +1,37 @@
+//! `runsc gofer` (hidden): the container's gofer, started by `create`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::cli::GlobalFlags;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    pub bundle: PathBuf,
+    #[arg(long = "spec-fd")]
+    pub spec_fd: i32,
+    #[arg(long = "io-fds", value_delimiter = ',')]
+    pub io_fds: Vec<i32>,
+}
+
+pub fn run(_g: &GlobalFlags, a: Args) -> Result<u8> {
+    // Mounts made here must never propagate back to the host.
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+    .context("make the gofer's / a slave mount")?;
+    let spec = super::read_spec_fd(super::take_fd(a.spec_fd)?)?;
+    let channels = a
+        .io_fds
+        .iter()
+        .map(|fd| super::take_fd(*fd))
+        .collect::<Result<Vec<_>>>()?;
+    gofer::serve::serve(&spec, &a.bundle, channels).context("gofer")?;
+    Ok(0)
+}

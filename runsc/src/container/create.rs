@@ -1,0 +1,338 @@
+//! `create`: a new sandbox with its gofer, and the container's init set up
+//! and blocked before execve.
+//!
+//! The frontend makes the cgroup, the control socket and one socketpair per
+//! mount, starts the gofer (in new mount, pid, net, ipc and uts namespaces)
+//! and the sandbox side by side, puts both in the cgroup, tells the sandbox
+//! to begin, and waits for its verdict. Any failure undoes everything: no
+//! process, cgroup or store entry survives a failed create.
+
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceBuilder, LinuxNamespaceType, Spec};
+use sandbox::boot::BootMsg;
+use sandbox::cgroup::Cgroup;
+use specutils::channel::{Channel, ChannelError};
+use specutils::Cleanup;
+
+use super::spawn::{spawn_self, Child};
+use super::{Container, ContainerStore, LifecycleError, ProcessRef, Status};
+
+/// How the container's network namespace is chosen (`--network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkMode {
+    Sandbox,
+    Host,
+    None,
+}
+
+#[derive(Debug)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub network: NetworkMode,
+    /// Global flags (logging) the gofer and sandbox are started with.
+    pub child_flags: Vec<String>,
+}
+
+/// A created container; `sandbox` is our child until we exit.
+#[derive(Debug)]
+pub struct Created {
+    pub container: Container,
+    pub sandbox: Child,
+}
+
+/// Name of the empty directory the init attaches the rootfs on.
+pub const MOUNT_POINT: &str = "rootfs";
+
+pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, LifecycleError> {
+    specutils::validate_id(&opts.id).map_err(super::StoreError::from)?;
+    let bundle = std::fs::canonicalize(&opts.bundle).map_err(|e| LifecycleError::Os {
+        what: format!("bundle {}", opts.bundle.display()),
+        source: e,
+    })?;
+    let mut spec = specutils::load_spec(&bundle)?;
+    apply_network_mode(&mut spec, opts.network);
+    if let Some(dir) = opts.pid_file.as_ref().and_then(|p| p.parent()) {
+        if !dir.as_os_str().is_empty() && !dir.is_dir() {
+            return Err(LifecycleError::Invalid(format!(
+                "pid file directory {} does not exist",
+                dir.display()
+            )));
+        }
+    }
+    let console = match &opts.console_socket {
+        Some(path) => Some(UnixStream::connect(path).map_err(|e| LifecycleError::Os {
+            what: format!("connect to console socket {}", path.display()),
+            source: e,
+        })?),
+        None => None,
+    };
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal && console.is_none() {
+        return Err(LifecycleError::Invalid(
+            "process.terminal is true: --console-socket is required".into(),
+        ));
+    }
+
+    let rootfs = specutils::spec::rootfs_path(&bundle, &spec);
+    let mut container = Container::new(&opts.id, bundle.clone(), rootfs, &opts.id);
+    container.annotations = spec
+        .annotations()
+        .as_ref()
+        .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    store.create(&container)?;
+    let mut cleanup = Cleanup::new();
+    {
+        let store = store.clone();
+        let id = opts.id.clone();
+        cleanup.add(move || {
+            let _ = store.remove(&id);
+        });
+    }
+    let dir = store.dir(&opts.id);
+
+    let cgroup_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let cgroup = Cgroup::create(cgroup_path.as_deref(), &opts.id, resources)?;
+    {
+        let cgroup = Cgroup::open(cgroup_path.as_deref(), &opts.id)?;
+        cleanup.add(move || {
+            let _ = cgroup.remove();
+        });
+    }
+
+    let mount_point = dir.join(MOUNT_POINT);
+    std::fs::create_dir(&mount_point).map_err(|e| LifecycleError::Os {
+        what: format!("create {}", mount_point.display()),
+        source: e,
+    })?;
+    let listener = sandbox::control::listen(&dir).map_err(|e| LifecycleError::Os {
+        what: format!(
+            "listen on {}",
+            dir.join(sandbox::control::SOCKET_NAME).display()
+        ),
+        source: e,
+    })?;
+    let spec_fd = spec_memfd(&spec)?;
+
+    let mounts = specutils::mounts::donated_mounts(&spec).len() + 1;
+    let mut gofer_ends = Vec::with_capacity(mounts);
+    let mut sandbox_ends = Vec::with_capacity(mounts);
+    for _ in 0..mounts {
+        let (a, b) = Channel::pair().map_err(os("socketpair"))?;
+        gofer_ends.push(a.into_fd());
+        sandbox_ends.push(b.into_fd());
+    }
+    let (ready, sandbox_ready) = Channel::pair().map_err(os("socketpair"))?;
+
+    // The gofer: spec on 3, mount channels from 4.
+    let mut gofer_fds: Vec<(BorrowedFd, RawFd)> = vec![(spec_fd.as_fd(), 3)];
+    gofer_fds.extend(
+        gofer_ends
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.as_fd(), 4 + i as RawFd)),
+    );
+    let mut gofer_args = opts.child_flags.clone();
+    gofer_args.extend([
+        "gofer".into(),
+        "--bundle".into(),
+        bundle.display().to_string(),
+        "--spec-fd".into(),
+        "3".into(),
+        "--io-fds".into(),
+        fd_list(4, mounts),
+    ]);
+    let gofer_ns = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNET
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWUTS;
+    let gofer = spawn_self(&gofer_args, &gofer_fds, gofer_ns, true).map_err(os("start gofer"))?;
+    drop(gofer_ends);
+    let gofer = KillOnDrop(Some(gofer));
+
+    // The sandbox: spec 3, control 4, ready 5, console 6, mounts from 7.
+    let mut boot_fds: Vec<(BorrowedFd, RawFd)> = vec![
+        (spec_fd.as_fd(), 3),
+        (listener.as_fd(), 4),
+        (sandbox_ready.as_fd(), 5),
+    ];
+    if let Some(c) = &console {
+        boot_fds.push((c.as_fd(), 6));
+    }
+    boot_fds.extend(
+        sandbox_ends
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.as_fd(), 7 + i as RawFd)),
+    );
+    let mut boot_args = opts.child_flags.clone();
+    boot_args.extend([
+        "boot".into(),
+        "--id".into(),
+        opts.id.clone(),
+        "--spec-fd".into(),
+        "3".into(),
+        "--control-fd".into(),
+        "4".into(),
+        "--ready-fd".into(),
+        "5".into(),
+        "--mount-point".into(),
+        mount_point.display().to_string(),
+        "--io-fds".into(),
+        fd_list(7, mounts),
+    ]);
+    if console.is_some() {
+        boot_args.extend(["--console-fd".into(), "6".into()]);
+    }
+    let sandbox = spawn_self(&boot_args, &boot_fds, CloneFlags::empty(), false)
+        .map_err(os("start sandbox"))?;
+    drop((sandbox_ends, sandbox_ready, listener, console, spec_fd));
+    let mut sandbox = KillOnDrop(Some(sandbox));
+
+    for child in [&gofer, &sandbox] {
+        if let Some(c) = &child.0 {
+            cgroup.add_process(c.pid)?;
+        }
+    }
+    ready
+        .send(&BootMsg::Begin, &[])
+        .map_err(|e| sandbox_failed(&mut sandbox, e))?;
+    let init_pid = match ready.recv::<BootMsg>() {
+        Ok((BootMsg::Created { init_pid }, _)) => init_pid,
+        Ok((BootMsg::Failed { message }, _)) => return Err(LifecycleError::Sandbox(message)),
+        Ok((other, _)) => return Err(LifecycleError::Sandbox(format!("sandbox sent {other:?}"))),
+        Err(e) => return Err(sandbox_failed(&mut sandbox, e)),
+    };
+
+    let (sandbox_child, gofer_child) = match (sandbox.0.take(), gofer.take()) {
+        (Some(s), Some(g)) => (s, g),
+        _ => return Err(LifecycleError::Invalid("lost track of a child".into())),
+    };
+    let record = |pid: i32| ProcessRef::of(pid).map_err(os(format!("read start time of {pid}")));
+    let mut locked = store.lock(&opts.id)?;
+    locked.container.sandbox = Some(record(sandbox_child.pid)?);
+    locked.container.gofer = Some(record(gofer_child.pid)?);
+    locked.container.init = Some(record(init_pid)?);
+    locked.container.status = locked.container.status.transition(Status::Created)?;
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, sandbox_child.pid)?;
+    }
+    locked.save()?;
+    cleanup.release();
+    // The gofer is not reaped by us: it outlives this command. Its pidfd
+    // closes here; the sandbox's stays with the caller.
+    drop(gofer_child);
+    Ok(Created {
+        container: locked.container.clone(),
+        sandbox: sandbox_child,
+    })
+}
+
+/// SIGKILLs and reaps a child unless taken out.
+struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    fn take(mut self) -> Option<Child> {
+        self.0.take()
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.kill_and_reap();
+        }
+    }
+}
+
+/// The sandbox hung up without a verdict: say how it ended.
+fn sandbox_failed(sandbox: &mut KillOnDrop, e: ChannelError) -> LifecycleError {
+    let Some(child) = sandbox.0.take() else {
+        return LifecycleError::Sandbox(format!("sandbox: {e}"));
+    };
+    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
+    LifecycleError::Sandbox(format!(
+        "sandbox exited before creating the container ({status:?}); see the log for the cause"
+    ))
+}
+
+fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LifecycleError {
+    let what = what.into();
+    move |source| LifecycleError::Os { what, source }
+}
+
+fn fd_list(first: RawFd, n: usize) -> String {
+    (0..n)
+        .map(|i| (first + i as RawFd).to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The spec, parsed once here, handed to the children as a sealed memfd.
+fn spec_memfd(spec: &Spec) -> Result<OwnedFd, LifecycleError> {
+    let data = serde_json::to_vec(spec)
+        .map_err(|e| LifecycleError::Invalid(format!("encode spec: {e}")))?;
+    let fd = rustix::fs::memfd_create("runsc-spec", rustix::fs::MemfdFlags::CLOEXEC)
+        .map_err(|e| os("memfd_create")(e.into()))?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(&data).map_err(os("write spec memfd"))?;
+    Ok(OwnedFd::from(f))
+}
+
+/// `--network host` drops the spec's network namespace; `none` insists on
+/// a fresh one.
+fn apply_network_mode(spec: &mut Spec, mode: NetworkMode) {
+    let Some(linux) = spec.linux_mut() else {
+        return;
+    };
+    let mut namespaces = linux.namespaces().clone().unwrap_or_default();
+    namespaces.retain(|n| mode == NetworkMode::Sandbox || n.typ() != LinuxNamespaceType::Network);
+    if mode == NetworkMode::None {
+        if let Ok(ns) = LinuxNamespaceBuilder::default()
+            .typ(LinuxNamespaceType::Network)
+            .build()
+        {
+            namespaces.push(ns);
+        }
+    }
+    linux.set_namespaces(Some(namespaces));
+}
+
+/// Writes the pid file atomically, as runc does.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), LifecycleError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().ok_or_else(|| {
+        LifecycleError::Invalid(format!("pid file {} has no name", path.display()))
+    })?;
+    let temp = dir.join(format!(
+        ".{}.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&temp, pid.to_string())
+        .and_then(|()| std::fs::rename(&temp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            LifecycleError::Os {
+                what: format!("write pid file {}", path.display()),
+                source: e,
+            }
+        })
+}

@@ -1,0 +1,66 @@
+//! `delete`: kills what is left of a container and forgets it. Idempotent,
+//! and able to remove a container whose metadata is corrupt.
+
+use std::time::Duration;
+
+use sandbox::cgroup::Cgroup;
+
+use super::{ContainerStore, LifecycleError, ProcessRef, Status, StoreError};
+
+pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), LifecycleError> {
+    let _lock = store.lock_raw(id)?;
+    let container = match store.read_meta(id) {
+        Ok(c) => c,
+        Err(StoreError::Corrupt { .. } | StoreError::Mismatch { .. }) if force => {
+            // Nothing is known of its processes; the directory still goes.
+            store.remove(id)?;
+            return Ok(());
+        }
+        Err(StoreError::Corrupt { path, .. }) => {
+            return Err(LifecycleError::Invalid(format!(
+                "{} is corrupt: use delete --force to remove container {id}",
+                path.display()
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let status = container.live_status();
+    if matches!(status, Status::Running | Status::Paused) && !force {
+        return Err(LifecycleError::Invalid(format!(
+            "cannot delete container {id} that is not stopped: it is {status}"
+        )));
+    }
+    for p in [container.sandbox, container.gofer].into_iter().flatten() {
+        kill_and_wait(p);
+    }
+    let spec = specutils::load_spec(&container.bundle).ok();
+    let cgroup_path = spec
+        .as_ref()
+        .and_then(|s| s.linux().as_ref())
+        .and_then(|l| l.cgroups_path().clone());
+    Cgroup::open(cgroup_path.as_deref(), id)?.remove()?;
+    store.remove(id)?;
+    Ok(())
+}
+
+/// SIGKILLs `p` if it is still the process we recorded, and waits (boundedly)
+/// until it is gone, so that its mounts and namespaces are released.
+fn kill_and_wait(p: ProcessRef) {
+    let Ok(pidfd) = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(p.pid).unwrap_or(rustix::process::Pid::INIT),
+        rustix::process::PidfdFlags::empty(),
+    ) else {
+        return;
+    };
+    // Checked after opening the pidfd: a pid reused later cannot be hit.
+    if !p.is_alive() {
+        return;
+    }
+    let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+    let mut fds = [rustix::event::PollFd::new(
+        &pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    let timeout = rustix::event::Timespec::try_from(Duration::from_secs(10)).ok();
+    let _ = rustix::event::poll(&mut fds, timeout.as_ref());
+}

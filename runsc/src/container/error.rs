@@ -1,0 +1,30 @@
+//! The lifecycle's error: every failure of create, start, kill, wait and
+//! delete, with the input it concerns.
+
+use super::{StatusError, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Spec(#[from] specutils::SpecError),
+    #[error(transparent)]
+    Status(#[from] StatusError),
+    #[error(transparent)]
+    Cgroup(#[from] sandbox::cgroup::CgroupError),
+    #[error(transparent)]
+    Control(#[from] sandbox::control::ControlError),
+    #[error("{what}: {source}")]
+    Os {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    /// The sandbox's own account of why it failed.
+    #[error("{0}")]
+    Sandbox(String),
+    #[error("container {id} is not running: it is {status}")]
+    NotRunning { id: String, status: super::Status },
+}

@@ -1,0 +1,114 @@
+//! Starting our own binary again as the gofer or the sandbox, with chosen
+//! descriptors at chosen numbers and, for the gofer, in new namespaces.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use nix::sched::CloneFlags;
+use specutils::sys::{clone_process, Cloned};
+
+/// A child we started; we are its parent until we exit.
+#[derive(Debug)]
+pub struct Child {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+}
+
+impl Child {
+    /// SIGKILLs and reaps the child.
+    pub fn kill_and_reap(&self) {
+        let _ = rustix::process::pidfd_send_signal(&self.pidfd, rustix::process::Signal::KILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid), None);
+    }
+}
+
+/// Our own executable, resolved once so that every child runs the same
+/// file even if the path is replaced meanwhile.
+pub fn self_exe() -> io::Result<&'static PathBuf> {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(p) = EXE.get() {
+        return Ok(p);
+    }
+    let p = std::fs::read_link("/proc/self/exe")?;
+    Ok(EXE.get_or_init(|| p))
+}
+
+/// Descriptors are parked at or above this number between fork and exec,
+/// above every target number we use.
+const PARK_BASE: RawFd = 100;
+
+/// Runs `runsc ARGS` as a child with `fds[i].0` at descriptor `fds[i].1`,
+/// in new `namespaces`, and with /dev/null as stdio when `quiet`.
+pub fn spawn_self(
+    args: &[String],
+    fds: &[(BorrowedFd<'_>, RawFd)],
+    namespaces: CloneFlags,
+    quiet: bool,
+) -> io::Result<Child> {
+    let exe = CString::new(self_exe()?.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "executable path has a NUL"))?;
+    let mut argv = vec![CString::new("runsc").unwrap_or_default()];
+    for a in args {
+        argv.push(specutils::sys::cstring(a)?);
+    }
+    let env: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    let null = if quiet {
+        Some(rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?)
+    } else {
+        None
+    };
+    let moves: Vec<(RawFd, RawFd)> = fds.iter().map(|(f, to)| (f.as_raw_fd(), *to)).collect();
+    let null_raw = null.as_ref().map(|n| n.as_fd().as_raw_fd());
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+    env_ptrs.push(std::ptr::null());
+    let mut parked: Vec<RawFd> = vec![-1; moves.len()];
+
+    // SAFETY: the frontend is single-threaded, and the child only calls
+    // async-signal-safe functions (fcntl, dup2, execve, _exit) before exec;
+    // everything it needs was allocated before the fork.
+    match unsafe { clone_process(namespaces.bits() as u64) }? {
+        Cloned::Parent { pid, pidfd } => Ok(Child { pid, pidfd }),
+        Cloned::Child => {
+            // SAFETY: plain descriptor syscalls on numbers we own, then exec.
+            unsafe {
+                // Park every source above any target, so no dup2 clobbers a
+                // source that is still to be moved.
+                for (slot, (from, _)) in parked.iter_mut().zip(&moves) {
+                    *slot = libc::fcntl(*from, libc::F_DUPFD_CLOEXEC, PARK_BASE);
+                    if *slot < 0 {
+                        libc::_exit(126);
+                    }
+                }
+                for (high, (_, to)) in parked.iter().zip(&moves) {
+                    if libc::dup2(*high, *to) < 0 {
+                        libc::_exit(126);
+                    }
+                }
+                if let Some(n) = null_raw {
+                    for std in 0..3 {
+                        libc::dup2(n, std);
+                    }
+                }
+                libc::execve(exe.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr());
+                libc::_exit(127)
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! `start`: releases the init of a created container into its execve.
+
+use sandbox::control::{ControlClient, Request};
+
+use super::{ContainerStore, LifecycleError, Status};
+
+pub fn start(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
+    let mut locked = store.lock(id)?;
+    let status = locked.container.live_status();
+    if status != Status::Created {
+        return Err(LifecycleError::Invalid(format!(
+            "cannot start container {id}: it is {status}, not created"
+        )));
+    }
+    let client = ControlClient::connect(&store.dir(&locked.container.sandbox_id))?;
+    match client.call::<serde_json::Value>(Request::StartRoot, &[]) {
+        Ok(_) => {}
+        Err(e) => {
+            return Err(LifecycleError::Sandbox(format!(
+                "start container {id}: {e}"
+            )));
+        }
+    }
+    locked.container.status = status.transition(Status::Running)?;
+    locked.save()?;
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! The control protocol between the frontend and the sandbox: one unix
+//! stream connection per call, one request frame and one reply frame, each
+//! carrying the protocol version. Descriptors (stdio, ptys) ride on the
+//! request as SCM_RIGHTS.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use specutils::channel::{Channel, ChannelError};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The control socket's name in the sandbox's state directory.
+pub const SOCKET_NAME: &str = "control.sock";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "method", content = "params")]
+pub enum Request {
+    /// Releases the root container's init, blocked before execve.
+    StartRoot,
+    /// Blocks until the container's init exits.
+    Wait { id: String },
+    /// Signals the container's init, or every process of it.
+    Signal { id: String, signal: i32, all: bool },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RequestFrame {
+    version: u32,
+    #[serde(flatten)]
+    request: Request,
+}
+
+/// What went wrong, in words the frontend can act on.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ErrorKind {
+    NoSuchProcess,
+    NotFound,
+    InvalidArgument,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RemoteError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl RemoteError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ReplyFrame {
+    Result {
+        version: u32,
+        value: serde_json::Value,
+    },
+    Error {
+        version: u32,
+        error: RemoteError,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("connect to sandbox control socket {path}: {source}")]
+    Connect { path: String, source: io::Error },
+    #[error("sandbox control: {0}")]
+    Channel(#[from] ChannelError),
+    #[error("sandbox speaks control protocol {0}, we speak {PROTOCOL_VERSION}")]
+    Version(u32),
+    #[error("decode sandbox reply: {0}")]
+    Decode(serde_json::Error),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+}
+
+/// The frontend's side: one call per connection.
+pub struct ControlClient {
+    channel: Channel,
+}
+
+impl ControlClient {
+    /// Connects to `<dir>/control.sock`. The directory is opened first and
+    /// the socket reached through /proc/self/fd, so that state roots longer
+    /// than a socket address allows (108 bytes) still work.
+    pub fn connect(dir: &Path) -> Result<Self, ControlError> {
+        let path = dir.join(SOCKET_NAME);
+        let err = |source| ControlError::Connect {
+            path: path.display().to_string(),
+            source,
+        };
+        let dirfd = open_path(dir).map_err(err)?;
+        let via = format!("/proc/self/fd/{}/{SOCKET_NAME}", dirfd.as_raw_fd());
+        let sock = UnixStream::connect(via).map_err(err)?;
+        Ok(Self {
+            channel: Channel::new(sock),
+        })
+    }
+
+    /// Sends `request` with `fds` and returns the reply's value.
+    pub fn call<R: serde::de::DeserializeOwned>(
+        self,
+        request: Request,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<R, ControlError> {
+        let frame = RequestFrame {
+            version: PROTOCOL_VERSION,
+            request,
+        };
+        let (reply, _fds): (ReplyFrame, _) = self.channel.call(&frame, fds)?;
+        match reply {
+            ReplyFrame::Result { version, .. } | ReplyFrame::Error { version, .. }
+                if version != PROTOCOL_VERSION =>
+            {
+                Err(ControlError::Version(version))
+            }
+            ReplyFrame::Result { value, .. } => {
+                serde_json::from_value(value).map_err(ControlError::Decode)
+            }
+            ReplyFrame::Error { error, .. } => Err(error.into()),
+        }
+    }
+}
+
+/// Binds the listening control socket at `<dir>/control.sock`, mode 0600,
+/// through /proc/self/fd for long paths.
+pub fn listen(dir: &Path) -> io::Result<UnixListener> {
+    let dirfd = open_path(dir)?;
+    let via = format!("/proc/self/fd/{}/{SOCKET_NAME}", dirfd.as_raw_fd());
+    let old = rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(&via);
+    rustix::process::umask(old);
+    bound
+}
+
+fn open_path(dir: &Path) -> io::Result<OwnedFd> {
+    let fd = rustix::fs::open(
+        dir,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    Ok(fd)
+}
+
+/// A request as the sandbox receives it, to be answered once.
+pub struct Incoming {
+    channel: Channel,
+    pub request: Request,
+    pub fds: Vec<OwnedFd>,
+}
+
+impl Incoming {
+    /// Reads one request from an accepted connection.
+    pub fn read(sock: UnixStream) -> Result<Self, RemoteError> {
+        let channel = Channel::new(sock);
+        match channel.recv::<RequestFrame>() {
+            Ok((frame, fds)) if frame.version == PROTOCOL_VERSION => Ok(Self {
+                channel,
+                request: frame.request,
+                fds,
+            }),
+            Ok((frame, _)) => {
+                let e = RemoteError::new(
+                    ErrorKind::InvalidArgument,
+                    format!("control protocol {} not supported", frame.version),
+                );
+                let _ = reply_on::<()>(&channel, Err(e.clone()));
+                Err(e)
+            }
+            Err(e) => Err(RemoteError::new(ErrorKind::InvalidArgument, e.to_string())),
+        }
+    }
+
+    pub fn reply<T: Serialize>(self, result: Result<T, RemoteError>) {
+        let _ = reply_on(&self.channel, result);
+    }
+}
+
+fn reply_on<T: Serialize>(
+    channel: &Channel,
+    result: Result<T, RemoteError>,
+) -> Result<(), ChannelError> {
+    let frame = match result.map(|v| serde_json::to_value(v)) {
+        Ok(Ok(value)) => ReplyFrame::Result {
+            version: PROTOCOL_VERSION,
+            value,
+        },
+        Ok(Err(e)) => ReplyFrame::Error {
+            version: PROTOCOL_VERSION,
+            error: RemoteError::new(ErrorKind::Failed, format!("encode reply: {e}")),
+        },
+        Err(error) => ReplyFrame::Error {
+            version: PROTOCOL_VERSION,
+            error,
+        },
+    };
+    channel.send(&frame, &[])
+}
+
+/// Exit status of a wait: the code, or 128 + the signal number.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExitStatus {
+    pub status: i32,
+}
+
+/// Wraps a raw descriptor number inherited from the frontend.
+///
+/// # Safety
+/// `fd` must be open and owned by nobody else in this process.
+pub unsafe fn inherited_fd(fd: i32) -> OwnedFd {
+    OwnedFd::from_raw_fd(fd)
+}

@@ -1,0 +1,191 @@
+//! Who the container's process is: rlimits, user and groups, umask and the
+//! five capability sets, and which file it execs.
+
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use caps::{CapSet, Capability as Cap, CapsHashSet};
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{Capability, Process};
+
+use super::{os, InitError};
+
+/// Right after the uid map is written, the process is still "nobody" in
+/// its new user namespace until it sets its ids to 0 there.
+pub fn become_root_in_user_ns() -> Result<(), InitError> {
+    nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .map_err(os("setresgid 0 in user namespace"))?;
+    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+        .map_err(os("setresuid 0 in user namespace"))
+}
+
+pub fn apply_rlimits(process: &Process) -> Result<(), InitError> {
+    for r in process.rlimits().as_deref().unwrap_or(&[]) {
+        let name = serde_json::to_value(r.typ())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let resource = rlimit_resource(&name)
+            .ok_or_else(|| InitError::Invalid(format!("unknown rlimit {name:?}")))?;
+        let limit = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
+        // SAFETY: `limit` is a valid rlimit that the kernel only reads.
+        if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+            return Err(os(format!("set {name}"))(std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+    Some(match name {
+        "RLIMIT_AS" => libc::RLIMIT_AS,
+        "RLIMIT_CORE" => libc::RLIMIT_CORE,
+        "RLIMIT_CPU" => libc::RLIMIT_CPU,
+        "RLIMIT_DATA" => libc::RLIMIT_DATA,
+        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
+        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
+        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
+        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => libc::RLIMIT_NICE,
+        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
+        "RLIMIT_RSS" => libc::RLIMIT_RSS,
+        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
+        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        _ => return None,
+    })
+}
+
+fn to_caps(set: Option<&HashSet<Capability>>) -> Result<CapsHashSet, InitError> {
+    let mut out = CapsHashSet::new();
+    for c in set.into_iter().flatten() {
+        let name = c.to_string();
+        let name = if name.starts_with("CAP_") {
+            name
+        } else {
+            format!("CAP_{}", name.to_uppercase())
+        };
+        let cap = Cap::from_str(&name)
+            .map_err(|_| InitError::Invalid(format!("unknown capability {name:?}")))?;
+        out.insert(cap);
+    }
+    Ok(out)
+}
+
+/// Takes the spec's user, groups, umask and capabilities. Bounding-set
+/// drops need CAP_SETPCAP, so they happen while still privileged; the
+/// other sets survive the uid change through KEEPCAPS.
+pub fn apply(process: &Process) -> Result<(), InitError> {
+    let caps_spec = process.capabilities().as_ref();
+    let bounding = to_caps(caps_spec.and_then(|c| c.bounding().as_ref()))?;
+    let effective = to_caps(caps_spec.and_then(|c| c.effective().as_ref()))?;
+    let permitted = to_caps(caps_spec.and_then(|c| c.permitted().as_ref()))?;
+    let inheritable = to_caps(caps_spec.and_then(|c| c.inheritable().as_ref()))?;
+    let ambient = to_caps(caps_spec.and_then(|c| c.ambient().as_ref()))?;
+
+    for cap in caps::all() {
+        if !bounding.contains(&cap) {
+            // Capabilities this kernel does not know cannot be dropped.
+            match caps::drop(None, CapSet::Bounding, cap) {
+                Ok(()) => {}
+                Err(_)
+                    if !caps::runtime::procfs_all_supported(None)
+                        .map(|s| s.contains(&cap))
+                        .unwrap_or(true) => {}
+                Err(e) => {
+                    return Err(InitError::Invalid(format!(
+                        "drop {cap} from the bounding set: {e}"
+                    )))
+                }
+            }
+        }
+    }
+
+    let user = process.user();
+    let uid = Uid::from_raw(user.uid());
+    let gid = Gid::from_raw(user.gid());
+    nix::sys::prctl::set_keepcaps(true).map_err(os("keep capabilities"))?;
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    if !setgroups_denied() {
+        nix::unistd::setgroups(&groups).map_err(os("set additional groups"))?;
+    }
+    nix::unistd::setresgid(gid, gid, gid).map_err(os(format!("set gid {gid}")))?;
+    nix::unistd::setresuid(uid, uid, uid).map_err(os(format!("set uid {uid}")))?;
+    nix::sys::prctl::set_keepcaps(false).map_err(os("reset keepcaps"))?;
+    if let Some(mask) = user.umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+
+    let set = |which: CapSet, value: &CapsHashSet, name: &str| {
+        caps::set(None, which, value)
+            .map_err(|e| InitError::Invalid(format!("set {name} capabilities: {e}")))
+    };
+    // Effective must stay within permitted at every step, so the sets
+    // shrink effective first and permitted last.
+    set(CapSet::Effective, &effective, "effective")?;
+    set(CapSet::Inheritable, &inheritable, "inheritable")?;
+    set(CapSet::Permitted, &permitted, "permitted")?;
+    caps::clear(None, CapSet::Ambient)
+        .map_err(|e| InitError::Invalid(format!("clear ambient capabilities: {e}")))?;
+    for cap in ambient {
+        caps::raise(None, CapSet::Ambient, cap)
+            .map_err(|e| InitError::Invalid(format!("raise ambient {cap}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// In a user namespace whose setgroups file says "deny", setgroups fails.
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
+
+/// The file to exec: args[0] as a path, or found in the spec's PATH.
+pub fn find_executable(process: &Process) -> Result<CString, InitError> {
+    let arg0 = process
+        .args()
+        .as_deref()
+        .and_then(|a| a.first())
+        .ok_or_else(|| InitError::Invalid("process.args is empty".into()))?;
+    if arg0.contains('/') {
+        return specutils::sys::cstring(arg0).map_err(os("executable path"));
+    }
+    let path = process
+        .env()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .to_string();
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate: PathBuf = Path::new(dir).join(arg0);
+        if is_executable(&candidate) {
+            return CString::new(candidate.as_os_str().as_bytes()).map_err(|_| {
+                InitError::Invalid(format!("{} contains a NUL byte", candidate.display()))
+            });
+        }
+    }
+    Err(InitError::Invalid(format!(
+        "exec: {arg0:?}: executable file not found in $PATH"
+    )))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}

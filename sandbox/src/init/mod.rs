@@ -1,0 +1,283 @@
+//! The container's init, from the moment the sandbox forks it into the new
+//! namespaces until it execs the container's process.
+//!
+//! It builds the root filesystem from the donated mounts, pivots into it,
+//! applies the spec's process settings, reports Ready to the sandbox and
+//! blocks; on Start it takes its final identity, confines itself, and execs.
+//! Every failure is sent to the sandbox as one line and the process exits.
+
+mod console;
+mod devices;
+mod identity;
+mod rootfs;
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use serde::{Deserialize, Serialize};
+use specutils::channel::{Channel, ChannelError};
+
+use crate::seccomp::Filter;
+
+/// Messages from the sandbox to the init.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum InitCmd {
+    /// The uid and gid maps of the new user namespace are written.
+    IdMapped,
+    /// Exec the container's process.
+    Start,
+}
+
+/// Messages from the init to the sandbox. Once the exec succeeds the
+/// channel closes (it is close-on-exec), which the sandbox reads as
+/// "started".
+#[derive(Debug, Serialize, Deserialize)]
+pub enum InitMsg {
+    Ready,
+    Failed { message: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{what}: {source}")]
+    Os {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("sandbox channel: {0}")]
+    Channel(#[from] ChannelError),
+    #[error("seccomp: {0}")]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+}
+
+/// Adds context to an OS error: `os("mount proc on /proc")(err)`.
+pub(crate) fn os<E: Into<std::io::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> InitError {
+    let what = what.into();
+    move |e| InitError::Os {
+        what,
+        source: e.into(),
+    }
+}
+
+/// Everything the init needs, prepared by the sandbox before the fork so
+/// that the child only acts.
+pub struct InitPlan {
+    pub id: String,
+    pub spec: Spec,
+    /// Where the rootfs is attached inside the init's mount namespace
+    /// before the pivot: an empty directory in the sandbox's state dir.
+    pub mount_point: PathBuf,
+    pub rootfs: OwnedFd,
+    /// Donated bind mounts, keyed by their index in `spec.mounts`.
+    pub binds: Vec<(usize, OwnedFd)>,
+    /// Namespaces to join, opened before the fork.
+    pub join: Vec<(CloneFlags, OwnedFd)>,
+    pub new_user_ns: bool,
+    pub seccomp: Option<Filter>,
+    /// The connected console socket, when the spec asks for a terminal.
+    pub console: Option<OwnedFd>,
+}
+
+/// Runs in the forked child; never returns.
+pub fn run(plan: InitPlan, channel: Channel) -> ! {
+    let err = match reset_signals().and_then(|()| setup_and_exec(plan, &channel)) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = channel.send(
+        &InitMsg::Failed {
+            message: err.to_string(),
+        },
+        &[],
+    );
+    // SAFETY: _exit is always safe; it skips destructors that belong to
+    // the sandbox's copy of the address space.
+    unsafe { libc::_exit(1) }
+}
+
+enum Never {}
+
+/// The sandbox blocks SIGCHLD and Rust ignores SIGPIPE; both would leak
+/// into the container through execve. The init also dies with the sandbox.
+fn reset_signals() -> Result<(), InitError> {
+    use nix::sys::signal::{signal, SigHandler, SigSet, Signal};
+    SigSet::all()
+        .thread_unblock()
+        .map_err(os("unblock signals"))?;
+    // SAFETY: SIG_DFL installs no Rust handler.
+    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.map_err(os("reset SIGPIPE"))?;
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(os("set parent death signal"))
+}
+
+fn setup_and_exec(plan: InitPlan, channel: &Channel) -> Result<Never, InitError> {
+    if plan.new_user_ns {
+        expect(channel, "IdMapped", |c| matches!(c, InitCmd::IdMapped))?;
+        identity::become_root_in_user_ns()?;
+    }
+    for (flag, fd) in &plan.join {
+        nix::sched::setns(fd.as_fd(), *flag).map_err(os(format!("join namespace {flag:?}")))?;
+    }
+    let process = plan
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| InitError::Invalid("spec has no process".into()))?;
+
+    if !has_namespace(&plan.spec, LinuxNamespaceType::Mount) {
+        return Err(InitError::Invalid(
+            "spec must ask for a mount namespace".into(),
+        ));
+    }
+    rootfs::build(&plan)?;
+    set_uts(&plan.spec)?;
+    apply_sysctls(&plan.spec)?;
+    identity::apply_rlimits(process)?;
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(os("set oom_score_adj"))?;
+    }
+    nix::unistd::setsid().map_err(os("setsid"))?;
+    if process.terminal().unwrap_or(false) {
+        let console = plan.console.as_ref().ok_or_else(|| {
+            InitError::Invalid("terminal requested without a console socket".into())
+        })?;
+        console::setup(console.as_fd(), process.console_size().as_ref())?;
+    }
+    drop(plan.console);
+
+    channel.send(&InitMsg::Ready, &[])?;
+    expect(channel, "Start", |c| matches!(c, InitCmd::Start))?;
+
+    let exe = identity::find_executable(process)?;
+    let args = cstrings(process.args().as_deref().unwrap_or(&[]))?;
+    let env = cstrings(process.env().as_deref().unwrap_or(&[]))?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    // Without no_new_privs, only a privileged process may load a filter, so
+    // it goes in before the identity change; with it, as late as possible.
+    if !nnp {
+        if let Some(f) = &plan.seccomp {
+            f.load()?;
+        }
+    }
+    identity::apply(process)?;
+    if nnp {
+        nix::sys::prctl::set_no_new_privs().map_err(os("set no_new_privs"))?;
+    }
+    let cwd = process.cwd();
+    nix::unistd::chdir(cwd).map_err(os(format!("chdir to cwd {}", cwd.display())))?;
+    close_inherited_fds()?;
+    if nnp {
+        if let Some(f) = &plan.seccomp {
+            f.load()?;
+        }
+    }
+    let e = nix::unistd::execve(&exe, &args, &env).unwrap_err();
+    Err(InitError::Os {
+        what: format!(
+            "exec {:?}",
+            process.args().as_deref().unwrap_or(&[]).first()
+        ),
+        source: e.into(),
+    })
+}
+
+fn expect(channel: &Channel, what: &str, ok: impl Fn(&InitCmd) -> bool) -> Result<(), InitError> {
+    match channel.recv::<InitCmd>() {
+        Ok((cmd, _)) if ok(&cmd) => Ok(()),
+        Ok((cmd, _)) => Err(InitError::Invalid(format!(
+            "sandbox sent {cmd:?}, expected {what}"
+        ))),
+        Err(ChannelError::Closed) => {
+            // The sandbox is gone; nobody is left to tell.
+            // SAFETY: _exit is always safe.
+            unsafe { libc::_exit(1) }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn has_namespace(spec: &Spec, typ: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == typ))
+}
+
+fn set_uts(spec: &Spec) -> Result<(), InitError> {
+    let own_uts = has_namespace(spec, LinuxNamespaceType::Uts);
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        if !own_uts {
+            return Err(InitError::Invalid(
+                "hostname needs a uts namespace in the spec".into(),
+            ));
+        }
+        nix::unistd::sethostname(h).map_err(os(format!("set hostname {h:?}")))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        if !own_uts {
+            return Err(InitError::Invalid(
+                "domainname needs a uts namespace in the spec".into(),
+            ));
+        }
+        let c = specutils::sys::cstring(d).map_err(os("domainname"))?;
+        // SAFETY: `c` is a valid C string and its length is passed.
+        let rc = unsafe { libc::setdomainname(c.as_ptr(), d.len()) };
+        if rc != 0 {
+            return Err(os(format!("set domainname {d:?}"))(
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn apply_sysctls(spec: &Spec) -> Result<(), InitError> {
+    let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+        return Ok(());
+    };
+    for (key, value) in sysctls {
+        let valid = !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
+            && !key.split(['.', '/']).any(|p| p.is_empty() || p == "..");
+        if !valid {
+            return Err(InitError::Invalid(format!("invalid sysctl name {key:?}")));
+        }
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        std::fs::write(&path, value).map_err(os(format!("set sysctl {key}={value}")))?;
+    }
+    Ok(())
+}
+
+/// Marks every descriptor above stdio close-on-exec, so that nothing of
+/// the sandbox's reaches the container.
+fn close_inherited_fds() -> Result<(), InitError> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes flags.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc != 0 {
+        return Err(os("mark descriptors close-on-exec")(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+fn cstrings(items: &[String]) -> Result<Vec<CString>, InitError> {
+    items
+        .iter()
+        .map(|s| specutils::sys::cstring(s).map_err(os("process argument")))
+        .collect()
+}

@@ -1,0 +1,168 @@
+//! Forking a container's init into its namespaces and driving it to Ready.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use specutils::channel::{Channel, ChannelError};
+use specutils::sys::{clone_process, Cloned};
+
+use crate::init::{self, InitCmd, InitMsg, InitPlan};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("open namespace {path}: {source}")]
+    Namespace {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("fork container init: {0}")]
+    Fork(std::io::Error),
+    #[error("write {what} of init {pid}: {source}")]
+    IdMap {
+        what: &'static str,
+        pid: i32,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Init(String),
+    #[error("container init exited during setup")]
+    InitGone,
+    #[error("init channel: {0}")]
+    Channel(#[from] ChannelError),
+}
+
+/// A container init, forked and set up, blocked before execve.
+pub struct Init {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub channel: Channel,
+}
+
+/// The clone flag of each namespace type.
+fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// The namespaces the spec asks for: those to create, and those to join
+/// (opened now, while the paths mean what the caller meant).
+pub fn plan_namespaces(
+    spec: &Spec,
+) -> Result<(CloneFlags, Vec<(CloneFlags, OwnedFd)>), LaunchError> {
+    let mut new = CloneFlags::empty();
+    let mut join = Vec::new();
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    for ns in namespaces.into_iter().flatten() {
+        let flag = clone_flag(ns.typ());
+        match ns.path() {
+            None => new |= flag,
+            Some(p) if p.as_os_str().is_empty() => new |= flag,
+            Some(p) => {
+                let fd = rustix::fs::open(
+                    p,
+                    rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )
+                .map_err(|e| LaunchError::Namespace {
+                    path: p.display().to_string(),
+                    source: e.into(),
+                })?;
+                join.push((flag, fd));
+            }
+        }
+    }
+    // The user namespace is joined first, so that the others are joined
+    // with its privileges.
+    join.sort_by_key(|(f, _)| !f.contains(CloneFlags::CLONE_NEWUSER));
+    Ok((new, join))
+}
+
+/// Forks the init with `new` namespaces, runs its setup, and returns once
+/// it reports Ready. The caller must be single-threaded.
+pub fn launch(plan: InitPlan, new: CloneFlags) -> Result<Init, LaunchError> {
+    let (ours, theirs) = Channel::pair().map_err(LaunchError::Fork)?;
+    let uid_maps = plan
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.uid_mappings().clone());
+    let gid_maps = plan
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.gid_mappings().clone());
+    // SAFETY: the sandbox is single-threaded (no async runtime, no threads),
+    // so the child may run ordinary code, as after fork().
+    let cloned = unsafe { clone_process(new.bits() as u64) }.map_err(LaunchError::Fork)?;
+    let (pid, pidfd) = match cloned {
+        Cloned::Child => {
+            drop(ours);
+            init::run(plan, theirs)
+        }
+        Cloned::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(theirs);
+    drop(plan);
+    let init = Init {
+        pid,
+        pidfd,
+        channel: ours,
+    };
+    if new.contains(CloneFlags::CLONE_NEWUSER) {
+        write_id_maps(pid, uid_maps.as_deref(), gid_maps.as_deref())?;
+        init.channel.send(&InitCmd::IdMapped, &[])?;
+    }
+    match init.channel.recv::<InitMsg>() {
+        Ok((InitMsg::Ready, _)) => Ok(init),
+        Ok((InitMsg::Failed { message }, _)) => {
+            reap(&init);
+            Err(LaunchError::Init(message))
+        }
+        Err(ChannelError::Closed) => {
+            reap(&init);
+            Err(LaunchError::InitGone)
+        }
+        Err(e) => {
+            let _ = rustix::process::pidfd_send_signal(
+                init.pidfd.as_fd(),
+                rustix::process::Signal::KILL,
+            );
+            reap(&init);
+            Err(e.into())
+        }
+    }
+}
+
+/// Collects a failed init so no zombie is left.
+fn reap(init: &Init) {
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init.pid), None);
+}
+
+fn write_id_maps(
+    pid: i32,
+    uid: Option<&[LinuxIdMapping]>,
+    gid: Option<&[LinuxIdMapping]>,
+) -> Result<(), LaunchError> {
+    let format = |maps: Option<&[LinuxIdMapping]>| {
+        maps.unwrap_or(&[])
+            .iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    let write =
+        |what: &'static str, data: String| {
+            std::fs::write(format!("/proc/{pid}/{what}"), data)
+                .map_err(|source| LaunchError::IdMap { what, pid, source })
+        };
+    write("uid_map", format(uid))?;
+    write("gid_map", format(gid))
+}

@@ -1,0 +1,198 @@
+//! The few system calls our crates need that nix does not wrap, each
+//! behind one small function that says what it guarantees.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::mount::{MoveMountFlags, OpenTreeFlags};
+
+/// Mount attributes for [`mount_setattr`]: `MOUNT_ATTR_*` bits.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MountAttr {
+    pub set: u64,
+    pub clear: u64,
+    /// `MS_PRIVATE`, `MS_SLAVE`, `MS_SHARED`, or 0 to leave it.
+    pub propagation: u64,
+}
+
+pub const MOUNT_ATTR_RDONLY: u64 = 0x0000_0001;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x0000_0002;
+pub const MOUNT_ATTR_NODEV: u64 = 0x0000_0004;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x0000_0008;
+pub const MOUNT_ATTR_RELATIME: u64 = 0x0000_0000;
+pub const MOUNT_ATTR_NOATIME: u64 = 0x0000_0010;
+pub const MOUNT_ATTR_STRICTATIME: u64 = 0x0000_0020;
+pub const MOUNT_ATTR__ATIME: u64 = 0x0000_0070;
+pub const MOUNT_ATTR_NODIRATIME: u64 = 0x0000_0080;
+pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+
+/// A detached copy of the mount tree at `path` (recursive when asked), as
+/// a file descriptor that can be sent to another process and attached there
+/// with [`attach_mount`].
+pub fn clone_mount_tree(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= OpenTreeFlags::AT_RECURSIVE;
+    }
+    Ok(rustix::mount::open_tree(rustix::fs::CWD, path, flags)?)
+}
+
+/// Changes the attributes of the mount (tree, when `recursive`) that `fd`
+/// refers to.
+pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: MountAttr) -> io::Result<()> {
+    let mut kattr = libc::mount_attr {
+        attr_set: attr.set,
+        attr_clr: attr.clear,
+        propagation: attr.propagation,
+        userns_fd: 0,
+    };
+    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: the path is a valid empty C string, `kattr` is a properly
+    // initialised mount_attr whose size we pass, and the kernel only reads it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &mut kattr as *mut libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Attaches the detached mount `mount` on top of the directory or file
+/// that `target` refers to.
+pub fn attach_mount(mount: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
+    Ok(rustix::mount::move_mount(
+        mount,
+        c"",
+        target,
+        c"",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )?)
+}
+
+/// A new filesystem instance of type `fstype` with `options` (key or
+/// key=value, as in mount(8)), as a detached mount.
+pub fn new_filesystem(fstype: &str, source: &str, options: &[String]) -> io::Result<OwnedFd> {
+    use rustix::mount::{fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount};
+    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
+    let fs = rustix::mount::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)?;
+    if !source.is_empty() {
+        fsconfig_set_string(&fs, "source", source)?;
+    }
+    for opt in options {
+        match opt.split_once('=') {
+            Some((k, v)) => fsconfig_set_string(&fs, k, v)?,
+            None => fsconfig_set_flag(&fs, opt.as_str())?,
+        }
+    }
+    fsconfig_create(&fs)?;
+    Ok(fsmount(
+        &fs,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::empty(),
+    )?)
+}
+
+/// Opens `path` inside the directory `root` as if `root` were `/`: `..`,
+/// absolute symlinks and absolute paths cannot leave it, and magic links
+/// (/proc/self/fd/N) are refused.
+pub fn open_in_root(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    flags: OFlags,
+    mode: Mode,
+) -> io::Result<OwnedFd> {
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    loop {
+        match rustix::fs::openat2(root, path, flags | OFlags::CLOEXEC, mode, resolve) {
+            Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => continue,
+            r => return Ok(r?),
+        }
+    }
+}
+
+/// How [`clone_process`] returned: as the parent, with the child's pid and
+/// a pidfd, or as the child.
+pub enum Cloned {
+    Parent { pid: i32, pidfd: OwnedFd },
+    Child,
+}
+
+/// Forks into new namespaces (`CLONE_NEW*` bits of `flags`) with a pidfd
+/// for the child, as clone3 does. The child runs on a copy of the caller's
+/// memory, as after fork.
+///
+/// # Safety
+/// The caller must be single-threaded, or the child must call only
+/// async-signal-safe functions before it execs or exits: exactly the
+/// contract of fork().
+pub unsafe fn clone_process(flags: u64) -> io::Result<Cloned> {
+    let mut pidfd: RawFd = -1;
+    let mut args: libc::clone_args = std::mem::zeroed();
+    args.flags = flags | libc::CLONE_PIDFD as u64;
+    args.pidfd = &mut pidfd as *mut RawFd as u64;
+    args.exit_signal = libc::SIGCHLD as u64;
+    let rc = libc::syscall(
+        libc::SYS_clone3,
+        &mut args as *mut libc::clone_args,
+        std::mem::size_of::<libc::clone_args>(),
+    );
+    match rc {
+        r if r < 0 => Err(io::Error::last_os_error()),
+        0 => Ok(Cloned::Child),
+        pid => Ok(Cloned::Parent {
+            pid: pid as i32,
+            pidfd: OwnedFd::from_raw_fd(pidfd),
+        }),
+    }
+}
+
+/// Makes `fd` survive execve.
+pub fn clear_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = rustix::io::fcntl_getfd(fd)?;
+    rustix::io::fcntl_setfd(fd, flags - rustix::io::FdFlags::CLOEXEC)?;
+    Ok(())
+}
+
+/// `pivot_root(".", ".")` in `new_root`, then detaches the old root, so
+/// that nothing of the host's tree stays reachable.
+pub fn pivot_into(new_root: BorrowedFd<'_>) -> io::Result<()> {
+    rustix::process::fchdir(new_root)?;
+    nix::unistd::pivot_root(".", ".")?;
+    nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH)?;
+    rustix::process::chdir("/")?;
+    Ok(())
+}
+
+/// The descriptor's path as /proc/self/fd/N, for the calls that take only
+/// paths (classic mount(2) targets).
+pub fn fd_path(fd: &impl AsFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd())
+}
+
+/// A C string from a Rust string, with the NUL reported as an error.
+pub fn cstring(s: &str) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(s).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{s:?} contains a NUL byte"),
+        )
+    })
+}

@@ -1,0 +1,311 @@
+//! What a container sees: the spec's settings, checked from inside a real
+//! busybox container.
+
+mod common;
+
+use std::io::{IoSliceMut, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::time::{Duration, Instant};
+
+use common::{edit_config, stderr, stdout, Env, Reaper};
+use serde_json::json;
+
+/// Runs `script` in a container of `bundle` and returns (status, stdout).
+fn run_script(env: &Env, bundle: &std::path::Path, name: &str, script: &str) -> (i32, String) {
+    edit_config(bundle, |c| {
+        c["process"]["args"] = json!(["sh", "-c", script])
+    });
+    let id = env.id(name);
+    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    let status = out.status.code().unwrap_or(-1);
+    assert!(
+        !stderr(&out).contains("runsc:"),
+        "runsc failed: {}",
+        stderr(&out)
+    );
+    env.assert_clean(&[&id]);
+    (status, stdout(&out))
+}
+
+fn lines_with<'a>(out: &'a str, prefix: &str) -> Vec<&'a str> {
+    out.lines().filter(|l| l.starts_with(prefix)).collect()
+}
+
+/// The capability mask of `names`, as /proc/<pid>/status prints it.
+fn cap_mask(names: &[&str]) -> String {
+    let number = |n: &str| match n {
+        "CAP_CHOWN" => 0,
+        "CAP_DAC_OVERRIDE" => 1,
+        "CAP_FOWNER" => 3,
+        "CAP_FSETID" => 4,
+        "CAP_KILL" => 5,
+        "CAP_SETGID" => 6,
+        "CAP_SETUID" => 7,
+        "CAP_SETPCAP" => 8,
+        "CAP_NET_BIND_SERVICE" => 10,
+        "CAP_NET_RAW" => 13,
+        "CAP_SYS_CHROOT" => 18,
+        "CAP_MKNOD" => 27,
+        "CAP_AUDIT_WRITE" => 29,
+        "CAP_SETFCAP" => 31,
+        other => panic!("no number for {other}"),
+    };
+    format!(
+        "{:016x}",
+        names.iter().map(|n| 1u64 << number(n)).sum::<u64>()
+    )
+}
+
+#[test]
+fn spec_settings_are_applied() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["true"]);
+    let host_ro = env.path().join("host-ro");
+    let host_rw = env.path().join("host-rw");
+    std::fs::create_dir(&host_ro).unwrap();
+    std::fs::create_dir(&host_rw).unwrap();
+    std::fs::write(host_ro.join("hostfile"), "from the host\n").unwrap();
+    let caps = ["CAP_CHOWN", "CAP_KILL", "CAP_SETUID", "CAP_SETGID"];
+    edit_config(&bundle, |c| {
+        c["hostname"] = json!("testhost");
+        // /proc/kcore does not exist on every kernel; a file of the image
+        // and a directory of sysfs show the masking as well.
+        c["linux"]["maskedPaths"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("/etc/hostname"));
+        c["process"]["cwd"] = json!("/tmp");
+        c["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("FOO=bar baz"));
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 256}]);
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set] = json!(caps);
+        }
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(json!({"destination": "/ro", "type": "bind", "source": host_ro, "options": ["rbind", "ro"]}));
+        mounts.push(json!({"destination": "/rw", "type": "bind", "source": host_rw, "options": ["rbind", "rw"]}));
+        mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=1777"]}));
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        });
+    });
+    let script = r#"
+        echo "host=$(hostname)"
+        echo "cwd=$(pwd)"
+        echo "foo=$FOO"
+        echo "nofile=$(ulimit -n)/$(ulimit -Hn)"
+        grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status | tr -d '\t ' | sed 's/:/=/'
+        echo "keys=$(stat -c %F /proc/keys)"
+        echo "masked=$(cat /etc/hostname | wc -c)"
+        echo "firmware=$(grep -c ' /sys/firmware tmpfs ro' /proc/mounts)"
+        echo hello > /rw/file && echo "rw=$(cat /rw/file)"
+        touch /ro/new 2>/dev/null || echo "ro=refused"
+        echo "hostfile=$(cat /ro/hostfile)"
+        echo "scratch=$(grep ' /scratch ' /proc/mounts | cut -d' ' -f3)"
+        mkdir /tmp/d 2>&1 | grep -q 'Operation not permitted' && echo "mkdir=EPERM"
+        echo "sysro=$(grep -c ' /proc/sys proc ro' /proc/mounts)"
+        echo "pid1=$$"
+    "#;
+    let (status, out) = run_script(&env, &bundle, "settings", script);
+    assert_eq!(status, 0, "{out}");
+    let expect = [
+        "host=testhost",
+        "cwd=/tmp",
+        "foo=bar baz",
+        "nofile=256/512",
+        "NoNewPrivs=1",
+        "Seccomp=2",
+        "keys=character special file",
+        "masked=0",
+        "firmware=1",
+        "rw=hello",
+        "ro=refused",
+        "hostfile=from the host",
+        "scratch=tmpfs",
+        "mkdir=EPERM",
+        "sysro=1",
+        "pid1=1",
+    ];
+    for line in expect {
+        assert!(
+            out.lines().any(|l| l == line),
+            "missing {line:?} in:\n{out}"
+        );
+    }
+    let mask = cap_mask(&caps);
+    for set in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(
+            lines_with(&out, set),
+            vec![format!("{set}={mask}")],
+            "{out}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(host_rw.join("file")).unwrap(),
+        "hello\n"
+    );
+    assert!(!host_ro.join("new").exists());
+}
+
+#[test]
+fn readonly_root_gives_erofs() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["true"]);
+    edit_config(&bundle, |c| c["root"]["readonly"] = json!(true));
+    let (status, out) = run_script(
+        &env,
+        &bundle,
+        "rofs",
+        "touch /newfile 2>&1; echo tmp=$(touch /tmp/x 2>&1)",
+    );
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(!bundle.join("rootfs/newfile").exists());
+}
+
+#[test]
+fn user_groups_and_umask() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["true"]);
+    edit_config(&bundle, |c| {
+        c["process"]["user"] =
+            json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 7], "umask": 63});
+    });
+    let (status, out) = run_script(
+        &env,
+        &bundle,
+        "user",
+        "echo uid=$(id -u) gid=$(id -g) groups=$(id -G); umask; grep CapEff /proc/self/status",
+    );
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("uid=1000 gid=1000 groups=1000 5 7"), "{out}");
+    assert!(out.contains("0077"), "{out}");
+    assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
+}
+
+/// Receives the pty master that the container sends to the console socket.
+fn receive_master(listener: &UnixListener) -> OwnedFd {
+    let (conn, _) = listener.accept().expect("console connection");
+    let mut buf = [0u8; 256];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .expect("recvmsg");
+    for c in msg.cmsgs().expect("cmsgs") {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the kernel just gave us this descriptor.
+            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no descriptor on the console socket");
+}
+
+#[test]
+fn terminal_through_console_socket() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sh"]);
+    edit_config(&bundle, |c| c["process"]["terminal"] = json!(true));
+    let id = env.id("tty");
+    let _reaper = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    // The orphaned sandbox becomes our child, as it becomes the shim's.
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let sock = env.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let create = env
+        .cmd(&[
+            "create",
+            "-b",
+            bundle.to_str().unwrap(),
+            "--console-socket",
+            sock.to_str().unwrap(),
+            &id,
+        ])
+        .spawn()
+        .unwrap();
+    let master = receive_master(&listener);
+    assert!(create.wait_with_output().unwrap().status.success());
+    let sandbox_pid = env.state(&id)["pid"].as_i64().unwrap() as i32;
+    env.ok(&["start", &id]);
+    let mut pty = std::fs::File::from(master);
+    pty.write_all(b"tty; echo answer-$((6*7))\n").unwrap();
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 1024];
+    while !seen.contains("answer-42") {
+        assert!(
+            Instant::now() < deadline,
+            "no answer from the shell: {seen:?}"
+        );
+        let n = pty.read(&mut buf).unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("/dev/pts/0"), "{seen:?}");
+    pty.write_all(b"exit 5\n").unwrap();
+    // As containerd's shim does: reap the sandbox pid from the pid file;
+    // it exits with the container's status.
+    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(sandbox_pid), None).unwrap();
+    assert_eq!(
+        status,
+        nix::sys::wait::WaitStatus::Exited(nix::unistd::Pid::from_raw(sandbox_pid), 5)
+    );
+    env.ok(&["delete", "--force", &id]);
+    env.assert_clean(&[&id]);
+}
+
+#[test]
+fn pids_limit_stops_a_fork_bomb() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["true"]);
+    edit_config(&bundle, |c| {
+        c["linux"]["resources"]["pids"] = json!({"limit": 8})
+    });
+    // busybox sh gives up on the first failed fork, so the bomb runs in a
+    // child shell; only builtins follow it, since a fork would fail.
+    let script = "sh -c 'for i in $(seq 1 30); do sleep 5 & done'; echo inner=$?; set -- /proc/[0-9]*; echo running=$#";
+    edit_config(&bundle, |c| {
+        c["process"]["args"] = json!(["sh", "-c", script])
+    });
+    let id = env.id("pids");
+    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("can't fork"), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("inner=2"), "{text}");
+    let running: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("running="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {text}"));
+    // The sandbox and the gofer count against the limit too.
+    assert!(
+        (1..=6).contains(&running),
+        "pids.max not enforced: {running} processes"
+    );
+    env.assert_clean(&[&id]);
+}
+
+#[test]
+fn memory_limit_oom_kills() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["true"]);
+    edit_config(&bundle, |c| {
+        c["linux"]["resources"]["memory"] = json!({"limit": 33554432, "swap": 33554432});
+        c["process"]["args"] = json!(["dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"]);
+    });
+    let id = env.id("oom");
+    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    env.assert_clean(&[&id]);
+}

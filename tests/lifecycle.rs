@@ -1,0 +1,176 @@
+//! Real containers through create/start/kill/wait/delete/run, on a busybox
+//! bundle, as a user or containerd would drive them.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{assert_fails_with, edit_config, stderr, stdout, Env, Reaper};
+
+fn set_args(bundle: &std::path::Path, args: &[&str]) {
+    edit_config(bundle, |c| c["process"]["args"] = serde_json::json!(args));
+}
+
+#[test]
+fn run_echo_prints_and_exits_zero() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["echo", "hello from the sandbox"]);
+    let id = env.id("echo");
+    let out = env.runsc(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hello from the sandbox\n");
+    env.assert_clean(&[&id]);
+}
+
+#[test]
+fn run_exits_with_the_container_status() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sh", "-c", "exit 7"]);
+    let id = env.id("seven");
+    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    set_args(&bundle, &["sh", "-c", "sleep 100 & kill -9 $!; wait $!"]);
+    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    env.assert_clean(&[&id]);
+}
+
+#[test]
+fn create_start_kill_wait_delete() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("life");
+    let _reaper = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    let pid_file = env.path().join("pid");
+    env.ok(&[
+        "create",
+        "-b",
+        bundle.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ]);
+
+    let state = env.state(&id);
+    assert_eq!(state["status"], "created");
+    let pid: i64 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(state["pid"], pid);
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "sandbox pid {pid} is alive"
+    );
+    assert_eq!(
+        state["bundle"],
+        bundle.canonicalize().unwrap().to_str().unwrap()
+    );
+
+    env.ok(&["start", &id]);
+    assert_eq!(env.state(&id)["status"], "running");
+    // Starting twice is an error, and leaves the container running.
+    assert_fails_with(&env.runsc(&["start", &id]), "running");
+    assert_eq!(env.state(&id)["status"], "running");
+
+    let waiter = env
+        .cmd(&["wait", &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    env.ok(&["kill", &id, "KILL"]);
+    let waited = waiter.wait_with_output().unwrap();
+    assert_eq!(waited.status.code(), Some(137));
+    let w: serde_json::Value = serde_json::from_slice(&waited.stdout).expect("wait json");
+    assert_eq!(w, serde_json::json!({"id": id, "exitStatus": 137}));
+
+    wait_for_status(&env, &id, "stopped");
+    assert_fails_with(&env.runsc(&["kill", &id, "KILL"]), "not running");
+    env.ok(&["delete", &id]);
+    assert_fails_with(&env.runsc(&["state", &id]), "does not exist");
+    // delete is idempotent under --force, as runc's is.
+    env.ok(&["delete", "--force", &id]);
+    env.assert_clean(&[&id]);
+}
+
+fn wait_for_status(env: &Env, id: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = env.state(id);
+        if s["status"] == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{id} never became {want}: {s}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn delete_refuses_a_running_container_unless_forced() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("busy");
+    let _reaper = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    env.ok(&["run", "--detach", "-b", bundle.to_str().unwrap(), &id]);
+    assert_eq!(env.state(&id)["status"], "running");
+    assert_fails_with(&env.runsc(&["delete", &id]), "not stopped");
+    assert_eq!(env.state(&id)["status"], "running");
+    env.ok(&["delete", "--force", &id]);
+    env.assert_clean(&[&id]);
+}
+
+#[test]
+fn abbreviated_and_ambiguous_ids_end_to_end() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    let a = format!("abc1{}", env.id(""));
+    let b = format!("abc2{}", env.id(""));
+    let _reaper = Reaper {
+        env: &env,
+        ids: vec![a.clone(), b.clone()],
+    };
+    for id in [&a, &b] {
+        env.ok(&["create", "-b", bundle.to_str().unwrap(), id]);
+    }
+    assert_fails_with(&env.runsc(&["start", "abc"]), "ambiguous");
+    env.ok(&["start", "abc1"]);
+    assert_eq!(env.state(&a)["status"], "running");
+    assert_eq!(env.state(&b)["status"], "created");
+    env.ok(&["kill", "abc1", "9"]);
+    wait_for_status(&env, &a, "stopped");
+    env.ok(&["delete", "abc1"]);
+    env.ok(&["delete", "abc2"]);
+    env.assert_clean(&[&a, &b]);
+}
+
+#[test]
+fn failed_create_leaves_nothing_and_says_why() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["true"]);
+    let id = env.id("bad");
+    // A bind mount whose source does not exist: the gofer's cause reaches us.
+    edit_config(&bundle, |c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/data", "type": "bind", "source": "/nonexistent/source", "options": ["rbind"]
+        }));
+    });
+    let out = env.runsc(&["create", "-b", bundle.to_str().unwrap(), &id]);
+    assert_fails_with(&out, "/nonexistent/source");
+    env.assert_clean(&[&id]);
+
+    // An executable missing from the image is reported at start.
+    let bundle = env.bundle("b2", &["/no/such/binary"]);
+    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    assert_fails_with(&out, "/no/such/binary");
+    set_args(&bundle, &["nosuchcommand"]);
+    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    assert_fails_with(&out, "executable file not found in $PATH");
+    env.assert_clean(&[&id]);
+}
