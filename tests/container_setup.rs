@@ -69,6 +69,10 @@ fn spec_settings_are_applied() {
     let caps = ["CAP_CHOWN", "CAP_KILL", "CAP_SETUID", "CAP_SETGID"];
     edit_config(&bundle, |c| {
         c["hostname"] = json!("testhost");
+        c["domainname"] = json!("example.test");
+        c["process"]["oomScoreAdj"] = json!(500);
+        c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+        c["linux"]["devices"] = json!([{"path": "/dev/fuse-like", "type": "c", "major": 1, "minor": 3, "fileMode": 438}]);
         // /proc/kcore does not exist on every kernel; a file of the image
         // and a directory of sysfs show the masking as well.
         c["linux"]["maskedPaths"]
@@ -109,6 +113,14 @@ fn spec_settings_are_applied() {
         mkdir /tmp/d 2>&1 | grep -q 'Operation not permitted' && echo "mkdir=EPERM"
         echo "sysro=$(grep -c ' /proc/sys proc ro' /proc/mounts)"
         echo "pid1=$$"
+        echo "domain=$(cat /proc/sys/kernel/domainname)"
+        echo "oom=$(cat /proc/self/oom_score_adj)"
+        echo "forward=$(cat /proc/sys/net/ipv4/ip_forward)"
+        echo "null=$(stat -c %F:%t:%T /dev/null)"
+        echo "device=$(stat -c %F:%t:%T:%a /dev/fuse-like)"
+        echo "ptmx=$(readlink /dev/ptmx)"
+        echo "fd=$(readlink /dev/fd)"
+        echo "devnull=$(echo x > /dev/null && echo writable)"
     "#;
     let (status, out) = run_script(&env, &bundle, "settings", script);
     assert_eq!(status, 0, "{out}");
@@ -128,6 +140,14 @@ fn spec_settings_are_applied() {
         "scratch=tmpfs",
         "mkdir=EPERM",
         "sysro=1",
+        "domain=example.test",
+        "oom=500",
+        "forward=1",
+        "null=character special file:1:3",
+        "device=character special file:1:3:666",
+        "ptmx=pts/ptmx",
+        "fd=/proc/self/fd",
+        "devnull=writable",
         "pid1=1",
     ];
     for line in expect {
@@ -307,5 +327,53 @@ fn memory_limit_oom_kills() {
     let id = env.id("oom");
     let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    env.assert_clean(&[&id]);
+}
+
+/// `field` of /proc/<pid>/status, e.g. "Seccomp".
+fn proc_status(pid: i32, field: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{field}:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn sandbox_and_gofer_confine_themselves() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("confined");
+    let _reaper = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    env.ok(&["run", "--detach", "-b", bundle.to_str().unwrap(), &id]);
+    let sandbox = env.state(&id)["pid"].as_i64().unwrap() as i32;
+    let gofer = env
+        .leftover_processes()
+        .into_iter()
+        .find(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmd)
+                .split('\0')
+                .any(|a| a == "gofer")
+        })
+        .expect("a gofer process");
+    assert_eq!(proc_status(sandbox, "Seccomp"), "2", "sandbox filter");
+    assert_eq!(proc_status(gofer, "Seccomp"), "2", "gofer filter");
+    assert_eq!(proc_status(gofer, "CapEff"), "0000000000000000");
+    assert_eq!(proc_status(gofer, "CapBnd"), "0000000000000000");
+    assert_eq!(proc_status(gofer, "NoNewPrivs"), "1");
+    // The gofer lives in namespaces of its own.
+    for ns in ["mnt", "pid", "net", "ipc", "uts"] {
+        let host = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
+        let its = std::fs::read_link(format!("/proc/{gofer}/ns/{ns}")).unwrap();
+        assert_ne!(host, its, "gofer shares the host's {ns} namespace");
+    }
+    env.ok(&["delete", "--force", &id]);
     env.assert_clean(&[&id]);
 }

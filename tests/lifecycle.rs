@@ -89,6 +89,13 @@ fn create_start_kill_wait_delete() {
     assert_eq!(w, serde_json::json!({"id": id, "exitStatus": 137}));
 
     wait_for_status(&env, &id, "stopped");
+    // The sandbox is gone, but the status it recorded still answers.
+    let again = env.runsc(&["wait", &id]);
+    assert_eq!(again.status.code(), Some(137), "{}", stderr(&again));
+    assert_eq!(
+        stdout(&again).trim(),
+        format!("{{\"exitStatus\":137,\"id\":\"{id}\"}}")
+    );
     assert_fails_with(&env.runsc(&["kill", &id, "KILL"]), "not running");
     env.ok(&["delete", &id]);
     assert_fails_with(&env.runsc(&["state", &id]), "does not exist");
@@ -172,5 +179,115 @@ fn failed_create_leaves_nothing_and_says_why() {
     set_args(&bundle, &["nosuchcommand"]);
     let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
     assert_fails_with(&out, "executable file not found in $PATH");
+    env.assert_clean(&[&id]);
+}
+
+/// A hook that appends "<name> <status>" to `log`.
+fn logging_hook(name: &str, log: &std::path::Path) -> serde_json::Value {
+    let script = format!(
+        "s=$(cat); s=${{s#*\\\"status\\\":\\\"}}; echo \"{name} ${{s%%\\\"*}}\" >> {}",
+        log.display()
+    );
+    serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
+}
+
+#[test]
+fn hooks_run_in_oci_order() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["true"]);
+    let id = env.id("hooks");
+    let _reaper = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    // The same path on the host and in the container, so hooks on either
+    // side of the pivot write to one file.
+    let dir = env.path().join("hooklog");
+    std::fs::create_dir(&dir).unwrap();
+    let log = dir.join("log");
+    edit_config(&bundle, |c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": dir, "type": "bind", "source": dir, "options": ["rbind"]
+        }));
+        let mut hooks = serde_json::Map::new();
+        for stage in [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop",
+        ] {
+            hooks.insert(stage.into(), serde_json::json!([logging_hook(stage, &log)]));
+        }
+        c["hooks"] = serde_json::Value::Object(hooks);
+    });
+    env.ok(&["create", "-b", bundle.to_str().unwrap(), &id]);
+    env.ok(&["start", &id]);
+    wait_for_status(&env, &id, "stopped");
+    env.ok(&["delete", &id]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        text,
+        "prestart creating\ncreateRuntime creating\ncreateContainer creating\n\
+         startContainer created\npoststart running\npoststop stopped\n"
+    );
+    env.assert_clean(&[&id]);
+}
+
+#[test]
+fn failing_hooks() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["true"]);
+    let id = env.id("badhook");
+    let _reaper = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    let fail =
+        serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c", "echo no way >&2; exit 3"]}]);
+    edit_config(&bundle, |c| {
+        c["hooks"] = serde_json::json!({"createRuntime": fail})
+    });
+    let out = env.runsc(&["create", "-b", bundle.to_str().unwrap(), &id]);
+    assert_fails_with(&out, "createRuntime hook /bin/sh exited");
+    assert!(stderr(&out).contains("no way"));
+    env.assert_clean(&[&id]);
+
+    // A failing poststart hook is logged; the container runs on.
+    edit_config(&bundle, |c| {
+        c["hooks"] = serde_json::json!({"poststart": fail});
+        c["process"]["args"] = serde_json::json!(["echo", "still ran"]);
+    });
+    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "still ran\n");
+    let logged = std::fs::read_to_string(&env.log).unwrap();
+    assert!(logged.contains("poststart hook"), "{logged}");
+    env.assert_clean(&[&id]);
+}
+
+#[test]
+fn security_labels_without_the_lsm_are_ignored_with_a_warning() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["echo", "ok"]);
+    let id = env.id("labels");
+    edit_config(&bundle, |c| {
+        c["process"]["apparmorProfile"] = serde_json::json!("docker-default")
+    });
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.trim() == "Y");
+    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    if apparmor {
+        assert_fails_with(&out, "AppArmor profiles are not supported");
+    } else {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "ok\n");
+        let log = std::fs::read_to_string(&env.log).unwrap();
+        assert!(
+            log.contains("AppArmor is not enabled on this host"),
+            "{log}"
+        );
+    }
     env.assert_clean(&[&id]);
 }

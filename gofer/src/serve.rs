@@ -11,8 +11,14 @@ use specutils::mounts::{bind_source, donated_mounts, parse_options};
 use crate::donation::{donate, make_mount, make_rootfs, GoferError};
 
 /// Donates the rootfs on `channels[0]` and the bind mounts on the rest,
-/// then blocks until every channel is closed by the sandbox.
-pub fn serve(spec: &Spec, bundle: &Path, channels: Vec<OwnedFd>) -> Result<(), GoferError> {
+/// then calls `confine` (the gofer needs no more privilege once the mounts
+/// are made) and blocks until every channel is closed by the sandbox.
+pub fn serve(
+    spec: &Spec,
+    bundle: &Path,
+    channels: Vec<OwnedFd>,
+    confine: impl FnOnce() -> Result<(), String>,
+) -> Result<(), GoferError> {
     let channels: Vec<Channel> = channels.into_iter().map(Channel::from_fd).collect();
     let mounts = donated_mounts(spec);
     if channels.len() != mounts.len() + 1 {
@@ -45,6 +51,7 @@ pub fn serve(spec: &Spec, bundle: &Path, channels: Vec<OwnedFd>) -> Result<(), G
         };
         donate(channel, &source, made)?;
     }
+    confine().map_err(GoferError::Failed)?;
     wait_for_hangup(&channels);
     Ok(())
 }

@@ -17,6 +17,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::{Deserialize, Serialize};
 use specutils::channel::{Channel, ChannelError};
+use specutils::hooks::HookState;
 
 use crate::control::{ErrorKind, ExitStatus, Incoming, RemoteError, Request};
 use crate::init::{InitCmd, InitMsg, InitPlan};
@@ -27,6 +28,11 @@ use crate::launch::{self, Init};
 pub enum BootMsg {
     /// Frontend → sandbox: the sandbox is in its cgroup; go ahead.
     Begin,
+    /// Sandbox → frontend: the init's namespaces exist; run the prestart
+    /// and createRuntime hooks, then answer `HooksDone`.
+    RunHooks { init_pid: i32 },
+    /// Frontend → sandbox: the hooks succeeded.
+    HooksDone,
     /// Sandbox → frontend: the init is set up and blocked before execve.
     Created { init_pid: i32 },
     /// Sandbox → frontend: creation failed; `message` is the cause.
@@ -35,6 +41,7 @@ pub enum BootMsg {
 
 pub struct BootConfig {
     pub id: String,
+    pub bundle: PathBuf,
     pub spec: Spec,
     /// An empty directory where the init attaches the rootfs before the
     /// pivot.
@@ -44,6 +51,8 @@ pub struct BootConfig {
     pub mounts: Vec<Channel>,
     pub ready: Channel,
     pub console: Option<OwnedFd>,
+    /// Where the root container's exit status is written before exiting.
+    pub exit_status: OwnedFd,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +107,7 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
         started: false,
         waiters: Vec::new(),
         exited: None,
+        exit_file: cfg.exit_status,
         _mounts: cfg.mounts,
     };
     Ok(sandbox.serve(&cfg.control, &signals))
@@ -130,6 +140,39 @@ fn create_root(cfg: &BootConfig) -> Result<Init, String> {
         Some(fd) => Some(fd.try_clone().map_err(|e| format!("console socket: {e}"))?),
         None => None,
     };
+    let hooks = cfg.spec.hooks().as_ref();
+    let runtime_hooks = hooks.is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    });
+    let state = HookState {
+        oci_version: cfg.spec.version().clone(),
+        id: cfg.id.clone(),
+        status: "creating".into(),
+        pid: 0,
+        bundle: cfg.bundle.clone(),
+        annotations: cfg
+            .spec
+            .annotations()
+            .as_ref()
+            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+    };
+    // The frontend runs prestart and createRuntime hooks in the runtime's
+    // namespaces; only then may the init go on.
+    let namespaced = |init_pid: i32| -> Result<(), String> {
+        if !runtime_hooks {
+            return Ok(());
+        }
+        cfg.ready
+            .send(&BootMsg::RunHooks { init_pid }, &[])
+            .map_err(|e| format!("ask frontend to run hooks: {e}"))?;
+        match cfg.ready.recv::<BootMsg>() {
+            Ok((BootMsg::HooksDone, _)) => Ok(()),
+            Ok((other, _)) => Err(format!("frontend sent {other:?}, expected HooksDone")),
+            Err(e) => Err(format!("frontend: {e}")),
+        }
+    };
     let plan = InitPlan {
         id: cfg.id.clone(),
         spec: cfg.spec.clone(),
@@ -141,7 +184,7 @@ fn create_root(cfg: &BootConfig) -> Result<Init, String> {
         seccomp,
         console,
     };
-    launch::launch(plan, new).map_err(|e| e.to_string())
+    launch::launch(plan, new, state, namespaced).map_err(|e| e.to_string())
 }
 
 struct Sandbox {
@@ -151,6 +194,7 @@ struct Sandbox {
     started: bool,
     waiters: Vec<Incoming>,
     exited: Option<i32>,
+    exit_file: OwnedFd,
     /// Held open so the gofer stays alive while we run.
     _mounts: Vec<Channel>,
 }
@@ -159,6 +203,13 @@ impl Sandbox {
     fn serve(&mut self, listener: &UnixListener, signals: &SignalFd) -> i32 {
         loop {
             if let Some(status) = self.exited {
+                // Recorded before anyone hears of the exit, so a later
+                // `wait` finds it.
+                if let Err(e) =
+                    rustix::io::pwrite(&self.exit_file, status.to_string().as_bytes(), 0)
+                {
+                    tracing::warn!("sandbox {}: record exit status: {e}", self.id);
+                }
                 for w in self.waiters.drain(..) {
                     w.reply(Ok(ExitStatus { status }));
                 }
@@ -244,7 +295,9 @@ impl Sandbox {
             // The channel is close-on-exec: closed means the exec worked.
             Err(ChannelError::Closed) => Ok(()),
             Ok((InitMsg::Failed { message }, _)) => Err(failed(message)),
-            Ok((InitMsg::Ready, _)) => Err(failed("container init sent Ready twice".into())),
+            Ok((m @ (InitMsg::Ready | InitMsg::Namespaced), _)) => {
+                Err(failed(format!("container init sent {m:?} out of turn")))
+            }
             Err(e) => Err(failed(format!("container init: {e}"))),
         }
     }

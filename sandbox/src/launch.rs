@@ -8,6 +8,7 @@ use specutils::channel::{Channel, ChannelError};
 use specutils::sys::{clone_process, Cloned};
 
 use crate::init::{self, InitCmd, InitMsg, InitPlan};
+use specutils::hooks::HookState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -87,8 +88,16 @@ pub fn plan_namespaces(
 }
 
 /// Forks the init with `new` namespaces, runs its setup, and returns once
-/// it reports Ready. The caller must be single-threaded.
-pub fn launch(plan: InitPlan, new: CloneFlags) -> Result<Init, LaunchError> {
+/// it reports Ready. Once the init's namespaces exist, `namespaced` runs
+/// with its pid (for createRuntime hooks); `state` is completed with that
+/// pid and handed to the init for its own hooks. The caller must be
+/// single-threaded.
+pub fn launch(
+    plan: InitPlan,
+    new: CloneFlags,
+    mut state: HookState,
+    namespaced: impl FnOnce(i32) -> Result<(), String>,
+) -> Result<Init, LaunchError> {
     let (ours, theirs) = Channel::pair().map_err(LaunchError::Fork)?;
     let uid_maps = plan
         .spec
@@ -117,28 +126,50 @@ pub fn launch(plan: InitPlan, new: CloneFlags) -> Result<Init, LaunchError> {
         pidfd,
         channel: ours,
     };
+    let result = drive(&init, new, uid_maps, gid_maps, &mut state, namespaced);
+    if result.is_err() {
+        let _ =
+            rustix::process::pidfd_send_signal(init.pidfd.as_fd(), rustix::process::Signal::KILL);
+        reap(&init);
+    }
+    result.map(|()| init)
+}
+
+fn drive(
+    init: &Init,
+    new: CloneFlags,
+    uid_maps: Option<Vec<LinuxIdMapping>>,
+    gid_maps: Option<Vec<LinuxIdMapping>>,
+    state: &mut HookState,
+    namespaced: impl FnOnce(i32) -> Result<(), String>,
+) -> Result<(), LaunchError> {
+    let pid = init.pid;
     if new.contains(CloneFlags::CLONE_NEWUSER) {
         write_id_maps(pid, uid_maps.as_deref(), gid_maps.as_deref())?;
         init.channel.send(&InitCmd::IdMapped, &[])?;
     }
+    expect_msg(init, |m| matches!(m, InitMsg::Namespaced))?;
+    namespaced(pid).map_err(LaunchError::Init)?;
+    state.pid = pid;
+    init.channel.send(
+        &InitCmd::Proceed {
+            state: state.clone(),
+        },
+        &[],
+    )?;
+    expect_msg(init, |m| matches!(m, InitMsg::Ready))
+}
+
+/// Receives the init's next message; anything but `ok` is an error.
+fn expect_msg(init: &Init, ok: impl Fn(&InitMsg) -> bool) -> Result<(), LaunchError> {
     match init.channel.recv::<InitMsg>() {
-        Ok((InitMsg::Ready, _)) => Ok(init),
-        Ok((InitMsg::Failed { message }, _)) => {
-            reap(&init);
-            Err(LaunchError::Init(message))
-        }
-        Err(ChannelError::Closed) => {
-            reap(&init);
-            Err(LaunchError::InitGone)
-        }
-        Err(e) => {
-            let _ = rustix::process::pidfd_send_signal(
-                init.pidfd.as_fd(),
-                rustix::process::Signal::KILL,
-            );
-            reap(&init);
-            Err(e.into())
-        }
+        Ok((m, _)) if ok(&m) => Ok(()),
+        Ok((InitMsg::Failed { message }, _)) => Err(LaunchError::Init(message)),
+        Ok((m, _)) => Err(LaunchError::Init(format!(
+            "container init sent {m:?} out of turn"
+        ))),
+        Err(ChannelError::Closed) => Err(LaunchError::InitGone),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod channel;
 pub mod cleanup;
+pub mod hooks;
 pub mod id;
 pub mod mounts;
 pub mod proc;

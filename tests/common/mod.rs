@@ -80,7 +80,7 @@ impl Env {
     /// Host pids of processes whose command line mentions this test's
     /// directory: the sandboxes and gofers it started.
     pub fn leftover_processes(&self) -> Vec<i32> {
-        let needle = self.root.to_string_lossy().into_owned();
+        let needle = self.path().to_string_lossy().into_owned();
         let mut out = Vec::new();
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {

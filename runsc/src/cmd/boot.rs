@@ -13,6 +13,8 @@ use crate::cli::GlobalFlags;
 pub struct Args {
     #[arg(long)]
     pub id: String,
+    #[arg(long)]
+    pub bundle: PathBuf,
     #[arg(long = "spec-fd")]
     pub spec_fd: i32,
     #[arg(long = "control-fd")]
@@ -21,6 +23,8 @@ pub struct Args {
     pub ready_fd: i32,
     #[arg(long = "console-fd")]
     pub console_fd: Option<i32>,
+    #[arg(long = "exit-fd")]
+    pub exit_fd: i32,
     #[arg(long = "mount-point")]
     pub mount_point: PathBuf,
     #[arg(long = "io-fds", value_delimiter = ',')]
@@ -34,6 +38,7 @@ pub fn run(_g: &GlobalFlags, a: Args) -> Result<u8> {
     let spec = super::read_spec_fd(super::take_fd(a.spec_fd)?)?;
     let config = BootConfig {
         id: a.id,
+        bundle: a.bundle,
         spec,
         mount_point: a.mount_point,
         control: UnixListener::from(super::take_fd(a.control_fd)?),
@@ -44,6 +49,7 @@ pub fn run(_g: &GlobalFlags, a: Args) -> Result<u8> {
             .collect::<Result<_>>()?,
         ready: Channel::from_fd(super::take_fd(a.ready_fd)?),
         console: a.console_fd.map(super::take_fd).transpose()?,
+        exit_status: super::take_fd(a.exit_fd)?,
     };
     let status = boot(config).context("sandbox")?;
     Ok(status.clamp(0, 255) as u8)

@@ -32,6 +32,28 @@ pub fn run(_g: &GlobalFlags, a: Args) -> Result<u8> {
         .iter()
         .map(|fd| super::take_fd(*fd))
         .collect::<Result<Vec<_>>>()?;
-    gofer::serve::serve(&spec, &a.bundle, channels).context("gofer")?;
+    gofer::serve::serve(&spec, &a.bundle, channels, confine).context("gofer")?;
     Ok(0)
+}
+
+/// Once its mounts are donated the gofer only waits on its channels: it
+/// drops every capability and loads its seccomp allow-list.
+fn confine() -> Result<(), String> {
+    // The bounding set first: dropping from it needs CAP_SETPCAP.
+    for cap in caps::all() {
+        // Capabilities this kernel does not know cannot be dropped.
+        let _ = caps::drop(None, caps::CapSet::Bounding, cap);
+    }
+    for set in [
+        caps::CapSet::Ambient,
+        caps::CapSet::Inheritable,
+        caps::CapSet::Effective,
+        caps::CapSet::Permitted,
+    ] {
+        caps::clear(None, set).map_err(|e| format!("drop capabilities: {e}"))?;
+    }
+    nix::sys::prctl::set_no_new_privs().map_err(|e| format!("set no_new_privs: {e}"))?;
+    sandbox::seccomp::self_allow_list(&[])
+        .and_then(|f| f.load().map(drop))
+        .map_err(|e| format!("gofer seccomp: {e}"))
 }

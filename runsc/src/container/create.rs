@@ -9,6 +9,7 @@
 
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -17,10 +18,11 @@ use oci_spec::runtime::{LinuxNamespaceBuilder, LinuxNamespaceType, Spec};
 use sandbox::boot::BootMsg;
 use sandbox::cgroup::Cgroup;
 use specutils::channel::{Channel, ChannelError};
+use specutils::hooks::run_hooks;
 use specutils::Cleanup;
 
 use super::spawn::{spawn_self, Child};
-use super::{Container, ContainerStore, LifecycleError, ProcessRef, Status};
+use super::{hook_state, Container, ContainerStore, LifecycleError, ProcessRef, Status};
 
 /// How the container's network namespace is chosen (`--network`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +52,9 @@ pub struct Created {
 
 /// Name of the empty directory the init attaches the rootfs on.
 pub const MOUNT_POINT: &str = "rootfs";
+/// The file the sandbox writes the root container's exit status to, so
+/// that `wait` still answers once the sandbox is gone.
+pub const EXIT_STATUS: &str = "exit-status";
 
 pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, LifecycleError> {
     specutils::validate_id(&opts.id).map_err(super::StoreError::from)?;
@@ -58,6 +63,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         source: e,
     })?;
     let mut spec = specutils::load_spec(&bundle)?;
+    check_security_labels(&spec)?;
     apply_network_mode(&mut spec, opts.network);
     if let Some(dir) = opts.pid_file.as_ref().and_then(|p| p.parent()) {
         if !dir.as_os_str().is_empty() && !dir.is_dir() {
@@ -92,6 +98,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         .as_ref()
         .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
+    container.hooks = spec.hooks().clone();
     store.create(&container)?;
     let mut cleanup = Cleanup::new();
     {
@@ -164,7 +171,8 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     drop(gofer_ends);
     let gofer = KillOnDrop(Some(gofer));
 
-    // The sandbox: spec 3, control 4, ready 5, console 6, mounts from 7.
+    // The sandbox: spec 3, control 4, ready 5, console 6, exit status 7,
+    // mounts from 8.
     let mut boot_fds: Vec<(BorrowedFd, RawFd)> = vec![
         (spec_fd.as_fd(), 3),
         (listener.as_fd(), 4),
@@ -173,17 +181,26 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     if let Some(c) = &console {
         boot_fds.push((c.as_fd(), 6));
     }
+    let exit_file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dir.join(EXIT_STATUS))
+        .map_err(os(format!("create {}", dir.join(EXIT_STATUS).display())))?;
+    boot_fds.push((exit_file.as_fd(), 7));
     boot_fds.extend(
         sandbox_ends
             .iter()
             .enumerate()
-            .map(|(i, f)| (f.as_fd(), 7 + i as RawFd)),
+            .map(|(i, f)| (f.as_fd(), 8 + i as RawFd)),
     );
     let mut boot_args = opts.child_flags.clone();
     boot_args.extend([
         "boot".into(),
         "--id".into(),
         opts.id.clone(),
+        "--bundle".into(),
+        bundle.display().to_string(),
         "--spec-fd".into(),
         "3".into(),
         "--control-fd".into(),
@@ -193,14 +210,23 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         "--mount-point".into(),
         mount_point.display().to_string(),
         "--io-fds".into(),
-        fd_list(7, mounts),
+        fd_list(8, mounts),
+        "--exit-fd".into(),
+        "7".into(),
     ]);
     if console.is_some() {
         boot_args.extend(["--console-fd".into(), "6".into()]);
     }
     let sandbox = spawn_self(&boot_args, &boot_fds, CloneFlags::empty(), false)
         .map_err(os("start sandbox"))?;
-    drop((sandbox_ends, sandbox_ready, listener, console, spec_fd));
+    drop((
+        sandbox_ends,
+        sandbox_ready,
+        listener,
+        console,
+        spec_fd,
+        exit_file,
+    ));
     let mut sandbox = KillOnDrop(Some(sandbox));
 
     for child in [&gofer, &sandbox] {
@@ -211,11 +237,29 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     ready
         .send(&BootMsg::Begin, &[])
         .map_err(|e| sandbox_failed(&mut sandbox, e))?;
-    let init_pid = match ready.recv::<BootMsg>() {
-        Ok((BootMsg::Created { init_pid }, _)) => init_pid,
-        Ok((BootMsg::Failed { message }, _)) => return Err(LifecycleError::Sandbox(message)),
-        Ok((other, _)) => return Err(LifecycleError::Sandbox(format!("sandbox sent {other:?}"))),
-        Err(e) => return Err(sandbox_failed(&mut sandbox, e)),
+    let init_pid = loop {
+        match ready.recv::<BootMsg>() {
+            Ok((BootMsg::Created { init_pid }, _)) => break init_pid,
+            Ok((BootMsg::RunHooks { init_pid }, _)) => {
+                let state = hook_state(&container, "creating", init_pid);
+                let hooks = spec.hooks().clone().unwrap_or_default();
+                run_hooks(
+                    "prestart",
+                    hooks.prestart().as_deref().unwrap_or(&[]),
+                    &state,
+                )?;
+                let create_runtime = hooks.create_runtime().as_deref().unwrap_or(&[]);
+                run_hooks("createRuntime", create_runtime, &state)?;
+                ready
+                    .send(&BootMsg::HooksDone, &[])
+                    .map_err(|e| sandbox_failed(&mut sandbox, e))?;
+            }
+            Ok((BootMsg::Failed { message }, _)) => return Err(LifecycleError::Sandbox(message)),
+            Ok((other, _)) => {
+                return Err(LifecycleError::Sandbox(format!("sandbox sent {other:?}")))
+            }
+            Err(e) => return Err(sandbox_failed(&mut sandbox, e)),
+        }
     };
 
     let (sandbox_child, gofer_child) = match (sandbox.0.take(), gofer.take()) {
@@ -335,4 +379,54 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), LifecycleError> {
                 source: e,
             }
         })
+}
+
+/// AppArmor profiles and SELinux labels are not applied. As runc does on
+/// a host without the LSM, they are ignored with a warning; on a host that
+/// enforces one, ignoring the label would weaken the container, so it is
+/// an error.
+fn check_security_labels(spec: &Spec) -> Result<(), LifecycleError> {
+    let process = spec.process().as_ref();
+    if let Some(profile) = process
+        .and_then(|p| p.apparmor_profile().as_deref())
+        .filter(|p| !p.is_empty())
+    {
+        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|v| v.trim() == "Y");
+        if enabled {
+            return Err(LifecycleError::Invalid(format!(
+                "process.apparmorProfile {profile:?}: AppArmor profiles are not supported yet"
+            )));
+        }
+        tracing::warn!(
+            "process.apparmorProfile {profile:?} ignored: AppArmor is not enabled on this host"
+        );
+    }
+    let label = process
+        .and_then(|p| p.selinux_label().as_deref())
+        .or_else(|| {
+            spec.linux()
+                .as_ref()
+                .and_then(|l| l.mount_label().as_deref())
+        })
+        .filter(|l| !l.is_empty());
+    if let Some(label) = label {
+        if Path::new("/sys/fs/selinux/enforce").exists() {
+            return Err(LifecycleError::Invalid(format!(
+                "SELinux label {label:?}: SELinux labels are not supported yet"
+            )));
+        }
+        tracing::warn!("SELinux label {label:?} ignored: SELinux is not enabled on this host");
+    }
+    if spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.intel_rdt().as_ref())
+        .is_some()
+    {
+        return Err(LifecycleError::Invalid(
+            "linux.intelRdt is not supported".into(),
+        ));
+    }
+    Ok(())
 }

@@ -39,6 +39,13 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
         .and_then(|s| s.linux().as_ref())
         .and_then(|l| l.cgroups_path().clone());
     Cgroup::open(cgroup_path.as_deref(), id)?.remove()?;
+    // poststop failures are logged, not fatal: the container is gone.
+    if let Some(hooks) = container.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
+        let state = super::hook_state(&container, "stopped", 0);
+        if let Err(e) = specutils::hooks::run_hooks("poststop", hooks, &state) {
+            tracing::warn!("container {id}: {e}");
+        }
+    }
     store.remove(id)?;
     Ok(())
 }

@@ -15,6 +15,8 @@ pub enum LifecycleError {
     Cgroup(#[from] sandbox::cgroup::CgroupError),
     #[error(transparent)]
     Control(#[from] sandbox::control::ControlError),
+    #[error(transparent)]
+    Hook(#[from] specutils::hooks::HookError),
     #[error("{what}: {source}")]
     Os {
         what: String,

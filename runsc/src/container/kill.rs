@@ -38,17 +38,33 @@ pub fn kill(
 }
 
 /// Blocks until the container's init exits; returns its status (128 + the
-/// signal number for a signal).
+/// signal number for a signal). A container that has already exited gives
+/// the status its sandbox recorded.
 pub fn wait(store: &ContainerStore, id: &str) -> Result<i32, LifecycleError> {
     let c = store.load(id)?;
-    let status = c.live_status();
-    if !status.has_sandbox() {
-        return Err(LifecycleError::NotRunning {
-            id: id.to_string(),
-            status,
+    let dir = store.dir(&c.sandbox_id);
+    if c.live_status().has_sandbox() {
+        let asked = ControlClient::connect(&dir).and_then(|client| {
+            client.call::<ExitStatus>(Request::Wait { id: id.to_string() }, &[])
         });
+        match asked {
+            Ok(exit) => return Ok(exit.status),
+            // The sandbox may have exited between the check and the call.
+            Err(ControlError::Connect { .. } | ControlError::Channel(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
-    let client = ControlClient::connect(&store.dir(&c.sandbox_id))?;
-    let exit: ExitStatus = client.call(Request::Wait { id: id.to_string() }, &[])?;
-    Ok(exit.status)
+    recorded_exit_status(&dir).ok_or_else(|| {
+        LifecycleError::Invalid(format!(
+            "container {id} is stopped and its exit status is unknown (its sandbox was killed)"
+        ))
+    })
+}
+
+fn recorded_exit_status(dir: &std::path::Path) -> Option<i32> {
+    std::fs::read_to_string(dir.join(super::create::EXIT_STATUS))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }

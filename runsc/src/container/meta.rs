@@ -52,6 +52,9 @@ pub struct Container {
     pub gofer: Option<ProcessRef>,
     #[serde(default)]
     pub init: Option<ProcessRef>,
+    /// The spec's hooks, kept for start (poststart) and delete (poststop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 impl Container {
@@ -68,6 +71,7 @@ impl Container {
             sandbox: None,
             gofer: None,
             init: None,
+            hooks: None,
         }
     }
 

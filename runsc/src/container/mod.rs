@@ -23,3 +23,15 @@ pub use error::LifecycleError;
 pub use meta::{Container, ProcessRef};
 pub use status::{Status, StatusError};
 pub use store::{ContainerStore, LockedContainer, StoreError};
+
+/// The state hooks read on stdin, for `c` in `status` with init `pid`.
+pub fn hook_state(c: &Container, status: &str, pid: i32) -> specutils::hooks::HookState {
+    specutils::hooks::HookState {
+        oci_version: state::OCI_VERSION.to_string(),
+        id: c.id.clone(),
+        status: status.to_string(),
+        pid,
+        bundle: c.bundle.clone(),
+        annotations: c.annotations.clone(),
+    }
+}

@@ -23,5 +23,15 @@ pub fn start(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
     }
     locked.container.status = status.transition(Status::Running)?;
     locked.save()?;
+    // poststart failures are logged, not fatal: the process already runs.
+    let c = &locked.container;
+    if let Some(hooks) = c.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
+        let pid = c.init.map(|p| p.pid).unwrap_or(0);
+        if let Err(e) =
+            specutils::hooks::run_hooks("poststart", hooks, &super::hook_state(c, "running", pid))
+        {
+            tracing::warn!("container {id}: {e}");
+        }
+    }
     Ok(())
 }

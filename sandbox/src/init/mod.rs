@@ -19,6 +19,7 @@ use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::{Deserialize, Serialize};
 use specutils::channel::{Channel, ChannelError};
+use specutils::hooks::{run_hooks, HookError, HookState};
 
 use crate::seccomp::Filter;
 
@@ -27,6 +28,9 @@ use crate::seccomp::Filter;
 pub enum InitCmd {
     /// The uid and gid maps of the new user namespace are written.
     IdMapped,
+    /// Go on with the setup; createRuntime hooks have run. `state` is what
+    /// the init's own hooks read.
+    Proceed { state: HookState },
     /// Exec the container's process.
     Start,
 }
@@ -36,8 +40,12 @@ pub enum InitCmd {
 /// "started".
 #[derive(Debug, Serialize, Deserialize)]
 pub enum InitMsg {
+    /// Every namespace is created or joined; nothing is mounted yet.
+    Namespaced,
     Ready,
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +61,8 @@ pub enum InitError {
     Channel(#[from] ChannelError),
     #[error("seccomp: {0}")]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Hook(#[from] HookError),
 }
 
 /// Adds context to an OS error: `os("mount proc on /proc")(err)`.
@@ -122,20 +132,46 @@ fn setup_and_exec(plan: InitPlan, channel: &Channel) -> Result<Never, InitError>
     for (flag, fd) in &plan.join {
         nix::sched::setns(fd.as_fd(), *flag).map_err(os(format!("join namespace {flag:?}")))?;
     }
+    channel.send(&InitMsg::Namespaced, &[])?;
+    let mut state = match channel.recv::<InitCmd>() {
+        Ok((InitCmd::Proceed { state }, _)) => state,
+        Ok((cmd, _)) => {
+            return Err(InitError::Invalid(format!(
+                "sandbox sent {cmd:?}, expected Proceed"
+            )))
+        }
+        Err(ChannelError::Closed) => {
+            // SAFETY: _exit is always safe; the sandbox is gone.
+            unsafe { libc::_exit(1) }
+        }
+        Err(e) => return Err(e.into()),
+    };
     let process = plan
         .spec
         .process()
         .as_ref()
         .ok_or_else(|| InitError::Invalid("spec has no process".into()))?;
+    let hooks = plan.spec.hooks().clone().unwrap_or_default();
 
     if !has_namespace(&plan.spec, LinuxNamespaceType::Mount) {
         return Err(InitError::Invalid(
             "spec must ask for a mount namespace".into(),
         ));
     }
-    rootfs::build(&plan)?;
-    set_uts(&plan.spec)?;
+    rootfs::build(&plan, || {
+        // createContainer hooks: in the container's namespaces, before the
+        // pivot, so their paths resolve as the runtime sees them.
+        run_hooks(
+            "createContainer",
+            hooks.create_container().as_deref().unwrap_or(&[]),
+            &state,
+        )?;
+        Ok(())
+    })?;
+    // Before /proc/sys is made read-only.
     apply_sysctls(&plan.spec)?;
+    rootfs::protect_paths(&plan.spec)?;
+    set_uts(&plan.spec)?;
     identity::apply_rlimits(process)?;
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
@@ -152,6 +188,12 @@ fn setup_and_exec(plan: InitPlan, channel: &Channel) -> Result<Never, InitError>
 
     channel.send(&InitMsg::Ready, &[])?;
     expect(channel, "Start", |c| matches!(c, InitCmd::Start))?;
+    state.status = "created".into();
+    run_hooks(
+        "startContainer",
+        hooks.start_container().as_deref().unwrap_or(&[]),
+        &state,
+    )?;
 
     let exe = identity::find_executable(process)?;
     let args = cstrings(process.args().as_deref().unwrap_or(&[]))?;

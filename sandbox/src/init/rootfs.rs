@@ -14,7 +14,12 @@ use specutils::sys::{self, MountAttr};
 
 use super::{devices, os, InitError, InitPlan};
 
-pub fn build(plan: &InitPlan) -> Result<(), InitError> {
+/// Builds the rootfs and pivots into it; `before_pivot` runs once every
+/// mount is in place.
+pub fn build(
+    plan: &InitPlan,
+    before_pivot: impl FnOnce() -> Result<(), InitError>,
+) -> Result<(), InitError> {
     // Nothing we mount may propagate back to the host.
     nix::mount::mount(
         None::<&str>,
@@ -67,10 +72,16 @@ pub fn build(plan: &InitPlan) -> Result<(), InitError> {
         devices::populate(root.as_fd(), &plan.spec)?;
     }
     devices::link_standard(root.as_fd())?;
+    before_pivot()?;
 
     sys::pivot_into(root.as_fd()).map_err(os("pivot_root into rootfs"))?;
-    drop(root);
-    if let Some(linux) = plan.spec.linux() {
+    Ok(())
+}
+
+/// Masked and read-only paths, and the rootfs propagation; after the
+/// pivot, inside the new root.
+pub fn protect_paths(spec: &oci_spec::runtime::Spec) -> Result<(), InitError> {
+    if let Some(linux) = spec.linux() {
         for p in linux.masked_paths().as_deref().unwrap_or(&[]) {
             mask(Path::new(p))?;
         }
