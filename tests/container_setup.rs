@@ -377,3 +377,114 @@ fn sandbox_and_gofer_confine_themselves() {
     env.ok(&["delete", "--force", &id]);
     env.assert_clean(&[&id]);
 }
+
+#[test]
+fn user_namespace_with_id_mappings() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["true"]);
+    edit_config(&bundle, |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+    });
+    let (status, out) = run_script(
+        &env,
+        &bundle,
+        "userns",
+        "echo uid=$(id -u); tr -s ' ' < /proc/self/uid_map; echo null=$(echo x > /dev/null && echo ok)",
+    );
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("uid=0"), "{out}");
+    assert!(out.contains(" 0 100000 65536"), "{out}");
+    assert!(out.contains("null=ok"), "{out}");
+}
+
+#[test]
+fn namespaces_are_joined_by_path() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["readlink", "/proc/self/ns/net"]);
+    let mut holder = std::process::Command::new("unshare")
+        .args(["--net", "sleep", "100"])
+        .spawn()
+        .expect("unshare");
+    let path = format!("/proc/{}/ns/net", holder.id());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let self_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    while std::fs::read_link(&path).ok().as_ref() == Some(&self_ns) {
+        assert!(
+            Instant::now() < deadline,
+            "unshare never made its namespace"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let expected = std::fs::read_link(&path).unwrap();
+    edit_config(&bundle, |c| {
+        for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if ns["type"] == "network" {
+                ns["path"] = json!(path);
+            }
+        }
+    });
+    let id = env.id("joinnet");
+    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), expected.to_str().unwrap());
+    env.assert_clean(&[&id]);
+}
+
+#[test]
+fn seccomp_notify_descriptor_reaches_the_listener() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    let sock = env.path().join("seccomp.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    edit_config(&bundle, |c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock,
+            "listenerMetadata": "test-meta",
+            "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let id = env.id("notify");
+    let _reaper = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    env.ok(&["run", "--detach", "-b", bundle.to_str().unwrap(), &id]);
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = vec![0u8; 8192];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    let mut fds = Vec::new();
+    for c in msg.cmsgs().unwrap() {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(f) = c {
+            fds.extend(f);
+        }
+    }
+    let n = msg.bytes;
+    let state: serde_json::Value = serde_json::from_slice(&buf[..n]).expect("state json");
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "test-meta");
+    assert_eq!(state["state"]["id"], id);
+    assert_eq!(fds.len(), 1);
+    let target = std::fs::read_link(format!("/proc/self/fd/{}", fds[0])).unwrap();
+    assert_eq!(target.to_str(), Some("anon_inode:seccomp notify"));
+    // SAFETY: the descriptor came to us over SCM_RIGHTS and is ours.
+    drop(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+    env.ok(&["delete", "--force", &id]);
+    env.assert_clean(&[&id]);
+}

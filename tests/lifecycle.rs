@@ -291,3 +291,39 @@ fn security_labels_without_the_lsm_are_ignored_with_a_warning() {
     }
     env.assert_clean(&[&id]);
 }
+
+#[test]
+fn state_roots_longer_than_a_socket_address_work() {
+    let mut env = Env::new();
+    env.root = env.path().join("r".repeat(100)).join("s".repeat(100));
+    let bundle = env.bundle("b", &["echo", "long"]);
+    let id = env.id("long");
+    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "long\n");
+    env.assert_clean(&[&id]);
+}
+
+#[test]
+fn kill_all_reaches_every_process() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
+    let id = env.id("killall");
+    let _reaper = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
+    // The shell is its namespace's init and ignores SIGTERM; its children
+    // do not, and once they are gone its `wait` returns.
+    env.ok(&["kill", &id, "TERM"]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(env.state(&id)["status"], "running");
+    env.ok(&["kill", "--all", &id, "TERM"]);
+    wait_for_status(&env, &id, "stopped");
+    // `wait` without operands returns 0 once every child is gone.
+    let out = env.runsc(&["wait", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    env.ok(&["delete", &id]);
+    env.assert_clean(&[&id]);
+}

@@ -136,6 +136,20 @@ fn create_root(cfg: &BootConfig) -> Result<Init, String> {
         }
         None => None,
     };
+    let listener_path = cfg
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .and_then(|s| s.listener_path().clone());
+    let seccomp_listener = match listener_path {
+        Some(path) => Some(
+            std::os::unix::net::UnixStream::connect(&path)
+                .map(OwnedFd::from)
+                .map_err(|e| format!("connect to seccomp listenerPath {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
     let console = match &cfg.console {
         Some(fd) => Some(fd.try_clone().map_err(|e| format!("console socket: {e}"))?),
         None => None,
@@ -182,6 +196,7 @@ fn create_root(cfg: &BootConfig) -> Result<Init, String> {
         join,
         new_user_ns: new.contains(nix::sched::CloneFlags::CLONE_NEWUSER),
         seccomp,
+        seccomp_listener,
         console,
     };
     launch::launch(plan, new, state, namespaced).map_err(|e| e.to_string())

@@ -109,9 +109,14 @@ pub fn launch(
         .linux()
         .as_ref()
         .and_then(|l| l.gid_mappings().clone());
+    // The child inherits this working directory, translated into its new
+    // mount namespace: that is where it attaches the rootfs.
+    std::env::set_current_dir(&plan.mount_point).map_err(LaunchError::Fork)?;
     // SAFETY: the sandbox is single-threaded (no async runtime, no threads),
     // so the child may run ordinary code, as after fork().
-    let cloned = unsafe { clone_process(new.bits() as u64) }.map_err(LaunchError::Fork)?;
+    let cloned = unsafe { clone_process(new.bits() as u64) };
+    let _ = std::env::set_current_dir("/");
+    let cloned = cloned.map_err(LaunchError::Fork)?;
     let (pid, pidfd) = match cloned {
         Cloned::Child => {
             drop(ours);

@@ -82,6 +82,18 @@ pub fn attach_mount(mount: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result
     )?)
 }
 
+/// Attaches the detached mount `mount` on the caller's working directory,
+/// without looking up any path.
+pub fn attach_mount_on_cwd(mount: BorrowedFd<'_>) -> io::Result<()> {
+    Ok(rustix::mount::move_mount(
+        mount,
+        c"",
+        rustix::fs::CWD,
+        c"",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )?)
+}
+
 /// A new filesystem instance of type `fstype` with `options` (key or
 /// key=value, as in mount(8)), as a detached mount.
 pub fn new_filesystem(fstype: &str, source: &str, options: &[String]) -> io::Result<OwnedFd> {

@@ -12,7 +12,7 @@ mod identity;
 mod rootfs;
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
@@ -89,6 +89,9 @@ pub struct InitPlan {
     pub join: Vec<(CloneFlags, OwnedFd)>,
     pub new_user_ns: bool,
     pub seccomp: Option<Filter>,
+    /// A connection to the spec's seccomp `listenerPath`, made by the
+    /// sandbox before the fork (the path is the host's).
+    pub seccomp_listener: Option<OwnedFd>,
     /// The connected console socket, when the spec asks for a terminal.
     pub console: Option<OwnedFd>,
 }
@@ -124,10 +127,19 @@ fn reset_signals() -> Result<(), InitError> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(os("set parent death signal"))
 }
 
-fn setup_and_exec(plan: InitPlan, channel: &Channel) -> Result<Never, InitError> {
+fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitError> {
     if plan.new_user_ns {
         expect(channel, "IdMapped", |c| matches!(c, InitCmd::IdMapped))?;
         identity::become_root_in_user_ns()?;
+    }
+    if plan
+        .join
+        .iter()
+        .any(|(f, _)| f.contains(CloneFlags::CLONE_NEWNS))
+    {
+        return Err(InitError::Invalid(
+            "joining a mount namespace by path is not supported".into(),
+        ));
     }
     for (flag, fd) in &plan.join {
         nix::sched::setns(fd.as_fd(), *flag).map_err(os(format!("join namespace {flag:?}")))?;
@@ -184,7 +196,7 @@ fn setup_and_exec(plan: InitPlan, channel: &Channel) -> Result<Never, InitError>
         })?;
         console::setup(console.as_fd(), process.console_size().as_ref())?;
     }
-    drop(plan.console);
+    drop(plan.console.take());
 
     channel.send(&InitMsg::Ready, &[])?;
     expect(channel, "Start", |c| matches!(c, InitCmd::Start))?;
@@ -202,9 +214,7 @@ fn setup_and_exec(plan: InitPlan, channel: &Channel) -> Result<Never, InitError>
     // Without no_new_privs, only a privileged process may load a filter, so
     // it goes in before the identity change; with it, as late as possible.
     if !nnp {
-        if let Some(f) = &plan.seccomp {
-            f.load()?;
-        }
+        load_seccomp(&plan, &state)?;
     }
     identity::apply(process)?;
     if nnp {
@@ -214,11 +224,9 @@ fn setup_and_exec(plan: InitPlan, channel: &Channel) -> Result<Never, InitError>
     nix::unistd::chdir(cwd).map_err(os(format!("chdir to cwd {}", cwd.display())))?;
     close_inherited_fds()?;
     if nnp {
-        if let Some(f) = &plan.seccomp {
-            f.load()?;
-        }
+        load_seccomp(&plan, &state)?;
     }
-    let e = nix::unistd::execve(&exe, &args, &env).unwrap_err();
+    let Err(e) = nix::unistd::execve(&exe, &args, &env);
     Err(InitError::Os {
         what: format!(
             "exec {:?}",
@@ -226,6 +234,43 @@ fn setup_and_exec(plan: InitPlan, channel: &Channel) -> Result<Never, InitError>
         ),
         source: e.into(),
     })
+}
+
+/// Loads the container's filter; with SCMP_ACT_NOTIFY rules, hands the
+/// notify descriptor to the listener as the OCI runtime spec describes.
+fn load_seccomp(plan: &InitPlan, state: &HookState) -> Result<(), InitError> {
+    let Some(filter) = &plan.seccomp else {
+        return Ok(());
+    };
+    let notify = filter.load()?;
+    let (Some(fd), Some(listener)) = (notify, &plan.seccomp_listener) else {
+        return Ok(());
+    };
+    let metadata = plan
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .and_then(|s| s.listener_metadata().clone())
+        .unwrap_or_default();
+    let message = serde_json::json!({
+        "ociVersion": state.oci_version,
+        "fds": ["seccompFd"],
+        "pid": state.pid,
+        "metadata": metadata,
+        "state": state,
+    })
+    .to_string();
+    let fds = [fd.as_raw_fd()];
+    nix::sys::socket::sendmsg::<()>(
+        listener.as_raw_fd(),
+        &[std::io::IoSlice::new(message.as_bytes())],
+        &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
+        nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map_err(os("send seccomp notify descriptor to listenerPath"))?;
+    Ok(())
 }
 
 fn expect(channel: &Channel, what: &str, ok: impl Fn(&InitCmd) -> bool) -> Result<(), InitError> {

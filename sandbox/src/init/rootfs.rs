@@ -29,10 +29,12 @@ pub fn build(
         None::<&str>,
     )
     .map_err(os("make / a slave mount"))?;
-    sys::attach_mount(plan.rootfs.as_fd(), open_dir(&plan.mount_point)?.as_fd())
-        .map_err(os("attach rootfs"))?;
-    // Reopen: the path now leads to the attached rootfs.
-    let root = open_dir(&plan.mount_point)?;
+    // The sandbox forked us with its working directory on the empty mount
+    // point, so no path (and no search permission on the state directory,
+    // which a user namespace lacks) is needed to reach it.
+    sys::attach_mount_on_cwd(plan.rootfs.as_fd()).map_err(os("attach rootfs"))?;
+    // The descriptor now names the attached rootfs.
+    let root = plan.rootfs.as_fd();
 
     let mounts = plan.spec.mounts().as_deref().unwrap_or(&[]);
     let mut dev_is_tmpfs = false;
@@ -58,23 +60,23 @@ pub fn build(
                 .st_mode
                 & libc::S_IFMT
                 == libc::S_IFDIR;
-            let target = ensure_target(root.as_fd(), dest, is_dir)?;
+            let target = ensure_target(root, dest, is_dir)?;
             sys::attach_mount(fd.as_fd(), target.as_fd())
                 .map_err(os(format!("bind mount on {}", dest.display())))?;
         } else {
-            mount_filesystem(root.as_fd(), m)?;
+            mount_filesystem(root, m)?;
             if dest == Path::new("/dev") && m.typ().as_deref() == Some("tmpfs") {
                 dev_is_tmpfs = true;
             }
         }
     }
     if dev_is_tmpfs {
-        devices::populate(root.as_fd(), &plan.spec)?;
+        devices::populate(root, &plan.spec)?;
     }
-    devices::link_standard(root.as_fd())?;
+    devices::link_standard(root)?;
     before_pivot()?;
 
-    sys::pivot_into(root.as_fd()).map_err(os("pivot_root into rootfs"))?;
+    sys::pivot_into(root).map_err(os("pivot_root into rootfs"))?;
     Ok(())
 }
 
@@ -93,15 +95,6 @@ pub fn protect_paths(spec: &oci_spec::runtime::Spec) -> Result<(), InitError> {
         }
     }
     Ok(())
-}
-
-fn open_dir(path: &Path) -> Result<OwnedFd, InitError> {
-    rustix::fs::open(
-        path,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(os(format!("open {}", path.display())))
 }
 
 /// Opens `dest` inside `root` as a mount target, creating it (and its
