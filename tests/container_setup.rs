@@ -207,28 +207,6 @@ fn user_groups_and_umask() {
     assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
 }
 
-/// Receives the pty master that the container sends to the console socket.
-fn receive_master(listener: &UnixListener) -> OwnedFd {
-    let (conn, _) = listener.accept().expect("console connection");
-    let mut buf = [0u8; 256];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = nix::sys::socket::recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        nix::sys::socket::MsgFlags::empty(),
-    )
-    .expect("recvmsg");
-    for c in msg.cmsgs().expect("cmsgs") {
-        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-            // SAFETY: the kernel just gave us this descriptor.
-            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
-        }
-    }
-    panic!("no descriptor on the console socket");
-}
-
 #[test]
 fn terminal_through_console_socket() {
     let env = Env::new();
@@ -254,7 +232,7 @@ fn terminal_through_console_socket() {
         ])
         .spawn()
         .unwrap();
-    let master = receive_master(&listener);
+    let master = common::receive_master(&listener);
     assert!(create.wait_with_output().unwrap().status.success());
     let sandbox_pid = env.state(&id)["pid"].as_i64().unwrap() as i32;
     env.ok(&["start", &id]);

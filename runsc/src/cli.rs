@@ -100,6 +100,20 @@ pub enum Command {
     Wait(cmd::wait::Args),
     /// Delete a container and everything it holds
     Delete(cmd::delete::Args),
+    /// Run a new process in a running container
+    Exec(cmd::exec::Args),
+    /// List a container's processes
+    Ps(cmd::ps::Args),
+    /// Freeze every process of a container
+    Pause(cmd::pause::Args),
+    /// Thaw a paused container
+    Resume(cmd::pause::Args),
+    /// Resource statistics and OOM notices
+    Events(cmd::events::Args),
+    /// Change a running container's resource limits
+    Update(cmd::update::Args),
+    #[command(hide = true)]
+    ExecWait(cmd::exec_wait::Args),
     #[command(hide = true)]
     Boot(cmd::boot::Args),
     #[command(hide = true)]
@@ -120,6 +134,13 @@ impl Command {
             Command::Kill(_) => "kill",
             Command::Wait(_) => "wait",
             Command::Delete(_) => "delete",
+            Command::Exec(_) => "exec",
+            Command::ExecWait(_) => "exec-wait",
+            Command::Ps(_) => "ps",
+            Command::Pause(_) => "pause",
+            Command::Resume(_) => "resume",
+            Command::Events(_) => "events",
+            Command::Update(_) => "update",
             Command::Boot(_) => "boot",
             Command::Gofer(_) => "gofer",
         }

@@ -24,6 +24,25 @@ pub enum Request {
     Wait { id: String },
     /// Signals the container's init, or every process of it.
     Signal { id: String, signal: i32, all: bool },
+    /// Starts a process in a running container. Descriptors: stdin,
+    /// stdout, stderr and the preserved ones, or the console socket alone
+    /// when `process.terminal` is set.
+    Exec {
+        id: String,
+        process: Box<oci_spec::runtime::Process>,
+    },
+    /// Blocks until an exec'd process exits.
+    WaitPid { pid: i32 },
+    /// Signals an exec'd process.
+    SignalProcess { pid: i32, signal: i32 },
+    /// The host pids of a container's processes.
+    Processes { id: String },
+}
+
+/// The reply to `Exec`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExecStarted {
+    pub pid: i32,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -114,11 +133,23 @@ impl ControlClient {
         request: Request,
         fds: &[BorrowedFd<'_>],
     ) -> Result<R, ControlError> {
+        self.send(request, fds)?;
+        self.receive()
+    }
+
+    /// Sends `request` without waiting for the reply, for callers that
+    /// poll the connection (see [`ControlClient::receive`]).
+    pub fn send(&self, request: Request, fds: &[BorrowedFd<'_>]) -> Result<(), ControlError> {
         let frame = RequestFrame {
             version: PROTOCOL_VERSION,
             request,
         };
-        let (reply, _fds): (ReplyFrame, _) = self.channel.call(&frame, fds)?;
+        Ok(self.channel.send(&frame, fds)?)
+    }
+
+    /// Reads the reply to the request sent.
+    pub fn receive<R: serde::de::DeserializeOwned>(self) -> Result<R, ControlError> {
+        let (reply, _fds): (ReplyFrame, _) = self.channel.recv()?;
         match reply {
             ReplyFrame::Result { version, .. } | ReplyFrame::Error { version, .. }
                 if version != PROTOCOL_VERSION =>
@@ -130,6 +161,12 @@ impl ControlClient {
             }
             ReplyFrame::Error { error, .. } => Err(error.into()),
         }
+    }
+}
+
+impl std::os::fd::AsFd for ControlClient {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.channel.as_fd()
     }
 }
 

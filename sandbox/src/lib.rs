@@ -5,6 +5,8 @@
 pub mod boot;
 pub mod cgroup;
 pub mod control;
+pub mod exec;
 pub mod init;
 pub mod launch;
 pub mod seccomp;
+pub mod server;

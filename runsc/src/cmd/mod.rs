@@ -4,14 +4,20 @@
 pub mod boot;
 pub mod create;
 pub mod delete;
+pub mod events;
+pub mod exec;
+pub mod exec_wait;
 pub mod features;
 pub mod gofer;
 pub mod kill;
 pub mod list;
+pub mod pause;
+pub mod ps;
 pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod update;
 pub mod wait;
 
 use anyhow::Result;
@@ -33,14 +39,22 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Kill(a) => kill::run(g, a),
         Command::Wait(a) => wait::run(g, a),
         Command::Delete(a) => delete::run(g, a),
+        Command::Exec(a) => exec::run(g, a),
+        Command::Ps(a) => ps::run(g, a),
+        Command::Pause(a) => pause::pause(g, a),
+        Command::Resume(a) => pause::resume(g, a),
+        Command::Events(a) => events::run(g, a),
+        Command::Update(a) => update::run(g, a),
+        Command::ExecWait(a) => exec_wait::run(g, a),
         Command::Boot(a) => boot::run(g, a),
         Command::Gofer(a) => gofer::run(g, a),
     }
 }
 
-/// The global flags the gofer and sandbox are started with: the same logs.
+/// The global flags our own children are started with: the same state
+/// root and logs.
 pub fn child_flags(g: &GlobalFlags) -> Vec<String> {
-    let mut flags = Vec::new();
+    let mut flags = vec![format!("--root={}", g.root.display())];
     if let Some(log) = &g.log {
         flags.push(format!("--log={}", log.display()));
     }

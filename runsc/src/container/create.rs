@@ -55,6 +55,8 @@ pub const MOUNT_POINT: &str = "rootfs";
 /// The file the sandbox writes the root container's exit status to, so
 /// that `wait` still answers once the sandbox is gone.
 pub const EXIT_STATUS: &str = "exit-status";
+/// The spec the container was created with.
+pub const SPEC_NAME: &str = "spec.json";
 
 pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, LifecycleError> {
     specutils::validate_id(&opts.id).map_err(super::StoreError::from)?;
@@ -99,6 +101,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
     container.hooks = spec.hooks().clone();
+    container.cgroup_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     store.create(&container)?;
     let mut cleanup = Cleanup::new();
     {
@@ -132,7 +135,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         ),
         source: e,
     })?;
-    let spec_fd = spec_memfd(&spec)?;
+    let spec_fd = spec_memfd(&spec, &dir)?;
 
     let mounts = specutils::mounts::donated_mounts(&spec).len() + 1;
     let mut gofer_ends = Vec::with_capacity(mounts);
@@ -326,10 +329,14 @@ fn fd_list(first: RawFd, n: usize) -> String {
         .join(",")
 }
 
-/// The spec, parsed once here, handed to the children as a sealed memfd.
-fn spec_memfd(spec: &Spec) -> Result<OwnedFd, LifecycleError> {
+/// The spec, parsed once here, handed to the children as a memfd and kept
+/// in the store as `spec.json` for later commands (exec, update), so they
+/// see what the container was created with even if the bundle changes.
+fn spec_memfd(spec: &Spec, dir: &Path) -> Result<OwnedFd, LifecycleError> {
     let data = serde_json::to_vec(spec)
         .map_err(|e| LifecycleError::Invalid(format!("encode spec: {e}")))?;
+    let kept = dir.join(SPEC_NAME);
+    std::fs::write(&kept, &data).map_err(os(format!("write {}", kept.display())))?;
     let fd = rustix::fs::memfd_create("runsc-spec", rustix::fs::MemfdFlags::CLOEXEC)
         .map_err(|e| os("memfd_create")(e.into()))?;
     let mut f = std::fs::File::from(fd);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sandbox::cgroup::Cgroup;
+use std::os::fd::OwnedFd;
 
 use super::{ContainerStore, LifecycleError, ProcessRef, Status, StoreError};
 
@@ -30,15 +30,18 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
             "cannot delete container {id} that is not stopped: it is {status}"
         )));
     }
-    for p in [container.sandbox, container.gofer].into_iter().flatten() {
-        kill_and_wait(p);
+    let cgroup = container.cgroup()?;
+    // SIGKILL first; a paused container's processes only die once thawed,
+    // which removing the cgroup does.
+    let pidfds: Vec<_> = [container.sandbox, container.gofer]
+        .into_iter()
+        .flatten()
+        .filter_map(kill)
+        .collect();
+    cgroup.remove()?;
+    for fd in pidfds {
+        wait_gone(&fd);
     }
-    let spec = specutils::load_spec(&container.bundle).ok();
-    let cgroup_path = spec
-        .as_ref()
-        .and_then(|s| s.linux().as_ref())
-        .and_then(|l| l.cgroups_path().clone());
-    Cgroup::open(cgroup_path.as_deref(), id)?.remove()?;
     // poststop failures are logged, not fatal: the container is gone.
     if let Some(hooks) = container.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
         let state = super::hook_state(&container, "stopped", 0);
@@ -50,22 +53,24 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
     Ok(())
 }
 
-/// SIGKILLs `p` if it is still the process we recorded, and waits (boundedly)
-/// until it is gone, so that its mounts and namespaces are released.
-fn kill_and_wait(p: ProcessRef) {
-    let Ok(pidfd) = rustix::process::pidfd_open(
-        rustix::process::Pid::from_raw(p.pid).unwrap_or(rustix::process::Pid::INIT),
-        rustix::process::PidfdFlags::empty(),
-    ) else {
-        return;
-    };
+/// SIGKILLs `p` if it is still the process we recorded; returns a pidfd
+/// to wait on.
+fn kill(p: ProcessRef) -> Option<OwnedFd> {
+    let pid = rustix::process::Pid::from_raw(p.pid)?;
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()?;
     // Checked after opening the pidfd: a pid reused later cannot be hit.
     if !p.is_alive() {
-        return;
+        return None;
     }
     let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+    Some(pidfd)
+}
+
+/// Waits (boundedly) until the process is gone, so that its mounts and
+/// namespaces are released.
+fn wait_gone(pidfd: &OwnedFd) {
     let mut fds = [rustix::event::PollFd::new(
-        &pidfd,
+        pidfd,
         rustix::event::PollFlags::IN,
     )];
     let timeout = rustix::event::Timespec::try_from(Duration::from_secs(10)).ok();

@@ -52,6 +52,9 @@ pub struct Container {
     pub gofer: Option<ProcessRef>,
     #[serde(default)]
     pub init: Option<ProcessRef>,
+    /// The spec's `linux.cgroupsPath` (None: the default `/runsc/<id>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_path: Option<PathBuf>,
     /// The spec's hooks, kept for start (poststart) and delete (poststop).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
@@ -71,6 +74,7 @@ impl Container {
             sandbox: None,
             gofer: None,
             init: None,
+            cgroup_path: None,
             hooks: None,
         }
     }
@@ -82,10 +86,14 @@ impl Container {
         let sandbox_gone = self.sandbox.is_none_or(|s| !s.is_alive());
         let init_gone = self.init.is_some_and(|i| !i.is_alive());
         match self.status {
-            s if s.has_sandbox() && sandbox_gone => Status::Stopped,
-            Status::Running | Status::Paused if init_gone => Status::Stopped,
+            s if s.has_sandbox() && (sandbox_gone || init_gone) => Status::Stopped,
             s => s,
         }
+    }
+
+    /// The container's cgroup (which need not exist any more).
+    pub fn cgroup(&self) -> Result<sandbox::cgroup::Cgroup, sandbox::cgroup::CgroupError> {
+        sandbox::cgroup::Cgroup::open(self.cgroup_path.as_deref(), &self.id)
     }
 
     /// The pid `state` reports: the sandbox's (as gVisor does), or 0 once

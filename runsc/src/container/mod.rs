@@ -11,13 +11,18 @@
 pub mod create;
 pub mod delete;
 mod error;
+pub mod events;
+pub mod exec;
 pub mod kill;
 mod meta;
+pub mod pause;
+pub mod processes;
 pub mod spawn;
 pub mod start;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod update;
 
 pub use error::LifecycleError;
 pub use meta::{Container, ProcessRef};

@@ -6,9 +6,9 @@
 //! blocks; on Start it takes its final identity, confines itself, and execs.
 //! Every failure is sent to the sandbox as one line and the process exits.
 
-mod console;
+pub(crate) mod console;
 mod devices;
-mod identity;
+pub(crate) mod identity;
 mod rootfs;
 
 use std::ffi::CString;
@@ -113,11 +113,11 @@ pub fn run(plan: InitPlan, channel: Channel) -> ! {
     unsafe { libc::_exit(1) }
 }
 
-enum Never {}
+pub(crate) enum Never {}
 
 /// The sandbox blocks SIGCHLD and Rust ignores SIGPIPE; both would leak
 /// into the container through execve. The init also dies with the sandbox.
-fn reset_signals() -> Result<(), InitError> {
+pub(crate) fn reset_signals() -> Result<(), InitError> {
     use nix::sys::signal::{signal, SigHandler, SigSet, Signal};
     SigSet::all()
         .thread_unblock()
@@ -207,6 +207,23 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
         &state,
     )?;
 
+    let notify = plan
+        .seccomp_listener
+        .as_ref()
+        .map(|l| (l, listener_metadata(&plan.spec)));
+    exec_process(process, plan.seccomp.as_ref(), notify, &state, 0)
+}
+
+/// The last steps of every container process, the init's and exec's: take
+/// the spec's identity, confine, and exec. `preserved` descriptors above
+/// stdio (3..3+preserved) stay open.
+pub(crate) fn exec_process(
+    process: &oci_spec::runtime::Process,
+    seccomp: Option<&Filter>,
+    notify: Option<(&OwnedFd, String)>,
+    state: &HookState,
+    preserved: u32,
+) -> Result<Never, InitError> {
     let exe = identity::find_executable(process)?;
     let args = cstrings(process.args().as_deref().unwrap_or(&[]))?;
     let env = cstrings(process.env().as_deref().unwrap_or(&[]))?;
@@ -214,7 +231,7 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
     // Without no_new_privs, only a privileged process may load a filter, so
     // it goes in before the identity change; with it, as late as possible.
     if !nnp {
-        load_seccomp(&plan, &state)?;
+        load_seccomp(seccomp, notify.as_ref(), state)?;
     }
     identity::apply(process)?;
     if nnp {
@@ -222,9 +239,9 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
     }
     let cwd = process.cwd();
     nix::unistd::chdir(cwd).map_err(os(format!("chdir to cwd {}", cwd.display())))?;
-    close_inherited_fds()?;
+    close_inherited_fds(3 + preserved)?;
     if nnp {
-        load_seccomp(&plan, &state)?;
+        load_seccomp(seccomp, notify.as_ref(), state)?;
     }
     let Err(e) = nix::unistd::execve(&exe, &args, &env);
     Err(InitError::Os {
@@ -236,23 +253,28 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
     })
 }
 
-/// Loads the container's filter; with SCMP_ACT_NOTIFY rules, hands the
-/// notify descriptor to the listener as the OCI runtime spec describes.
-fn load_seccomp(plan: &InitPlan, state: &HookState) -> Result<(), InitError> {
-    let Some(filter) = &plan.seccomp else {
-        return Ok(());
-    };
-    let notify = filter.load()?;
-    let (Some(fd), Some(listener)) = (notify, &plan.seccomp_listener) else {
-        return Ok(());
-    };
-    let metadata = plan
-        .spec
-        .linux()
+fn listener_metadata(spec: &Spec) -> String {
+    spec.linux()
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
         .and_then(|s| s.listener_metadata().clone())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Loads the container's filter; with SCMP_ACT_NOTIFY rules, hands the
+/// notify descriptor to the listener as the OCI runtime spec describes.
+fn load_seccomp(
+    filter: Option<&Filter>,
+    notify: Option<&(&OwnedFd, String)>,
+    state: &HookState,
+) -> Result<(), InitError> {
+    let Some(filter) = filter else {
+        return Ok(());
+    };
+    let fd = filter.load()?;
+    let (Some(fd), Some((listener, metadata))) = (fd, notify) else {
+        return Ok(());
+    };
     let message = serde_json::json!({
         "ociVersion": state.oci_version,
         "fds": ["seccompFd"],
@@ -344,12 +366,12 @@ fn apply_sysctls(spec: &Spec) -> Result<(), InitError> {
 
 /// Marks every descriptor above stdio close-on-exec, so that nothing of
 /// the sandbox's reaches the container.
-fn close_inherited_fds() -> Result<(), InitError> {
+fn close_inherited_fds(first: u32) -> Result<(), InitError> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes flags.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_close_range,
-            3u32,
+            first,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         )

@@ -1,0 +1,67 @@
+//! `runsc events [--stats] [--interval N] <id>`: one stats object, or a
+//! stream of them every interval, with an `oom` event whenever the
+//! container's cgroup records a new OOM kill.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Result;
+use runsc::container::events::{oom_kills, stats, Event};
+
+use crate::cli::GlobalFlags;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print one stats object and exit
+    #[arg(long)]
+    pub stats: bool,
+    /// Seconds between stats while streaming (e.g. 5, 5s or 500ms)
+    #[arg(long, default_value = "5s", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// Container id (any unique prefix)
+    pub id: String,
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid interval {s:?}");
+    if let Some(ms) = s.strip_suffix("ms") {
+        return ms.parse().map(Duration::from_millis).map_err(|_| bad());
+    }
+    let secs = s.strip_suffix('s').unwrap_or(s);
+    let secs: f64 = secs.parse().map_err(|_| bad())?;
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
+    let store = super::store(g)?;
+    let id = store.find(&a.id)?;
+    let c = store.load(&id)?;
+    let mut out = std::io::stdout().lock();
+    if a.stats {
+        writeln!(out, "{}", serde_json::to_string(&stats(&c)?)?)?;
+        return Ok(0);
+    }
+    let mut ooms = oom_kills(&c);
+    loop {
+        let c = store.load(&id)?;
+        if !c.live_status().has_sandbox() {
+            return Ok(0);
+        }
+        let now = oom_kills(&c);
+        if now > ooms {
+            let oom = Event {
+                kind: "oom",
+                id: id.clone(),
+                data: None,
+            };
+            writeln!(out, "{}", serde_json::to_string(&oom)?)?;
+            ooms = now;
+        }
+        writeln!(out, "{}", serde_json::to_string(&stats(&c)?)?)?;
+        out.flush()?;
+        std::thread::sleep(a.interval);
+    }
+}

@@ -1,0 +1,162 @@
+//! `exec`: a new process in a running container, started by its sandbox.
+//!
+//! containerd's shim runs `exec --detach --pid-file P` and reaps the pid it
+//! reads from P. That pid is a small waiter we leave behind, which mirrors
+//! the exec'd process's exit status, because the exec'd process itself is
+//! the sandbox's child, not the shim's.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use oci_spec::runtime::Process;
+use sandbox::control::{ControlClient, ExecStarted, ExitStatus, Request};
+
+use super::spawn::spawn_self;
+use super::{ContainerStore, LifecycleError, Status};
+
+#[derive(Debug)]
+pub struct ExecOptions {
+    pub id: String,
+    pub process: Process,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    /// Descriptors 3..3+N of ours that the process gets at the same numbers.
+    pub preserve_fds: u32,
+    /// Global flags for the waiter process.
+    pub child_flags: Vec<String>,
+}
+
+/// Runs the exec; returns the process's exit status, or 0 when detached.
+pub fn exec(store: &ContainerStore, opts: ExecOptions) -> Result<i32, LifecycleError> {
+    let c = store.load(&opts.id)?;
+    let status = c.live_status();
+    if status != Status::Running {
+        return Err(LifecycleError::Invalid(format!(
+            "cannot exec in container {}: it is {status}",
+            opts.id
+        )));
+    }
+    let tty = opts.process.terminal().unwrap_or(false);
+    let console = match (&opts.console_socket, tty) {
+        (Some(path), true) => Some(UnixStream::connect(path).map_err(|e| LifecycleError::Os {
+            what: format!("connect to console socket {}", path.display()),
+            source: e,
+        })?),
+        (None, true) => {
+            return Err(LifecycleError::Invalid(
+                "--tty needs --console-socket".into(),
+            ))
+        }
+        _ => None,
+    };
+    let mut fds: Vec<BorrowedFd> = Vec::new();
+    match &console {
+        Some(c) => fds.push(c.as_fd()),
+        None => {
+            for n in 0..3 + opts.preserve_fds as i32 {
+                // SAFETY: stdio and the preserved numbers are ours for the
+                // length of this call; fcntl checks they are open.
+                let fd = unsafe { BorrowedFd::borrow_raw(n) };
+                rustix::io::fcntl_getfd(fd).map_err(|e| LifecycleError::Os {
+                    what: format!("descriptor {n} to pass to the process"),
+                    source: e.into(),
+                })?;
+                fds.push(fd);
+            }
+        }
+    }
+    let dir = store.dir(&c.sandbox_id);
+    let started: ExecStarted = ControlClient::connect(&dir)?.call(
+        Request::Exec {
+            id: opts.id.clone(),
+            process: Box::new(opts.process),
+        },
+        &fds,
+    )?;
+    drop(console);
+    if opts.detach {
+        if let Some(path) = &opts.pid_file {
+            let mut args = opts.child_flags.clone();
+            args.extend([
+                "exec-wait".to_string(),
+                c.sandbox_id.clone(),
+                started.pid.to_string(),
+            ]);
+            let waiter =
+                spawn_self(&args, &[], nix::sched::CloneFlags::empty(), true).map_err(|e| {
+                    LifecycleError::Os {
+                        what: "start exec waiter".into(),
+                        source: e,
+                    }
+                })?;
+            super::create::write_pid_file(path, waiter.pid)?;
+        }
+        return Ok(0);
+    }
+    wait_forwarding_signals(store, &c.sandbox_id, started.pid)
+}
+
+/// Waits for exec'd `pid`, passing SIGINT, SIGTERM and SIGHUP on to it.
+pub fn wait_forwarding_signals(
+    store: &ContainerStore,
+    sandbox_id: &str,
+    pid: i32,
+) -> Result<i32, LifecycleError> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let dir = store.dir(sandbox_id);
+    let mut forwarded = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        forwarded.add(s);
+    }
+    let signals = forwarded
+        .thread_block()
+        .and_then(|()| {
+            SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        })
+        .map_err(|e| LifecycleError::Os {
+            what: "set up signal forwarding".into(),
+            source: e.into(),
+        })?;
+    let waiting = ControlClient::connect(&dir)?;
+    waiting.send(Request::WaitPid { pid }, &[])?;
+    loop {
+        let mut fds = [
+            PollFd::new(waiting.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+        ];
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            while let Ok(Some(info)) = signals.read_signal() {
+                let signal = info.ssi_signo as i32;
+                let sent = ControlClient::connect(&dir).and_then(|c| {
+                    c.call::<serde_json::Value>(Request::SignalProcess { pid, signal }, &[])
+                });
+                if let Err(e) = sent {
+                    tracing::warn!("forward signal {signal} to {pid}: {e}");
+                }
+            }
+        }
+        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            let exit: ExitStatus = waiting.receive()?;
+            return Ok(exit.status);
+        }
+    }
+}
+
+/// The waiter left behind by `exec --detach --pid-file`: exits with the
+/// exec'd process's status.
+pub fn exec_wait(
+    store: &ContainerStore,
+    sandbox_id: &str,
+    pid: i32,
+) -> Result<i32, LifecycleError> {
+    let exit: ExitStatus =
+        ControlClient::connect(&store.dir(sandbox_id))?.call(Request::WaitPid { pid }, &[])?;
+    Ok(exit.status)
+}

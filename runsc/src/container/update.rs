@@ -1,0 +1,22 @@
+//! `update`: new cgroup limits for a running container.
+
+use oci_spec::runtime::LinuxResources;
+
+use super::{ContainerStore, LifecycleError};
+
+pub fn update(
+    store: &ContainerStore,
+    id: &str,
+    resources: &LinuxResources,
+) -> Result<(), LifecycleError> {
+    let locked = store.lock(id)?;
+    let status = locked.container.live_status();
+    if !status.has_sandbox() {
+        return Err(LifecycleError::NotRunning {
+            id: id.to_string(),
+            status,
+        });
+    }
+    locked.container.cgroup()?.update(resources)?;
+    Ok(())
+}

@@ -1,0 +1,428 @@
+//! The sandbox's serving loop: one thread, polling the control socket and
+//! a signalfd for SIGCHLD. Requests are answered in turn; `Wait` and
+//! `WaitPid` are parked until the process they name exits. The sandbox
+//! exits, with the root container's status, once the root container's init
+//! has exited.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use specutils::channel::{Channel, ChannelError};
+use specutils::hooks::HookState;
+
+use crate::control::{ErrorKind, ExecStarted, ExitStatus, Incoming, RemoteError, Request};
+use crate::init::{InitCmd, InitMsg};
+use crate::launch::Init;
+use crate::seccomp::Filter;
+
+/// One container in this sandbox, as the sandbox tracks it.
+pub struct Container {
+    init: Init,
+    own_pid_ns: bool,
+    started: bool,
+    exited: Option<i32>,
+    waiters: Vec<Incoming>,
+    /// The container's filter, for processes exec'd into it.
+    seccomp: Option<Filter>,
+    state: HookState,
+    /// Where the exit status is recorded for `wait` after the sandbox.
+    exit_file: Option<OwnedFd>,
+    /// Held open so the container's gofer stays alive.
+    _mounts: Vec<Channel>,
+}
+
+impl Container {
+    pub fn new(
+        spec: &Spec,
+        init: Init,
+        state: HookState,
+        exit_file: Option<OwnedFd>,
+        mounts: Vec<Channel>,
+    ) -> Self {
+        let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+        let seccomp = profile.and_then(|p| match crate::seccomp::compile(p) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::warn!("container {}: seccomp for exec: {e}", state.id);
+                None
+            }
+        });
+        Self {
+            own_pid_ns: crate::init::has_namespace(spec, LinuxNamespaceType::Pid),
+            init,
+            started: false,
+            exited: None,
+            waiters: Vec::new(),
+            seccomp,
+            state,
+            exit_file,
+            _mounts: mounts,
+        }
+    }
+}
+
+/// A process exec'd into a container, until someone collects its status.
+struct Exec {
+    container: String,
+    status: Option<i32>,
+    waiters: Vec<Incoming>,
+}
+
+pub struct Server {
+    root_id: String,
+    containers: HashMap<String, Container>,
+    execs: HashMap<i32, Exec>,
+}
+
+fn remote(kind: ErrorKind, message: impl Into<String>) -> RemoteError {
+    RemoteError::new(kind, message)
+}
+
+impl Server {
+    pub fn new(root_id: String, root: Container) -> Self {
+        let mut containers = HashMap::new();
+        containers.insert(root_id.clone(), root);
+        Self {
+            root_id,
+            containers,
+            execs: HashMap::new(),
+        }
+    }
+
+    /// Serves until the root container's init exits; returns its status.
+    pub fn serve(&mut self, listener: &UnixListener, signals: &SignalFd) -> i32 {
+        loop {
+            if let Some(status) = self.containers.get(&self.root_id).and_then(|c| c.exited) {
+                self.finish_root();
+                return status;
+            }
+            let mut fds = [
+                PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+                PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            ];
+            if poll(&mut fds, PollTimeout::NONE).is_err() {
+                continue;
+            }
+            let readable = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            if readable(&fds[1]) {
+                while let Ok(Some(_)) = signals.read_signal() {}
+                self.reap();
+            }
+            if readable(&fds[0]) {
+                if let Ok((sock, _)) = listener.accept() {
+                    match Incoming::read(sock) {
+                        Ok(incoming) => self.handle(incoming),
+                        Err(e) => {
+                            tracing::warn!("sandbox {}: bad control request: {e}", self.root_id)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The root container is gone: everything else goes with it.
+    fn finish_root(&mut self) {
+        let ids: Vec<String> = self.containers.keys().cloned().collect();
+        for id in ids {
+            if let Some(c) = self.containers.get(&id) {
+                if c.exited.is_none() {
+                    for pid in self.container_pids(&id) {
+                        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                    }
+                }
+            }
+        }
+        for exec in self.execs.values_mut() {
+            for w in exec.waiters.drain(..) {
+                w.reply::<ExitStatus>(Err(remote(ErrorKind::NoSuchProcess, "sandbox is exiting")));
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        loop {
+            let (pid, status) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid.as_raw(), code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid.as_raw(), 128 + sig as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(_) => continue,
+            };
+            let id = self
+                .containers
+                .iter()
+                .find(|(_, c)| c.init.pid == pid)
+                .map(|(id, _)| id.clone());
+            if let Some(id) = id {
+                self.init_exited(&id, status);
+            } else if let Some(exec) = self.execs.get_mut(&pid) {
+                exec.status = Some(status);
+                let waiters: Vec<Incoming> = exec.waiters.drain(..).collect();
+                if !waiters.is_empty() {
+                    self.execs.remove(&pid);
+                }
+                for w in waiters {
+                    w.reply(Ok(ExitStatus { status }));
+                }
+            }
+        }
+    }
+
+    fn init_exited(&mut self, id: &str, status: i32) {
+        // Without its own pid namespace, the container's other processes
+        // outlive its init unless we end them.
+        let leftovers = match self.containers.get(id) {
+            Some(c) if !c.own_pid_ns => self.container_pids(id),
+            _ => Vec::new(),
+        };
+        for pid in leftovers {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let Some(c) = self.containers.get_mut(id) else {
+            return;
+        };
+        c.exited = Some(status);
+        // Recorded before anyone hears of the exit, so a later `wait` finds it.
+        if let Some(f) = &c.exit_file {
+            if let Err(e) = rustix::io::pwrite(f, status.to_string().as_bytes(), 0) {
+                tracing::warn!("container {id}: record exit status: {e}");
+            }
+        }
+        for w in c.waiters.drain(..) {
+            w.reply(Ok(ExitStatus { status }));
+        }
+    }
+
+    fn handle(&mut self, incoming: Incoming) {
+        let request = incoming.request.clone();
+        match request {
+            Request::StartRoot => {
+                let root = self.root_id.clone();
+                let result = self.start(&root);
+                incoming.reply(result.map(|()| serde_json::Value::Null));
+            }
+            Request::Wait { id } => match self.containers.get_mut(&id) {
+                Some(c) => match c.exited {
+                    Some(status) => incoming.reply(Ok(ExitStatus { status })),
+                    None => c.waiters.push(incoming),
+                },
+                None => incoming.reply::<()>(Err(no_container(&id))),
+            },
+            Request::Signal { id, signal, all } => {
+                let result = self.signal(&id, signal, all);
+                incoming.reply(result.map(|()| serde_json::Value::Null));
+            }
+            Request::Exec { id, process } => {
+                let Incoming { fds, .. } = &incoming;
+                let fds: Vec<OwnedFd> = fds.iter().filter_map(|f| f.try_clone().ok()).collect();
+                let result = self.exec(&id, &process, fds);
+                incoming.reply(result);
+            }
+            Request::WaitPid { pid } => match self.execs.get_mut(&pid) {
+                Some(exec) => match exec.status {
+                    Some(status) => {
+                        self.execs.remove(&pid);
+                        incoming.reply(Ok(ExitStatus { status }));
+                    }
+                    None => exec.waiters.push(incoming),
+                },
+                None => incoming.reply::<()>(Err(remote(
+                    ErrorKind::NoSuchProcess,
+                    format!("no exec'd process {pid}"),
+                ))),
+            },
+            Request::SignalProcess { pid, signal } => {
+                let result = self.signal_exec(pid, signal);
+                incoming.reply(result.map(|()| serde_json::Value::Null));
+            }
+            Request::Processes { id } => {
+                let result = if self.containers.contains_key(&id) {
+                    Ok(self.container_pids(&id))
+                } else {
+                    Err(no_container(&id))
+                };
+                incoming.reply(result);
+            }
+        }
+    }
+
+    fn start(&mut self, id: &str) -> Result<(), RemoteError> {
+        let c = self
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| no_container(id))?;
+        if c.started {
+            return Err(remote(
+                ErrorKind::InvalidArgument,
+                "container already started",
+            ));
+        }
+        c.started = true;
+        let failed = |m: String| remote(ErrorKind::Failed, m);
+        c.init
+            .channel
+            .send(&InitCmd::Start, &[])
+            .map_err(|e| failed(format!("release container init: {e}")))?;
+        match c.init.channel.recv::<InitMsg>() {
+            // The channel is close-on-exec: closed means the exec worked.
+            Err(ChannelError::Closed) => Ok(()),
+            Ok((InitMsg::Failed { message }, _)) => Err(failed(message)),
+            Ok((m, _)) => Err(failed(format!("container init sent {m:?} out of turn"))),
+            Err(e) => Err(failed(format!("container init: {e}"))),
+        }
+    }
+
+    fn exec(
+        &mut self,
+        id: &str,
+        process: &Process,
+        fds: Vec<OwnedFd>,
+    ) -> Result<ExecStarted, RemoteError> {
+        let c = self.containers.get(id).ok_or_else(|| no_container(id))?;
+        if c.exited.is_some() || !c.started {
+            return Err(remote(
+                ErrorKind::InvalidArgument,
+                format!("container {id} is not running"),
+            ));
+        }
+        let target = crate::exec::ExecTarget {
+            init_pid: c.init.pid,
+            seccomp: c.seccomp.as_ref(),
+            state: c.state.clone(),
+        };
+        let started = crate::exec::exec(&target, process, fds)
+            .map_err(|e| remote(ErrorKind::Failed, e.to_string()))?;
+        self.execs.insert(
+            started.pid,
+            Exec {
+                container: id.to_string(),
+                status: None,
+                waiters: Vec::new(),
+            },
+        );
+        Ok(ExecStarted { pid: started.pid })
+    }
+
+    fn signal(&self, id: &str, signal: i32, all: bool) -> Result<(), RemoteError> {
+        let c = self.containers.get(id).ok_or_else(|| no_container(id))?;
+        let sig = parse_signal(signal)?;
+        let gone = || remote(ErrorKind::NoSuchProcess, "container process is gone");
+        if c.exited.is_some() {
+            return Err(gone());
+        }
+        if !all {
+            return match nix::sys::signal::kill(Pid::from_raw(c.init.pid), sig) {
+                Ok(()) => Ok(()),
+                Err(nix::errno::Errno::ESRCH) => Err(gone()),
+                Err(e) => Err(remote(
+                    ErrorKind::Failed,
+                    format!("signal {}: {e}", c.init.pid),
+                )),
+            };
+        }
+        for pid in self.container_pids(id) {
+            match nix::sys::signal::kill(Pid::from_raw(pid), sig) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(e) => return Err(remote(ErrorKind::Failed, format!("signal {pid}: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    fn signal_exec(&self, pid: i32, signal: i32) -> Result<(), RemoteError> {
+        let sig = parse_signal(signal)?;
+        match self.execs.get(&pid) {
+            Some(e) if e.status.is_none() => nix::sys::signal::kill(Pid::from_raw(pid), sig)
+                .map_err(|e| remote(ErrorKind::Failed, format!("signal {pid}: {e}"))),
+            _ => Err(remote(
+                ErrorKind::NoSuchProcess,
+                format!("no running exec'd process {pid}"),
+            )),
+        }
+    }
+
+    /// A container's processes: every process in its init's pid namespace,
+    /// or, when it shares ours, its init's descendants and its exec'd
+    /// processes with theirs.
+    fn container_pids(&self, id: &str) -> Vec<i32> {
+        let Some(c) = self.containers.get(id) else {
+            return Vec::new();
+        };
+        if c.exited.is_some() {
+            return Vec::new();
+        }
+        let ns_of = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+        let Some(init_ns) = ns_of(c.init.pid) else {
+            return Vec::new();
+        };
+        let all = proc_pids();
+        if c.own_pid_ns {
+            return all
+                .into_iter()
+                .filter(|p| ns_of(*p).as_ref() == Some(&init_ns))
+                .collect();
+        }
+        let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+        for pid in all {
+            if let Some(ppid) = parent_of(pid) {
+                children.entry(ppid).or_default().push(pid);
+            }
+        }
+        let mut out = vec![c.init.pid];
+        out.extend(
+            self.execs
+                .iter()
+                .filter(|(_, e)| e.container == id && e.status.is_none())
+                .map(|(pid, _)| *pid),
+        );
+        let mut i = 0;
+        while i < out.len() {
+            if let Some(c) = children.get(&out[i]) {
+                out.extend(c);
+            }
+            i += 1;
+        }
+        out
+    }
+}
+
+fn no_container(id: &str) -> RemoteError {
+    remote(
+        ErrorKind::NotFound,
+        format!("container {id} is not in this sandbox"),
+    )
+}
+
+fn parse_signal(signal: i32) -> Result<Signal, RemoteError> {
+    Signal::try_from(signal).map_err(|_| {
+        remote(
+            ErrorKind::InvalidArgument,
+            format!("invalid signal {signal}"),
+        )
+    })
+}
+
+fn proc_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}

@@ -1,0 +1,374 @@
+//! exec, ps, pause/resume, events and update on real running containers.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{assert_fails_with, cgroup_dirs, edit_config, stderr, stdout, Env, Reaper};
+use serde_json::json;
+
+/// A running container of `cmd`; deleted when the reaper drops.
+fn running<'a>(env: &'a Env, name: &str, cmd: &[&str]) -> (String, Reaper<'a>) {
+    let bundle = env.bundle(name, cmd);
+    let id = env.id(name);
+    env.ok(&["run", "--detach", "-b", bundle.to_str().unwrap(), &id]);
+    let reaper = Reaper {
+        env,
+        ids: vec![id.clone()],
+    };
+    (id, reaper)
+}
+
+#[test]
+fn exec_runs_in_the_container_with_flags() {
+    let env = Env::new();
+    let (id, _r) = running(&env, "b", &["sleep", "1000"]);
+    let out = env.runsc(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "echo pid=$$ host=$(hostname); exit 9",
+    ]);
+    assert_eq!(out.status.code(), Some(9), "{}", stderr(&out));
+    let text = stdout(&out);
+    // A fresh process of the container's pid namespace, not pid 1.
+    assert!(
+        text.starts_with("pid=") && !text.starts_with("pid=1 "),
+        "{text}"
+    );
+    assert!(text.contains("host=runsc"), "{text}");
+
+    let out = env.runsc(&[
+        "exec",
+        "--env",
+        "FOO=bar",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "1000:1000",
+        "--additional-gids",
+        "7",
+        &id,
+        "sh",
+        "-c",
+        "echo $FOO $(pwd) $(id -u) $(id -G); grep NoNewPrivs /proc/self/status",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("bar /tmp 1000 1000 7\n"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The container's namespaces: same mount, net and pid namespaces as its init.
+    let out = env.runsc(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "for n in mnt net pid; do readlink /proc/1/ns/$n; readlink /proc/self/ns/$n; done",
+    ]);
+    let links: Vec<String> = stdout(&out).lines().map(String::from).collect();
+    assert_eq!(links.len(), 6, "{links:?}");
+    for pair in links.chunks(2) {
+        assert_eq!(pair[0], pair[1]);
+    }
+
+    assert_fails_with(
+        &env.runsc(&["exec", &id, "nosuchcmd"]),
+        "executable file not found in $PATH",
+    );
+
+    let process = env.path().join("process.json");
+    std::fs::write(
+        &process,
+        json!({
+            "args": ["sh", "-c", "echo from-json $X"], "env": ["X=1", "PATH=/bin"], "cwd": "/",
+            "user": {"uid": 0, "gid": 0}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = env.runsc(&["exec", "--process", process.to_str().unwrap(), &id]);
+    assert_eq!(stdout(&out), "from-json 1\n", "{}", stderr(&out));
+}
+
+#[test]
+fn exec_preserves_fds_and_forwards_signals() {
+    let env = Env::new();
+    let (id, _r) = running(&env, "b", &["sleep", "1000"]);
+    let (reader, writer) = std::io::pipe().unwrap();
+    let mut cmd = env.cmd(&[
+        "exec",
+        "--preserve-fds",
+        "1",
+        &id,
+        "sh",
+        "-c",
+        "echo through-fd3 >&3",
+    ]);
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&writer);
+    // SAFETY: dup2 in the child before exec, on descriptors it owns.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let status = cmd.status().unwrap();
+    drop(writer);
+    assert!(status.success());
+    let mut got = String::new();
+    BufReader::new(reader).read_to_string(&mut got).unwrap();
+    assert_eq!(got, "through-fd3\n");
+
+    let mut child = env
+        .cmd(&["exec", &id, "sleep", "1000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+}
+
+#[test]
+fn detached_exec_pid_file_mirrors_the_exit_status() {
+    let env = Env::new();
+    let (id, _r) = running(&env, "b", &["sleep", "1000"]);
+    // Orphans become ours, as they become the shim's.
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let pid_file = env.path().join("exec.pid");
+    env.ok(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+        "sh",
+        "-c",
+        "sleep 0.3; exit 42",
+    ]);
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+    assert_eq!(
+        status,
+        nix::sys::wait::WaitStatus::Exited(nix::unistd::Pid::from_raw(pid), 42)
+    );
+}
+
+#[test]
+fn ps_lists_host_pids() {
+    let env = Env::new();
+    let (id, _r) = running(&env, "b", &["sh", "-c", "sleep 1000 & wait"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let out = env.ok(&["ps", "--format", "json", &id]);
+    let pids: Vec<i32> = serde_json::from_str(&out).expect("json pids");
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    for pid in &pids {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert!(comm.trim() == "sh" || comm.trim() == "sleep", "{comm}");
+    }
+    let table = env.ok(&["ps", &id]);
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(
+        rows[0].contains("PID") && rows[0].contains("CMD"),
+        "{table}"
+    );
+    assert_eq!(rows.len(), 3, "{table}");
+    assert!(rows.iter().any(|r| r.contains("sleep 1000")), "{table}");
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    let env = Env::new();
+    let shared = env.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let bundle = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); echo $i > /shared/count; sleep 0.05; done",
+        ],
+    );
+    edit_config(&bundle, |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/shared", "type": "bind", "source": shared, "options": ["rbind"]
+        }));
+    });
+    let id = env.id("counter");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
+    let count = || -> u64 {
+        std::fs::read_to_string(shared.join("count"))
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    env.ok(&["pause", &id]);
+    assert_eq!(env.state(&id)["status"], "paused");
+    let frozen = count();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(count(), frozen, "the counter moved while paused");
+    assert_fails_with(&env.runsc(&["exec", &id, "true"]), "paused");
+    assert_fails_with(&env.runsc(&["pause", &id]), "paused");
+    let pids: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "-f", "json", &id])).unwrap();
+    assert!(!pids.is_empty());
+    env.ok(&["resume", &id]);
+    assert_eq!(env.state(&id)["status"], "running");
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        count() > frozen + 2,
+        "the counter did not go on: {} after {frozen}",
+        count()
+    );
+    // A paused container can still be killed and deleted.
+    env.ok(&["pause", &id]);
+    env.ok(&["kill", &id, "KILL"]);
+    env.ok(&["delete", "--force", &id]);
+    env.assert_clean(&[&id]);
+}
+
+fn pids_current(id: &str) -> u64 {
+    cgroup_dirs(&format!("runsc/{id}"))
+        .into_iter()
+        .find_map(|d| std::fs::read_to_string(d.join("pids.current")).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .expect("pids.current")
+}
+
+#[test]
+fn update_lowers_pids_max_and_forks_fail() {
+    let env = Env::new();
+    let (id, _r) = running(&env, "b", &["sleep", "1000"]);
+    env.ok(&["exec", &id, "true"]);
+    let current = pids_current(&id);
+    env.ok(&["update", "--pids-limit", &current.to_string(), &id]);
+    let out = env.runsc(&["exec", &id, "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("Resource temporarily unavailable"),
+        "{}",
+        stderr(&out)
+    );
+    // containerd's form: LinuxResources on stdin.
+    let mut child = env
+        .cmd(&["update", "--resources", "-", &id])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"pids": {"limit": 100}}"#)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    env.ok(&["exec", &id, "true"]);
+}
+
+#[test]
+fn events_stats_and_oom() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sh", "-c", "while true; do dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; sleep 0.2; done"]);
+    edit_config(&bundle, |c| {
+        c["linux"]["resources"]["memory"] = json!({"limit": 33554432, "swap": 33554432})
+    });
+    let id = env.id("events");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
+    let one: serde_json::Value =
+        serde_json::from_str(&env.ok(&["events", "--stats", &id])).unwrap();
+    assert_eq!(one["type"], "stats");
+    assert_eq!(one["id"], id);
+    assert!(
+        one["data"]["pids"]["current"].as_u64().unwrap() >= 1,
+        "{one}"
+    );
+    assert_eq!(one["data"]["memory"]["usage"]["limit"], 33554432, "{one}");
+    assert!(
+        one["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0,
+        "{one}"
+    );
+
+    let mut stream = env
+        .cmd(&["events", "--interval", "100ms", &id])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(stream.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut saw_oom = false;
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if v["type"] == "oom" {
+            saw_oom = true;
+            break;
+        }
+        assert!(Instant::now() < deadline, "no oom event");
+    }
+    let _ = stream.kill();
+    let _ = stream.wait();
+    assert!(saw_oom);
+}
+
+#[test]
+fn exec_with_a_terminal() {
+    let env = Env::new();
+    let (id, _r) = running(&env, "b", &["sleep", "1000"]);
+    let sock = env.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let mut exec = env
+        .cmd(&[
+            "exec",
+            "-t",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            &id,
+            "sh",
+        ])
+        .spawn()
+        .unwrap();
+    let mut pty = std::fs::File::from(common::receive_master(&listener));
+    use std::io::Write;
+    pty.write_all(b"tty; echo answer-$((6*7)); exit 3\n")
+        .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 1024];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.contains("answer-42") {
+        assert!(Instant::now() < deadline, "no answer: {seen:?}");
+        match pty.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    assert!(seen.contains("/dev/pts/"), "{seen:?}");
+    assert!(seen.contains("answer-42"), "{seen:?}");
+    assert_eq!(exec.wait().unwrap().code(), Some(3));
+}
