@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::HookState;
 
-use crate::init::InitPlan;
 use crate::launch::{self, Init};
 use crate::server::{Container, Server};
+use crate::setup;
 
 /// The handshake between the frontend and a booting sandbox.
 #[derive(Debug, Serialize, Deserialize)]
@@ -105,68 +105,13 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
     Ok(server.serve(&cfg.control, &signals))
 }
 
-/// Receives the donated mounts and launches the root container's init.
+/// Receives the donated mounts and launches the root container's init;
+/// the frontend runs the prestart and createRuntime hooks when asked.
 fn create_root(cfg: &BootConfig) -> Result<(Init, HookState), String> {
-    let donated = specutils::mounts::donated_mounts(&cfg.spec);
-    if cfg.mounts.len() != donated.len() + 1 {
-        return Err(format!(
-            "sandbox got {} mount channels for {} mounts",
-            cfg.mounts.len(),
-            donated.len() + 1
-        ));
-    }
-    let rootfs = gofer::donation::receive(&cfg.mounts[0], 0).map_err(|e| e.to_string())?;
-    let mut binds = Vec::new();
-    for (n, (index, _)) in donated.iter().enumerate() {
-        let fd = gofer::donation::receive(&cfg.mounts[n + 1], n + 1).map_err(|e| e.to_string())?;
-        binds.push((*index, fd));
-    }
-    let (new, join) = launch::plan_namespaces(&cfg.spec).map_err(|e| e.to_string())?;
-    let seccomp = match cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(profile) => {
-            Some(crate::seccomp::compile(profile).map_err(|e| format!("seccomp: {e}"))?)
-        }
-        None => None,
-    };
-    let listener_path = cfg
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().as_ref())
-        .and_then(|s| s.listener_path().clone());
-    let seccomp_listener = match listener_path {
-        Some(path) => Some(
-            std::os::unix::net::UnixStream::connect(&path)
-                .map(OwnedFd::from)
-                .map_err(|e| format!("connect to seccomp listenerPath {}: {e}", path.display()))?,
-        ),
-        None => None,
-    };
-    let console = match &cfg.console {
-        Some(fd) => Some(fd.try_clone().map_err(|e| format!("console socket: {e}"))?),
-        None => None,
-    };
-    let hooks = cfg.spec.hooks().as_ref();
-    let runtime_hooks = hooks.is_some_and(|h| {
-        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
-            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
-    });
-    let state = HookState {
-        oci_version: cfg.spec.version().clone(),
-        id: cfg.id.clone(),
-        status: "creating".into(),
-        pid: 0,
-        bundle: cfg.bundle.clone(),
-        annotations: cfg
-            .spec
-            .annotations()
-            .as_ref()
-            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
-    };
+    let runtime_hooks = setup::has_runtime_hooks(&cfg.spec);
     // The frontend runs prestart and createRuntime hooks in the runtime's
     // namespaces; only then may the init go on.
-    let namespaced = |init_pid: i32| -> Result<(), String> {
+    let namespaced = |init_pid: i32, _state: &HookState| -> Result<(), String> {
         if !runtime_hooks {
             return Ok(());
         }
@@ -179,22 +124,24 @@ fn create_root(cfg: &BootConfig) -> Result<(Init, HookState), String> {
             Err(e) => Err(format!("frontend: {e}")),
         }
     };
-    let plan = InitPlan {
-        id: cfg.id.clone(),
-        spec: cfg.spec.clone(),
-        mount_point: cfg.mount_point.clone(),
-        rootfs,
-        binds,
-        join,
-        new_user_ns: new.contains(nix::sched::CloneFlags::CLONE_NEWUSER),
-        seccomp,
-        seccomp_listener,
-        console,
+    let console = match &cfg.console {
+        Some(fd) => Some(fd.try_clone().map_err(|e| format!("console socket: {e}"))?),
+        None => None,
     };
-    let init = launch::launch(plan, new, state.clone(), namespaced).map_err(|e| e.to_string())?;
-    let state = HookState {
-        pid: init.pid,
-        ..state
-    };
-    Ok((init, state))
+    let (new, join) = launch::plan_namespaces(&cfg.spec).map_err(|e| e.to_string())?;
+    setup::create(
+        setup::ContainerSetup {
+            id: &cfg.id,
+            spec: &cfg.spec,
+            bundle: &cfg.bundle,
+            mount_point: &cfg.mount_point,
+            mounts: &cfg.mounts,
+            console,
+            stdio: Vec::new(),
+            cgroup_procs: Vec::new(),
+            new,
+            join,
+        },
+        namespaced,
+    )
 }

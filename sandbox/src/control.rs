@@ -18,8 +18,22 @@ pub const SOCKET_NAME: &str = "control.sock";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "method", content = "params")]
 pub enum Request {
-    /// Releases the root container's init, blocked before execve.
-    StartRoot,
+    /// Releases a container's init, blocked before execve.
+    Start { id: String },
+    /// Sets up a subcontainer's init in this sandbox, blocked before
+    /// execve. Descriptors, in order: `stdio` of them (stdin, stdout,
+    /// stderr; or the console socket), the exit-status file, `cgroups`
+    /// `cgroup.procs` files, then the gofer's mount channels.
+    CreateSub {
+        id: String,
+        spec: Box<oci_spec::runtime::Spec>,
+        bundle: std::path::PathBuf,
+        mount_point: std::path::PathBuf,
+        stdio: u32,
+        cgroups: u32,
+    },
+    /// Kills a subcontainer and forgets it.
+    Destroy { id: String },
     /// Blocks until the container's init exits.
     Wait { id: String },
     /// Signals the container's init, or every process of it.
@@ -37,6 +51,12 @@ pub enum Request {
     SignalProcess { pid: i32, signal: i32 },
     /// The host pids of a container's processes.
     Processes { id: String },
+}
+
+/// The reply to `CreateSub`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SubCreated {
+    pub init_pid: i32,
 }
 
 /// The reply to `Exec`.

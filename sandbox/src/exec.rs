@@ -2,7 +2,7 @@
 //! sandbox straight into the container's namespaces, then given the same
 //! final steps as the container's init.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sched::CloneFlags;
 use oci_spec::runtime::Process;
@@ -40,6 +40,9 @@ pub struct Execed {
 /// What an exec'd process gets from its container.
 pub struct ExecTarget<'a> {
     pub init_pid: i32,
+    /// The container's cgroup (`cgroup.procs` per hierarchy), when it is
+    /// not the sandbox's.
+    pub cgroup_procs: &'a [OwnedFd],
     pub seccomp: Option<&'a Filter>,
     pub state: HookState,
 }
@@ -165,6 +168,7 @@ fn child(
     fds: Vec<OwnedFd>,
 ) -> Result<init::Never, InitError> {
     init::reset_signals()?;
+    init::join_cgroup(target.cgroup_procs)?;
     for (flag, fd) in &joins {
         nix::sched::setns(fd.as_fd(), *flag)
             .map_err(init::os(format!("join namespace {flag:?}")))?;
@@ -184,19 +188,7 @@ fn child(
                 fds.len()
             )));
         }
-        // Park above every target first, so no dup2 clobbers a source.
-        let parked: Vec<OwnedFd> = fds
-            .iter()
-            .map(|f| {
-                rustix::io::fcntl_dupfd_cloexec(f, 100 + fds.len() as i32)
-                    .map_err(init::os("move exec descriptors"))
-            })
-            .collect::<Result<_, _>>()?;
-        drop(fds);
-        for (target_fd, fd) in parked.iter().enumerate() {
-            nix::unistd::dup2(fd.as_raw_fd(), target_fd as i32).map_err(init::os("exec stdio"))?;
-        }
-        parked.len() as u32 - 3
+        init::install_stdio(fds)?
     };
     identity::apply_rlimits(process)?;
     init::exec_process(process, target.seccomp, None, &target.state, preserved)

@@ -109,6 +109,28 @@ pub fn launch(
         .linux()
         .as_ref()
         .and_then(|l| l.gid_mappings().clone());
+    // A pid namespace is entered only by children: switch ours for the
+    // one fork, and back.
+    let mut plan = plan;
+    let pid_join = plan
+        .join
+        .iter()
+        .position(|(f, _)| f.contains(CloneFlags::CLONE_NEWPID))
+        .map(|i| plan.join.remove(i).1);
+    let own_pid_ns = match &pid_join {
+        Some(fd) => {
+            let own = rustix::fs::open(
+                "/proc/self/ns/pid",
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| LaunchError::Fork(e.into()))?;
+            nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
+                .map_err(|e| LaunchError::Fork(e.into()))?;
+            Some(own)
+        }
+        None => None,
+    };
     // The child inherits this working directory, translated into its new
     // mount namespace: that is where it attaches the rootfs.
     std::env::set_current_dir(&plan.mount_point).map_err(LaunchError::Fork)?;
@@ -116,6 +138,11 @@ pub fn launch(
     // so the child may run ordinary code, as after fork().
     let cloned = unsafe { clone_process(new.bits() as u64) };
     let _ = std::env::set_current_dir("/");
+    if let Some(own) = &own_pid_ns {
+        if let Err(e) = nix::sched::setns(own.as_fd(), CloneFlags::CLONE_NEWPID) {
+            tracing::error!("return to the sandbox's pid namespace: {e}");
+        }
+    }
     let cloned = cloned.map_err(LaunchError::Fork)?;
     let (pid, pidfd) = match cloned {
         Cloned::Child => {

@@ -10,3 +10,4 @@ pub mod init;
 pub mod launch;
 pub mod seccomp;
 pub mod server;
+pub mod setup;

@@ -17,7 +17,9 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::HookState;
 
-use crate::control::{ErrorKind, ExecStarted, ExitStatus, Incoming, RemoteError, Request};
+use crate::control::{
+    ErrorKind, ExecStarted, ExitStatus, Incoming, RemoteError, Request, SubCreated,
+};
 use crate::init::{InitCmd, InitMsg};
 use crate::launch::Init;
 use crate::seccomp::Filter;
@@ -34,6 +36,8 @@ pub struct Container {
     state: HookState,
     /// Where the exit status is recorded for `wait` after the sandbox.
     exit_file: Option<OwnedFd>,
+    /// A subcontainer's own cgroup, which its exec'd processes join.
+    cgroup_procs: Vec<OwnedFd>,
     /// Held open so the container's gofer stays alive.
     _mounts: Vec<Channel>,
 }
@@ -63,9 +67,19 @@ impl Container {
             seccomp,
             state,
             exit_file,
+            cgroup_procs: Vec::new(),
             _mounts: mounts,
         }
     }
+}
+
+struct SubRequest<'a> {
+    id: &'a str,
+    spec: &'a Spec,
+    bundle: &'a std::path::Path,
+    mount_point: &'a std::path::Path,
+    stdio: usize,
+    cgroups: usize,
 }
 
 /// A process exec'd into a container, until someone collects its status.
@@ -203,9 +217,33 @@ impl Server {
     fn handle(&mut self, incoming: Incoming) {
         let request = incoming.request.clone();
         match request {
-            Request::StartRoot => {
-                let root = self.root_id.clone();
-                let result = self.start(&root);
+            Request::Start { id } => {
+                let result = self.start(&id);
+                incoming.reply(result.map(|()| serde_json::Value::Null));
+            }
+            Request::CreateSub {
+                id,
+                spec,
+                bundle,
+                mount_point,
+                stdio,
+                cgroups,
+            } => {
+                let Incoming { fds, .. } = &incoming;
+                let fds: Vec<OwnedFd> = fds.iter().filter_map(|f| f.try_clone().ok()).collect();
+                let sub = SubRequest {
+                    id: &id,
+                    spec: &spec,
+                    bundle: &bundle,
+                    mount_point: &mount_point,
+                    stdio: stdio as usize,
+                    cgroups: cgroups as usize,
+                };
+                let result = self.create_sub(sub, fds);
+                incoming.reply(result);
+            }
+            Request::Destroy { id } => {
+                let result = self.destroy(&id);
                 incoming.reply(result.map(|()| serde_json::Value::Null));
             }
             Request::Wait { id } => match self.containers.get_mut(&id) {
@@ -253,6 +291,116 @@ impl Server {
         }
     }
 
+    fn create_sub(
+        &mut self,
+        req: SubRequest<'_>,
+        mut fds: Vec<OwnedFd>,
+    ) -> Result<SubCreated, RemoteError> {
+        let invalid = |m: String| remote(ErrorKind::InvalidArgument, m);
+        if self.containers.contains_key(req.id) {
+            return Err(invalid(format!(
+                "container {} is already in this sandbox",
+                req.id
+            )));
+        }
+        let root = self
+            .containers
+            .get(&self.root_id)
+            .filter(|c| c.exited.is_none())
+            .ok_or_else(|| remote(ErrorKind::Failed, "the pod's root container has exited"))?;
+        let mounts = specutils::mounts::donated_mounts(req.spec).len() + 1;
+        if fds.len() != req.stdio + 1 + req.cgroups + mounts {
+            return Err(invalid(format!(
+                "CreateSub carried {} descriptors",
+                fds.len()
+            )));
+        }
+        let channels: Vec<Channel> = fds
+            .split_off(req.stdio + 1 + req.cgroups)
+            .into_iter()
+            .map(Channel::from_fd)
+            .collect();
+        let cgroup_procs = fds.split_off(req.stdio + 1);
+        let exit_file = fds.pop();
+        let terminal = req
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        let (console, stdio) = if terminal {
+            (fds.pop(), Vec::new())
+        } else {
+            (None, fds)
+        };
+        let (new, join) = crate::setup::pod_namespaces(req.spec, root.init.pid)
+            .map_err(|m| remote(ErrorKind::Failed, m))?;
+        let procs: Vec<OwnedFd> = cgroup_procs
+            .iter()
+            .filter_map(|f| f.try_clone().ok())
+            .collect();
+        let setup = crate::setup::ContainerSetup {
+            id: req.id,
+            spec: req.spec,
+            bundle: req.bundle,
+            mount_point: req.mount_point,
+            mounts: &channels,
+            console,
+            stdio,
+            cgroup_procs: procs,
+            new,
+            join,
+        };
+        // The sandbox is in the runtime's namespaces: it runs the
+        // subcontainer's prestart and createRuntime hooks itself.
+        let hooks = req.spec.hooks().clone().unwrap_or_default();
+        let namespaced = |_pid: i32, state: &HookState| -> Result<(), String> {
+            use specutils::hooks::run_hooks;
+            run_hooks(
+                "prestart",
+                hooks.prestart().as_deref().unwrap_or(&[]),
+                state,
+            )
+            .and_then(|()| {
+                run_hooks(
+                    "createRuntime",
+                    hooks.create_runtime().as_deref().unwrap_or(&[]),
+                    state,
+                )
+            })
+            .map_err(|e| e.to_string())
+        };
+        let (init, state) =
+            crate::setup::create(setup, namespaced).map_err(|m| remote(ErrorKind::Failed, m))?;
+        let init_pid = init.pid;
+        let mut container = Container::new(req.spec, init, state, exit_file, channels);
+        container.cgroup_procs = cgroup_procs;
+        self.containers.insert(req.id.to_string(), container);
+        Ok(SubCreated { init_pid })
+    }
+
+    fn destroy(&mut self, id: &str) -> Result<(), RemoteError> {
+        if id == self.root_id {
+            return Err(remote(
+                ErrorKind::InvalidArgument,
+                "the root container ends with its sandbox",
+            ));
+        }
+        if !self.containers.contains_key(id) {
+            return Err(no_container(id));
+        }
+        for pid in self.container_pids(id) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        if let Some(mut c) = self.containers.remove(id) {
+            for w in c.waiters.drain(..) {
+                w.reply::<ExitStatus>(Err(remote(ErrorKind::NoSuchProcess, "container destroyed")));
+            }
+        }
+        self.execs.retain(|_, e| e.container != id);
+        Ok(())
+    }
+
     fn start(&mut self, id: &str) -> Result<(), RemoteError> {
         let c = self
             .containers
@@ -294,6 +442,7 @@ impl Server {
         }
         let target = crate::exec::ExecTarget {
             init_pid: c.init.pid,
+            cgroup_procs: &c.cgroup_procs,
             seccomp: c.seccomp.as_ref(),
             state: c.state.clone(),
         };

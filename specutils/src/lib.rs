@@ -2,6 +2,7 @@
 //! validating OCI specs, container ids, process facts from /proc, and the
 //! cleanup guard that undoes partial work on error paths.
 
+pub mod annotations;
 pub mod channel;
 pub mod cleanup;
 pub mod hooks;

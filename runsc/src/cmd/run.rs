@@ -27,15 +27,21 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
     if detach {
         return Ok(0);
     }
-    // The sandbox is our child and exits with the container's status.
-    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(created.sandbox.pid), None);
-    let code = match status {
-        Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => c,
-        Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
-        other => {
-            let _ = runsc::container::delete::delete(&store, &id, true);
-            anyhow::bail!("wait for sandbox of {id}: {other:?}");
+    // A new sandbox is our child and exits with the container's status; a
+    // subcontainer's status comes from its sandbox.
+    let code = match &created.sandbox {
+        Some(sandbox) => {
+            let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(sandbox.pid), None);
+            match status {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => c,
+                Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
+                other => {
+                    let _ = runsc::container::delete::delete(&store, &id, true);
+                    anyhow::bail!("wait for sandbox of {id}: {other:?}");
+                }
+            }
         }
+        None => runsc::container::kill::wait(&store, &id)?,
     };
     runsc::container::delete::delete(&store, &id, true)?;
     Ok(code.clamp(0, 255) as u8)

@@ -17,6 +17,7 @@ use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceBuilder, LinuxNamespaceType, Spec};
 use sandbox::boot::BootMsg;
 use sandbox::cgroup::Cgroup;
+use specutils::annotations::{pod_role, PodRole};
 use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::run_hooks;
 use specutils::Cleanup;
@@ -47,7 +48,8 @@ pub struct CreateOptions {
 #[derive(Debug)]
 pub struct Created {
     pub container: Container,
-    pub sandbox: Child,
+    /// The new sandbox; None for a subcontainer, which joined one.
+    pub sandbox: Option<Child>,
 }
 
 /// Name of the empty directory the init attaches the rootfs on.
@@ -93,41 +95,18 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         ));
     }
 
-    let rootfs = specutils::spec::rootfs_path(&bundle, &spec);
-    let mut container = Container::new(&opts.id, bundle.clone(), rootfs, &opts.id);
-    container.annotations = spec
-        .annotations()
-        .as_ref()
-        .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    container.hooks = spec.hooks().clone();
-    container.cgroup_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
-    store.create(&container)?;
-    let mut cleanup = Cleanup::new();
-    {
-        let store = store.clone();
-        let id = opts.id.clone();
-        cleanup.add(move || {
-            let _ = store.remove(&id);
-        });
+    let sandbox_id = match pod_role(&spec) {
+        PodRole::Sandbox => opts.id.clone(),
+        PodRole::Container { sandbox_id } => sandbox_id,
+    };
+    let container = new_entry(&opts.id, &bundle, &spec, &sandbox_id);
+    if sandbox_id != opts.id {
+        return super::create_sub::create_sub(store, &opts, &spec, container, console);
     }
+    let (cleanup, cgroup) = register(store, &container, &spec)?;
     let dir = store.dir(&opts.id);
 
-    let cgroup_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
-    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-    let cgroup = Cgroup::create(cgroup_path.as_deref(), &opts.id, resources)?;
-    {
-        let cgroup = Cgroup::open(cgroup_path.as_deref(), &opts.id)?;
-        cleanup.add(move || {
-            let _ = cgroup.remove();
-        });
-    }
-
     let mount_point = dir.join(MOUNT_POINT);
-    std::fs::create_dir(&mount_point).map_err(|e| LifecycleError::Os {
-        what: format!("create {}", mount_point.display()),
-        source: e,
-    })?;
     let listener = sandbox::control::listen(&dir).map_err(|e| LifecycleError::Os {
         what: format!(
             "listen on {}",
@@ -138,41 +117,8 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     let spec_fd = spec_memfd(&spec, &dir)?;
 
     let mounts = specutils::mounts::donated_mounts(&spec).len() + 1;
-    let mut gofer_ends = Vec::with_capacity(mounts);
-    let mut sandbox_ends = Vec::with_capacity(mounts);
-    for _ in 0..mounts {
-        let (a, b) = Channel::pair().map_err(os("socketpair"))?;
-        gofer_ends.push(a.into_fd());
-        sandbox_ends.push(b.into_fd());
-    }
+    let (gofer, sandbox_ends) = start_gofer(&opts.child_flags, &bundle, &spec_fd, mounts)?;
     let (ready, sandbox_ready) = Channel::pair().map_err(os("socketpair"))?;
-
-    // The gofer: spec on 3, mount channels from 4.
-    let mut gofer_fds: Vec<(BorrowedFd, RawFd)> = vec![(spec_fd.as_fd(), 3)];
-    gofer_fds.extend(
-        gofer_ends
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.as_fd(), 4 + i as RawFd)),
-    );
-    let mut gofer_args = opts.child_flags.clone();
-    gofer_args.extend([
-        "gofer".into(),
-        "--bundle".into(),
-        bundle.display().to_string(),
-        "--spec-fd".into(),
-        "3".into(),
-        "--io-fds".into(),
-        fd_list(4, mounts),
-    ]);
-    let gofer_ns = CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWNET
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWUTS;
-    let gofer = spawn_self(&gofer_args, &gofer_fds, gofer_ns, true).map_err(os("start gofer"))?;
-    drop(gofer_ends);
-    let gofer = KillOnDrop(Some(gofer));
 
     // The sandbox: spec 3, control 4, ready 5, console 6, exit status 7,
     // mounts from 8.
@@ -285,15 +231,101 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     drop(gofer_child);
     Ok(Created {
         container: locked.container.clone(),
-        sandbox: sandbox_child,
+        sandbox: Some(sandbox_child),
     })
 }
 
+/// The store entry of a new container.
+fn new_entry(id: &str, bundle: &Path, spec: &Spec, sandbox_id: &str) -> Container {
+    let rootfs = specutils::spec::rootfs_path(bundle, spec);
+    let mut container = Container::new(id, bundle.to_path_buf(), rootfs, sandbox_id);
+    container.annotations = spec
+        .annotations()
+        .as_ref()
+        .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    container.hooks = spec.hooks().clone();
+    container.cgroup_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    container
+}
+
+/// Adds `container` to the store and makes its cgroup; the returned guard
+/// undoes both, and the mount point, unless released.
+pub(super) fn register(
+    store: &ContainerStore,
+    container: &Container,
+    spec: &Spec,
+) -> Result<(Cleanup, Cgroup), LifecycleError> {
+    store.create(container)?;
+    let mut cleanup = Cleanup::new();
+    {
+        let store = store.clone();
+        let id = container.id.clone();
+        cleanup.add(move || {
+            let _ = store.remove(&id);
+        });
+    }
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let cgroup = Cgroup::create(container.cgroup_path.as_deref(), &container.id, resources)?;
+    {
+        let cgroup = container.cgroup()?;
+        cleanup.add(move || {
+            let _ = cgroup.remove();
+        });
+    }
+    let mount_point = store.dir(&container.id).join(MOUNT_POINT);
+    std::fs::create_dir(&mount_point).map_err(os(format!("create {}", mount_point.display())))?;
+    Ok((cleanup, cgroup))
+}
+
+/// Starts a gofer for `mounts` mounts (the rootfs and each bind) in new
+/// mount, pid, net, ipc and uts namespaces; returns it and the sandbox's
+/// ends of its channels.
+pub(super) fn start_gofer(
+    child_flags: &[String],
+    bundle: &Path,
+    spec_fd: &OwnedFd,
+    mounts: usize,
+) -> Result<(KillOnDrop, Vec<OwnedFd>), LifecycleError> {
+    let mut gofer_ends = Vec::with_capacity(mounts);
+    let mut sandbox_ends = Vec::with_capacity(mounts);
+    for _ in 0..mounts {
+        let (a, b) = Channel::pair().map_err(os("socketpair"))?;
+        gofer_ends.push(a.into_fd());
+        sandbox_ends.push(b.into_fd());
+    }
+    // The gofer: spec on 3, mount channels from 4.
+    let mut gofer_fds: Vec<(BorrowedFd, RawFd)> = vec![(spec_fd.as_fd(), 3)];
+    gofer_fds.extend(
+        gofer_ends
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.as_fd(), 4 + i as RawFd)),
+    );
+    let mut gofer_args = child_flags.to_vec();
+    gofer_args.extend([
+        "gofer".into(),
+        "--bundle".into(),
+        bundle.display().to_string(),
+        "--spec-fd".into(),
+        "3".into(),
+        "--io-fds".into(),
+        fd_list(4, mounts),
+    ]);
+    let gofer_ns = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNET
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWUTS;
+    let gofer = spawn_self(&gofer_args, &gofer_fds, gofer_ns, true).map_err(os("start gofer"))?;
+    Ok((KillOnDrop(Some(gofer)), sandbox_ends))
+}
+
 /// SIGKILLs and reaps a child unless taken out.
-struct KillOnDrop(Option<Child>);
+pub(super) struct KillOnDrop(pub(super) Option<Child>);
 
 impl KillOnDrop {
-    fn take(mut self) -> Option<Child> {
+    pub(super) fn take(mut self) -> Option<Child> {
         self.0.take()
     }
 }
@@ -317,7 +349,7 @@ fn sandbox_failed(sandbox: &mut KillOnDrop, e: ChannelError) -> LifecycleError {
     ))
 }
 
-fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LifecycleError {
+pub(super) fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LifecycleError {
     let what = what.into();
     move |source| LifecycleError::Os { what, source }
 }
@@ -332,7 +364,7 @@ fn fd_list(first: RawFd, n: usize) -> String {
 /// The spec, parsed once here, handed to the children as a memfd and kept
 /// in the store as `spec.json` for later commands (exec, update), so they
 /// see what the container was created with even if the bundle changes.
-fn spec_memfd(spec: &Spec, dir: &Path) -> Result<OwnedFd, LifecycleError> {
+pub(super) fn spec_memfd(spec: &Spec, dir: &Path) -> Result<OwnedFd, LifecycleError> {
     let data = serde_json::to_vec(spec)
         .map_err(|e| LifecycleError::Invalid(format!("encode spec: {e}")))?;
     let kept = dir.join(SPEC_NAME);
@@ -346,7 +378,7 @@ fn spec_memfd(spec: &Spec, dir: &Path) -> Result<OwnedFd, LifecycleError> {
 
 /// `--network host` drops the spec's network namespace; `none` insists on
 /// a fresh one.
-fn apply_network_mode(spec: &mut Spec, mode: NetworkMode) {
+pub(super) fn apply_network_mode(spec: &mut Spec, mode: NetworkMode) {
     let Some(linux) = spec.linux_mut() else {
         return;
     };
@@ -392,7 +424,7 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), LifecycleError> {
 /// a host without the LSM, they are ignored with a warning; on a host that
 /// enforces one, ignoring the label would weaken the container, so it is
 /// an error.
-fn check_security_labels(spec: &Spec) -> Result<(), LifecycleError> {
+pub(super) fn check_security_labels(spec: &Spec) -> Result<(), LifecycleError> {
     let process = spec.process().as_ref();
     if let Some(profile) = process
         .and_then(|p| p.apparmor_profile().as_deref())

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use std::os::fd::OwnedFd;
 
+use sandbox::control::{ControlClient, Request};
+
 use super::{ContainerStore, LifecycleError, ProcessRef, Status, StoreError};
 
 pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), LifecycleError> {
@@ -30,10 +32,31 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
             "cannot delete container {id} that is not stopped: it is {status}"
         )));
     }
+    let is_sub = container.sandbox_id != container.id;
+    if is_sub {
+        // The sandbox is the pod's; only this container leaves it.
+        if status.has_sandbox() {
+            let destroyed =
+                ControlClient::connect(&store.dir(&container.sandbox_id)).and_then(|c| {
+                    c.call::<serde_json::Value>(Request::Destroy { id: id.to_string() }, &[])
+                });
+            if let Err(e) = destroyed {
+                tracing::warn!("container {id}: sandbox {}: {e}", container.sandbox_id);
+            }
+        }
+    } else {
+        // The pod's containers go with its sandbox.
+        for sub in subcontainers(store, id) {
+            if let Err(e) = delete(store, &sub, true) {
+                tracing::warn!("delete container {sub} of sandbox {id}: {e}");
+            }
+        }
+    }
     let cgroup = container.cgroup()?;
     // SIGKILL first; a paused container's processes only die once thawed,
     // which removing the cgroup does.
-    let pidfds: Vec<_> = [container.sandbox, container.gofer]
+    let sandbox = if is_sub { None } else { container.sandbox };
+    let pidfds: Vec<_> = [sandbox, container.gofer]
         .into_iter()
         .flatten()
         .filter_map(kill)
@@ -51,6 +74,21 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
     }
     store.remove(id)?;
     Ok(())
+}
+
+/// The ids of the containers in sandbox `sandbox_id`, itself excluded.
+fn subcontainers(store: &ContainerStore, sandbox_id: &str) -> Vec<String> {
+    store
+        .ids()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|other| other != sandbox_id)
+        .filter(|other| {
+            store
+                .read_meta(other)
+                .is_ok_and(|c| c.sandbox_id == sandbox_id)
+        })
+        .collect()
 }
 
 /// SIGKILLs `p` if it is still the process we recorded; returns a pidfd

@@ -71,7 +71,9 @@ fn signal_directly(
 pub fn wait(store: &ContainerStore, id: &str) -> Result<i32, LifecycleError> {
     let c = store.load(id)?;
     let dir = store.dir(&c.sandbox_id);
-    if c.live_status().has_sandbox() {
+    // A live sandbox knows the status even of a container that has just
+    // exited; the file is for when it is gone.
+    if c.sandbox.is_some_and(|s| s.is_alive()) {
         let asked = ControlClient::connect(&dir).and_then(|client| {
             client.call::<ExitStatus>(Request::Wait { id: id.to_string() }, &[])
         });

@@ -13,7 +13,7 @@ pub fn start(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
         )));
     }
     let client = ControlClient::connect(&store.dir(&locked.container.sandbox_id))?;
-    match client.call::<serde_json::Value>(Request::StartRoot, &[]) {
+    match client.call::<serde_json::Value>(Request::Start { id: id.to_string() }, &[]) {
         Ok(_) => {}
         Err(e) => {
             return Err(LifecycleError::Sandbox(format!(

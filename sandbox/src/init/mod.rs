@@ -88,12 +88,18 @@ pub struct InitPlan {
     /// Namespaces to join, opened before the fork.
     pub join: Vec<(CloneFlags, OwnedFd)>,
     pub new_user_ns: bool,
+    pub new_net_ns: bool,
     pub seccomp: Option<Filter>,
     /// A connection to the spec's seccomp `listenerPath`, made by the
     /// sandbox before the fork (the path is the host's).
     pub seccomp_listener: Option<OwnedFd>,
     /// The connected console socket, when the spec asks for a terminal.
     pub console: Option<OwnedFd>,
+    /// stdin, stdout and stderr; empty to keep the sandbox's.
+    pub stdio: Vec<OwnedFd>,
+    /// `cgroup.procs` of the container's cgroup, one per hierarchy, to
+    /// join first; empty to stay in the sandbox's cgroup.
+    pub cgroup_procs: Vec<OwnedFd>,
 }
 
 /// Runs in the forked child; never returns.
@@ -128,6 +134,10 @@ pub(crate) fn reset_signals() -> Result<(), InitError> {
 }
 
 fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitError> {
+    join_cgroup(&plan.cgroup_procs)?;
+    if !plan.stdio.is_empty() {
+        install_stdio(std::mem::take(&mut plan.stdio))?;
+    }
     if plan.new_user_ns {
         expect(channel, "IdMapped", |c| matches!(c, InitCmd::IdMapped))?;
         identity::become_root_in_user_ns()?;
@@ -143,6 +153,11 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
     }
     for (flag, fd) in &plan.join {
         nix::sched::setns(fd.as_fd(), *flag).map_err(os(format!("join namespace {flag:?}")))?;
+    }
+    if plan.new_net_ns {
+        // A new network namespace starts with loopback down; containers
+        // of a pod talk over it.
+        specutils::sys::loopback_up().map_err(os("bring up loopback"))?;
     }
     channel.send(&InitMsg::Namespaced, &[])?;
     let mut state = match channel.recv::<InitCmd>() {
@@ -259,6 +274,32 @@ fn listener_metadata(spec: &Spec) -> String {
         .and_then(|l| l.seccomp().as_ref())
         .and_then(|s| s.listener_metadata().clone())
         .unwrap_or_default()
+}
+
+/// Moves this process into the cgroup whose `cgroup.procs` files are
+/// given, one per hierarchy ("0" names the writer).
+pub(crate) fn join_cgroup(procs: &[OwnedFd]) -> Result<(), InitError> {
+    for fd in procs {
+        rustix::io::write(fd, b"0").map_err(os("join the container's cgroup"))?;
+    }
+    Ok(())
+}
+
+/// Puts `fds` at 0, 1, 2, ... (the first three are stdio; more are
+/// preserved descriptors).
+pub(crate) fn install_stdio(fds: Vec<OwnedFd>) -> Result<u32, InitError> {
+    // Park above every target first, so no dup2 clobbers a source.
+    let parked: Vec<OwnedFd> = fds
+        .iter()
+        .map(|f| {
+            rustix::io::fcntl_dupfd_cloexec(f, 100 + fds.len() as i32).map_err(os("move stdio"))
+        })
+        .collect::<Result<_, _>>()?;
+    drop(fds);
+    for (target, fd) in parked.iter().enumerate() {
+        nix::unistd::dup2(fd.as_raw_fd(), target as i32).map_err(os("install stdio"))?;
+    }
+    Ok((parked.len() as u32).saturating_sub(3))
 }
 
 /// Loads the container's filter; with SCMP_ACT_NOTIFY rules, hands the

@@ -1,0 +1,126 @@
+//! `create` of a subcontainer: a container that joins an existing sandbox
+//! (a pod), as the CRI annotations say.
+//!
+//! It gets a gofer of its own and a cgroup of its own; the sandbox sets up
+//! its init in the pod's network, ipc and uts namespaces, with a mount
+//! namespace of its own, and blocks it before execve until `start`. The
+//! subcontainer's stdio are the caller's, handed over with the request.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
+
+use oci_spec::runtime::Spec;
+use sandbox::control::{ControlClient, Request, SubCreated};
+
+use super::create::{
+    os, register, spec_memfd, start_gofer, write_pid_file, CreateOptions, Created, EXIT_STATUS,
+    MOUNT_POINT,
+};
+use super::{Container, ContainerStore, LifecycleError, ProcessRef, Status};
+
+pub fn create_sub(
+    store: &ContainerStore,
+    opts: &CreateOptions,
+    spec: &Spec,
+    mut container: Container,
+    console: Option<UnixStream>,
+) -> Result<Created, LifecycleError> {
+    let pod = store.load(&container.sandbox_id).map_err(|e| {
+        LifecycleError::Invalid(format!(
+            "sandbox {} of container {}: {e}",
+            container.sandbox_id, opts.id
+        ))
+    })?;
+    let pod_status = pod.live_status();
+    if !pod_status.has_sandbox() || pod.sandbox_id != pod.id {
+        return Err(LifecycleError::Invalid(format!(
+            "sandbox {} is {pod_status}, or not a sandbox: cannot add container {}",
+            pod.id, opts.id
+        )));
+    }
+    container.sandbox = pod.sandbox;
+    let (cleanup, cgroup) = register(store, &container, spec)?;
+    let dir = store.dir(&opts.id);
+    let spec_fd = spec_memfd(spec, &dir)?;
+    let mounts = specutils::mounts::donated_mounts(spec).len() + 1;
+    let (gofer, sandbox_ends) =
+        start_gofer(&opts.child_flags, &container.bundle, &spec_fd, mounts)?;
+    if let Some(g) = &gofer.0 {
+        cgroup.add_process(g.pid)?;
+    }
+
+    let exit_file: OwnedFd = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dir.join(EXIT_STATUS))
+        .map_err(os(format!("create {}", dir.join(EXIT_STATUS).display())))?
+        .into();
+    let procs: Vec<OwnedFd> = cgroup
+        .dirs()
+        .iter()
+        .map(|d| {
+            let path = d.join("cgroup.procs");
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map(OwnedFd::from)
+                .map_err(os(format!("open {}", path.display())))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut fds: Vec<BorrowedFd> = Vec::new();
+    match &console {
+        Some(c) => fds.push(c.as_fd()),
+        None => {
+            for n in 0..3 {
+                // SAFETY: our stdio stays open for the length of this call;
+                // fcntl checks that it is open at all.
+                let fd = unsafe { BorrowedFd::borrow_raw(n) };
+                rustix::io::fcntl_getfd(fd).map_err(|e| os(format!("descriptor {n}"))(e.into()))?;
+                fds.push(fd);
+            }
+        }
+    }
+    let stdio = fds.len() as u32;
+    fds.push(exit_file.as_fd());
+    fds.extend(procs.iter().map(|p| p.as_fd()));
+    fds.extend(sandbox_ends.iter().map(|e| e.as_fd()));
+    let request = Request::CreateSub {
+        id: opts.id.clone(),
+        spec: Box::new(spec.clone()),
+        bundle: container.bundle.clone(),
+        mount_point: dir.join(MOUNT_POINT),
+        stdio,
+        cgroups: procs.len() as u32,
+    };
+    let created: SubCreated = ControlClient::connect(&store.dir(&pod.id))?
+        .call(request, &fds)
+        .map_err(|e| {
+            LifecycleError::Sandbox(format!(
+                "create container {} in sandbox {}: {e}",
+                opts.id, pod.id
+            ))
+        })?;
+    drop(fds);
+    drop((sandbox_ends, exit_file, procs, console, spec_fd));
+
+    let gofer = gofer
+        .take()
+        .ok_or_else(|| LifecycleError::Invalid("lost track of the gofer".into()))?;
+    let record = |pid: i32| ProcessRef::of(pid).map_err(os(format!("read start time of {pid}")));
+    let mut locked = store.lock(&opts.id)?;
+    locked.container.gofer = Some(record(gofer.pid)?);
+    locked.container.init = Some(record(created.init_pid)?);
+    locked.container.status = locked.container.status.transition(Status::Created)?;
+    if let Some(p) = &opts.pid_file {
+        // As for a root container: the pid the shim reaps is the sandbox's.
+        write_pid_file(p, pod.sandbox.map(|s| s.pid).unwrap_or(0))?;
+    }
+    locked.save()?;
+    cleanup.release();
+    Ok(Created {
+        container: locked.container.clone(),
+        sandbox: None,
+    })
+}

@@ -1,0 +1,174 @@
+//! Setting up one container's init from its spec and donated mounts: the
+//! root container at boot, a subcontainer on request.
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use specutils::channel::Channel;
+use specutils::hooks::HookState;
+
+use crate::init::InitPlan;
+use crate::launch::{self, Init};
+
+pub struct ContainerSetup<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub mount_point: &'a Path,
+    /// Gofer channels: the rootfs first, then each bind mount.
+    pub mounts: &'a [Channel],
+    pub console: Option<OwnedFd>,
+    /// stdin, stdout, stderr for the init; empty: the sandbox's own.
+    pub stdio: Vec<OwnedFd>,
+    /// `cgroup.procs` of the container's cgroup in each hierarchy; empty:
+    /// the sandbox's cgroup.
+    pub cgroup_procs: Vec<OwnedFd>,
+    pub new: CloneFlags,
+    pub join: Vec<(CloneFlags, OwnedFd)>,
+}
+
+pub fn has_runtime_hooks(spec: &Spec) -> bool {
+    spec.hooks().as_ref().is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    })
+}
+
+/// The state hooks read, before the init's pid is known.
+pub fn initial_state(id: &str, spec: &Spec, bundle: &Path) -> HookState {
+    HookState {
+        oci_version: spec.version().clone(),
+        id: id.to_string(),
+        status: "creating".into(),
+        pid: 0,
+        bundle: bundle.to_path_buf(),
+        annotations: spec
+            .annotations()
+            .as_ref()
+            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// Receives the donated mounts and launches the init; `namespaced` runs
+/// once the init's namespaces exist (the createRuntime hooks' moment).
+pub fn create(
+    setup: ContainerSetup<'_>,
+    namespaced: impl FnOnce(i32, &HookState) -> Result<(), String>,
+) -> Result<(Init, HookState), String> {
+    let spec = setup.spec;
+    let donated = specutils::mounts::donated_mounts(spec);
+    if setup.mounts.len() != donated.len() + 1 {
+        return Err(format!(
+            "sandbox got {} mount channels for {} mounts",
+            setup.mounts.len(),
+            donated.len() + 1
+        ));
+    }
+    let rootfs = gofer::donation::receive(&setup.mounts[0], 0).map_err(|e| e.to_string())?;
+    let mut binds = Vec::new();
+    for (n, (index, _)) in donated.iter().enumerate() {
+        let fd =
+            gofer::donation::receive(&setup.mounts[n + 1], n + 1).map_err(|e| e.to_string())?;
+        binds.push((*index, fd));
+    }
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(profile) => {
+            Some(crate::seccomp::compile(profile).map_err(|e| format!("seccomp: {e}"))?)
+        }
+        None => None,
+    };
+    let listener_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .and_then(|s| s.listener_path().clone());
+    let seccomp_listener = match listener_path {
+        Some(path) => Some(
+            std::os::unix::net::UnixStream::connect(&path)
+                .map(OwnedFd::from)
+                .map_err(|e| format!("connect to seccomp listenerPath {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let state = initial_state(setup.id, spec, setup.bundle);
+    let plan = InitPlan {
+        id: setup.id.to_string(),
+        spec: spec.clone(),
+        mount_point: setup.mount_point.to_path_buf(),
+        rootfs,
+        binds,
+        join: setup.join,
+        new_user_ns: setup.new.contains(CloneFlags::CLONE_NEWUSER),
+        new_net_ns: setup.new.contains(CloneFlags::CLONE_NEWNET),
+        seccomp,
+        seccomp_listener,
+        console: setup.console,
+        stdio: setup.stdio,
+        cgroup_procs: setup.cgroup_procs,
+    };
+    let hook_state = state.clone();
+    let init = launch::launch(plan, setup.new, state.clone(), |pid| {
+        namespaced(pid, &HookState { pid, ..hook_state })
+    })
+    .map_err(|e| e.to_string())?;
+    let state = HookState {
+        pid: init.pid,
+        ..state
+    };
+    Ok((init, state))
+}
+
+/// The namespaces of a subcontainer: the pod's network, ipc and uts (and
+/// user) namespaces always; the pod's pid and cgroup namespaces where the
+/// spec names one by path (such paths point at the pod's namespaces);
+/// fresh ones otherwise; and always a mount namespace of its own.
+pub fn pod_namespaces(
+    spec: &Spec,
+    pod_init: i32,
+) -> Result<(CloneFlags, Vec<(CloneFlags, OwnedFd)>), String> {
+    let open = |ns: &str| -> Result<OwnedFd, String> {
+        let path = format!("/proc/{pod_init}/ns/{ns}");
+        rustix::fs::open(
+            path.as_str(),
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| format!("open pod namespace {path}: {e}"))
+    };
+    let differs = |ns: &str| {
+        std::fs::read_link(format!("/proc/{pod_init}/ns/{ns}")).ok()
+            != std::fs::read_link(format!("/proc/self/ns/{ns}")).ok()
+    };
+    let mut new = CloneFlags::CLONE_NEWNS;
+    let mut join = Vec::new();
+    if differs("user") {
+        join.push((CloneFlags::CLONE_NEWUSER, open("user")?));
+    }
+    for (ns, flag) in [
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+    ] {
+        if differs(ns) {
+            join.push((flag, open(ns)?));
+        }
+    }
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    for n in namespaces.into_iter().flatten() {
+        let shared = n.path().as_ref().is_some_and(|p| !p.as_os_str().is_empty());
+        let (name, flag) = match n.typ() {
+            LinuxNamespaceType::Pid => ("pid", CloneFlags::CLONE_NEWPID),
+            LinuxNamespaceType::Cgroup => ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+            _ => continue,
+        };
+        if shared {
+            join.push((flag, open(name)?));
+        } else {
+            new |= flag;
+        }
+    }
+    Ok((new, join))
+}

@@ -1,0 +1,161 @@
+//! Several containers in one sandbox, as containerd's CRI plugin makes
+//! them: a root (sandbox) container and subcontainers that name it in
+//! their annotations.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{edit_config, stderr, stdout, Env, Reaper};
+use serde_json::json;
+
+fn ns_of(pid: i64, ns: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn init_pid(env: &Env, id: &str) -> i64 {
+    // The state reports the sandbox pid; the init is the one process of the
+    // container ps reports first.
+    let pids: Vec<i64> = serde_json::from_str(&env.ok(&["ps", "-f", "json", id])).unwrap();
+    *pids.iter().min().expect("a process")
+}
+
+/// A subcontainer bundle of `cmd` in pod `pod`.
+fn sub_bundle(env: &Env, name: &str, pod: &str, cmd: &[&str]) -> std::path::PathBuf {
+    let bundle = env.bundle(name, cmd);
+    edit_config(&bundle, |c| {
+        c["annotations"] = json!({
+            "io.kubernetes.cri.container-type": "container",
+            "io.kubernetes.cri.sandbox-id": pod,
+        });
+    });
+    bundle
+}
+
+#[test]
+fn a_pod_of_three_containers() {
+    let env = Env::new();
+    let pod = env.id("pod");
+    let server = env.id("server");
+    let client = env.id("client");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![pod.clone(), server.clone(), client.clone()],
+    };
+    let pod_bundle = env.bundle("pod", &["sleep", "1000"]);
+    env.ok(&["run", "-d", "-b", pod_bundle.to_str().unwrap(), &pod]);
+
+    let server_bundle = sub_bundle(
+        &env,
+        "server",
+        &pod,
+        &[
+            "sh",
+            "-c",
+            "echo pong | nc -l -p 7777 127.0.0.1; sleep 1000",
+        ],
+    );
+    let client_bundle = sub_bundle(&env, "client", &pod, &["sleep", "1000"]);
+    let pid_file = env.path().join("server.pid");
+    env.ok(&[
+        "create",
+        "-b",
+        server_bundle.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &server,
+    ]);
+    assert_eq!(env.state(&server)["status"], "created");
+    env.ok(&["start", &server]);
+    env.ok(&["run", "-d", "-b", client_bundle.to_str().unwrap(), &client]);
+
+    // state and the pid file of a subcontainer name the sandbox.
+    let sandbox_pid = env.state(&pod)["pid"].as_i64().unwrap();
+    assert_eq!(env.state(&server)["pid"], sandbox_pid);
+    assert_eq!(env.state(&client)["pid"], sandbox_pid);
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        sandbox_pid.to_string()
+    );
+    let listed = env.ok(&["list", "-q"]);
+    for id in [&pod, &server, &client] {
+        assert!(listed.lines().any(|l| l == id.as_str()), "{listed}");
+    }
+
+    // One network namespace, three mount namespaces.
+    let inits = [
+        init_pid(&env, &pod),
+        init_pid(&env, &server),
+        init_pid(&env, &client),
+    ];
+    let net: Vec<String> = inits.iter().map(|p| ns_of(*p, "net")).collect();
+    let mnt: Vec<String> = inits.iter().map(|p| ns_of(*p, "mnt")).collect();
+    assert!(net.iter().all(|n| n == &net[0]), "{net:?}");
+    assert!(
+        mnt[0] != mnt[1] && mnt[1] != mnt[2] && mnt[0] != mnt[2],
+        "{mnt:?}"
+    );
+
+    // The client reaches the server over the pod's loopback.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = env.runsc(&["exec", &client, "sh", "-c", "echo ping | nc 127.0.0.1 7777"]);
+        if stdout(&out).contains("pong") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer from the server: {}",
+            stderr(&out)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Killing one container leaves the others running.
+    env.ok(&["kill", &server, "KILL"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.state(&server)["status"] != "stopped" {
+        assert!(Instant::now() < deadline, "server did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = env.runsc(&["wait", &server]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    assert_eq!(env.state(&pod)["status"], "running");
+    assert_eq!(env.state(&client)["status"], "running");
+    env.ok(&["delete", &server]);
+    assert_eq!(env.state(&client)["status"], "running");
+    // An exec'd process joins its subcontainer's cgroup, not the pod's.
+    let cgroups = env.ok(&["exec", &client, "cat", "/proc/self/cgroup"]);
+    assert!(
+        cgroups
+            .lines()
+            .all(|l| l.ends_with(&format!("/runsc/{client}"))),
+        "{cgroups}"
+    );
+
+    // Deleting the root takes the whole pod with it.
+    env.ok(&["delete", "--force", &pod]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !env.leftover_processes().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "processes left: {:?}",
+            env.leftover_processes()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.assert_clean(&[&pod, &server, &client]);
+}
+
+#[test]
+fn subcontainer_of_a_missing_sandbox_fails_cleanly() {
+    let env = Env::new();
+    let id = env.id("orphan");
+    let bundle = sub_bundle(&env, "b", "nosuchpod", &["true"]);
+    let out = env.runsc(&["create", "-b", bundle.to_str().unwrap(), &id]);
+    common::assert_fails_with(&out, "nosuchpod");
+    env.assert_clean(&[&id]);
+}
