@@ -78,6 +78,39 @@ fn exec_runs_in_the_container_with_flags() {
         assert_eq!(pair[0], pair[1]);
     }
 
+    // --cap adds to the container's capabilities; --no-new-privs sets it.
+    let out = env.runsc(&[
+        "exec",
+        "--cap",
+        "CAP_SYS_ADMIN",
+        "--no-new-privs",
+        &id,
+        "grep",
+        "-E",
+        "CapEff|NoNewPrivs",
+        "/proc/self/status",
+    ]);
+    let text = stdout(&out);
+    let eff = text
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(str::trim)
+        .unwrap_or("");
+    let mask = u64::from_str_radix(eff, 16).unwrap_or(0);
+    assert!(mask & (1 << 21) != 0, "no CAP_SYS_ADMIN in {text}");
+    assert!(text.contains("NoNewPrivs:\t1"), "{text}");
+    let out = env.runsc(&["exec", &id, "grep", "CapEff", "/proc/self/status"]);
+    let eff = stdout(&out)
+        .trim()
+        .trim_start_matches("CapEff:")
+        .trim()
+        .to_string();
+    assert_eq!(
+        u64::from_str_radix(&eff, 16).unwrap() & (1 << 21),
+        0,
+        "exec without --cap got CAP_SYS_ADMIN"
+    );
+
     assert_fails_with(
         &env.runsc(&["exec", &id, "nosuchcmd"]),
         "executable file not found in $PATH",

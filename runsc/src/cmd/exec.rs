@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{Capability, Process, Spec};
@@ -147,7 +146,7 @@ fn build_process(mut p: Process, a: &Args) -> Result<Process> {
             } else {
                 format!("CAP_{upper}")
             };
-            let cap = Capability::from_str(&full)
+            let cap: Capability = serde_json::from_value(serde_json::Value::String(full))
                 .map_err(|_| anyhow::anyhow!("unknown capability {name:?}"))?;
             added.insert(cap);
         }
