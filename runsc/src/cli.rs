@@ -102,6 +102,12 @@ pub enum Command {
     Delete(cmd::delete::Args),
     /// Run a new process in a running container
     Exec(cmd::exec::Args),
+    /// Run a command in a sandbox over the host's root (or --root-fs)
+    Do(cmd::do_cmd::Args),
+    /// Register runsc as a runtime in Docker's daemon.json
+    Install(cmd::install::Args),
+    /// Remove runsc's runtime entry from Docker's daemon.json
+    Uninstall(cmd::install::Args),
     /// List a container's processes
     Ps(cmd::ps::Args),
     /// Freeze every process of a container
@@ -135,6 +141,9 @@ impl Command {
             Command::Wait(_) => "wait",
             Command::Delete(_) => "delete",
             Command::Exec(_) => "exec",
+            Command::Do(_) => "do",
+            Command::Install(_) => "install",
+            Command::Uninstall(_) => "uninstall",
             Command::ExecWait(_) => "exec-wait",
             Command::Ps(_) => "ps",
             Command::Pause(_) => "pause",

@@ -93,6 +93,12 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
         .send(&BootMsg::Created { init_pid: init.pid }, &[])?;
     drop(cfg.ready);
     drop(cfg.console);
+    // The init has its own copy of our stdio (or a pty instead). Callers
+    // such as containerd's shim read `create`'s output until it closes, so
+    // the sandbox must not keep it open.
+    if let Err(e) = detach_stdio() {
+        tracing::warn!("sandbox {}: detach stdio: {e}", cfg.id);
+    }
     let root = Container::new(&cfg.spec, init, state, Some(cfg.exit_status), cfg.mounts);
     // Processes the sandbox forks later (exec) inherit this filter on top
     // of their container's; tracing tools must still work in them.
@@ -144,4 +150,17 @@ fn create_root(cfg: &BootConfig) -> Result<(Init, HookState), String> {
         },
         namespaced,
     )
+}
+
+/// Points stdin, stdout and stderr at /dev/null.
+fn detach_stdio() -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    for fd in 0..3 {
+        nix::unistd::dup2(null.as_raw_fd(), fd)?;
+    }
+    Ok(())
 }

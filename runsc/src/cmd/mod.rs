@@ -4,11 +4,13 @@
 pub mod boot;
 pub mod create;
 pub mod delete;
+pub mod do_cmd;
 pub mod events;
 pub mod exec;
 pub mod exec_wait;
 pub mod features;
 pub mod gofer;
+pub mod install;
 pub mod kill;
 pub mod list;
 pub mod pause;
@@ -40,6 +42,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Wait(a) => wait::run(g, a),
         Command::Delete(a) => delete::run(g, a),
         Command::Exec(a) => exec::run(g, a),
+        Command::Do(a) => do_cmd::run(g, a),
+        Command::Install(a) => install::install(g, a),
+        Command::Uninstall(a) => install::uninstall(g, a),
         Command::Ps(a) => ps::run(g, a),
         Command::Pause(a) => pause::pause(g, a),
         Command::Resume(a) => pause::resume(g, a),

@@ -260,10 +260,7 @@ pub(crate) fn exec_process(
     }
     let Err(e) = nix::unistd::execve(&exe, &args, &env);
     Err(InitError::Os {
-        what: format!(
-            "exec {:?}",
-            process.args().as_deref().unwrap_or(&[]).first()
-        ),
+        what: format!("exec {exe:?}"),
         source: e.into(),
     })
 }

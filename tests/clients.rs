@@ -1,0 +1,483 @@
+//! runsc under the real clients: a private containerd driven by `ctr`, a
+//! private dockerd driven by `docker`, `runsc install`, and `runsc do`.
+//! The daemons come from Debian's packages and are stopped by pid.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{runsc_bin, stderr, stdout, Env};
+
+/// A daemon we started; SIGTERM, then SIGKILL, when dropped.
+struct Daemon {
+    child: Child,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for_socket(path: &Path, daemon: &mut Daemon, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !path.exists() {
+        if let Ok(Some(status)) = daemon.child.try_wait() {
+            panic!(
+                "daemon exited ({status}): {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "daemon socket {} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("spawn client")
+}
+
+/// Unmounts whatever a daemon left under `dir` (it should have left nothing).
+fn unmount_under(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+        .filter(|p| p.starts_with(&needle))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+struct Containerd {
+    _daemon: Daemon,
+    address: PathBuf,
+    dir: PathBuf,
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        unmount_under(&self.dir);
+        remove_empty_cgroup("default");
+    }
+}
+
+/// The parent cgroup a daemon's default cgroupsPath made (`/default/<id>`,
+/// `/docker/<id>`), once empty; a non-empty one stays.
+fn remove_empty_cgroup(name: &str) {
+    for dir in common::cgroup_dirs(name) {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+impl Containerd {
+    fn start(env: &Env) -> Self {
+        let dir = env.path().join("containerd");
+        std::fs::create_dir_all(&dir).unwrap();
+        let address = dir.join("containerd.sock");
+        let config = format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{a}\"\n[ttrpc]\n  address = \"{d}/ttrpc.sock\"\n",
+            d = dir.display(),
+            a = address.display()
+        );
+        std::fs::write(dir.join("config.toml"), config).unwrap();
+        let log = dir.join("log");
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(dir.join("err")).unwrap())
+            .spawn()
+            .expect("containerd (apt-get install containerd)");
+        let mut daemon = Daemon { child };
+        wait_for_socket(&address, &mut daemon, &dir.join("err"));
+        Self {
+            _daemon: daemon,
+            address,
+            dir,
+        }
+    }
+
+    fn ctr(&self, args: &[&str]) -> Output {
+        run(Command::new("ctr")
+            .arg("--address")
+            .arg(&self.address)
+            .args(args))
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.ctr(args);
+        assert!(out.status.success(), "ctr {args:?}: {}", stderr(&out));
+        stdout(&out)
+    }
+}
+
+#[test]
+fn containerd_runs_containers_through_runsc() {
+    let env = Env::new();
+    let ctd = Containerd::start(&env);
+    let bundle = env.bundle("image", &["sh"]);
+    let tar = env.path().join("image.tar");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/mkimage");
+    let out = run(Command::new(script)
+        .arg(bundle.join("rootfs"))
+        .arg("runsc-test/busybox:1")
+        .arg(&tar));
+    assert!(out.status.success(), "{}", stderr(&out));
+    ctd.ok(&["image", "import", tar.to_str().unwrap()]);
+    let image = "runsc-test/busybox:1";
+    let runtime = runsc_bin();
+
+    let out = ctd.ctr(&[
+        "run",
+        "--rm",
+        "--runc-binary",
+        runtime,
+        image,
+        "echo1",
+        "echo",
+        "hello from containerd",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hello from containerd\n");
+    let out = ctd.ctr(&[
+        "run",
+        "--rm",
+        "--runc-binary",
+        runtime,
+        image,
+        "exit7",
+        "sh",
+        "-c",
+        "exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+
+    ctd.ok(&[
+        "run",
+        "-d",
+        "--runc-binary",
+        runtime,
+        image,
+        "bg",
+        "sleep",
+        "1000",
+    ]);
+    let tasks = ctd.ok(&["task", "ls"]);
+    assert!(
+        tasks
+            .lines()
+            .any(|l| l.starts_with("bg ") && l.contains("RUNNING")),
+        "{tasks}"
+    );
+    let out = ctd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        "bg",
+        "sh",
+        "-c",
+        "echo exec works; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "exec works\n");
+    let ps = ctd.ok(&["task", "ps", "bg"]);
+    assert_eq!(ps.lines().count(), 2, "{ps}");
+    ctd.ok(&["task", "pause", "bg"]);
+    assert!(ctd.ok(&["task", "ls"]).contains("PAUSED"));
+    ctd.ok(&["task", "resume", "bg"]);
+    assert!(ctd.ok(&["task", "ls"]).contains("RUNNING"));
+    ctd.ok(&["task", "kill", "-s", "SIGKILL", "bg"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ctd.ok(&["task", "ls"]).contains("STOPPED") {
+        assert!(Instant::now() < deadline, "task never stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ctd.ok(&["task", "delete", "bg"]);
+    ctd.ok(&["container", "delete", "bg"]);
+
+    // A terminal: ctr gets the pty master through the console socket.
+    let out = run(Command::new("script").args([
+        "-qec",
+        &format!(
+            "ctr --address {} run -t --rm --runc-binary {runtime} {image} tty1 sh -c 'tty; exit 5'",
+            ctd.address.display()
+        ),
+        "/dev/null",
+    ]));
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("/dev/pts/0"), "{}", stdout(&out));
+
+    // A start that fails says why, in containerd's error, from our --log.
+    let out = ctd.ctr(&[
+        "run",
+        "--rm",
+        "--runc-binary",
+        runtime,
+        image,
+        "bad",
+        "/no/such/binary",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("/no/such/binary"), "{}", stderr(&out));
+    let _ = ctd.ctr(&["container", "delete", "bad"]);
+}
+
+struct Dockerd {
+    _daemon: Daemon,
+    host: String,
+    dir: PathBuf,
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        unmount_under(&self.dir);
+        remove_empty_cgroup("docker");
+    }
+}
+
+impl Dockerd {
+    fn start(env: &Env, config: &Path) -> Self {
+        let dir = env.path().join("docker");
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("docker.sock");
+        let err = dir.join("err");
+        let child = Command::new("dockerd")
+            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
+            .arg("--config-file")
+            .arg(config)
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("docker.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("dockerd (apt-get install docker.io)");
+        let mut daemon = Daemon { child };
+        wait_for_socket(&sock, &mut daemon, &err);
+        let host = format!("unix://{}", sock.display());
+        let d = Self {
+            _daemon: daemon,
+            host,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !d.docker(&["info"]).status.success() {
+            assert!(Instant::now() < deadline, "dockerd never answered");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        d
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        run(Command::new("docker").arg("-H").arg(&self.host).args(args))
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(out.status.success(), "docker {args:?}: {}", stderr(&out));
+        stdout(&out)
+    }
+}
+
+#[test]
+fn docker_runs_containers_through_runsc() {
+    let env = Env::new();
+    // `runsc install` writes the daemon configuration dockerd reads.
+    let config = env.path().join("daemon.json");
+    std::fs::write(&config, "{\"log-level\": \"warn\"}").unwrap();
+    let out = run(Command::new(runsc_bin()).args([
+        "install",
+        "--config-file",
+        config.to_str().unwrap(),
+        "--runtime",
+        "runsc-test",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let d = Dockerd::start(&env, &config);
+    let bundle = env.bundle("image", &["sh"]);
+    let tar = env.path().join("rootfs.tar");
+    assert!(run(Command::new("tar")
+        .arg("-C")
+        .arg(bundle.join("rootfs"))
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."))
+    .status
+    .success());
+    d.ok(&["import", tar.to_str().unwrap(), "runsc-test/busybox:1"]);
+    let image = "runsc-test/busybox:1";
+    let common = ["--runtime", "runsc-test", "--network", "none"];
+
+    let out = d.docker(
+        &[
+            &["run", "--rm"][..],
+            &common,
+            &[image, "sh", "-c", "echo hello from docker; exit 6"],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hello from docker\n");
+
+    d.ok(&[
+        &["run", "-d", "--name", "bg"][..],
+        &common,
+        &[image, "sleep", "1000"],
+    ]
+    .concat());
+    assert_eq!(
+        d.ok(&["exec", "bg", "sh", "-c", "echo exec works"]),
+        "exec works\n"
+    );
+    let top = d.ok(&["top", "bg"]);
+    assert!(top.contains("sleep 1000"), "{top}");
+    d.ok(&["pause", "bg"]);
+    assert!(d.ok(&["ps", "--format", "{{.Status}}"]).contains("Paused"));
+    d.ok(&["unpause", "bg"]);
+    // `sleep` as pid 1 ignores SIGTERM, so stop escalates to SIGKILL.
+    d.ok(&["stop", "-t", "1", "bg"]);
+    let status = d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "bg"]);
+    assert_eq!(status.trim(), "137");
+    d.ok(&["rm", "bg"]);
+
+    // docker run -it: the pty comes through the shim's console socket.
+    let line = format!(
+        "docker -H {} run -it --rm --runtime runsc-test --network none {image} sh -c 'tty; exit 4'",
+        d.host
+    );
+    let out = run(Command::new("script").args(["-qec", &line, "/dev/null"]));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("/dev/pts/0"), "{}", stdout(&out));
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
+}
+
+#[test]
+fn install_keeps_other_keys_and_refuses_bad_json() {
+    let env = Env::new();
+    let config = env.path().join("daemon.json");
+    std::fs::write(
+        &config,
+        "{\"log-level\": \"warn\", \"runtimes\": {\"other\": {\"path\": \"/x\"}}}",
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let out = run(Command::new(runsc_bin()).args([
+            "install",
+            "--config-file",
+            config.to_str().unwrap(),
+            "--",
+            "--debug",
+        ]));
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert_eq!(v["log-level"], "warn");
+    assert_eq!(v["runtimes"]["other"]["path"], "/x");
+    assert_eq!(v["runtimes"]["runsc"]["path"], runsc_bin());
+    assert_eq!(
+        v["runtimes"]["runsc"]["runtimeArgs"],
+        serde_json::json!(["--debug"])
+    );
+    let out = run(Command::new(runsc_bin()).args([
+        "uninstall",
+        "--config-file",
+        config.to_str().unwrap(),
+    ]));
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert!(v["runtimes"].get("runsc").is_none(), "{v}");
+    assert_eq!(v["runtimes"]["other"]["path"], "/x");
+
+    std::fs::write(&config, "{not json").unwrap();
+    let out =
+        run(Command::new(runsc_bin()).args(["install", "--config-file", config.to_str().unwrap()]));
+    common::assert_fails_with(&out, "daemon.json");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "{not json");
+}
+
+#[test]
+fn do_runs_a_command_over_the_host_root() {
+    let env = Env::new();
+    let root = env.root.to_str().unwrap().to_string();
+    let runsc = |args: &[&str]| {
+        run(Command::new(runsc_bin())
+            .arg("--root")
+            .arg(&root)
+            .args(args)
+            .current_dir("/"))
+    };
+    let out = runsc(&["do", "--", "cat", "/etc/os-release"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        std::fs::read_to_string("/etc/os-release").unwrap()
+    );
+
+    let marker = format!("/etc/runsc-do-{}", std::process::id());
+    let script = format!("echo kept > {marker} && cat {marker}; id -u; pwd; exit 3");
+    let out = runsc(&["do", "--env", "X=1", "--", "sh", "-c", &script]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "kept\n0\n/\n");
+    assert!(!Path::new(&marker).exists(), "a write leaked to the host");
+
+    // Network none: loopback only.
+    let out = runsc(&[
+        "do",
+        "--",
+        "sh",
+        "-c",
+        "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
+    ]);
+    assert_eq!(stdout(&out), "lo\n");
+
+    let bundle = env.bundle("b", &["true"]);
+    let out = runsc(&[
+        "do",
+        "--root-fs",
+        bundle.join("rootfs").to_str().unwrap(),
+        "--",
+        "cat",
+        "/etc/hostname",
+    ]);
+    assert_eq!(stdout(&out), "runsc\n", "{}", stderr(&out));
+    env.assert_clean(&[]);
+}
