@@ -4,6 +4,7 @@
 //! place a mount outside it.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::mount::MsFlags;
@@ -104,10 +105,28 @@ pub(super) fn ensure_target(
     dest: &Path,
     dir: bool,
 ) -> Result<OwnedFd, InitError> {
-    let rel = relative(dest);
+    ensure_target_at(root, &relative(dest), dir, 0).map_err(|e| match e {
+        InitError::Os { what, source } => InitError::Os {
+            what: format!("{what} (mount point {})", dest.display()),
+            source,
+        },
+        e => e,
+    })
+}
+
+fn ensure_target_at(
+    root: BorrowedFd<'_>,
+    rel: &Path,
+    dir: bool,
+    links: u32,
+) -> Result<OwnedFd, InitError> {
     let flags = OFlags::PATH | OFlags::CLOEXEC;
-    if let Ok(fd) = sys::open_in_root(root, &rel, flags, Mode::empty()) {
+    if let Ok(fd) = sys::open_in_root(root, rel, flags, Mode::empty()) {
         return Ok(fd);
+    }
+    if dir {
+        mkdir_all(root, rel)?;
+        return sys::open_in_root(root, rel, flags, Mode::empty()).map_err(os("open"));
     }
     let parent = rel.parent().unwrap_or(Path::new(""));
     mkdir_all(root, parent)?;
@@ -117,57 +136,106 @@ pub(super) fn ensure_target(
         OFlags::DIRECTORY | OFlags::PATH,
         Mode::empty(),
     )
-    .map_err(os(format!("open parent of {}", dest.display())))?;
+    .map_err(os("open parent"))?;
     let name = rel.file_name().ok_or_else(|| {
-        InitError::Invalid(format!("mount destination {} has no name", dest.display()))
+        InitError::Invalid(format!("mount destination /{} has no name", rel.display()))
     })?;
-    let made = if dir {
-        rustix::fs::mkdirat(&parent_fd, name, Mode::from_bits_truncate(0o755)).map(drop)
-    } else {
-        rustix::fs::openat(
-            &parent_fd,
-            name,
-            OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-            Mode::from_bits_truncate(0o644),
-        )
-        .map(drop)
-    };
+    let made = rustix::fs::openat(
+        &parent_fd,
+        name,
+        OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::from_bits_truncate(0o644),
+    );
     match made {
-        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-        Err(e) => return Err(os(format!("create mount point {}", dest.display()))(e)),
+        Ok(_) | Err(rustix::io::Errno::EXIST) => {}
+        // A dangling symlink: make the file it names, inside the root.
+        Err(rustix::io::Errno::LOOP) if links < MAX_LINKS => {
+            let target =
+                rustix::fs::readlinkat(&parent_fd, name, Vec::new()).map_err(os("readlink"))?;
+            let target = PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes()));
+            let resolved = if target.is_absolute() {
+                relative(&target)
+            } else {
+                clamp_in_root(&in_root_path(root, parent_fd.as_fd())?.join(target))
+            };
+            return ensure_target_at(root, &resolved, false, links + 1);
+        }
+        Err(e) => return Err(os("create")(e)),
     }
-    sys::open_in_root(root, &rel, flags, Mode::empty())
-        .map_err(os(format!("open mount point {}", dest.display())))
+    sys::open_in_root(root, rel, flags, Mode::empty()).map_err(os("open"))
 }
 
 /// Creates every directory of `rel` inside `root`, one component at a
-/// time, each resolved within the root.
+/// time, each resolved within the root. A component that is a dangling
+/// symlink gets its target made, inside the root, as the kernel would
+/// resolve it there.
 fn mkdir_all(root: BorrowedFd<'_>, rel: &Path) -> Result<(), InitError> {
-    let mut sofar = PathBuf::new();
-    for c in rel.components() {
-        let Component::Normal(name) = c else { continue };
-        let parent = sys::open_in_root(
-            root,
-            &sofar,
-            OFlags::DIRECTORY | OFlags::PATH,
-            Mode::empty(),
-        )
-        .map_err(os(format!(
-            "open {}",
-            Path::new("/").join(&sofar).display()
-        )))?;
-        match rustix::fs::mkdirat(&parent, name, Mode::from_bits_truncate(0o755)) {
-            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-            Err(e) => {
-                return Err(os(format!(
-                    "mkdir {}",
-                    Path::new("/").join(&sofar).join(name).display()
-                ))(e))
-            }
-        }
-        sofar.push(name);
+    mkdir_all_at(root, rel, 0)
+}
+
+/// Symlinks followed at most, as the kernel's own limit.
+const MAX_LINKS: u32 = 40;
+
+fn mkdir_all_at(root: BorrowedFd<'_>, rel: &Path, links: u32) -> Result<(), InitError> {
+    let flags = OFlags::DIRECTORY | OFlags::PATH;
+    if sys::open_in_root(root, rel, flags, Mode::empty()).is_ok() {
+        return Ok(());
     }
-    Ok(())
+    let Some(name) = rel.file_name() else {
+        return Ok(());
+    };
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    mkdir_all_at(root, parent, links)?;
+    let shown = || Path::new("/").join(rel).display().to_string();
+    let parent_fd = sys::open_in_root(root, parent, flags, Mode::empty())
+        .map_err(os(format!("open parent of {}", shown())))?;
+    match rustix::fs::mkdirat(&parent_fd, name, Mode::from_bits_truncate(0o755)) {
+        Ok(()) => return Ok(()),
+        Err(rustix::io::Errno::EXIST) => {}
+        Err(e) => return Err(os(format!("mkdir {}", shown()))(e)),
+    }
+    // It exists: a directory made meanwhile, or a dangling symlink.
+    let Ok(target) = rustix::fs::readlinkat(&parent_fd, name, Vec::new()) else {
+        return Ok(());
+    };
+    if links >= MAX_LINKS {
+        return Err(InitError::Invalid(format!(
+            "too many symlinks under {}",
+            shown()
+        )));
+    }
+    let target = PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes()));
+    let resolved = if target.is_absolute() {
+        relative(&target)
+    } else {
+        clamp_in_root(&in_root_path(root, parent_fd.as_fd())?.join(target))
+    };
+    mkdir_all_at(root, &resolved, links + 1)
+}
+
+/// Where the directory `fd` lies inside `root`, from their /proc paths.
+fn in_root_path(root: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> Result<PathBuf, InitError> {
+    let root_path = std::fs::read_link(sys::fd_path(&root)).map_err(os("locate rootfs"))?;
+    let dir_path = std::fs::read_link(sys::fd_path(&fd)).map_err(os("locate directory"))?;
+    Ok(dir_path
+        .strip_prefix(&root_path)
+        .map(Path::to_path_buf)
+        .unwrap_or_default())
+}
+
+/// `a/../../b` as `b`: `..` stops at the root, as RESOLVE_IN_ROOT does.
+fn clamp_in_root(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `/a/b` as `a/b`, for resolution relative to the root descriptor.
