@@ -203,8 +203,9 @@ fn features_is_json_and_flags_take_both_forms() {
     let f: serde_json::Value = serde_json::from_slice(&out.stdout).expect("features json");
     assert_eq!(f["ociVersionMin"], "1.0.0");
     let out = env.runsc(&["--platform", "ptrace", "features"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(common::stderr(&out).contains("ptrace"));
+    assert_fails_with(&out, "ptrace");
+    assert_fails_with(&env.runsc(&["state", "--no-such-flag", "x"]), "--no-such-flag");
+    assert_fails_with(&env.runsc(&["no-such-command"]), "no-such-command");
 }
 
 #[test]

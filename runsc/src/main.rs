@@ -13,10 +13,17 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
+        // --help and --version print as clap renders them; a bad flag or
+        // argument is one line, like every other error.
+        Err(e) if !e.use_stderr() => {
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::from(0);
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("runsc: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(1);
         }
     };
     let command = cli.command.name();
