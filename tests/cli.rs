@@ -204,7 +204,10 @@ fn features_is_json_and_flags_take_both_forms() {
     assert_eq!(f["ociVersionMin"], "1.0.0");
     let out = env.runsc(&["--platform", "ptrace", "features"]);
     assert_fails_with(&out, "ptrace");
-    assert_fails_with(&env.runsc(&["state", "--no-such-flag", "x"]), "--no-such-flag");
+    assert_fails_with(
+        &env.runsc(&["state", "--no-such-flag", "x"]),
+        "--no-such-flag",
+    );
     assert_fails_with(&env.runsc(&["no-such-command"]), "no-such-command");
 }
 

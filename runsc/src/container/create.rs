@@ -104,6 +104,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         return super::create_sub::create_sub(store, &opts, &spec, container, console);
     }
     let (cleanup, cgroup) = register(store, &container, &spec)?;
+    tracing::debug!("create {}: store entry and cgroup made", opts.id);
     let dir = store.dir(&opts.id);
 
     let mount_point = dir.join(MOUNT_POINT);
@@ -178,11 +179,13 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     ));
     let mut sandbox = KillOnDrop(Some(sandbox));
 
+    tracing::debug!("create {}: gofer and sandbox spawned", opts.id);
     for child in [&gofer, &sandbox] {
         if let Some(c) = &child.0 {
             cgroup.add_process(c.pid)?;
         }
     }
+    tracing::debug!("create {}: gofer and sandbox in the cgroup", opts.id);
     ready
         .send(&BootMsg::Begin, &[])
         .map_err(|e| sandbox_failed(&mut sandbox, e))?;
@@ -211,6 +214,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         }
     };
 
+    tracing::debug!("create {}: sandbox reports the init created", opts.id);
     let (sandbox_child, gofer_child) = match (sandbox.0.take(), gofer.take()) {
         (Some(s), Some(g)) => (s, g),
         _ => return Err(LifecycleError::Invalid("lost track of a child".into())),

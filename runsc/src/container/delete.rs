@@ -61,10 +61,13 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
         .flatten()
         .filter_map(kill)
         .collect();
+    tracing::debug!("delete {id}: processes signalled");
     cgroup.remove()?;
+    tracing::debug!("delete {id}: cgroup removed");
     for fd in pidfds {
         wait_gone(&fd);
     }
+    tracing::debug!("delete {id}: processes gone");
     // poststop failures are logged, not fatal: the container is gone.
     if let Some(hooks) = container.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
         let state = super::hook_state(&container, "stopped", 0);
