@@ -245,3 +245,89 @@ fn racing_creates_of_one_id_have_one_winner() {
     }
     assert_eq!(env.state(&id)["status"], "created");
 }
+
+#[test]
+fn a_hundred_parallel_lifecycles() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["true"]);
+    let ids: Vec<String> = (0..100).map(|n| env.id(&format!("par{n}"))).collect();
+    let _r = Reaper {
+        env: &env,
+        ids: ids.clone(),
+    };
+    let script = format!(
+        "{bin} --root {root} create -b {bundle} \"$1\" && {bin} --root {root} start \"$1\" && \
+         {bin} --root {root} wait \"$1\" >/dev/null; {bin} --root {root} delete --force \"$1\" || echo FAIL",
+        bin = common::runsc_bin(),
+        root = env.root.display(),
+        bundle = bundle.display(),
+    );
+    let children: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            std::process::Command::new("sh")
+                .args(["-c", &script, "sh", id])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for (id, child) in ids.iter().zip(children) {
+        let out = child.wait_with_output().unwrap();
+        if !out.status.success() || stdout(&out).contains("FAIL") || !stderr(&out).is_empty() {
+            failures.push(format!("{id}: {}{}", stdout(&out), stderr(&out)));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failed: {failures:?}",
+        failures.len()
+    );
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    env.assert_clean(&refs);
+}
+
+#[test]
+fn a_full_state_root_is_enospc_and_keeps_meta() {
+    let mut env = Env::new();
+    let small = env.path().join("small-root");
+    std::fs::create_dir(&small).unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        &small,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=256k"),
+    )
+    .expect("mount a small tmpfs");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let _unmount = Unmount(small.clone());
+    env.root = small.join("root");
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("full");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    env.ok(&["create", "-b", bundle.to_str().unwrap(), &id]);
+    let meta = env.root.join(&id).join("meta.json");
+    let before = std::fs::read(&meta).unwrap();
+    // Fill what is left.
+    let filler = small.join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 512 * 1024]);
+    let out = env.runsc(&["start", &id]);
+    assert_fails_with(&out, "No space left on device");
+    assert_eq!(std::fs::read(&meta).unwrap(), before, "meta.json changed");
+    std::fs::remove_file(&filler).unwrap();
+    // The container started anyway (the sandbox ran it); delete cleans up.
+    env.ok(&["delete", "--force", &id]);
+    assert!(!env.root.join(&id).exists());
+}
