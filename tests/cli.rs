@@ -202,6 +202,18 @@ fn features_is_json_and_flags_take_both_forms() {
     assert!(out.status.success(), "{}", common::stderr(&out));
     let f: serde_json::Value = serde_json::from_slice(&out.stdout).expect("features json");
     assert_eq!(f["ociVersionMin"], "1.0.0");
+    assert_eq!(f["hooks"].as_array().unwrap().len(), 6);
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true);
+    assert!(f["linux"]["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == "CAP_SYS_ADMIN"));
+    assert!(f["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n == "user"));
     let out = env.runsc(&["--platform", "ptrace", "features"]);
     assert_fails_with(&out, "ptrace");
     assert_fails_with(
