@@ -150,6 +150,24 @@ impl fmt::Debug for Cgroup {
     }
 }
 
+/// See [`Cgroup::join_handles`].
+#[derive(Debug, Default)]
+pub struct JoinHandles {
+    /// The cgroup's directory in the cgroup2 hierarchy, if one is mounted.
+    pub unified: Option<std::os::fd::OwnedFd>,
+    /// `tasks` of the cgroup in each v1 hierarchy.
+    pub v1_tasks: Vec<std::os::fd::OwnedFd>,
+}
+
+/// Moves the calling single-threaded process into the cgroups whose v1
+/// `tasks` files are given (see [`Cgroup::join_handles`]).
+pub fn join_self(tasks: &[std::os::fd::OwnedFd]) -> io::Result<()> {
+    for fd in tasks {
+        rustix::io::write(fd, b"0")?;
+    }
+    Ok(())
+}
+
 impl Cgroup {
     /// Creates the cgroup `path` (`/runsc/<id>` when `None`) in every
     /// hierarchy and applies `resources`. On failure, the directories made
@@ -247,6 +265,40 @@ impl Cgroup {
     /// Whether the cgroup's directory exists in any hierarchy.
     pub fn exists(&self) -> bool {
         self.hierarchies.iter().any(|h| h.dir.exists())
+    }
+
+    /// Descriptors through which a new process joins this cgroup without
+    /// a migration that waits for an RCU grace period (10-20 ms each time):
+    /// the cgroup2 directory, for clone3's CLONE_INTO_CGROUP, and each v1
+    /// hierarchy's `tasks` file, to which a single-threaded process writes
+    /// "0" to move itself (the kernel skips the global threadgroup lock for
+    /// that case only).
+    pub fn join_handles(&self) -> Result<JoinHandles, CgroupError> {
+        let mut handles = JoinHandles::default();
+        for h in &self.hierarchies {
+            let dir = rustix::fs::open(
+                &h.dir,
+                rustix::fs::OFlags::RDONLY
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| CgroupError::File(self.path.clone(), h.dir.clone(), e.into()))?;
+            let v2 = rustix::fs::fstatfs(&dir)
+                .map(|st| st.f_type == libc::CGROUP2_SUPER_MAGIC)
+                .unwrap_or(false);
+            if v2 {
+                handles.unified = Some(dir);
+            } else {
+                let tasks = h.dir.join("tasks");
+                let fd = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&tasks)
+                    .map_err(|e| CgroupError::File(self.path.clone(), tasks.clone(), e))?;
+                handles.v1_tasks.push(fd.into());
+            }
+        }
+        Ok(handles)
     }
 
     /// Moves process `pid`, all its threads, into the cgroup.

@@ -14,9 +14,20 @@ pub struct Args {
     pub spec_fd: i32,
     #[arg(long = "io-fds", value_delimiter = ',')]
     pub io_fds: Vec<i32>,
+    /// v1 `tasks` files of the container's cgroup, joined first thing.
+    #[arg(long = "cgroup-fds", value_delimiter = ',')]
+    pub cgroup_fds: Vec<i32>,
 }
 
 pub fn run(_g: &GlobalFlags, a: Args) -> Result<u8> {
+    // Before anything else, and while single-threaded: into the cgroup.
+    let tasks = a
+        .cgroup_fds
+        .iter()
+        .map(|fd| super::take_fd(*fd))
+        .collect::<Result<Vec<_>>>()?;
+    sandbox::cgroup::join_self(&tasks).context("join the container's cgroup")?;
+    drop(tasks);
     // Mounts made here must never propagate back to the host.
     nix::mount::mount(
         None::<&str>,

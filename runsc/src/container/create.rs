@@ -16,13 +16,13 @@ use std::path::{Path, PathBuf};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceBuilder, LinuxNamespaceType, Spec};
 use sandbox::boot::BootMsg;
-use sandbox::cgroup::Cgroup;
+use sandbox::cgroup::{Cgroup, JoinHandles};
 use specutils::annotations::{pod_role, PodRole};
 use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::run_hooks;
 use specutils::Cleanup;
 
-use super::spawn::{spawn_self, Child};
+use super::spawn::{spawn_self_into, Child};
 use super::{hook_state, Container, ContainerStore, LifecycleError, ProcessRef, Status};
 
 /// How the container's network namespace is chosen (`--network`).
@@ -61,6 +61,7 @@ pub const EXIT_STATUS: &str = "exit-status";
 pub const SPEC_NAME: &str = "spec.json";
 
 pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, LifecycleError> {
+    tracing::debug!("create {}: begins", opts.id);
     specutils::validate_id(&opts.id).map_err(super::StoreError::from)?;
     let bundle = std::fs::canonicalize(&opts.bundle).map_err(|e| LifecycleError::Os {
         what: format!("bundle {}", opts.bundle.display()),
@@ -103,6 +104,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     if sandbox_id != opts.id {
         return super::create_sub::create_sub(store, &opts, &spec, container, console);
     }
+    tracing::debug!("create {}: spec loaded", opts.id);
     let (cleanup, cgroup) = register(store, &container, &spec)?;
     tracing::debug!("create {}: store entry and cgroup made", opts.id);
     let dir = store.dir(&opts.id);
@@ -118,7 +120,8 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     let spec_fd = spec_memfd(&spec, &dir)?;
 
     let mounts = specutils::mounts::donated_mounts(&spec).len() + 1;
-    let (gofer, sandbox_ends) = start_gofer(&opts.child_flags, &bundle, &spec_fd, mounts)?;
+    let join = cgroup.join_handles()?;
+    let (gofer, sandbox_ends) = start_gofer(&opts.child_flags, &bundle, &spec_fd, mounts, &join)?;
     let (ready, sandbox_ready) = Channel::pair().map_err(os("socketpair"))?;
 
     // The sandbox: spec 3, control 4, ready 5, console 6, exit status 7,
@@ -144,9 +147,22 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
             .enumerate()
             .map(|(i, f)| (f.as_fd(), 8 + i as RawFd)),
     );
+    let cgroup_first = 8 + mounts as RawFd;
+    boot_fds.extend(
+        join.v1_tasks
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.as_fd(), cgroup_first + i as RawFd)),
+    );
     let mut boot_args = opts.child_flags.clone();
+    boot_args.push("boot".into());
+    if !join.v1_tasks.is_empty() {
+        boot_args.extend([
+            "--cgroup-fds".into(),
+            fd_list(cgroup_first, join.v1_tasks.len()),
+        ]);
+    }
     boot_args.extend([
-        "boot".into(),
         "--id".into(),
         opts.id.clone(),
         "--bundle".into(),
@@ -167,7 +183,8 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     if console.is_some() {
         boot_args.extend(["--console-fd".into(), "6".into()]);
     }
-    let sandbox = spawn_self(&boot_args, &boot_fds, CloneFlags::empty(), false)
+    let unified = join.unified.as_ref().map(|f| f.as_fd());
+    let sandbox = spawn_self_into(&boot_args, &boot_fds, CloneFlags::empty(), false, unified)
         .map_err(os("start sandbox"))?;
     drop((
         sandbox_ends,
@@ -179,13 +196,8 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     ));
     let mut sandbox = KillOnDrop(Some(sandbox));
 
-    tracing::debug!("create {}: gofer and sandbox spawned", opts.id);
-    for child in [&gofer, &sandbox] {
-        if let Some(c) = &child.0 {
-            cgroup.add_process(c.pid)?;
-        }
-    }
-    tracing::debug!("create {}: gofer and sandbox in the cgroup", opts.id);
+    drop(join);
+    tracing::debug!("create {}: gofer and sandbox started", opts.id);
     ready
         .send(&BootMsg::Begin, &[])
         .map_err(|e| sandbox_failed(&mut sandbox, e))?;
@@ -290,6 +302,7 @@ pub(super) fn start_gofer(
     bundle: &Path,
     spec_fd: &OwnedFd,
     mounts: usize,
+    join: &JoinHandles,
 ) -> Result<(KillOnDrop, Vec<OwnedFd>), LifecycleError> {
     let mut gofer_ends = Vec::with_capacity(mounts);
     let mut sandbox_ends = Vec::with_capacity(mounts);
@@ -306,6 +319,14 @@ pub(super) fn start_gofer(
             .enumerate()
             .map(|(i, f)| (f.as_fd(), 4 + i as RawFd)),
     );
+    // Then the cgroup's v1 `tasks` files, which it joins first thing.
+    let cgroup_first = 4 + mounts as RawFd;
+    gofer_fds.extend(
+        join.v1_tasks
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.as_fd(), cgroup_first + i as RawFd)),
+    );
     let mut gofer_args = child_flags.to_vec();
     gofer_args.extend([
         "gofer".into(),
@@ -316,12 +337,20 @@ pub(super) fn start_gofer(
         "--io-fds".into(),
         fd_list(4, mounts),
     ]);
+    if !join.v1_tasks.is_empty() {
+        gofer_args.extend([
+            "--cgroup-fds".into(),
+            fd_list(cgroup_first, join.v1_tasks.len()),
+        ]);
+    }
     let gofer_ns = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWNET
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWUTS;
-    let gofer = spawn_self(&gofer_args, &gofer_fds, gofer_ns, true).map_err(os("start gofer"))?;
+    let unified = join.unified.as_ref().map(|f| f.as_fd());
+    let gofer = spawn_self_into(&gofer_args, &gofer_fds, gofer_ns, true, unified)
+        .map_err(os("start gofer"))?;
     Ok((KillOnDrop(Some(gofer)), sandbox_ends))
 }
 

@@ -44,11 +44,14 @@ pub fn create_sub(
     let dir = store.dir(&opts.id);
     let spec_fd = spec_memfd(spec, &dir)?;
     let mounts = specutils::mounts::donated_mounts(spec).len() + 1;
-    let (gofer, sandbox_ends) =
-        start_gofer(&opts.child_flags, &container.bundle, &spec_fd, mounts)?;
-    if let Some(g) = &gofer.0 {
-        cgroup.add_process(g.pid)?;
-    }
+    let join = cgroup.join_handles()?;
+    let (gofer, sandbox_ends) = start_gofer(
+        &opts.child_flags,
+        &container.bundle,
+        &spec_fd,
+        mounts,
+        &join,
+    )?;
 
     let exit_file: OwnedFd = std::fs::OpenOptions::new()
         .write(true)
@@ -57,18 +60,23 @@ pub fn create_sub(
         .open(dir.join(EXIT_STATUS))
         .map_err(os(format!("create {}", dir.join(EXIT_STATUS).display())))?
         .into();
-    let procs: Vec<OwnedFd> = cgroup
-        .dirs()
-        .iter()
-        .map(|d| {
-            let path = d.join("cgroup.procs");
-            std::fs::OpenOptions::new()
+    // The init (single-threaded) moves itself: `tasks` in each v1
+    // hierarchy, `cgroup.procs` in the cgroup2 one.
+    let mut procs: Vec<OwnedFd> = join.v1_tasks;
+    if join.unified.is_some() {
+        let v2 = cgroup
+            .dirs()
+            .into_iter()
+            .map(|d| d.join("cgroup.procs"))
+            .find(|p| !p.with_file_name("tasks").exists());
+        if let Some(path) = v2 {
+            let fd = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&path)
-                .map(OwnedFd::from)
-                .map_err(os(format!("open {}", path.display())))
-        })
-        .collect::<Result<_, _>>()?;
+                .map_err(os(format!("open {}", path.display())))?;
+            procs.push(fd.into());
+        }
+    }
     let mut fds: Vec<BorrowedFd> = Vec::new();
     match &console {
         Some(c) => fds.push(c.as_fd()),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use nix::sched::CloneFlags;
-use specutils::sys::{clone_process, Cloned};
+use specutils::sys::{clone_process_into, Cloned};
 
 /// A child we started; we are its parent until we exit.
 #[derive(Debug)]
@@ -49,6 +49,17 @@ pub fn spawn_self(
     namespaces: CloneFlags,
     quiet: bool,
 ) -> io::Result<Child> {
+    spawn_self_into(args, fds, namespaces, quiet, None)
+}
+
+/// [`spawn_self`], with the child born in the cgroup2 directory `cgroup`.
+pub fn spawn_self_into(
+    args: &[String],
+    fds: &[(BorrowedFd<'_>, RawFd)],
+    namespaces: CloneFlags,
+    quiet: bool,
+    cgroup: Option<BorrowedFd<'_>>,
+) -> io::Result<Child> {
     let exe = CString::new(self_exe()?.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "executable path has a NUL"))?;
     let mut argv = vec![CString::new("runsc").unwrap_or_default()];
@@ -83,7 +94,7 @@ pub fn spawn_self(
     // SAFETY: the frontend is single-threaded, and the child only calls
     // async-signal-safe functions (fcntl, dup2, execve, _exit) before exec;
     // everything it needs was allocated before the fork.
-    match unsafe { clone_process(namespaces.bits() as u64) }? {
+    match unsafe { clone_process_into(namespaces.bits() as u64, cgroup) }? {
         Cloned::Parent { pid, pidfd } => Ok(Child { pid, pidfd }),
         Cloned::Child => {
             // SAFETY: plain descriptor syscalls on numbers we own, then exec.
