@@ -327,3 +327,44 @@ fn kill_all_reaches_every_process() {
     env.ok(&["delete", &id]);
     env.assert_clean(&[&id]);
 }
+
+#[test]
+fn run_gives_a_terminal_spec_our_own_terminal() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sh"]);
+    edit_config(&bundle, |c| {
+        c["process"]["terminal"] = serde_json::json!(true)
+    });
+    let id = env.id("ourtty");
+    // script(1) gives runsc a terminal; the shell reads what we type there.
+    let line = format!(
+        "{} --root {} run -b {} {id}",
+        common::runsc_bin(),
+        env.root.display(),
+        bundle.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"tty; echo answer-$((6*7)); exit 3\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("/dev/pts/0") && text.contains("answer-42"),
+        "{text}"
+    );
+    // Without a terminal of ours to lend, --detach needs a console socket.
+    let out = env.runsc(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
+    assert_fails_with(&out, "--console-socket");
+    env.assert_clean(&[&id]);
+}

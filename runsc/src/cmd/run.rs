@@ -18,14 +18,49 @@ pub struct RunArgs {
 pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
     let store = super::store(g)?;
     let detach = a.detach;
-    let created = create(&store, super::create::options(g, a.create))?;
+    // As runc: a spec that wants a terminal, and no console socket, gets
+    // ours, and we copy between it and our own terminal.
+    let wants_tty = a.create.console_socket.is_none()
+        && specutils::load_spec(&a.create.bundle)
+            .ok()
+            .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
+            .unwrap_or(false);
+    if wants_tty && detach {
+        anyhow::bail!("run --detach of a spec with process.terminal needs --console-socket");
+    }
+    let console = if wants_tty {
+        Some(runsc::container::terminal::ConsoleSocket::bind(
+            store.root(),
+        )?)
+    } else {
+        None
+    };
+    let mut options = super::create::options(g, a.create);
+    if let Some(c) = &console {
+        options.console_socket = Some(c.path().to_path_buf());
+    }
+    let created = create(&store, options)?;
     let id = created.container.id.clone();
+    let master = match &console {
+        Some(c) => match c.receive_master() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                let _ = runsc::container::delete::delete(&store, &id, true);
+                return Err(e.into());
+            }
+        },
+        None => None,
+    };
     if let Err(e) = runsc::container::start::start(&store, &id) {
         let _ = runsc::container::delete::delete(&store, &id, true);
         return Err(e.into());
     }
     if detach {
         return Ok(0);
+    }
+    if let (Some(master), Some(sandbox)) = (&master, &created.sandbox) {
+        use std::os::fd::AsFd;
+        runsc::container::terminal::proxy(master, sandbox.pidfd.as_fd());
     }
     // A new sandbox is our child and exits with the container's status; a
     // subcontainer's status comes from its sandbox.

@@ -23,6 +23,7 @@ pub mod start;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod terminal;
 pub mod update;
 
 pub use error::LifecycleError;

@@ -1,0 +1,165 @@
+//! A terminal for `run` when the spec asks for one and the caller gave no
+//! console socket, as runc provides: we receive the pty master ourselves
+//! and copy between it and our own terminal until the container exits.
+
+use std::io::IoSliceMut;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+
+use super::LifecycleError;
+
+fn os(what: &str) -> impl FnOnce(std::io::Error) -> LifecycleError + '_ {
+    move |source| LifecycleError::Os {
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// A console socket of our own, removed when dropped.
+pub struct ConsoleSocket {
+    path: PathBuf,
+    listener: UnixListener,
+}
+
+impl ConsoleSocket {
+    pub fn bind(dir: &Path) -> Result<Self, LifecycleError> {
+        let path = dir.join(format!("~console.{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).map_err(os("bind console socket"))?;
+        Ok(Self { path, listener })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The pty master the container's init sent.
+    pub fn receive_master(&self) -> Result<OwnedFd, LifecycleError> {
+        let (conn, _) = self
+            .listener
+            .accept()
+            .map_err(os("accept on console socket"))?;
+        let mut buf = [0u8; 4096];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(|e| os("receive pty master")(e.into()))?;
+        for c in msg
+            .cmsgs()
+            .map_err(|e| os("receive pty master")(e.into()))?
+        {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                if let Some(fd) = fds.first() {
+                    // SAFETY: the kernel just installed this descriptor for us.
+                    return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+                }
+            }
+        }
+        Err(LifecycleError::Invalid(
+            "console socket: no pty master received".into(),
+        ))
+    }
+}
+
+impl Drop for ConsoleSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Our terminal in raw mode until dropped, when it is one.
+struct RawMode {
+    saved: Option<nix::sys::termios::Termios>,
+}
+
+impl RawMode {
+    fn enter() -> Self {
+        let stdin = std::io::stdin();
+        let Ok(saved) = nix::sys::termios::tcgetattr(&stdin) else {
+            return Self { saved: None };
+        };
+        let mut raw = saved.clone();
+        nix::sys::termios::cfmakeraw(&mut raw);
+        let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &raw);
+        Self { saved: Some(saved) }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                saved,
+            );
+        }
+    }
+}
+
+/// Copies our stdin to `master` and `master` to our stdout until the
+/// process `pidfd` names has exited and the pty is drained.
+pub fn proxy(master: &OwnedFd, pidfd: BorrowedFd<'_>) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    // Our window size is the container's.
+    if let Ok(ws) = rustix::termios::tcgetwinsize(std::io::stdin()) {
+        let _ = rustix::termios::tcsetwinsize(master, ws);
+    }
+    let _raw = RawMode::enter();
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut stdin_open = true;
+    let mut buf = [0u8; 8192];
+    loop {
+        let mut fds = vec![
+            PollFd::new(master.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd, PollFlags::POLLIN),
+        ];
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+        let (master_ready, exited) = (ready(&fds[0]), ready(&fds[1]));
+        let stdin_ready = stdin_open && ready(&fds[2]);
+        if master_ready {
+            match rustix::io::read(master, &mut buf) {
+                Ok(n) if n > 0 => {
+                    let _ = write_all(stdout.as_fd(), &buf[..n]);
+                    continue;
+                }
+                // EIO: every slave end is closed.
+                _ => return,
+            }
+        }
+        if stdin_ready {
+            match rustix::io::read(&stdin, &mut buf) {
+                Ok(n) if n > 0 => {
+                    let _ = write_all(master.as_fd(), &buf[..n]);
+                }
+                _ => stdin_open = false,
+            }
+        }
+        if exited && !master_ready {
+            return;
+        }
+    }
+}
+
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> rustix::io::Result<()> {
+    while !data.is_empty() {
+        let n = rustix::io::write(fd, data)?;
+        data = &data[n..];
+    }
+    Ok(())
+}
