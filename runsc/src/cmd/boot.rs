@@ -35,14 +35,7 @@ pub struct Args {
 }
 
 pub fn run(_g: &GlobalFlags, a: Args) -> Result<u8> {
-    // Before anything else, and while single-threaded: into the cgroup.
-    let tasks = a
-        .cgroup_fds
-        .iter()
-        .map(|fd| super::take_fd(*fd))
-        .collect::<Result<Vec<_>>>()?;
-    sandbox::cgroup::join_self(&tasks).context("join the container's cgroup")?;
-    drop(tasks);
+    super::join_cgroup_fds(&a.cgroup_fds)?;
     // A session of its own: a terminal's ^C reaches the frontend, which
     // decides what the container gets.
     let _ = nix::unistd::setsid();

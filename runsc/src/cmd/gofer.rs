@@ -20,14 +20,7 @@ pub struct Args {
 }
 
 pub fn run(_g: &GlobalFlags, a: Args) -> Result<u8> {
-    // Before anything else, and while single-threaded: into the cgroup.
-    let tasks = a
-        .cgroup_fds
-        .iter()
-        .map(|fd| super::take_fd(*fd))
-        .collect::<Result<Vec<_>>>()?;
-    sandbox::cgroup::join_self(&tasks).context("join the container's cgroup")?;
-    drop(tasks);
+    super::join_cgroup_fds(&a.cgroup_fds)?;
     // Mounts made here must never propagate back to the host.
     nix::mount::mount(
         None::<&str>,

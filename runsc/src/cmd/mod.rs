@@ -102,6 +102,18 @@ pub fn take_fd(fd: i32) -> Result<std::os::fd::OwnedFd> {
     Ok(unsafe { sandbox::control::inherited_fd(fd) })
 }
 
+/// Moves this (still single-threaded) process into the container's cgroup
+/// through the v1 `tasks` descriptors our parent passed; done before
+/// anything else, so nothing we fork is left outside.
+pub fn join_cgroup_fds(fds: &[i32]) -> Result<()> {
+    let tasks = fds
+        .iter()
+        .map(|fd| take_fd(*fd))
+        .collect::<Result<Vec<_>>>()?;
+    sandbox::cgroup::join_self(&tasks)
+        .map_err(|e| anyhow::anyhow!("join the container's cgroup: {e}"))
+}
+
 /// Reads the spec our parent parsed and passed as a memfd. The gofer and
 /// the sandbox share the descriptor's file offset, so it is read with
 /// pread from offset 0 and the offset is never moved.

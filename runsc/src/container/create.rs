@@ -141,26 +141,12 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         .open(dir.join(EXIT_STATUS))
         .map_err(os(format!("create {}", dir.join(EXIT_STATUS).display())))?;
     boot_fds.push((exit_file.as_fd(), 7));
-    boot_fds.extend(
-        sandbox_ends
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.as_fd(), 8 + i as RawFd)),
-    );
-    let cgroup_first = 8 + mounts as RawFd;
-    boot_fds.extend(
-        join.v1_tasks
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.as_fd(), cgroup_first + i as RawFd)),
-    );
+    let mount_fds = place_fds(&mut boot_fds, &sandbox_ends, 8);
+    let cgroup_fds = place_fds(&mut boot_fds, &join.v1_tasks, 8 + mounts as RawFd);
     let mut boot_args = opts.child_flags.clone();
     boot_args.push("boot".into());
     if !join.v1_tasks.is_empty() {
-        boot_args.extend([
-            "--cgroup-fds".into(),
-            fd_list(cgroup_first, join.v1_tasks.len()),
-        ]);
+        boot_args.extend(["--cgroup-fds".into(), cgroup_fds]);
     }
     boot_args.extend([
         "--id".into(),
@@ -176,7 +162,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         "--mount-point".into(),
         mount_point.display().to_string(),
         "--io-fds".into(),
-        fd_list(8, mounts),
+        mount_fds,
         "--exit-fd".into(),
         "7".into(),
     ]);
@@ -313,20 +299,9 @@ pub(super) fn start_gofer(
     }
     // The gofer: spec on 3, mount channels from 4.
     let mut gofer_fds: Vec<(BorrowedFd, RawFd)> = vec![(spec_fd.as_fd(), 3)];
-    gofer_fds.extend(
-        gofer_ends
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.as_fd(), 4 + i as RawFd)),
-    );
+    let mount_fds = place_fds(&mut gofer_fds, &gofer_ends, 4);
     // Then the cgroup's v1 `tasks` files, which it joins first thing.
-    let cgroup_first = 4 + mounts as RawFd;
-    gofer_fds.extend(
-        join.v1_tasks
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.as_fd(), cgroup_first + i as RawFd)),
-    );
+    let cgroup_fds = place_fds(&mut gofer_fds, &join.v1_tasks, 4 + mounts as RawFd);
     let mut gofer_args = child_flags.to_vec();
     gofer_args.extend([
         "gofer".into(),
@@ -335,13 +310,10 @@ pub(super) fn start_gofer(
         "--spec-fd".into(),
         "3".into(),
         "--io-fds".into(),
-        fd_list(4, mounts),
+        mount_fds,
     ]);
     if !join.v1_tasks.is_empty() {
-        gofer_args.extend([
-            "--cgroup-fds".into(),
-            fd_list(cgroup_first, join.v1_tasks.len()),
-        ]);
+        gofer_args.extend(["--cgroup-fds".into(), cgroup_fds]);
     }
     let gofer_ns = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
@@ -385,6 +357,21 @@ fn sandbox_failed(sandbox: &mut KillOnDrop, e: ChannelError) -> LifecycleError {
 pub(super) fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LifecycleError {
     let what = what.into();
     move |source| LifecycleError::Os { what, source }
+}
+
+/// Maps `fds` to the numbers `first..` in a child's descriptor table and
+/// returns those numbers as the comma-separated list its flags take.
+fn place_fds<'a>(
+    into: &mut Vec<(BorrowedFd<'a>, RawFd)>,
+    fds: &'a [OwnedFd],
+    first: RawFd,
+) -> String {
+    into.extend(
+        fds.iter()
+            .enumerate()
+            .map(|(i, f)| (f.as_fd(), first + i as RawFd)),
+    );
+    fd_list(first, fds.len())
 }
 
 fn fd_list(first: RawFd, n: usize) -> String {
