@@ -102,7 +102,12 @@ impl Containerd {
         );
         std::fs::write(dir.join("config.toml"), config).unwrap();
         let log = dir.join("log");
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
         let child = Command::new("containerd")
+            // Checkpoints pass through temporary directories that
+            // containerd does not always remove; keep them in ours.
+            .env("TMPDIR", &tmp)
             .arg("--config")
             .arg(dir.join("config.toml"))
             .stdout(std::fs::File::create(&log).unwrap())
@@ -120,6 +125,7 @@ impl Containerd {
 
     fn ctr(&self, args: &[&str]) -> Output {
         run(Command::new("ctr")
+            .env("TMPDIR", self.dir.join("tmp"))
             .arg("--address")
             .arg(&self.address)
             .args(args))
@@ -130,21 +136,35 @@ impl Containerd {
         assert!(out.status.success(), "ctr {args:?}: {}", stderr(&out));
         stdout(&out)
     }
+
+    /// Imports a busybox image as `runsc-test/busybox:1`.
+    fn import_busybox(&self, env: &Env) {
+        let bundle = env.bundle("image", &["sh"]);
+        let tar = env.path().join("image.tar");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/mkimage");
+        let out = run(Command::new(script)
+            .arg(bundle.join("rootfs"))
+            .arg("runsc-test/busybox:1")
+            .arg(&tar));
+        assert!(out.status.success(), "{}", stderr(&out));
+        self.ok(&["image", "import", tar.to_str().unwrap()]);
+    }
+
+    /// Waits until `task ls` shows the (only) task stopped.
+    fn wait_stopped(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.ok(&["task", "ls"]).contains("STOPPED") {
+            assert!(Instant::now() < deadline, "task never stopped");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 #[test]
 fn containerd_runs_containers_through_runsc() {
     let env = Env::new();
     let ctd = Containerd::start(&env);
-    let bundle = env.bundle("image", &["sh"]);
-    let tar = env.path().join("image.tar");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/mkimage");
-    let out = run(Command::new(script)
-        .arg(bundle.join("rootfs"))
-        .arg("runsc-test/busybox:1")
-        .arg(&tar));
-    assert!(out.status.success(), "{}", stderr(&out));
-    ctd.ok(&["image", "import", tar.to_str().unwrap()]);
+    ctd.import_busybox(&env);
     let image = "runsc-test/busybox:1";
     let runtime = runsc_bin();
 
@@ -209,11 +229,7 @@ fn containerd_runs_containers_through_runsc() {
     ctd.ok(&["task", "resume", "bg"]);
     assert!(ctd.ok(&["task", "ls"]).contains("RUNNING"));
     ctd.ok(&["task", "kill", "-s", "SIGKILL", "bg"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ctd.ok(&["task", "ls"]).contains("STOPPED") {
-        assert!(Instant::now() < deadline, "task never stopped");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    ctd.wait_stopped();
     ctd.ok(&["task", "delete", "bg"]);
     ctd.ok(&["container", "delete", "bg"]);
 
@@ -248,6 +264,75 @@ fn containerd_runs_containers_through_runsc() {
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("/no/such/binary"), "{}", stderr(&out));
     let _ = ctd.ctr(&["container", "delete", "bad"]);
+}
+
+#[test]
+fn containerd_checkpoints_and_restores_through_runsc() {
+    let env = Env::new();
+    let ctd = Containerd::start(&env);
+    ctd.import_busybox(&env);
+    let runtime = runsc_bin();
+    ctd.ok(&[
+        "run",
+        "-d",
+        "--runc-binary",
+        runtime,
+        "runsc-test/busybox:1",
+        "cr",
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i >> /tmp/log; sleep 0.05; done",
+    ]);
+    let log = |ctd: &Containerd| -> Vec<u64> {
+        let out = ctd.ctr(&["task", "exec", "--exec-id", "log", "cr", "cat", "/tmp/log"]);
+        stdout(&out)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while log(&ctd).len() < 5 {
+        assert!(Instant::now() < deadline, "the counter never counted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // containerd pauses, runs `runsc checkpoint --leave-running` with its
+    // own image and work paths, resumes, and keeps the image as content.
+    ctd.ok(&[
+        "container",
+        "checkpoint",
+        "--task",
+        "--image",
+        "cr",
+        "checkpoint/cr:1",
+    ]);
+    assert!(ctd.ok(&["task", "ls"]).contains("RUNNING"));
+    ctd.ok(&["task", "kill", "-s", "SIGKILL", "cr"]);
+    ctd.wait_stopped();
+    ctd.ok(&["task", "delete", "cr"]);
+    ctd.ok(&["container", "delete", "cr"]);
+
+    // `runsc restore --detach ... -no-subreaper` (containerd's spelling) in
+    // a fresh snapshot: /tmp/log starts again, but the counter does not.
+    ctd.ok(&["container", "restore", "--live", "cr", "checkpoint/cr:1"]);
+    assert!(ctd.ok(&["task", "ls"]).contains("RUNNING"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while log(&ctd).len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the restored counter never counted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let values = log(&ctd);
+    assert!(values[0] > 5, "the counter restarted: {values:?}");
+    for pair in values.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "{values:?}");
+    }
+    ctd.ok(&["task", "kill", "-s", "SIGKILL", "cr"]);
+    ctd.wait_stopped();
+    ctd.ok(&["task", "delete", "cr"]);
+    ctd.ok(&["container", "delete", "cr"]);
 }
 
 struct Dockerd {

@@ -118,6 +118,10 @@ pub enum Command {
     Events(cmd::events::Args),
     /// Change a running container's resource limits
     Update(cmd::update::Args),
+    /// Save a running or paused container to an image directory (CRIU)
+    Checkpoint(cmd::checkpoint::Args),
+    /// Run a container restored from a checkpoint
+    Restore(cmd::restore::RestoreArgs),
     #[command(hide = true)]
     ExecWait(cmd::exec_wait::Args),
     #[command(hide = true)]
@@ -148,6 +152,8 @@ impl Command {
             Command::Ps(_) => "ps",
             Command::Pause(_) => "pause",
             Command::Resume(_) => "resume",
+            Command::Checkpoint(_) => "checkpoint",
+            Command::Restore(_) => "restore",
             Command::Events(_) => "events",
             Command::Update(_) => "update",
             Command::Boot(_) => "boot",
@@ -156,11 +162,133 @@ impl Command {
     }
 }
 
+/// Rewrites Go-style single-dash long flags (`-no-subreaper`), which Go's
+/// flag package accepts and containerd sends to runc, as `--no-subreaper`.
+/// Only tokens naming a long flag of the command are touched, and only
+/// before the subcommand's first positional argument (the id), after which
+/// come the container's own arguments.
+pub fn go_style_args(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory;
+    let root = Cli::command();
+    let mut current = &root;
+    let mut in_subcommand = false;
+    let mut out = Vec::with_capacity(args.len());
+    let mut iter = args.into_iter();
+    if let Some(program) = iter.next() {
+        out.push(program);
+    }
+    let mut skip_value = false;
+    let mut done = false;
+    for arg in iter {
+        if done || skip_value {
+            skip_value = false;
+            out.push(arg);
+            continue;
+        }
+        let Some(text) = arg.to_str() else {
+            out.push(arg);
+            continue;
+        };
+        if text == "--" {
+            done = true;
+            out.push(arg);
+            continue;
+        }
+        let long = match text.strip_prefix("--") {
+            Some(l) => Some(l),
+            None => text
+                .strip_prefix('-')
+                .filter(|l| l.len() > 1 && !l.starts_with('-')),
+        };
+        let Some(long) = long else {
+            if let Some(short) = text.strip_prefix('-').filter(|s| !s.is_empty()) {
+                // Short flags, possibly clustered; the last may take a value.
+                let last = short.chars().last();
+                skip_value = short.chars().count() == 1
+                    && current
+                        .get_arguments()
+                        .chain(root.get_arguments())
+                        .find(|a| a.get_short() == last)
+                        .is_some_and(|a| a.get_action().takes_values());
+                out.push(arg);
+                continue;
+            }
+            if in_subcommand {
+                done = true;
+            } else if let Some(sub) = current.find_subcommand(text) {
+                current = sub;
+                in_subcommand = true;
+            }
+            out.push(arg);
+            continue;
+        };
+        let name = long.split('=').next().unwrap_or(long);
+        let flag = current
+            .get_arguments()
+            .chain(root.get_arguments())
+            .find(|a| a.get_long() == Some(name));
+        match flag {
+            Some(a) => {
+                skip_value = !long.contains('=')
+                    && a.get_action().takes_values()
+                    && !a.is_require_equals_set();
+                out.push(format!("--{long}").into());
+            }
+            None => out.push(arg),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    fn rewrite(args: &[&str]) -> Vec<String> {
+        let args = args.iter().map(std::ffi::OsString::from).collect();
+        super::go_style_args(args)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn single_dash_long_flags_become_double() {
+        assert_eq!(
+            rewrite(&[
+                "runsc",
+                "-root",
+                "/r",
+                "restore",
+                "-no-subreaper",
+                "--detach",
+                "-d",
+                "c1"
+            ]),
+            [
+                "runsc",
+                "--root",
+                "/r",
+                "restore",
+                "--no-subreaper",
+                "--detach",
+                "-d",
+                "c1"
+            ]
+        );
+        // A value that looks like a flag stays, as does everything from
+        // the container id on.
+        assert_eq!(
+            rewrite(&["runsc", "--log", "-debug", "exec", "c1", "sh", "-debug"]),
+            ["runsc", "--log", "-debug", "exec", "c1", "sh", "-debug"]
+        );
+        assert_eq!(
+            rewrite(&["runsc", "-debug", "run", "-b", "x", "-bundle", "y", "c1", "-root"]),
+            ["runsc", "--debug", "run", "-b", "x", "--bundle", "y", "c1", "-root"]
+        );
     }
 }

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let args = cli::go_style_args(std::env::args_os().collect());
+    let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         // --help and --version print as clap renders them; a bad flag or
         // argument is one line, like every other error.

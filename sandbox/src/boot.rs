@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::HookState;
 
+use crate::checkpoint::RestorePlan;
 use crate::launch::{self, Init};
 use crate::server::{Container, Server};
 use crate::setup;
@@ -24,6 +25,10 @@ use crate::setup;
 pub enum BootMsg {
     /// Frontend → sandbox: the sandbox is in its cgroup; go ahead.
     Begin,
+    /// Frontend → sandbox: as `Begin`, but restore the root container from
+    /// a checkpoint instead of creating it; the answer is `Created` (the
+    /// init already runs) or `Failed`.
+    Restore(RestorePlan),
     /// Sandbox → frontend: the init's namespaces exist; run the prestart
     /// and createRuntime hooks, then answer `HooksDone`.
     RunHooks { init_pid: i32 },
@@ -69,16 +74,26 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
     let signals = SignalFd::with_flags(&sigchld, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| BootError::Setup(format!("signalfd: {e}")))?;
 
-    match cfg.ready.recv::<BootMsg>()? {
-        (BootMsg::Begin, _) => {}
+    let restore = match cfg.ready.recv::<BootMsg>()? {
+        (BootMsg::Begin, _) => None,
+        (BootMsg::Restore(plan), _) => Some(plan),
         (other, _) => {
             return Err(BootError::Setup(format!(
-                "frontend sent {other:?}, expected Begin"
+                "frontend sent {other:?}, expected Begin or Restore"
             )))
         }
-    }
-    let (init, state) = match create_root(&cfg) {
-        Ok(created) => created,
+    };
+    let started = match &restore {
+        None => create_root(&cfg).map(|(init, state)| Root::Created(init, state)),
+        Some(plan) => crate::restore::restore(plan).map(|r| {
+            let mut state = setup::initial_state(&cfg.id, &cfg.spec, &cfg.bundle);
+            state.status = "running".into();
+            state.pid = r.pid;
+            Root::Restored(r, state)
+        }),
+    };
+    let root = match started {
+        Ok(root) => root,
         Err(message) => {
             cfg.ready.send(
                 &BootMsg::Failed {
@@ -89,8 +104,11 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
             return Err(BootError::Setup(message));
         }
     };
-    cfg.ready
-        .send(&BootMsg::Created { init_pid: init.pid }, &[])?;
+    let init_pid = match &root {
+        Root::Created(init, _) => init.pid,
+        Root::Restored(r, _) => r.pid,
+    };
+    cfg.ready.send(&BootMsg::Created { init_pid }, &[])?;
     drop(cfg.ready);
     drop(cfg.console);
     // The init has its own copy of our stdio (or a pty instead). Callers
@@ -99,7 +117,14 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
     if let Err(e) = detach_stdio() {
         tracing::warn!("sandbox {}: detach stdio: {e}", cfg.id);
     }
-    let root = Container::new(&cfg.spec, init, state, Some(cfg.exit_status), cfg.mounts);
+    let root = match root {
+        Root::Created(init, state) => {
+            Container::new(&cfg.spec, init, state, Some(cfg.exit_status), cfg.mounts)
+        }
+        Root::Restored(r, state) => {
+            Container::running(&cfg.spec, r.pid, r.pidfd, state, Some(cfg.exit_status))
+        }
+    };
     // Processes the sandbox forks later (exec) inherit this filter on top
     // of their container's; tracing tools must still work in them.
     let confine =
@@ -109,6 +134,12 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
     }
     let mut server = Server::new(cfg.id, root);
     Ok(server.serve(&cfg.control, &signals))
+}
+
+/// The root container's init: set up and waiting, or restored and running.
+enum Root {
+    Created(Init, HookState),
+    Restored(crate::restore::Restored, HookState),
 }
 
 /// Receives the donated mounts and launches the root container's init;

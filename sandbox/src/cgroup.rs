@@ -262,6 +262,17 @@ impl Cgroup {
         self.hierarchies.iter().map(|h| h.dir.as_path()).collect()
     }
 
+    /// The directory whose freezer `freeze` uses: the v1 freezer
+    /// hierarchy's where there is one, else the cgroup2 one.
+    pub fn freezer_dir(&self) -> Option<&Path> {
+        let v1 = self
+            .hierarchies
+            .iter()
+            .find(|h| h.kind != Kind::V2 && h.root.file_name().is_some_and(|n| n == "freezer"));
+        v1.or_else(|| self.hierarchies.iter().find(|h| h.kind == Kind::V2))
+            .map(|h| h.dir.as_path())
+    }
+
     /// Whether the cgroup's directory exists in any hierarchy.
     pub fn exists(&self) -> bool {
         self.hierarchies.iter().any(|h| h.dir.exists())

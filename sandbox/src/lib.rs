@@ -4,10 +4,13 @@
 
 pub mod boot;
 pub mod cgroup;
+pub mod checkpoint;
 pub mod control;
+pub mod criu;
 pub mod exec;
 pub mod init;
 pub mod launch;
+pub mod restore;
 pub mod seccomp;
 pub mod server;
 pub mod setup;

@@ -26,9 +26,12 @@ use crate::seccomp::Filter;
 
 /// One container in this sandbox, as the sandbox tracks it.
 pub struct Container {
-    init: Init,
+    init_pid: i32,
+    /// Keeps the init's pid from being reused while we track it.
+    _init_pidfd: OwnedFd,
+    /// The channel that releases the init into execve; None once started.
+    release: Option<Channel>,
     own_pid_ns: bool,
-    started: bool,
     exited: Option<i32>,
     waiters: Vec<Incoming>,
     /// The container's filter, for processes exec'd into it.
@@ -43,12 +46,27 @@ pub struct Container {
 }
 
 impl Container {
+    /// A container whose init is set up and waits for `start`.
     pub fn new(
         spec: &Spec,
         init: Init,
         state: HookState,
         exit_file: Option<OwnedFd>,
         mounts: Vec<Channel>,
+    ) -> Self {
+        let mut c = Self::running(spec, init.pid, init.pidfd, state, exit_file);
+        c.release = Some(init.channel);
+        c._mounts = mounts;
+        c
+    }
+
+    /// A container whose init already runs (a restored one).
+    pub fn running(
+        spec: &Spec,
+        init_pid: i32,
+        init_pidfd: OwnedFd,
+        state: HookState,
+        exit_file: Option<OwnedFd>,
     ) -> Self {
         let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
         let seccomp = profile.and_then(|p| match crate::seccomp::compile(p) {
@@ -60,15 +78,16 @@ impl Container {
         });
         Self {
             own_pid_ns: crate::init::has_namespace(spec, LinuxNamespaceType::Pid),
-            init,
-            started: false,
+            init_pid,
+            _init_pidfd: init_pidfd,
+            release: None,
             exited: None,
             waiters: Vec::new(),
             seccomp,
             state,
             exit_file,
             cgroup_procs: Vec::new(),
-            _mounts: mounts,
+            _mounts: Vec::new(),
         }
     }
 }
@@ -172,7 +191,7 @@ impl Server {
             let id = self
                 .containers
                 .iter()
-                .find(|(_, c)| c.init.pid == pid)
+                .find(|(_, c)| c.init_pid == pid)
                 .map(|(id, _)| id.clone());
             if let Some(id) = id {
                 self.init_exited(&id, status);
@@ -333,7 +352,7 @@ impl Server {
         } else {
             (None, fds)
         };
-        let (new, join) = crate::setup::pod_namespaces(req.spec, root.init.pid)
+        let (new, join) = crate::setup::pod_namespaces(req.spec, root.init_pid)
             .map_err(|m| remote(ErrorKind::Failed, m))?;
         let procs: Vec<OwnedFd> = cgroup_procs
             .iter()
@@ -406,19 +425,17 @@ impl Server {
             .containers
             .get_mut(id)
             .ok_or_else(|| no_container(id))?;
-        if c.started {
+        let Some(channel) = c.release.take() else {
             return Err(remote(
                 ErrorKind::InvalidArgument,
                 "container already started",
             ));
-        }
-        c.started = true;
+        };
         let failed = |m: String| remote(ErrorKind::Failed, m);
-        c.init
-            .channel
+        channel
             .send(&InitCmd::Start, &[])
             .map_err(|e| failed(format!("release container init: {e}")))?;
-        match c.init.channel.recv::<InitMsg>() {
+        match channel.recv::<InitMsg>() {
             // The channel is close-on-exec: closed means the exec worked.
             Err(ChannelError::Closed) => Ok(()),
             Ok((InitMsg::Failed { message }, _)) => Err(failed(message)),
@@ -434,14 +451,14 @@ impl Server {
         fds: Vec<OwnedFd>,
     ) -> Result<ExecStarted, RemoteError> {
         let c = self.containers.get(id).ok_or_else(|| no_container(id))?;
-        if c.exited.is_some() || !c.started {
+        if c.exited.is_some() || c.release.is_some() {
             return Err(remote(
                 ErrorKind::InvalidArgument,
                 format!("container {id} is not running"),
             ));
         }
         let target = crate::exec::ExecTarget {
-            init_pid: c.init.pid,
+            init_pid: c.init_pid,
             cgroup_procs: &c.cgroup_procs,
             seccomp: c.seccomp.as_ref(),
             state: c.state.clone(),
@@ -467,12 +484,12 @@ impl Server {
             return Err(gone());
         }
         if !all {
-            return match nix::sys::signal::kill(Pid::from_raw(c.init.pid), sig) {
+            return match nix::sys::signal::kill(Pid::from_raw(c.init_pid), sig) {
                 Ok(()) => Ok(()),
                 Err(nix::errno::Errno::ESRCH) => Err(gone()),
                 Err(e) => Err(remote(
                     ErrorKind::Failed,
-                    format!("signal {}: {e}", c.init.pid),
+                    format!("signal {}: {e}", c.init_pid),
                 )),
             };
         }
@@ -508,7 +525,7 @@ impl Server {
             return Vec::new();
         }
         let ns_of = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
-        let Some(init_ns) = ns_of(c.init.pid) else {
+        let Some(init_ns) = ns_of(c.init_pid) else {
             return Vec::new();
         };
         let all = proc_pids();
@@ -524,7 +541,7 @@ impl Server {
                 children.entry(ppid).or_default().push(pid);
             }
         }
-        let mut out = vec![c.init.pid];
+        let mut out = vec![c.init_pid];
         out.extend(
             self.execs
                 .iter()
@@ -568,10 +585,5 @@ fn proc_pids() -> Vec<i32> {
 }
 
 fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    specutils::proc::parent(pid).ok()
 }

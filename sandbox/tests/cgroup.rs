@@ -168,7 +168,9 @@ fn cgroup_lifecycle_limits_freeze_update_remove() {
     }
     cgroup.thaw().unwrap();
     assert_frozen(&path, false);
-    assert_eq!(proc_state(pid), 'S');
+    // Thawed: sleeping again, or for a moment running on its way there.
+    let state = proc_state(pid);
+    assert!(matches!(state, 'S' | 'R'), "state {state} after thaw");
 
     cgroup.update(&pids_limit(5)).unwrap();
     assert_eq!(read(&pids_max), "5");

@@ -23,6 +23,20 @@ fn parse_start_time(stat: &str) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// A process's parent pid (field 4 of /proc/<pid>/stat).
+pub fn parent(pid: i32) -> io::Result<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("malformed /proc/{pid}/stat"),
+            )
+        })
+}
+
 /// Whether `pid` is alive and is still the process that started at
 /// `start_time`. A zombie counts as gone.
 pub fn is_same_process_alive(pid: i32, start_time: u64) -> bool {
@@ -52,5 +66,9 @@ mod tests {
         let t = start_time(pid).expect("read own stat");
         assert!(is_same_process_alive(pid, t));
         assert!(!is_same_process_alive(pid, t + 1));
+        assert_eq!(
+            parent(pid).ok(),
+            Some(std::os::unix::process::parent_id() as i32)
+        );
     }
 }

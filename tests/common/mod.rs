@@ -130,12 +130,16 @@ impl Env {
     /// closed. Output goes through files, not pipes: a sandbox that
     /// `create` leaves behind keeps the command's stdout and stderr open.
     pub fn runsc(&self, args: &[&str]) -> Output {
+        self.output(self.cmd(args))
+    }
+
+    /// Runs `cmd` with stdout and stderr through files (see `runsc`).
+    pub fn output(&self, mut cmd: Command) -> Output {
         static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let out_path = self.path().join(format!("out.{n}"));
         let err_path = self.path().join(format!("err.{n}"));
-        let status = self
-            .cmd(args)
+        let status = cmd
             .stdout(std::fs::File::create(&out_path).expect("stdout file"))
             .stderr(std::fs::File::create(&err_path).expect("stderr file"))
             .status()

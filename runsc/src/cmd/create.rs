@@ -30,6 +30,7 @@ pub fn options(g: &GlobalFlags, a: Args) -> CreateOptions {
         console_socket: a.console_socket,
         network: super::network_mode(g),
         child_flags: super::child_flags(g),
+        restore: None,
     }
 }
 

@@ -136,6 +136,7 @@ fn run_in(
             _ => NetworkMode::None,
         },
         child_flags: super::child_flags(g),
+        restore: None,
     };
     let created = create(store, options)?;
     let result = (|| -> Result<i32> {

@@ -2,6 +2,7 @@
 //! library; the lifecycle logic lives in `runsc::container`.
 
 pub mod boot;
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod do_cmd;
@@ -15,6 +16,7 @@ pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod ps;
+pub mod restore;
 pub mod run;
 pub mod spec;
 pub mod start;
@@ -50,6 +52,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Resume(a) => pause::resume(g, a),
         Command::Events(a) => events::run(g, a),
         Command::Update(a) => update::run(g, a),
+        Command::Checkpoint(a) => checkpoint::run(g, a),
+        Command::Restore(a) => restore::run(g, a),
         Command::ExecWait(a) => exec_wait::run(g, a),
         Command::Boot(a) => boot::run(g, a),
         Command::Gofer(a) => gofer::run(g, a),

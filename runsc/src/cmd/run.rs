@@ -62,6 +62,16 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
         use std::os::fd::AsFd;
         runsc::container::terminal::proxy(master, sandbox.pidfd.as_fd());
     }
+    finish(&store, &created)
+}
+
+/// Waits for a container `run` or `restore` made, deletes it, and returns
+/// its exit status.
+pub fn finish(
+    store: &runsc::container::ContainerStore,
+    created: &runsc::container::create::Created,
+) -> Result<u8> {
+    let id = &created.container.id;
     // A new sandbox is our child and exits with the container's status; a
     // subcontainer's status comes from its sandbox.
     let code = match &created.sandbox {
@@ -71,13 +81,13 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
                 Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => c,
                 Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
                 other => {
-                    let _ = runsc::container::delete::delete(&store, &id, true);
+                    let _ = runsc::container::delete::delete(store, id, true);
                     anyhow::bail!("wait for sandbox of {id}: {other:?}");
                 }
             }
         }
-        None => runsc::container::kill::wait(&store, &id)?,
+        None => runsc::container::kill::wait(store, id)?,
     };
-    runsc::container::delete::delete(&store, &id, true)?;
+    runsc::container::delete::delete(store, id, true)?;
     Ok(code.clamp(0, 255) as u8)
 }

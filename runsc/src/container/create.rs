@@ -42,6 +42,24 @@ pub struct CreateOptions {
     pub network: NetworkMode,
     /// Global flags (logging) the gofer and sandbox are started with.
     pub child_flags: Vec<String>,
+    /// Restore the container from a checkpoint instead of creating it.
+    pub restore: Option<RestoreRequest>,
+}
+
+/// Where `restore` finds the checkpoint, and what it asks of CRIU.
+#[derive(Debug)]
+pub struct RestoreRequest {
+    pub image: PathBuf,
+    pub work: Option<PathBuf>,
+    pub options: sandbox::checkpoint::RestoreOptions,
+}
+
+/// A checked restore request: the image read, CRIU found.
+struct Restoring<'a> {
+    request: &'a RestoreRequest,
+    image: PathBuf,
+    work: PathBuf,
+    info: sandbox::checkpoint::ImageInfo,
 }
 
 /// A created container; `sandbox` is our child until we exit.
@@ -50,6 +68,33 @@ pub struct Created {
     pub container: Container,
     /// The new sandbox; None for a subcontainer, which joined one.
     pub sandbox: Option<Child>,
+}
+
+/// Where CRIU writes a restored init's pid, in the container's directory.
+const RESTORED_PID: &str = "restored.pid";
+
+/// Fails early, before anything is made, when a restore cannot work.
+fn check_restore(request: &RestoreRequest) -> Result<Restoring<'_>, LifecycleError> {
+    let criu = sandbox::criu::Criu::find()?;
+    tracing::debug!("restore with criu {}", criu.version);
+    let image = std::fs::canonicalize(&request.image)
+        .map_err(os(format!("image directory {}", request.image.display())))?;
+    let info = sandbox::checkpoint::ImageInfo::read(&image)?;
+    info.verify_files(&image)?;
+    sandbox::checkpoint::check_stdio(&info)?;
+    let work = match &request.work {
+        Some(w) => {
+            std::fs::create_dir_all(w).map_err(os(format!("work directory {}", w.display())))?;
+            std::fs::canonicalize(w).map_err(os(format!("work directory {}", w.display())))?
+        }
+        None => image.clone(),
+    };
+    Ok(Restoring {
+        request,
+        image,
+        work,
+        info,
+    })
 }
 
 /// Name of the empty directory the init attaches the rootfs on.
@@ -90,11 +135,17 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
+    if terminal && opts.restore.is_some() {
+        return Err(LifecycleError::Invalid(
+            "restore of a container with process.terminal is not supported".into(),
+        ));
+    }
     if terminal && console.is_none() {
         return Err(LifecycleError::Invalid(
             "process.terminal is true: --console-socket is required".into(),
         ));
     }
+    let restoring = opts.restore.as_ref().map(check_restore).transpose()?;
 
     let sandbox_id = match pod_role(&spec) {
         PodRole::Sandbox => opts.id.clone(),
@@ -102,6 +153,11 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     };
     let container = new_entry(&opts.id, &bundle, &spec, &sandbox_id);
     if sandbox_id != opts.id {
+        if restoring.is_some() {
+            return Err(LifecycleError::Invalid(
+                "restore into an existing sandbox (a pod's subcontainer) is not supported".into(),
+            ));
+        }
         return super::create_sub::create_sub(store, &opts, &spec, container, console);
     }
     tracing::debug!("create {}: spec loaded", opts.id);
@@ -119,9 +175,16 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     })?;
     let spec_fd = spec_memfd(&spec, &dir)?;
 
-    let mounts = specutils::mounts::donated_mounts(&spec).len() + 1;
     let join = cgroup.join_handles()?;
-    let (gofer, sandbox_ends) = start_gofer(&opts.child_flags, &bundle, &spec_fd, mounts, &join)?;
+    // A restored container's mounts are rebuilt by CRIU from the image and
+    // the host paths: there is nothing for a gofer to donate.
+    let (gofer, sandbox_ends, mounts) = if restoring.is_some() {
+        (KillOnDrop(None), Vec::new(), 0)
+    } else {
+        let mounts = specutils::mounts::donated_mounts(&spec).len() + 1;
+        let (gofer, ends) = start_gofer(&opts.child_flags, &bundle, &spec_fd, mounts, &join)?;
+        (gofer, ends, mounts)
+    };
     let (ready, sandbox_ready) = Channel::pair().map_err(os("socketpair"))?;
 
     // The sandbox: spec 3, control 4, ready 5, console 6, exit status 7,
@@ -161,11 +224,12 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         "5".into(),
         "--mount-point".into(),
         mount_point.display().to_string(),
-        "--io-fds".into(),
-        mount_fds,
         "--exit-fd".into(),
         "7".into(),
     ]);
+    if mounts > 0 {
+        boot_args.extend(["--io-fds".into(), mount_fds]);
+    }
     if console.is_some() {
         boot_args.extend(["--console-fd".into(), "6".into()]);
     }
@@ -184,8 +248,21 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
 
     drop(join);
     tracing::debug!("create {}: gofer and sandbox started", opts.id);
+    let begin = match &restoring {
+        None => BootMsg::Begin,
+        Some(r) => BootMsg::Restore(sandbox::checkpoint::restore_plan(
+            &r.info,
+            &spec,
+            &bundle,
+            &container.rootfs,
+            &r.image,
+            &r.work,
+            &dir.join(RESTORED_PID),
+            &r.request.options,
+        )?),
+    };
     ready
-        .send(&BootMsg::Begin, &[])
+        .send(&begin, &[])
         .map_err(|e| sandbox_failed(&mut sandbox, e))?;
     let init_pid = loop {
         match ready.recv::<BootMsg>() {
@@ -213,16 +290,21 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     };
 
     tracing::debug!("create {}: sandbox reports the init created", opts.id);
-    let (sandbox_child, gofer_child) = match (sandbox.0.take(), gofer.take()) {
-        (Some(s), Some(g)) => (s, g),
-        _ => return Err(LifecycleError::Invalid("lost track of a child".into())),
+    let Some(sandbox_child) = sandbox.0.take() else {
+        return Err(LifecycleError::Invalid("lost track of the sandbox".into()));
     };
+    let gofer_child = gofer.take();
     let record = |pid: i32| ProcessRef::of(pid).map_err(os(format!("read start time of {pid}")));
     let mut locked = store.lock(&opts.id)?;
     locked.container.sandbox = Some(record(sandbox_child.pid)?);
-    locked.container.gofer = Some(record(gofer_child.pid)?);
+    locked.container.gofer = gofer_child.as_ref().map(|g| record(g.pid)).transpose()?;
     locked.container.init = Some(record(init_pid)?);
-    locked.container.status = locked.container.status.transition(Status::Created)?;
+    let mut status = locked.container.status.transition(Status::Created)?;
+    if restoring.is_some() {
+        // A restored init already runs.
+        status = status.transition(Status::Running)?;
+    }
+    locked.container.status = status;
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, sandbox_child.pid)?;
     }

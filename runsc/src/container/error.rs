@@ -17,6 +17,10 @@ pub enum LifecycleError {
     Control(#[from] sandbox::control::ControlError),
     #[error(transparent)]
     Hook(#[from] specutils::hooks::HookError),
+    #[error(transparent)]
+    Criu(#[from] sandbox::criu::CriuError),
+    #[error(transparent)]
+    Checkpoint(#[from] sandbox::checkpoint::CheckpointError),
     #[error("{what}: {source}")]
     Os {
         what: String,

@@ -8,6 +8,7 @@
 //! pid namespace), then it reaps the sandbox pid it read from the pid file,
 //! then `delete <id>`; `delete --force` is its fallback when a step failed.
 
+pub mod checkpoint;
 pub mod create;
 pub mod create_sub;
 pub mod delete;

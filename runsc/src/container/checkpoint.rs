@@ -1,0 +1,184 @@
+//! `checkpoint`: a CRIU dump of a running or paused container's process
+//! tree, beside a `runsc-checkpoint.json` that lets `restore` rebuild it.
+//!
+//! The frontend runs CRIU itself, as runc does: the dump seizes the init's
+//! tree with ptrace from outside, needs nothing from the sandbox, and must
+//! not run under the sandbox's seccomp allow-list, which CRIU's parasite
+//! code and netlink dumps would exceed.
+
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sandbox::checkpoint::{dump_command, DumpOptions, ImageInfo, INFO_NAME};
+use sandbox::criu::Criu;
+
+use super::create::{os, SPEC_NAME};
+use super::{ContainerStore, LifecycleError, Status};
+
+#[derive(Debug, Clone)]
+pub struct CheckpointOptions {
+    pub image: PathBuf,
+    /// Where CRIU's log goes; the image directory if None.
+    pub work: Option<PathBuf>,
+    pub dump: DumpOptions,
+}
+
+pub fn checkpoint(
+    store: &ContainerStore,
+    id: &str,
+    opts: CheckpointOptions,
+) -> Result<(), LifecycleError> {
+    let criu = Criu::find()?;
+    let mut locked = store.lock(id)?;
+    let c = &locked.container;
+    if c.sandbox_id != c.id {
+        return Err(LifecycleError::Invalid(format!(
+            "cannot checkpoint container {id}: it is a subcontainer of pod {}; checkpoint of pods is not supported",
+            c.sandbox_id
+        )));
+    }
+    let status = c.live_status();
+    if !matches!(status, Status::Running | Status::Paused) {
+        return Err(LifecycleError::NotRunning {
+            id: id.to_string(),
+            status,
+        });
+    }
+    let others: Vec<String> = store
+        .ids()?
+        .into_iter()
+        .filter(|other| other != id)
+        .filter(|other| store.read_meta(other).is_ok_and(|m| m.sandbox_id == id))
+        .collect();
+    if !others.is_empty() {
+        return Err(LifecycleError::Invalid(format!(
+            "cannot checkpoint container {id}: its pod also runs {}; checkpoint of pods is not supported",
+            others.join(", ")
+        )));
+    }
+    let dir = store.dir(id);
+    let spec_path = dir.join(SPEC_NAME);
+    let spec = specutils::spec::parse_spec(
+        &std::fs::read(&spec_path).map_err(os(format!("read {}", spec_path.display())))?,
+        &spec_path,
+    )?;
+    if spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
+    {
+        return Err(LifecycleError::Invalid(format!(
+            "cannot checkpoint container {id}: checkpoint of a container with a terminal is not supported"
+        )));
+    }
+    let init = c
+        .init
+        .ok_or_else(|| LifecycleError::Invalid(format!("container {id} has no init process")))?;
+    let cgroup = c.cgroup()?;
+    let strays = processes_outside_tree(&cgroup.pids()?, init.pid, c);
+    if !strays.is_empty() {
+        return Err(LifecycleError::Invalid(format!(
+            "cannot checkpoint container {id}: processes {strays:?} (exec'd into it) are not \
+             descendants of its init, and CRIU would lose them; end them first"
+        )));
+    }
+
+    let image = make_dir(&opts.image)?;
+    let work = match &opts.work {
+        Some(w) => make_dir(w)?,
+        None => image.clone(),
+    };
+    let mut info = ImageInfo::new(id, &criu, spec, &c.bundle, init.pid);
+    info.write(&image)?;
+    let mut dump = opts.dump.clone();
+    if status == Status::Paused {
+        dump.freeze_cgroup = cgroup.freezer_dir().map(Path::to_path_buf);
+    }
+    let (cmd, log) = dump_command(&criu, &info, init.pid, &c.rootfs, &image, &work, &dump);
+    let action = if dump.pre_dump { "pre-dump" } else { "dump" };
+    if let Err(e) = criu.run(action, cmd, &log) {
+        // CRIU lets the tasks run on after a failed dump; the directory
+        // must not pass for an image.
+        let _ = std::fs::remove_file(image.join(INFO_NAME));
+        return Err(e.into());
+    }
+    if let Err(e) = info.record_files(&image).and_then(|()| info.write(&image)) {
+        // The image is whole; restore just cannot check its sizes.
+        tracing::warn!("checkpoint {id}: record image file sizes: {e}");
+    }
+    if dump.pre_dump || dump.leave_running {
+        return Ok(());
+    }
+    // CRIU has killed the tree. A frozen cgroup holds the kill (and the
+    // sandbox, which must see the init exit) until thawed.
+    if status == Status::Paused {
+        cgroup.thaw()?;
+    }
+    if let Some(sandbox) = c.sandbox {
+        wait_gone(sandbox.pid, sandbox.start_time, Duration::from_secs(10));
+    }
+    locked.container.status = status.transition(Status::Stopped)?;
+    locked.save()?;
+    Ok(())
+}
+
+/// Creates `path` (mode 0700, as runc does) if missing; returns it whole.
+fn make_dir(path: &Path) -> Result<PathBuf, LifecycleError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(os(format!("create directory {}", path.display())))?;
+    std::fs::canonicalize(path).map_err(os(format!("directory {}", path.display())))
+}
+
+/// Pids of the container's cgroup that are neither the sandbox, the gofer,
+/// nor in the init's tree: processes exec'd into the container.
+fn processes_outside_tree(pids: &[i32], init: i32, c: &super::Container) -> Vec<i32> {
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    for &pid in pids {
+        if let Ok(parent) = specutils::proc::parent(pid) {
+            children.entry(parent).or_default().push(pid);
+        }
+    }
+    let mut tree: HashSet<i32> = HashSet::from([init]);
+    let mut todo = vec![init];
+    while let Some(p) = todo.pop() {
+        for &child in children.get(&p).into_iter().flatten() {
+            if tree.insert(child) {
+                todo.push(child);
+            }
+        }
+    }
+    let ours: Vec<i32> = [c.sandbox, c.gofer]
+        .iter()
+        .flatten()
+        .map(|p| p.pid)
+        .collect();
+    pids.iter()
+        .copied()
+        .filter(|p| !tree.contains(p) && !ours.contains(p))
+        .collect()
+}
+
+/// Waits until the process has exited (reaped or not), at most `limit`.
+fn wait_gone(pid: i32, start_time: u64, limit: Duration) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let Some(p) = rustix::process::Pid::from_raw(pid) else {
+        return;
+    };
+    let Ok(pidfd) = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) else {
+        return;
+    };
+    // Opened after the check would race with pid reuse; checked after.
+    if !specutils::proc::is_same_process_alive(pid, start_time) {
+        return;
+    }
+    let timeout = PollTimeout::try_from(limit).unwrap_or(PollTimeout::MAX);
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    let _ = poll(&mut fds, timeout);
+}

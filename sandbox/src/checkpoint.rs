@@ -1,0 +1,509 @@
+//! Checkpoint images: what runsc keeps beside CRIU's files, and the CRIU
+//! command lines for a dump and for a restore.
+//!
+//! An image directory holds CRIU's images and `runsc-checkpoint.json`
+//! ([`ImageInfo`]): the spec the container ran with, its bind mounts under
+//! the names CRIU's image knows them by, and its stdio as CRIU names it.
+//! The container's other mounts (proc, sysfs, tmpfs with their contents,
+//! devpts, mqueue) and all its namespaces are in CRIU's images.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+
+use crate::criu::Criu;
+
+/// The file of ours in an image directory.
+pub const INFO_NAME: &str = "runsc-checkpoint.json";
+/// Bumped when [`ImageInfo`] changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+pub const DUMP_LOG: &str = "dump.log";
+pub const PRE_DUMP_LOG: &str = "pre-dump.log";
+pub const RESTORE_LOG: &str = "restore.log";
+/// Where a restoring sandbox finds the container's stdio: fd 0, 1 and 2
+/// of the restore command, placed here in CRIU's descriptor table.
+pub const RESTORE_STDIO_FD: i32 = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{0} is not a runsc checkpoint image (no {INFO_NAME})")]
+    NotAnImage(PathBuf),
+    #[error("{path}: {source}")]
+    BadInfo {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: image format {found} is not {FORMAT_VERSION}, the one this runsc reads")]
+    Version { path: PathBuf, found: u32 },
+    #[error("the checkpoint has a bind mount at {0}, which the bundle's config.json lacks")]
+    MissingMount(String),
+    #[error("{name} of the restore is {found}, but the checkpointed container's was {wanted} ({link}); CRIU cannot put one in place of the other")]
+    StdioMismatch {
+        name: &'static str,
+        found: &'static str,
+        wanted: &'static str,
+        link: String,
+    },
+    #[error("{name} of the restore is a file of {found} bytes, but CRIU checks it against the checkpointed container's {name} ({link}), which had {wanted}: restore with that file, or with {name} opened for appending")]
+    StdioSize {
+        name: &'static str,
+        found: u64,
+        wanted: u64,
+        link: String,
+    },
+    #[error("image {image} is damaged: {file} {problem}")]
+    Damaged {
+        image: PathBuf,
+        file: String,
+        problem: String,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CheckpointError {
+    let what = what.into();
+    move |source| CheckpointError::Io { what, source }
+}
+
+/// A bind mount of the container: CRIU's image calls it `cookie`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExternalMount {
+    pub cookie: String,
+    pub destination: String,
+    pub source: PathBuf,
+}
+
+/// One of the init's stdio descriptors, as CRIU will look for it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stdio {
+    pub fd: i32,
+    /// What /proc/<pid>/fd/<fd> showed, for people reading the file.
+    pub link: String,
+    /// CRIU's name for it: `pipe:[ino]`, `socket:[ino]` or `file[mnt:ino]`.
+    pub criu_id: String,
+    /// How a dump declares it external, if it must.
+    pub external: Option<String>,
+    /// A regular file's size, when CRIU will insist that the file standing
+    /// in for it at restore has that size (all but write-only appends).
+    #[serde(default)]
+    pub checked_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageInfo {
+    pub version: u32,
+    /// The checkpointed container's id.
+    pub id: String,
+    pub criu_version: String,
+    pub spec: Spec,
+    pub mounts: Vec<ExternalMount>,
+    pub stdio: Vec<Stdio>,
+    /// CRIU's image files and their sizes once the dump finished. CRIU
+    /// does not notice a truncated pages image on restore (its restorer
+    /// spins), so restore checks these first.
+    #[serde(default)]
+    pub files: BTreeMap<String, u64>,
+}
+
+impl ImageInfo {
+    pub fn new(id: &str, criu: &Criu, spec: Spec, bundle: &Path, init_pid: i32) -> Self {
+        let mounts = specutils::mounts::donated_mounts(&spec)
+            .into_iter()
+            .enumerate()
+            .map(|(n, (_, m))| ExternalMount {
+                cookie: format!("runsc-mount-{n}"),
+                destination: m.destination().display().to_string(),
+                source: specutils::mounts::bind_source(bundle, m).unwrap_or_default(),
+            })
+            .collect();
+        let stdio = (0..3).filter_map(|fd| describe_fd(init_pid, fd)).collect();
+        Self {
+            version: FORMAT_VERSION,
+            id: id.to_string(),
+            criu_version: criu.version.clone(),
+            spec,
+            mounts,
+            stdio,
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// Records the sizes of CRIU's image files in `image`.
+    pub fn record_files(&mut self, image: &Path) -> Result<(), CheckpointError> {
+        self.files = image_files(image)?;
+        Ok(())
+    }
+
+    /// Checks that CRIU's image files are there with the sizes recorded.
+    pub fn verify_files(&self, image: &Path) -> Result<(), CheckpointError> {
+        let found = image_files(image)?;
+        for (name, size) in &self.files {
+            let problem = match found.get(name) {
+                None => "is missing".to_string(),
+                Some(s) if s != size => format!("has {s} bytes, the checkpoint wrote {size}"),
+                Some(_) => continue,
+            };
+            return Err(CheckpointError::Damaged {
+                image: image.to_path_buf(),
+                file: name.clone(),
+                problem,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes the file whole or not at all.
+    pub fn write(&self, image: &Path) -> Result<(), CheckpointError> {
+        let path = image.join(INFO_NAME);
+        let temp = image.join(format!(".{INFO_NAME}.{}", std::process::id()));
+        let data = serde_json::to_vec_pretty(self)
+            .map_err(|e| io(format!("encode {}", path.display()))(e.into()))?;
+        std::fs::write(&temp, data)
+            .and_then(|()| std::fs::rename(&temp, &path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&temp);
+                io(format!("write {}", path.display()))(e)
+            })
+    }
+
+    pub fn read(image: &Path) -> Result<Self, CheckpointError> {
+        std::fs::metadata(image).map_err(io(format!("image directory {}", image.display())))?;
+        let path = image.join(INFO_NAME);
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CheckpointError::NotAnImage(image.to_path_buf()))
+            }
+            Err(e) => return Err(io(format!("read {}", path.display()))(e)),
+        };
+        #[derive(Deserialize)]
+        struct Versioned {
+            version: u32,
+        }
+        let v: Versioned =
+            serde_json::from_slice(&data).map_err(|source| CheckpointError::BadInfo {
+                path: path.clone(),
+                source,
+            })?;
+        if v.version != FORMAT_VERSION {
+            return Err(CheckpointError::Version {
+                path,
+                found: v.version,
+            });
+        }
+        serde_json::from_slice(&data).map_err(|source| CheckpointError::BadInfo { path, source })
+    }
+}
+
+/// What CRIU needs of a descriptor that stands in for a dumped one.
+fn stdio_kind(link: &str) -> &'static str {
+    if link.starts_with("pipe:[") {
+        "a pipe"
+    } else if link.starts_with("socket:[") {
+        "a socket"
+    } else {
+        "a file"
+    }
+}
+
+/// Checks that this process's stdio can stand in for the dumped
+/// container's: CRIU restores a file's offset (so a stand-in for a file
+/// must be seekable) and takes pipes and sockets as they are.
+pub fn check_stdio(info: &ImageInfo) -> Result<(), CheckpointError> {
+    const NAMES: [&str; 3] = ["stdin", "stdout", "stderr"];
+    for s in &info.stdio {
+        let Some(name) = usize::try_from(s.fd).ok().and_then(|i| NAMES.get(i)) else {
+            continue;
+        };
+        let ours = std::fs::read_link(format!("/proc/self/fd/{}", s.fd))
+            .map(|l| l.display().to_string())
+            .map_err(io(format!("{name} of the restore")))?;
+        let wanted = stdio_kind(&s.link);
+        let mut found = stdio_kind(&ours);
+        if found == "a file" && !seekable(s.fd) {
+            found = "not seekable (a terminal?)";
+        }
+        if found != wanted {
+            return Err(CheckpointError::StdioMismatch {
+                name,
+                found,
+                wanted,
+                link: s.link.clone(),
+            });
+        }
+        if let Some(size) = s.checked_size {
+            let ours = std::fs::metadata(format!("/proc/self/fd/{}", s.fd))
+                .map(|m| m.len())
+                .map_err(io(format!("{name} of the restore")))?;
+            if ours != size {
+                return Err(CheckpointError::StdioSize {
+                    name,
+                    found: ours,
+                    wanted: size,
+                    link: s.link.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn seekable(fd: i32) -> bool {
+    // SAFETY: fd is one of our stdio descriptors, open for our whole life;
+    // the borrow does not outlive this call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    rustix::fs::seek(fd, rustix::fs::SeekFrom::Current(0)).is_ok()
+}
+
+/// CRIU's files in an image directory (`*.img`), with their sizes.
+fn image_files(image: &Path) -> Result<BTreeMap<String, u64>, CheckpointError> {
+    let mut files = BTreeMap::new();
+    let entries =
+        std::fs::read_dir(image).map_err(io(format!("image directory {}", image.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(io(format!("image directory {}", image.display())))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".img") {
+            continue;
+        }
+        let meta = entry
+            .metadata()
+            .map_err(io(format!("{}", entry.path().display())))?;
+        if meta.is_file() {
+            files.insert(name, meta.len());
+        }
+    }
+    Ok(files)
+}
+
+/// How CRIU will name `pid`'s descriptor `fd`; None if it is not open.
+fn describe_fd(pid: i32, fd: i32) -> Option<Stdio> {
+    use std::os::unix::fs::MetadataExt;
+    let proc_fd = format!("/proc/{pid}/fd/{fd}");
+    let link = std::fs::read_link(&proc_fd).ok()?.display().to_string();
+    let inode = |prefix: &str| {
+        link.strip_prefix(prefix)
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    if link.starts_with("pipe:[") {
+        return Some(Stdio {
+            fd,
+            criu_id: link.clone(),
+            link,
+            external: None,
+            checked_size: None,
+        });
+    }
+    if let Some(ino) = inode("socket:[") {
+        return Some(Stdio {
+            fd,
+            criu_id: link.clone(),
+            link,
+            external: Some(format!("unix[{ino}]")),
+            checked_size: None,
+        });
+    }
+    // A file on a host mount the container cannot see: CRIU names it by
+    // mount id and inode, in hex.
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let mnt_id: u64 = field("mnt_id:")?.parse().ok()?;
+    let flags = field("flags:").and_then(|f| u64::from_str_radix(&f, 8).ok())?;
+    let meta = std::fs::metadata(&proc_fd).ok()?;
+    let append_only = flags & libc::O_ACCMODE as u64 == libc::O_WRONLY as u64
+        && flags & libc::O_APPEND as u64 != 0;
+    let id = format!("file[{mnt_id:x}:{:x}]", meta.ino());
+    Some(Stdio {
+        fd,
+        link,
+        criu_id: id.clone(),
+        external: Some(id),
+        checked_size: (meta.is_file() && !append_only).then_some(meta.len()),
+    })
+}
+
+/// What `checkpoint` asks of CRIU beyond the defaults; containerd passes
+/// these as runc's flags.
+#[derive(Debug, Clone, Default)]
+pub struct DumpOptions {
+    pub leave_running: bool,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub pre_dump: bool,
+    pub parent_path: Option<PathBuf>,
+    pub manage_cgroups_mode: Option<String>,
+    /// The freezer of a paused container, so CRIU takes its frozen tasks
+    /// as they are.
+    pub freeze_cgroup: Option<PathBuf>,
+}
+
+/// The `criu dump` (or `pre-dump`) command for the tree under `init_pid`,
+/// and the log it writes.
+pub fn dump_command(
+    criu: &Criu,
+    info: &ImageInfo,
+    init_pid: i32,
+    rootfs: &Path,
+    image: &Path,
+    work: &Path,
+    opts: &DumpOptions,
+) -> (Command, PathBuf) {
+    let (action, log) = if opts.pre_dump {
+        ("pre-dump", PRE_DUMP_LOG)
+    } else {
+        ("dump", DUMP_LOG)
+    };
+    let mut cmd = criu.command(action);
+    cmd.arg("--tree")
+        .arg(init_pid.to_string())
+        .arg("--images-dir")
+        .arg(image)
+        .arg("--work-dir")
+        .arg(work)
+        .arg("--log-file")
+        .arg(log)
+        .arg("-v4")
+        .arg("--root")
+        .arg(rootfs);
+    for m in &info.mounts {
+        cmd.arg("--external")
+            .arg(format!("mnt[{}]:{}", m.destination, m.cookie));
+    }
+    let mut externals: Vec<&str> = info
+        .stdio
+        .iter()
+        .filter_map(|s| s.external.as_deref())
+        .collect();
+    externals.sort_unstable();
+    externals.dedup();
+    for e in externals {
+        cmd.arg("--external").arg(e);
+    }
+    if opts.pre_dump || opts.parent_path.is_some() {
+        cmd.arg("--track-mem");
+    }
+    if let Some(parent) = &opts.parent_path {
+        cmd.arg("--prev-images-dir").arg(parent);
+    }
+    if opts.leave_running && !opts.pre_dump {
+        cmd.arg("--leave-running");
+    }
+    flag(&mut cmd, opts.tcp_established, "--tcp-established");
+    flag(&mut cmd, opts.ext_unix_sk, "--ext-unix-sk");
+    flag(&mut cmd, opts.shell_job, "--shell-job");
+    flag(&mut cmd, opts.file_locks, "--file-locks");
+    // The mode is an optional argument: it must be joined with `=`.
+    cmd.arg(format!(
+        "--manage-cgroups={}",
+        opts.manage_cgroups_mode.as_deref().unwrap_or("ignore")
+    ));
+    if let Some(freezer) = &opts.freeze_cgroup {
+        cmd.arg("--freeze-cgroup").arg(freezer);
+    }
+    (cmd, work.join(log))
+}
+
+fn flag(cmd: &mut Command, on: bool, name: &str) {
+    if on {
+        cmd.arg(name);
+    }
+}
+
+/// What a restoring sandbox runs: `criu restore` arguments (without the
+/// binary and action), and the files it reads afterwards.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestorePlan {
+    pub args: Vec<String>,
+    /// Where CRIU writes the restored init's pid.
+    pub pid_file: PathBuf,
+    pub log: PathBuf,
+}
+
+/// Options of `restore` that reach CRIU.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+}
+
+/// Plans a restore of `info`'s image into the bundle's rootfs, with the
+/// bind mounts' sources taken from the bundle's spec (by destination), as
+/// runc does: the bundle may live elsewhere than the checkpointed one.
+#[allow(clippy::too_many_arguments)]
+pub fn restore_plan(
+    info: &ImageInfo,
+    spec: &Spec,
+    bundle: &Path,
+    rootfs: &Path,
+    image: &Path,
+    work: &Path,
+    pid_file: &Path,
+    opts: &RestoreOptions,
+) -> Result<RestorePlan, CheckpointError> {
+    let mut args: Vec<String> = vec![
+        "--images-dir".into(),
+        image.display().to_string(),
+        "--work-dir".into(),
+        work.display().to_string(),
+        "--log-file".into(),
+        RESTORE_LOG.into(),
+        "-v4".into(),
+        "--root".into(),
+        rootfs.display().to_string(),
+        "--restore-detached".into(),
+        // The restored init becomes the sandbox's child, not CRIU's, so
+        // the sandbox reaps it and its parent-death signal follows the
+        // sandbox, as for an init the sandbox forked.
+        "--restore-sibling".into(),
+        "--pidfile".into(),
+        pid_file.display().to_string(),
+        // The sandbox was born in the new container's cgroup; CRIU's
+        // children, the restored tasks, stay there.
+        "--manage-cgroups=ignore".into(),
+    ];
+    let binds = specutils::mounts::donated_mounts(spec);
+    for m in &info.mounts {
+        let source = binds
+            .iter()
+            .find(|(_, b)| b.destination().display().to_string() == m.destination)
+            .and_then(|(_, b)| specutils::mounts::bind_source(bundle, b))
+            .ok_or_else(|| CheckpointError::MissingMount(m.destination.clone()))?;
+        args.push("--external".into());
+        args.push(format!("mnt[{}]:{}", m.cookie, source.display()));
+    }
+    for s in &info.stdio {
+        args.push("--inherit-fd".into());
+        args.push(format!("fd[{}]:{}", RESTORE_STDIO_FD + s.fd, s.criu_id));
+    }
+    for (on, name) in [
+        (opts.tcp_established, "--tcp-established"),
+        (opts.ext_unix_sk, "--ext-unix-sk"),
+        (opts.shell_job, "--shell-job"),
+        (opts.file_locks, "--file-locks"),
+    ] {
+        if on {
+            args.push(name.into());
+        }
+    }
+    Ok(RestorePlan {
+        args,
+        pid_file: pid_file.to_path_buf(),
+        log: work.join(RESTORE_LOG),
+    })
+}

@@ -1,0 +1,81 @@
+//! Restoring a checkpointed container in a new sandbox: the sandbox runs
+//! `criu restore`, whose restored init becomes the sandbox's own child
+//! (`--restore-sibling`), so exit status, wait, kill and exec work as for
+//! an init the sandbox forked.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+
+use crate::checkpoint::{RestorePlan, RESTORE_STDIO_FD};
+use crate::criu::{self, Criu};
+
+/// A restored init, already running.
+pub struct Restored {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+}
+
+/// Runs CRIU to restore `plan`'s image. The container's stdio is the
+/// sandbox's own (the restore command's), handed to CRIU as inherited
+/// descriptors; CRIU itself prints to /dev/null.
+pub fn restore(plan: &RestorePlan) -> Result<Restored, String> {
+    let criu = Criu::find().map_err(|e| e.to_string())?;
+    let mut stdio = Vec::with_capacity(3);
+    for fd in 0..3 {
+        // SAFETY: 0, 1 and 2 stay open for the sandbox's life (the frontend
+        // gives it stdio), and the borrow ends with the clone.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        stdio.push(
+            borrowed
+                .try_clone_to_owned()
+                .map_err(|e| format!("duplicate stdio {fd}: {e}"))?,
+        );
+    }
+    let sources: Vec<RawFd> = stdio.iter().map(|f| f.as_raw_fd()).collect();
+    let mut cmd = criu.command("restore");
+    cmd.args(&plan.args);
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls dup2, which is async-signal-safe; `sources` is a Vec moved in
+    // and only read.
+    unsafe {
+        cmd.pre_exec(move || place_stdio(&sources));
+    }
+    tracing::debug!("restore: {cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("run {}: {e}", criu.path.display()))?;
+    drop(stdio);
+    if !status.success() {
+        return Err(criu::failure("restore", status.to_string(), &plan.log).to_string());
+    }
+    let text = std::fs::read_to_string(&plan.pid_file)
+        .map_err(|e| format!("read {}: {e}", plan.pid_file.display()))?;
+    let _ = std::fs::remove_file(&plan.pid_file);
+    let pid: i32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{}: not a pid: {text:?}", plan.pid_file.display()))?;
+    let parent = specutils::proc::parent(pid).map_err(|e| format!("restored init {pid}: {e}"))?;
+    if parent != std::process::id() as i32 {
+        return Err(format!(
+            "restored init {pid} has parent {parent}, not the sandbox"
+        ));
+    }
+    let pid_t = rustix::process::Pid::from_raw(pid)
+        .ok_or_else(|| format!("restored init pid {pid} is not valid"))?;
+    let pidfd = rustix::process::pidfd_open(pid_t, rustix::process::PidfdFlags::empty())
+        .map_err(|e| format!("pidfd_open {pid}: {e}"))?;
+    Ok(Restored { pid, pidfd })
+}
+
+/// In CRIU's child: puts the container's stdio where `--inherit-fd` says.
+fn place_stdio(sources: &[RawFd]) -> std::io::Result<()> {
+    for (n, &fd) in sources.iter().enumerate() {
+        // SAFETY: dup2 on descriptors we own in this child; it clears
+        // close-on-exec on the new descriptor, which is what CRIU needs.
+        if unsafe { libc::dup2(fd, RESTORE_STDIO_FD + n as RawFd) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
