@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
 use common::{assert_fails_with, edit_config, stderr, stdout, Env, Reaper};
@@ -117,14 +118,197 @@ fn a_killed_sandbox_leaves_a_stopped_container_delete_can_clean() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while env.state(&id)["status"] != "stopped" {
-        assert!(Instant::now() < deadline, "never stopped");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_stopped(&env, &id);
     // Its init died with it.
     assert_eq!(env.state(&id)["pid"], 0);
     env.ok(&["delete", &id]);
+    env.assert_clean(&[&id]);
+}
+
+fn wait_stopped(env: &Env, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.state(id)["status"] != "stopped" {
+        assert!(Instant::now() < deadline, "never stopped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The gofer's pid, from the container's meta.json.
+fn gofer_pid(env: &Env, id: &str) -> i32 {
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.root.join(id).join("meta.json")).unwrap())
+            .unwrap();
+    meta["gofer"]["pid"].as_i64().expect("gofer pid") as i32
+}
+
+#[test]
+fn a_killed_gofer_stops_its_container_and_says_so() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("gofer");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
+    let gofer = gofer_pid(&env, &id);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(gofer),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_stopped(&env, &id);
+    assert_eq!(env.runsc(&["wait", &id]).status.code(), Some(137));
+    let reported = env.log_lines().iter().any(|l| {
+        l["level"] == "error"
+            && l["msg"]
+                .as_str()
+                .is_some_and(|m| m.contains("gofer exited"))
+    });
+    assert!(reported, "no error in the log: {:?}", env.log_lines());
+    env.ok(&["delete", &id]);
+    env.assert_clean(&[&id]);
+}
+
+/// The CVE-2019-5736 move: hold /proc/<pid>/exe of a runsc process, wait
+/// for it to end, then reopen the binary for writing. The sandbox and
+/// gofer run runsc through a read-only bind mount, so that fails.
+#[test]
+fn the_runsc_binary_cannot_be_reopened_for_writing_through_the_sandbox() {
+    use std::os::fd::AsRawFd;
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("exe");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
+    let sandbox = env.state(&id)["pid"].as_i64().unwrap();
+    let gofer = gofer_pid(&env, &id) as i64;
+    let held: Vec<std::fs::File> = [sandbox, gofer]
+        .iter()
+        .map(|pid| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH)
+                .open(format!("/proc/{pid}/exe"))
+                .unwrap()
+        })
+        .collect();
+    env.ok(&["delete", "--force", &id]);
+    for f in &held {
+        let again = std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/self/fd/{}", f.as_raw_fd()));
+        match again {
+            Ok(_) => panic!("runsc's binary opened for writing through a sandbox's exe"),
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{e}"),
+        }
+    }
+    // The read-only mount stayed in the sandbox's namespace.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(common::runsc_bin()), "{mounts}");
+    env.assert_clean(&[&id]);
+}
+
+/// SIGKILL of the frontend at each step of create, start, exec and
+/// delete (through the test-only RUNSC_TEST_CRASH_AT hook): the store is
+/// never torn, and `delete --force` always cleans up completely.
+#[test]
+fn a_frontend_killed_midway_leaves_nothing_delete_force_cannot_clean() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    let b = bundle.to_str().unwrap();
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        ("create:registered", &[], &["create", "-b", b]),
+        ("create:spawned", &[], &["create", "-b", b]),
+        ("create:created", &[], &["create", "-b", b]),
+        ("start:released", &["create", "-b", b], &["start"]),
+        (
+            "exec:started",
+            &["run", "-d", "-b", b],
+            &["exec", "--", "sleep", "1000"],
+        ),
+        (
+            "delete:killed",
+            &["run", "-d", "-b", b],
+            &["delete", "--force"],
+        ),
+        (
+            "delete:renamed",
+            &["run", "-d", "-b", b],
+            &["delete", "--force"],
+        ),
+    ];
+    for (n, (point, before, crashing)) in cases.iter().enumerate() {
+        let id = env.id(&format!("crash{n}"));
+        let _r = Reaper {
+            env: &env,
+            ids: vec![id.clone()],
+        };
+        let with_id = |args: &[&str]| -> Vec<String> {
+            // The id goes after the flags, before an exec's command.
+            let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            let at = v.iter().position(|a| a == "--").unwrap_or(v.len());
+            v.insert(at, id.clone());
+            v
+        };
+        if !before.is_empty() {
+            let args = with_id(before);
+            env.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+        let args = with_id(crashing);
+        let mut cmd = env.cmd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        cmd.env("RUNSC_TEST_CRASH_AT", point);
+        let out = env.output(cmd);
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "{point}: not killed there: {:?} {}",
+            out.status,
+            stderr(&out)
+        );
+        // Every listed container still has whole metadata.
+        let listed: serde_json::Value =
+            serde_json::from_str(&env.ok(&["list", "--format", "json"])).unwrap();
+        for c in listed.as_array().into_iter().flatten() {
+            let cid = c["id"].as_str().unwrap();
+            env.ok(&["state", cid]);
+        }
+        env.ok(&["delete", "--force", &id]);
+        env.assert_clean(&[&id]);
+    }
+}
+
+#[test]
+fn delete_force_of_a_running_container_with_corrupt_metadata_kills_it() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("corrupt");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
+    let sandbox = env.state(&id)["pid"].as_i64().unwrap() as i32;
+    std::fs::write(env.root.join(&id).join("meta.json"), b"{\"id\": tru").unwrap();
+    let out = env.runsc(&["delete", &id]);
+    assert_fails_with(&out, "is corrupt: use delete --force");
+    env.ok(&["delete", "--force", &id]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while specutils::proc::start_time(sandbox).is_ok_and(|_| {
+        !std::fs::read_to_string(format!("/proc/{sandbox}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the sandbox outlived delete --force"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     env.assert_clean(&[&id]);
 }
 

@@ -41,8 +41,9 @@ pub struct Container {
     exit_file: Option<OwnedFd>,
     /// A subcontainer's own cgroup, which its exec'd processes join.
     cgroup_procs: Vec<OwnedFd>,
-    /// Held open so the container's gofer stays alive.
-    _mounts: Vec<Channel>,
+    /// Channels to the container's gofer, held open so it stays alive; a
+    /// hang-up means the gofer died.
+    gofer: Vec<Channel>,
 }
 
 impl Container {
@@ -56,7 +57,7 @@ impl Container {
     ) -> Self {
         let mut c = Self::running(spec, init.pid, init.pidfd, state, exit_file);
         c.release = Some(init.channel);
-        c._mounts = mounts;
+        c.gofer = mounts;
         c
     }
 
@@ -87,7 +88,7 @@ impl Container {
             state,
             exit_file,
             cgroup_procs: Vec::new(),
-            _mounts: Vec::new(),
+            gofer: Vec::new(),
         }
     }
 }
@@ -136,19 +137,41 @@ impl Server {
                 self.finish_root();
                 return status;
             }
-            let mut fds = [
+            let mut fds = vec![
                 PollFd::new(listener.as_fd(), PollFlags::POLLIN),
                 PollFd::new(signals.as_fd(), PollFlags::POLLIN),
             ];
+            // No events asked: poll still reports a hang-up.
+            let watched: Vec<&String> = self
+                .containers
+                .iter()
+                .filter(|(_, c)| c.exited.is_none())
+                .filter_map(|(id, c)| {
+                    let channel = c.gofer.first()?;
+                    fds.push(PollFd::new(channel.as_fd(), PollFlags::empty()));
+                    Some(id)
+                })
+                .collect();
             if poll(&mut fds, PollTimeout::NONE).is_err() {
                 continue;
             }
             let readable = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            if readable(&fds[1]) {
+            let lost: Vec<String> = watched
+                .iter()
+                .zip(&fds[2..])
+                .filter(|(_, f)| readable(f))
+                .map(|(id, _)| (*id).clone())
+                .collect();
+            let (listener_ready, signals_ready) = (readable(&fds[0]), readable(&fds[1]));
+            drop(fds);
+            for id in lost {
+                self.gofer_died(&id);
+            }
+            if signals_ready {
                 while let Ok(Some(_)) = signals.read_signal() {}
                 self.reap();
             }
-            if readable(&fds[0]) {
+            if listener_ready {
                 if let Ok((sock, _)) = listener.accept() {
                     match Incoming::read(sock) {
                         Ok(incoming) => self.handle(incoming),
@@ -158,6 +181,19 @@ impl Server {
                     }
                 }
             }
+        }
+    }
+
+    /// A container cannot go on without the gofer that owns its mounts:
+    /// say so and stop it, as gVisor does. Its init's exit then takes the
+    /// usual path (status 137, and for the root container, the sandbox).
+    fn gofer_died(&mut self, id: &str) {
+        tracing::error!("container {id}: its gofer exited; stopping the container");
+        if let Some(c) = self.containers.get_mut(id) {
+            c.gofer.clear();
+        }
+        for pid in self.container_pids(id) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
 

@@ -18,8 +18,12 @@ pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
     let store = super::store(g)?;
     let id = match store.find(&a.id) {
         Ok(id) => id,
-        // As runc: deleting what is not there is no error under --force.
-        Err(StoreError::NotExist(_)) if a.force => return Ok(0),
+        // As runc: deleting what is not there is no error under --force,
+        // which also tidies what a killed create or delete of it left.
+        Err(StoreError::NotExist(_)) if a.force => {
+            store.sweep_stale(Some(&a.id))?;
+            return Ok(0);
+        }
         Err(e) => return Err(e.into()),
     };
     match runsc::container::delete::delete(&store, &id, a.force) {

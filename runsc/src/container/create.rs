@@ -163,6 +163,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     tracing::debug!("create {}: spec loaded", opts.id);
     let (cleanup, cgroup) = register(store, &container, &spec)?;
     tracing::debug!("create {}: store entry and cgroup made", opts.id);
+    super::fault::crash_point("create:registered");
     let dir = store.dir(&opts.id);
 
     let mount_point = dir.join(MOUNT_POINT);
@@ -234,8 +235,15 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         boot_args.extend(["--console-fd".into(), "6".into()]);
     }
     let unified = join.unified.as_ref().map(|f| f.as_fd());
-    let sandbox = spawn_self_into(&boot_args, &boot_fds, CloneFlags::empty(), false, unified)
-        .map_err(os("start sandbox"))?;
+    // A mount namespace of its own, so that it runs our binary read-only.
+    let sandbox = spawn_self_into(
+        &boot_args,
+        &boot_fds,
+        CloneFlags::CLONE_NEWNS,
+        false,
+        unified,
+    )
+    .map_err(os("start sandbox"))?;
     drop((
         sandbox_ends,
         sandbox_ready,
@@ -248,6 +256,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
 
     drop(join);
     tracing::debug!("create {}: gofer and sandbox started", opts.id);
+    super::fault::crash_point("create:spawned");
     let begin = match &restoring {
         None => BootMsg::Begin,
         Some(r) => BootMsg::Restore(sandbox::checkpoint::restore_plan(
@@ -290,6 +299,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     };
 
     tracing::debug!("create {}: sandbox reports the init created", opts.id);
+    super::fault::crash_point("create:created");
     let Some(sandbox_child) = sandbox.0.take() else {
         return Err(LifecycleError::Invalid("lost track of the sandbox".into()));
     };
@@ -431,6 +441,11 @@ fn sandbox_failed(sandbox: &mut KillOnDrop, e: ChannelError) -> LifecycleError {
         return LifecycleError::Sandbox(format!("sandbox: {e}"));
     };
     let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
+    if let Ok(nix::sys::wait::WaitStatus::Exited(_, super::spawn::EXIT_NO_READ_ONLY_EXE)) = status {
+        return LifecycleError::Sandbox(
+            "sandbox could not mount runsc's binary read-only in its mount namespace".into(),
+        );
+    }
     LifecycleError::Sandbox(format!(
         "sandbox exited before creating the container ({status:?}); see the log for the cause"
     ))

@@ -14,7 +14,9 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
     let container = match store.read_meta(id) {
         Ok(c) => c,
         Err(StoreError::Corrupt { .. } | StoreError::Mismatch { .. }) if force => {
-            // Nothing is known of its processes; the directory still goes.
+            // Its processes are unknown, but they live in its cgroup, whose
+            // path the spec kept beside meta.json tells (or the default).
+            remove_cgroup_of_unreadable(store, id);
             store.remove(id)?;
             return Ok(());
         }
@@ -68,6 +70,7 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
         wait_gone(&fd);
     }
     tracing::debug!("delete {id}: processes gone");
+    super::fault::crash_point("delete:killed");
     // poststop failures are logged, not fatal: the container is gone.
     if let Some(hooks) = container.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
         let state = super::hook_state(&container, "stopped", 0);
@@ -77,6 +80,25 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
     }
     store.remove(id)?;
     Ok(())
+}
+
+/// Kills and removes the cgroup of a container whose meta.json cannot be
+/// read, from the cgroupsPath of its kept spec.json.
+fn remove_cgroup_of_unreadable(store: &ContainerStore, id: &str) {
+    let spec_path = store.dir(id).join(super::create::SPEC_NAME);
+    let cgroups_path = std::fs::read(&spec_path)
+        .ok()
+        .and_then(|data| specutils::spec::parse_spec(&data, &spec_path).ok())
+        .and_then(|spec| spec.linux().as_ref()?.cgroups_path().clone());
+    match sandbox::cgroup::Cgroup::open(cgroups_path.as_deref(), id) {
+        Ok(cgroup) if cgroup.exists() => {
+            if let Err(e) = cgroup.remove() {
+                tracing::warn!("container {id}: {e}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("container {id}: {e}"),
+    }
 }
 
 /// The ids of the containers in sandbox `sandbox_id`, itself excluded.

@@ -78,6 +78,7 @@ pub fn exec(store: &ContainerStore, opts: ExecOptions) -> Result<i32, LifecycleE
         &fds,
     )?;
     drop(console);
+    super::fault::crash_point("exec:started");
     if opts.detach {
         if let Some(path) = &opts.pid_file {
             let mut args = opts.child_flags.clone();

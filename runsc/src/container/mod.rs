@@ -15,6 +15,7 @@ pub mod delete;
 mod error;
 pub mod events;
 pub mod exec;
+pub mod fault;
 pub mod kill;
 mod meta;
 pub mod pause;

@@ -52,7 +52,17 @@ pub fn spawn_self(
     spawn_self_into(args, fds, namespaces, quiet, None)
 }
 
+/// Exit status of a child that could not make our binary read-only.
+pub const EXIT_NO_READ_ONLY_EXE: i32 = 125;
+
 /// [`spawn_self`], with the child born in the cgroup2 directory `cgroup`.
+///
+/// A child in a new mount namespace runs our binary through a read-only
+/// bind mount of it, made in that namespace (a slave of ours, so nothing
+/// reaches the host's). A container process that gets hold of such a
+/// process's /proc/<pid>/exe (the class of CVE-2019-5736) then reaches the
+/// file only through a read-only mount: opening it for writing fails with
+/// EROFS, for as long as the file exists, not only while it runs.
 pub fn spawn_self_into(
     args: &[String],
     fds: &[(BorrowedFd<'_>, RawFd)],
@@ -67,6 +77,7 @@ pub fn spawn_self_into(
         argv.push(specutils::sys::cstring(a)?);
     }
     let env: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| k != super::fault::CRASH_AT)
         .filter_map(|(k, v)| {
             let mut kv = k.as_bytes().to_vec();
             kv.push(b'=');
@@ -90,9 +101,11 @@ pub fn spawn_self_into(
     let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
     env_ptrs.push(std::ptr::null());
     let mut parked: Vec<RawFd> = vec![-1; moves.len()];
+    let read_only_exe = namespaces.contains(CloneFlags::CLONE_NEWNS);
+    let root = c"/";
 
     // SAFETY: the frontend is single-threaded, and the child only calls
-    // async-signal-safe functions (fcntl, dup2, execve, _exit) before exec;
+    // async-signal-safe functions (fcntl, dup2, mount, execve, _exit) before exec;
     // everything it needs was allocated before the fork.
     match unsafe { clone_process_into(namespaces.bits() as u64, cgroup) }? {
         Cloned::Parent { pid, pidfd } => Ok(Child { pid, pidfd }),
@@ -115,6 +128,31 @@ pub fn spawn_self_into(
                 if let Some(n) = null_raw {
                     for std in 0..3 {
                         libc::dup2(n, std);
+                    }
+                }
+                if read_only_exe {
+                    let null = std::ptr::null();
+                    let slave = (libc::MS_REC | libc::MS_SLAVE) as libc::c_ulong;
+                    let bind = libc::MS_BIND as libc::c_ulong;
+                    let ro = (libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY) as libc::c_ulong;
+                    if libc::mount(
+                        null,
+                        root.as_ptr(),
+                        null,
+                        slave,
+                        null as *const libc::c_void,
+                    ) < 0
+                        || libc::mount(
+                            exe.as_ptr(),
+                            exe.as_ptr(),
+                            null,
+                            bind,
+                            null as *const libc::c_void,
+                        ) < 0
+                        || libc::mount(null, exe.as_ptr(), null, ro, null as *const libc::c_void)
+                            < 0
+                    {
+                        libc::_exit(EXIT_NO_READ_ONLY_EXE);
                     }
                 }
                 libc::execve(exe.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr());

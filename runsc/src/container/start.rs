@@ -21,6 +21,7 @@ pub fn start(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
             )));
         }
     }
+    super::fault::crash_point("start:released");
     locked.container.status = status.transition(Status::Running)?;
     locked.save()?;
     // poststart failures are logged, not fatal: the process already runs.

@@ -179,6 +179,30 @@ impl ContainerStore {
         Ok(ids)
     }
 
+    /// Removes what a create or delete killed midway left behind: its
+    /// `~create.<pid>.<id>` or `~delete.<pid>.<id>` directory, once that
+    /// pid is gone. Such entries are never listed or looked up, so this is
+    /// tidying, not repair. `only` limits it to one id.
+    pub fn sweep_stale(&self, only: Option<&str>) -> Result<(), StoreError> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err("read", &self.root)(e)),
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some((pid, id)) = name.to_str().and_then(parse_temp_name) else {
+                continue;
+            };
+            if only.is_some_and(|o| o != id) || specutils::proc::start_time(pid).is_ok() {
+                continue;
+            }
+            let path = entry.path();
+            fs::remove_dir_all(&path).map_err(io_err("remove", &path))?;
+        }
+        Ok(())
+    }
+
     /// Reads a container under its shared lock. `id` is a full id.
     pub fn load(&self, id: &str) -> Result<Container, StoreError> {
         validate_id(id)?;
@@ -242,7 +266,7 @@ impl ContainerStore {
             .root
             .join(format!("{TEMP_PREFIX}delete.{}.{id}", std::process::id()));
         match fs::rename(&dir, &doomed) {
-            Ok(()) => {}
+            Ok(()) => super::fault::crash_point("delete:renamed"),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(StoreError::NotExist(id.to_string()))
             }
@@ -270,6 +294,17 @@ impl LockedContainer {
 fn encode(c: &Container) -> Vec<u8> {
     // Serializing plain data with string keys cannot fail.
     serde_json::to_vec_pretty(c).unwrap_or_default()
+}
+
+/// The pid and id in a temporary entry's name (`~create.<pid>.<id>`,
+/// `~delete.<pid>.<id>`).
+fn parse_temp_name(name: &str) -> Option<(i32, &str)> {
+    let rest = name.strip_prefix(TEMP_PREFIX)?;
+    let rest = rest
+        .strip_prefix("create.")
+        .or_else(|| rest.strip_prefix("delete."))?;
+    let (pid, id) = rest.split_once('.')?;
+    Some((pid.parse().ok()?, id))
 }
 
 fn create_lock_file(path: &Path) -> Result<(), StoreError> {
