@@ -1,0 +1,49 @@
+//! `<root>/<id>/meta.json` as every command reads it: through the store's
+//! own loader, then what `state`/`list` and `save` do with the result.
+#![no_main]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use runsc::container::{hook_state, Container, ContainerStore};
+
+/// The one container in the fuzz store; seeds mostly name others, so the
+/// loader's id check rejects them and the checks below parse directly.
+const ID: &str = "fuzz";
+
+/// A store with one container directory, made once per process under
+/// $TMPDIR (tools/fuzz points that at a directory it removes afterwards).
+fn store() -> &'static (ContainerStore, PathBuf) {
+    static STORE: OnceLock<(ContainerStore, PathBuf)> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let root = std::env::temp_dir().join(format!("runsc-fuzz-meta.{}", std::process::id()));
+        let store = ContainerStore::open(&root).expect("create fuzz store");
+        let dir = store.dir(ID);
+        std::fs::create_dir_all(&dir).expect("create container dir");
+        let path = dir.join(runsc::container::store::META_NAME);
+        (store, path)
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (store, path) = store();
+    std::fs::write(path, data).expect("write meta.json");
+    let _ = store.read_meta(ID);
+    // The same parse read_meta does, without its id check.
+    let Ok(c) = serde_json::from_slice::<Container>(data) else {
+        return;
+    };
+    let status = c.live_status();
+    let _ = c.reported_pid(status);
+    let _ = serde_json::to_vec(&hook_state(&c, status.as_str(), 0));
+    // LockedContainer::save writes this encoding (an empty file if it
+    // fails); the next command must read it back, or the container can
+    // no longer be managed.
+    let Ok(saved) = serde_json::to_vec_pretty(&c) else {
+        panic!("loaded meta.json does not serialize");
+    };
+    if let Err(e) = serde_json::from_slice::<Container>(&saved) {
+        panic!("saved meta.json does not load again: {e}");
+    }
+});
