@@ -312,6 +312,59 @@ fn delete_force_of_a_running_container_with_corrupt_metadata_kills_it() {
     env.assert_clean(&[&id]);
 }
 
+/// The sandbox and gofer keep only their channels and their own files,
+/// whatever their caller let them inherit.
+#[test]
+fn the_sandbox_and_gofer_hold_no_stray_descriptors() {
+    use std::os::fd::AsRawFd;
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("stray");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    let stray_path = env.path().join("stray-file");
+    let stray = std::fs::File::create(&stray_path).unwrap();
+    let raw = stray.as_raw_fd();
+    let mut cmd = env.cmd(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
+    // SAFETY: dup2 and fcntl in the child before exec: fd 9 is inherited
+    // without close-on-exec, as a careless caller's would be.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(raw, 9) < 0 || libc::fcntl(9, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = env.output(cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let state_dir = env.root.join(&id);
+    let sandbox = env.state(&id)["pid"].as_i64().unwrap() as i32;
+    for pid in [sandbox, gofer_pid(&env, &id)] {
+        for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+        {
+            let target = std::fs::read_link(entry.path()).unwrap_or_default();
+            let text = target.to_string_lossy();
+            let allowed = text == "/dev/null"
+                || text.starts_with("socket:[")
+                || text.starts_with("anon_inode:")
+                || target.starts_with(&state_dir)
+                || target == env.log;
+            assert!(
+                allowed,
+                "process {pid} holds fd {:?} -> {text}",
+                entry.file_name()
+            );
+        }
+    }
+    env.ok(&["delete", "--force", &id]);
+    env.assert_clean(&[&id]);
+}
+
 #[test]
 fn no_host_descriptor_reaches_the_container() {
     let env = Env::new();
@@ -337,6 +390,41 @@ fn no_host_descriptor_reaches_the_container() {
     );
     let cwd = env.ok(&["exec", &id, "readlink", "/proc/1/cwd"]);
     assert_eq!(cwd.trim(), "/");
+
+    // CVE-2024-21626: a cwd through a descriptor to a host directory (here
+    // one the caller preserved on purpose) must not leave the root.
+    for n in 3..=24 {
+        let cwd = format!("/proc/self/fd/{n}");
+        let out = env.runsc(&["exec", "--cwd", &cwd, &id, "pwd"]);
+        assert!(
+            !out.status.success(),
+            "exec with cwd {cwd}: {}",
+            stdout(&out)
+        );
+    }
+    let host_dir = std::fs::File::open(env.path()).unwrap();
+    let mut cmd = env.cmd(&[
+        "exec",
+        "--preserve-fds",
+        "1",
+        "--cwd",
+        "/proc/self/fd/3",
+        &id,
+        "pwd",
+    ]);
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&host_dir);
+    // SAFETY: dup2 and fcntl in the child before exec, on a descriptor it
+    // inherited; the fcntl clears close-on-exec when raw was already 3.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = env.output(cmd);
+    assert_fails_with(&out, "outside the container's root");
 }
 
 #[test]

@@ -102,10 +102,13 @@ pub fn spawn_self_into(
     env_ptrs.push(std::ptr::null());
     let mut parked: Vec<RawFd> = vec![-1; moves.len()];
     let read_only_exe = namespaces.contains(CloneFlags::CLONE_NEWNS);
+    let targets: Vec<RawFd> = moves.iter().map(|(_, to)| *to).collect();
+    let past_targets = targets.iter().copied().max().unwrap_or(2).max(2) + 1;
     let root = c"/";
 
     // SAFETY: the frontend is single-threaded, and the child only calls
-    // async-signal-safe functions (fcntl, dup2, mount, execve, _exit) before exec;
+    // async-signal-safe functions (fcntl, dup2, close_range, mount, execve,
+    // _exit) before exec;
     // everything it needs was allocated before the fork.
     match unsafe { clone_process_into(namespaces.bits() as u64, cgroup) }? {
         Cloned::Parent { pid, pidfd } => Ok(Child { pid, pidfd }),
@@ -129,6 +132,28 @@ pub fn spawn_self_into(
                     for std in 0..3 {
                         libc::dup2(n, std);
                     }
+                }
+                // Whatever else our caller let us inherit (containerd's
+                // and shells' stray descriptors) must not live on in the
+                // sandbox or gofer: close-on-exec for all but stdio and
+                // the targets.
+                for fd in 3..past_targets {
+                    if !targets.contains(&fd)
+                        && libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) < 0
+                        && *libc::__errno_location() != libc::EBADF
+                    {
+                        libc::_exit(126);
+                    }
+                }
+                let flags = libc::CLOSE_RANGE_CLOEXEC as libc::c_long;
+                if libc::syscall(
+                    libc::SYS_close_range,
+                    past_targets,
+                    libc::c_uint::MAX,
+                    flags,
+                ) < 0
+                {
+                    libc::_exit(126);
                 }
                 if read_only_exe {
                     let null = std::ptr::null();

@@ -254,6 +254,7 @@ pub(crate) fn exec_process(
     }
     let cwd = process.cwd();
     nix::unistd::chdir(cwd).map_err(os(format!("chdir to cwd {}", cwd.display())))?;
+    check_cwd_inside_root(cwd)?;
     close_inherited_fds(3 + preserved)?;
     if nnp {
         load_seccomp(seccomp, notify.as_ref(), state)?;
@@ -263,6 +264,24 @@ pub(crate) fn exec_process(
         what: format!("exec {exe:?}"),
         source: e.into(),
     })
+}
+
+/// The CVE-2024-21626 class: a cwd such as /proc/self/fd/<n>, through a
+/// descriptor of ours still open until execve, could name a directory
+/// outside the container's root. The kernel then reports the cwd as
+/// unreachable (getcwd fails, or its answer does not start with '/').
+fn check_cwd_inside_root(cwd: &std::path::Path) -> Result<(), InitError> {
+    let outside = || {
+        InitError::Invalid(format!(
+            "cwd {} is outside the container's root",
+            cwd.display()
+        ))
+    };
+    match nix::unistd::getcwd() {
+        Ok(path) if path.is_absolute() => Ok(()),
+        Ok(_) | Err(nix::errno::Errno::ENOENT) => Err(outside()),
+        Err(e) => Err(os(format!("getcwd after chdir to {}", cwd.display()))(e)),
+    }
 }
 
 fn listener_metadata(spec: &Spec) -> String {
