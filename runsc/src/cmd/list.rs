@@ -4,6 +4,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use runsc::container::state::OciState;
+use runsc::container::ContainerStore;
 
 use crate::cli::GlobalFlags;
 
@@ -35,15 +36,7 @@ pub fn run(g: &GlobalFlags, args: Args) -> Result<u8> {
         out.flush()?;
         return Ok(0);
     }
-    let mut states = Vec::with_capacity(ids.len());
-    for id in &ids {
-        match store.read_meta(id) {
-            Ok(c) => states.push(OciState::of(&c)),
-            // A container that vanished between readdir and read is gone.
-            Err(runsc::container::StoreError::NotExist(_)) => {}
-            Err(e) => tracing::warn!("list: skipping {id}: {e}"),
-        }
-    }
+    let states = read_states(&store, &ids);
     match args.format {
         Format::Json => {
             serde_json::to_writer(&mut out, &states)?;
@@ -53,6 +46,41 @@ pub fn run(g: &GlobalFlags, args: Args) -> Result<u8> {
     }
     out.flush()?;
     Ok(0)
+}
+
+/// The state of each container, in `ids` order. Reading and parsing
+/// thousands of meta.json files is the whole cost of `list`, so it is
+/// spread over the CPUs.
+fn read_states(store: &ContainerStore, ids: &[String]) -> Vec<OciState> {
+    let read = |chunk: &[String]| -> Vec<OciState> {
+        chunk
+            .iter()
+            .filter_map(|id| match store.read_meta(id) {
+                Ok(c) => Some(OciState::of(&c)),
+                // A container that vanished between readdir and read is gone.
+                Err(runsc::container::StoreError::NotExist(_)) => None,
+                Err(e) => {
+                    tracing::warn!("list: skipping {id}: {e}");
+                    None
+                }
+            })
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || ids.len() < 512 {
+        return read(ids);
+    }
+    let chunk = ids.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = ids
+            .chunks(chunk)
+            .map(|c| s.spawn(move || read(c)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 fn write_table(out: &mut impl Write, states: &[OciState]) -> std::io::Result<()> {

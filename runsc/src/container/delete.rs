@@ -64,10 +64,18 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
         .filter_map(kill)
         .collect();
     tracing::debug!("delete {id}: processes signalled");
+    // Unless frozen (a paused container's processes die only once thawed),
+    // let them go first: an empty cgroup is removed without the freeze,
+    // kill and thaw round.
+    if status != Status::Paused {
+        for fd in &pidfds {
+            wait_gone(fd, Duration::from_secs(1));
+        }
+    }
     cgroup.remove()?;
     tracing::debug!("delete {id}: cgroup removed");
     for fd in pidfds {
-        wait_gone(&fd);
+        wait_gone(&fd, Duration::from_secs(10));
     }
     tracing::debug!("delete {id}: processes gone");
     super::fault::crash_point("delete:killed");
@@ -129,13 +137,13 @@ fn kill(p: ProcessRef) -> Option<OwnedFd> {
     Some(pidfd)
 }
 
-/// Waits (boundedly) until the process is gone, so that its mounts and
+/// Waits at most `limit` until the process is gone, so that its mounts and
 /// namespaces are released.
-fn wait_gone(pidfd: &OwnedFd) {
+fn wait_gone(pidfd: &OwnedFd, limit: Duration) {
     let mut fds = [rustix::event::PollFd::new(
         pidfd,
         rustix::event::PollFlags::IN,
     )];
-    let timeout = rustix::event::Timespec::try_from(Duration::from_secs(10)).ok();
+    let timeout = rustix::event::Timespec::try_from(limit).ok();
     let _ = rustix::event::poll(&mut fds, timeout.as_ref());
 }
