@@ -89,6 +89,19 @@ fn bad_arguments_are_one_line_errors() {
         "CAP_NOPE",
     );
     assert_eq!(env.state(&id)["status"], "running");
+    // A flag we do not know: one line on stderr, and the cause in --log,
+    // where containerd looks for it.
+    assert_fails_with(
+        &env.runsc(&["restore", "--bogus-flag", &id]),
+        "--bogus-flag",
+    );
+    let logged = env.log_lines().iter().any(|l| {
+        l["level"] == "error"
+            && l["msg"]
+                .as_str()
+                .is_some_and(|m| m.contains("--bogus-flag"))
+    });
+    assert!(logged, "not in the log: {:?}", env.log_lines());
 }
 
 #[test]

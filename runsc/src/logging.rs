@@ -68,6 +68,41 @@ pub fn init(g: &GlobalFlags, command: &str) -> Result<()> {
     Ok(())
 }
 
+/// Writes `message` as an error line to the `--log` named in `args`, for
+/// a command line that did not parse (so `init` never ran): containerd
+/// looks there for the cause of every failure. Best effort.
+pub fn log_unparsed(args: &[std::ffi::OsString], message: &str) {
+    let value = |name: &str| -> Option<String> {
+        let mut found = None;
+        let mut iter = args.iter().filter_map(|a| a.to_str());
+        while let Some(a) = iter.next() {
+            if a == "--" {
+                break;
+            }
+            if a == name {
+                found = iter.next().map(str::to_string);
+            } else if let Some(v) = a.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+                found = Some(v.to_string());
+            }
+        }
+        found
+    };
+    let Some(path) = value("--log") else {
+        return;
+    };
+    let format = match value("--log-format").as_deref() {
+        Some("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    };
+    let fields = Fields {
+        msg: message.to_string(),
+        extra: Vec::new(),
+    };
+    if let Ok(mut f) = open_append(Path::new(&path)) {
+        let _ = f.write_all(format_line(format, &Level::ERROR, &fields).as_bytes());
+    }
+}
+
 /// A `--debug-log` value ending in '/' is a directory holding one file per
 /// command, as gVisor names them.
 fn debug_log_path(spec: &str, command: &str) -> PathBuf {

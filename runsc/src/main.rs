@@ -12,7 +12,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::go_style_args(std::env::args_os().collect());
-    let cli = match cli::Cli::try_parse_from(args) {
+    let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         // --help and --version print as clap renders them; a bad flag or
         // argument is one line, like every other error.
@@ -23,7 +23,9 @@ fn main() -> ExitCode {
         Err(e) => {
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("runsc: {}", first.trim_start_matches("error: "));
+            let first = first.trim_start_matches("error: ");
+            logging::log_unparsed(&args, first);
+            eprintln!("runsc: {first}");
             return ExitCode::from(1);
         }
     };
