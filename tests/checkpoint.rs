@@ -35,9 +35,15 @@ const COUNTER: &[&str] = &[
     "i=0; while true; do i=$((i+1)); echo $i >> /data/log; sleep 0.05; done",
 ];
 
+/// The complete lines of `path`: a writer may be halfway through the last.
+fn complete_lines(path: &Path) -> String {
+    let mut text = std::fs::read_to_string(path).unwrap_or_default();
+    text.truncate(text.rfind('\n').map_or(0, |i| i + 1));
+    text
+}
+
 fn numbers(path: &Path) -> Vec<u64> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+    complete_lines(path)
         .lines()
         .filter_map(|l| l.trim().parse().ok())
         .collect()
@@ -218,8 +224,7 @@ fn install_memhold(bundle: &Path) {
 }
 
 fn ticks(path: &Path) -> Vec<(u64, String)> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+    complete_lines(path)
         .lines()
         .filter_map(|l| {
             let rest = l.strip_prefix("tick ")?;

@@ -251,12 +251,18 @@ fn pause_freezes_and_resume_thaws() {
         ids: vec![id.clone()],
     };
     env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
+    // `echo > file` truncates before it writes: a read can land between
+    // the two and see nothing, so read again until there is a number.
     let count = || -> u64 {
-        std::fs::read_to_string(shared.join("count"))
-            .unwrap_or_default()
-            .trim()
-            .parse()
-            .unwrap_or(0)
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let text = std::fs::read_to_string(shared.join("count")).unwrap_or_default();
+            if let Ok(n) = text.trim().parse() {
+                return n;
+            }
+            assert!(Instant::now() < deadline, "no count in {text:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     };
     std::thread::sleep(Duration::from_millis(300));
     env.ok(&["pause", &id]);
@@ -270,12 +276,15 @@ fn pause_freezes_and_resume_thaws() {
     assert!(!pids.is_empty());
     env.ok(&["resume", &id]);
     assert_eq!(env.state(&id)["status"], "running");
-    std::thread::sleep(Duration::from_millis(400));
-    assert!(
-        count() > frozen + 2,
-        "the counter did not go on: {} after {frozen}",
-        count()
-    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count() <= frozen + 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the counter did not go on: {} after {frozen}",
+            count()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // A paused container can still be killed and deleted.
     env.ok(&["pause", &id]);
     env.ok(&["kill", &id, "KILL"]);
