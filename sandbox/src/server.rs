@@ -571,27 +571,14 @@ impl Server {
                 .filter(|p| ns_of(*p).as_ref() == Some(&init_ns))
                 .collect();
         }
-        let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
-        for pid in all {
-            if let Some(ppid) = parent_of(pid) {
-                children.entry(ppid).or_default().push(pid);
-            }
-        }
-        let mut out = vec![c.init_pid];
-        out.extend(
+        let mut roots = vec![c.init_pid];
+        roots.extend(
             self.execs
                 .iter()
                 .filter(|(_, e)| e.container == id && e.status.is_none())
                 .map(|(pid, _)| *pid),
         );
-        let mut i = 0;
-        while i < out.len() {
-            if let Some(c) = children.get(&out[i]) {
-                out.extend(c);
-            }
-            i += 1;
-        }
-        out
+        specutils::proc::descendants(&roots, &all)
     }
 }
 
@@ -618,8 +605,4 @@ fn proc_pids() -> Vec<i32> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn parent_of(pid: i32) -> Option<i32> {
-    specutils::proc::parent(pid).ok()
 }

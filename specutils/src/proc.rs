@@ -37,6 +37,34 @@ pub fn parent(pid: i32) -> io::Result<i32> {
         })
 }
 
+/// `roots` and every process among `among` that descends from one of them
+/// (by parent links read from /proc), each once, roots first.
+pub fn descendants(roots: &[i32], among: &[i32]) -> Vec<i32> {
+    let mut children: std::collections::HashMap<i32, Vec<i32>> = std::collections::HashMap::new();
+    for &pid in among {
+        if let Ok(ppid) = parent(pid) {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let mut out: Vec<i32> = Vec::new();
+    for &r in roots {
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    let mut seen: std::collections::HashSet<i32> = out.iter().copied().collect();
+    let mut i = 0;
+    while i < out.len() {
+        for &c in children.get(&out[i]).into_iter().flatten() {
+            if seen.insert(c) {
+                out.push(c);
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
 /// Whether `pid` is alive and is still the process that started at
 /// `start_time`. A zombie counts as gone.
 pub fn is_same_process_alive(pid: i32, start_time: u64) -> bool {
@@ -70,5 +98,20 @@ mod tests {
             parent(pid).ok(),
             Some(std::os::unix::process::parent_id() as i32)
         );
+    }
+
+    #[test]
+    fn descendants_follow_parent_links() {
+        let me = std::process::id() as i32;
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .expect("spawn sleep");
+        let kid = child.id() as i32;
+        let parent_pid = std::os::unix::process::parent_id() as i32;
+        let found = descendants(&[me], &[kid, parent_pid]);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(found, vec![me, kid]);
     }
 }

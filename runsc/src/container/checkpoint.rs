@@ -6,7 +6,7 @@
 //! not run under the sandbox's seccomp allow-list, which CRIU's parasite
 //! code and netlink dumps would exceed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -117,8 +117,8 @@ pub fn checkpoint(
     if status == Status::Paused {
         cgroup.thaw()?;
     }
-    if let Some(sandbox) = c.sandbox {
-        wait_gone(sandbox.pid, sandbox.start_time, Duration::from_secs(10));
+    if let Some(pidfd) = c.sandbox.and_then(|s| s.pidfd()) {
+        super::meta::wait_exit(&pidfd, Duration::from_secs(10));
     }
     locked.container.status = status.transition(Status::Stopped)?;
     locked.save()?;
@@ -138,21 +138,9 @@ fn make_dir(path: &Path) -> Result<PathBuf, LifecycleError> {
 /// Pids of the container's cgroup that are neither the sandbox, the gofer,
 /// nor in the init's tree: processes exec'd into the container.
 fn processes_outside_tree(pids: &[i32], init: i32, c: &super::Container) -> Vec<i32> {
-    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
-    for &pid in pids {
-        if let Ok(parent) = specutils::proc::parent(pid) {
-            children.entry(parent).or_default().push(pid);
-        }
-    }
-    let mut tree: HashSet<i32> = HashSet::from([init]);
-    let mut todo = vec![init];
-    while let Some(p) = todo.pop() {
-        for &child in children.get(&p).into_iter().flatten() {
-            if tree.insert(child) {
-                todo.push(child);
-            }
-        }
-    }
+    let tree: HashSet<i32> = specutils::proc::descendants(&[init], pids)
+        .into_iter()
+        .collect();
     let ours: Vec<i32> = [c.sandbox, c.gofer]
         .iter()
         .flatten()
@@ -162,23 +150,4 @@ fn processes_outside_tree(pids: &[i32], init: i32, c: &super::Container) -> Vec<
         .copied()
         .filter(|p| !tree.contains(p) && !ours.contains(p))
         .collect()
-}
-
-/// Waits until the process has exited (reaped or not), at most `limit`.
-fn wait_gone(pid: i32, start_time: u64, limit: Duration) {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::AsFd;
-    let Some(p) = rustix::process::Pid::from_raw(pid) else {
-        return;
-    };
-    let Ok(pidfd) = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) else {
-        return;
-    };
-    // Opened after the check would race with pid reuse; checked after.
-    if !specutils::proc::is_same_process_alive(pid, start_time) {
-        return;
-    }
-    let timeout = PollTimeout::try_from(limit).unwrap_or(PollTimeout::MAX);
-    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    let _ = poll(&mut fds, timeout);
 }

@@ -7,6 +7,7 @@ use std::os::fd::OwnedFd;
 
 use sandbox::control::{ControlClient, Request};
 
+use super::meta::wait_exit;
 use super::{ContainerStore, LifecycleError, ProcessRef, Status, StoreError};
 
 pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), LifecycleError> {
@@ -69,13 +70,13 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
     // kill and thaw round.
     if status != Status::Paused {
         for fd in &pidfds {
-            wait_gone(fd, Duration::from_secs(1));
+            wait_exit(fd, Duration::from_secs(1));
         }
     }
     cgroup.remove()?;
     tracing::debug!("delete {id}: cgroup removed");
     for fd in pidfds {
-        wait_gone(&fd, Duration::from_secs(10));
+        wait_exit(&fd, Duration::from_secs(10));
     }
     tracing::debug!("delete {id}: processes gone");
     super::fault::crash_point("delete:killed");
@@ -127,23 +128,7 @@ fn subcontainers(store: &ContainerStore, sandbox_id: &str) -> Vec<String> {
 /// SIGKILLs `p` if it is still the process we recorded; returns a pidfd
 /// to wait on.
 fn kill(p: ProcessRef) -> Option<OwnedFd> {
-    let pid = rustix::process::Pid::from_raw(p.pid)?;
-    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()?;
-    // Checked after opening the pidfd: a pid reused later cannot be hit.
-    if !p.is_alive() {
-        return None;
-    }
+    let pidfd = p.pidfd()?;
     let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
     Some(pidfd)
-}
-
-/// Waits at most `limit` until the process is gone, so that its mounts and
-/// namespaces are released.
-fn wait_gone(pidfd: &OwnedFd, limit: Duration) {
-    let mut fds = [rustix::event::PollFd::new(
-        pidfd,
-        rustix::event::PollFlags::IN,
-    )];
-    let timeout = rustix::event::Timespec::try_from(limit).ok();
-    let _ = rustix::event::poll(&mut fds, timeout.as_ref());
 }

@@ -28,6 +28,25 @@ impl ProcessRef {
     pub fn is_alive(&self) -> bool {
         is_same_process_alive(self.pid, self.start_time)
     }
+
+    /// A pidfd for this process, if it is still the one recorded. Checked
+    /// after opening, so a pid reused later cannot be reached through it.
+    pub fn pidfd(&self) -> Option<std::os::fd::OwnedFd> {
+        let pid = rustix::process::Pid::from_raw(self.pid)?;
+        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()?;
+        self.is_alive().then_some(pidfd)
+    }
+}
+
+/// Waits at most `limit` until the process behind `pidfd` has exited
+/// (reaped or not).
+pub fn wait_exit(pidfd: &std::os::fd::OwnedFd, limit: std::time::Duration) {
+    let mut fds = [rustix::event::PollFd::new(
+        pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    let timeout = rustix::event::Timespec::try_from(limit).ok();
+    let _ = rustix::event::poll(&mut fds, timeout.as_ref());
 }
 
 /// One container's metadata, as the frontend stores it.
