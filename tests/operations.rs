@@ -252,7 +252,9 @@ fn pause_freezes_and_resume_thaws() {
     };
     env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
     // `echo > file` truncates before it writes: a read can land between
-    // the two and see nothing, so read again until there is a number.
+    // the two and see nothing, so read again until there is a number
+    // (while running; a pause can freeze the shell between the two).
+    let raw = || std::fs::read_to_string(shared.join("count")).unwrap_or_default();
     let count = || -> u64 {
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
@@ -265,11 +267,12 @@ fn pause_freezes_and_resume_thaws() {
         }
     };
     std::thread::sleep(Duration::from_millis(300));
+    let before = count();
     env.ok(&["pause", &id]);
     assert_eq!(env.state(&id)["status"], "paused");
-    let frozen = count();
+    let frozen = raw();
     std::thread::sleep(Duration::from_millis(400));
-    assert_eq!(count(), frozen, "the counter moved while paused");
+    assert_eq!(raw(), frozen, "the counter moved while paused");
     assert_fails_with(&env.runsc(&["exec", &id, "true"]), "paused");
     assert_fails_with(&env.runsc(&["pause", &id]), "paused");
     let pids: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "-f", "json", &id])).unwrap();
@@ -277,10 +280,10 @@ fn pause_freezes_and_resume_thaws() {
     env.ok(&["resume", &id]);
     assert_eq!(env.state(&id)["status"], "running");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while count() <= frozen + 2 {
+    while count() <= before + 2 {
         assert!(
             Instant::now() < deadline,
-            "the counter did not go on: {} after {frozen}",
+            "the counter did not go on: {} after {before}",
             count()
         );
         std::thread::sleep(Duration::from_millis(50));
