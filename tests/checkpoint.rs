@@ -118,7 +118,20 @@ fn checkpoint_stops_the_counter_and_restore_continues_it() {
     });
     assert_consecutive(&numbers(&log));
 
-    // A restored container behaves as a started one.
+    // A restored container behaves as a started one, and its sandbox gave
+    // up the capabilities it does not use (CAP_SYS_MODULE is bit 16).
+    let sandbox = env.state(&id)["pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{sandbox}/status")).unwrap();
+    let bounding = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .unwrap();
+    assert_eq!(
+        bounding & (1 << 16),
+        0,
+        "restored sandbox keeps CAP_SYS_MODULE"
+    );
     let out = env.ok(&[
         "exec",
         &id,

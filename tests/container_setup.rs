@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
-use common::{edit_config, stderr, stdout, Env, Reaper};
+use common::{edit_config, proc_status, stderr, stdout, Env, Reaper};
 use serde_json::json;
 
 /// Runs `script` in a container of `bundle` and returns (status, stdout).
@@ -306,18 +306,6 @@ fn memory_limit_oom_kills() {
     let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
     env.assert_clean(&[&id]);
-}
-
-/// `field` of /proc/<pid>/status, e.g. "Seccomp".
-fn proc_status(pid: i32, field: &str) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(&format!("{field}:"))
-                .map(|v| v.trim().to_string())
-        })
-        .unwrap_or_default()
 }
 
 #[test]

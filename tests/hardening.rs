@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
-use common::{assert_fails_with, edit_config, stderr, stdout, Env, Reaper};
+use common::{assert_fails_with, edit_config, proc_status, stderr, stdout, Env, Reaper};
 use serde_json::json;
 
 #[test]
@@ -615,4 +615,150 @@ fn a_full_state_root_is_enospc_and_keeps_meta() {
     // The container started anyway (the sandbox ran it); delete cleans up.
     env.ok(&["delete", "--force", &id]);
     assert!(!env.root.join(&id).exists());
+}
+
+/// A capability mask, as /proc/<pid>/status prints it, of these bits.
+fn cap_mask(bits: &[u32]) -> String {
+    format!("{:016x}", bits.iter().fold(0u64, |m, b| m | (1 << b)))
+}
+
+/// CAP_CHOWN 0, DAC_OVERRIDE 1, DAC_READ_SEARCH 2, KILL 5, SETGID 6,
+/// SETUID 7, SETPCAP 8, SYS_CHROOT 18, SYS_PTRACE 19, SYS_ADMIN 21,
+/// SYS_RESOURCE 24, MKNOD 27: what a serving sandbox still uses itself.
+const SANDBOX_NEEDS: [u32; 12] = [0, 1, 2, 5, 6, 7, 8, 18, 19, 21, 24, 27];
+const CAP_SYS_TIME: u32 = 25;
+
+#[test]
+fn the_sandbox_keeps_only_what_it_uses_and_its_container_is_granted() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    // A container that runs as another user with one capability no
+    // sandbox needs: exec, kill and ps must still work from a sandbox that
+    // has given up everything else.
+    edit_config(&bundle, |c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        let only = json!(["CAP_SYS_TIME"]);
+        c["process"]["capabilities"] = json!({
+            "bounding": only, "effective": only, "permitted": only,
+        });
+    });
+    let id = env.id("caps");
+    let sub = env.id("capsub");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![sub.clone(), id.clone()],
+    };
+    env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
+    let sandbox = env.state(&id)["pid"].as_i64().unwrap() as i32;
+    let mut bits = SANDBOX_NEEDS.to_vec();
+    bits.push(CAP_SYS_TIME);
+    // What we run with bounds it (this harness lacks CAP_SYS_RESOURCE).
+    let ours = u64::from_str_radix(&proc_status(std::process::id() as i32, "CapBnd"), 16).unwrap();
+    let expected = format!(
+        "{:016x}",
+        u64::from_str_radix(&cap_mask(&bits), 16).unwrap() & ours
+    );
+    for set in ["CapBnd", "CapPrm", "CapEff"] {
+        assert_eq!(proc_status(sandbox, set), expected, "sandbox {set}");
+    }
+    assert_eq!(proc_status(sandbox, "CapAmb"), cap_mask(&[]));
+
+    let out = env.runsc(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "id -u; grep CapBnd /proc/self/status",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("1000\nCapBnd:\t{}\n", cap_mask(&[CAP_SYS_TIME]))
+    );
+    // A capability the sandbox keeps may be added; one it gave up may not,
+    // and the refusal forks nothing.
+    let out = env.runsc(&["exec", "--cap", "CAP_SYS_ADMIN", &id, "true"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.runsc(&["exec", "--cap", "CAP_SYS_MODULE", &id, "true"]);
+    assert_fails_with(&out, "capability CAP_SYS_MODULE is not held by sandbox");
+    let pids: Vec<i64> = serde_json::from_str(&env.ok(&["ps", "-f", "json", &id])).unwrap();
+    assert_eq!(pids.len(), 1, "processes after a refused exec: {pids:?}");
+
+    // A subcontainer set up by this sandbox: mounts, devices, a user.
+    let sub_bundle = env.bundle(
+        "sub",
+        &["sh", "-c", "id -u; ls /dev/null; cat /proc/mounts"],
+    );
+    edit_config(&sub_bundle, |c| {
+        c["annotations"] = json!({
+            "io.kubernetes.cri.container-type": "container",
+            "io.kubernetes.cri.sandbox-id": &id,
+        });
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["process"]["capabilities"] = json!({});
+    });
+    let out = env.runsc(&["run", "-b", sub_bundle.to_str().unwrap(), &sub]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("1000\n/dev/null\n"), "{text}");
+    assert!(text.contains(" /dev/shm "), "{text}");
+
+    env.ok(&["kill", &id, "KILL"]);
+    let out = env.runsc(&["wait", &id]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    env.ok(&["delete", &id]);
+    env.assert_clean(&[&id, &sub]);
+}
+
+#[test]
+fn a_pod_sandbox_keeps_what_later_containers_may_be_granted() {
+    let env = Env::new();
+    let pod_bundle = env.bundle("pod", &["sleep", "1000"]);
+    edit_config(&pod_bundle, |c| {
+        c["annotations"] = json!({"io.kubernetes.cri.container-type": "sandbox"});
+    });
+    let lone_bundle = env.bundle("lone", &["sleep", "1000"]);
+    let pod = env.id("pod");
+    let lone = env.id("lone");
+    let joins_pod = env.id("sub1");
+    let joins_lone = env.id("sub2");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![
+            joins_pod.clone(),
+            joins_lone.clone(),
+            pod.clone(),
+            lone.clone(),
+        ],
+    };
+    env.ok(&["run", "-d", "-b", pod_bundle.to_str().unwrap(), &pod]);
+    env.ok(&["run", "-d", "-b", lone_bundle.to_str().unwrap(), &lone]);
+    let sandbox = env.state(&pod)["pid"].as_i64().unwrap() as i32;
+    let ours = proc_status(std::process::id() as i32, "CapBnd");
+    assert_eq!(proc_status(sandbox, "CapPrm"), ours, "pod sandbox");
+
+    // A container asking for CAP_SYS_MODULE joins the pod's sandbox, but
+    // not the one of a lone container that never had it.
+    let sub = |name: &str, sandbox_id: &str| {
+        let bundle = env.bundle(name, &["sleep", "1000"]);
+        edit_config(&bundle, |c| {
+            c["annotations"] = json!({
+                "io.kubernetes.cri.container-type": "container",
+                "io.kubernetes.cri.sandbox-id": sandbox_id,
+            });
+            c["process"]["capabilities"]["bounding"] = json!(["CAP_SYS_MODULE"]);
+        });
+        bundle
+    };
+    let bundle = sub("sub1", &pod);
+    env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &joins_pod]);
+    let bundle = sub("sub2", &lone);
+    let out = env.runsc(&["create", "-b", bundle.to_str().unwrap(), &joins_lone]);
+    assert_fails_with(&out, "capability CAP_SYS_MODULE is not held by sandbox");
+    assert!(env.runsc(&["state", &joins_lone]).status.code() == Some(1));
+
+    for id in [&joins_pod, &pod, &lone] {
+        env.ok(&["delete", "--force", id]);
+    }
+    env.assert_clean(&[&joins_pod, &joins_lone, &pod, &lone]);
 }

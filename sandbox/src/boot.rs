@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::HookState;
 
+use crate::capabilities::Retained;
 use crate::checkpoint::RestorePlan;
 use crate::launch::{self, Init};
 use crate::server::{Container, Server};
@@ -92,8 +93,15 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
             Root::Restored(r, state)
         }),
     };
-    let root = match started {
-        Ok(root) => root,
+    // Everything forked from here on gets at most what the sandbox keeps.
+    let started = started.and_then(|root| {
+        let retained = Retained::for_root(&cfg.spec)
+            .and_then(|r| r.apply().map(|()| r))
+            .map_err(|e| e.to_string())?;
+        Ok((root, retained))
+    });
+    let (root, retained) = match started {
+        Ok(started) => started,
         Err(message) => {
             cfg.ready.send(
                 &BootMsg::Failed {
@@ -132,7 +140,7 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
     if let Err(e) = confine.and_then(|f| f.load().map(drop)) {
         tracing::warn!("sandbox {}: confine self with seccomp: {e}", cfg.id);
     }
-    let mut server = Server::new(cfg.id, root);
+    let mut server = Server::new(cfg.id, root, retained);
     Ok(server.serve(&cfg.control, &signals))
 }
 

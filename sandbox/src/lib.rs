@@ -3,6 +3,7 @@
 //! frontend uses this crate as the client of that protocol.
 
 pub mod boot;
+pub mod capabilities;
 pub mod cgroup;
 pub mod checkpoint;
 pub mod control;

@@ -17,6 +17,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::HookState;
 
+use crate::capabilities::Retained;
 use crate::control::{
     ErrorKind, ExecStarted, ExitStatus, Incoming, RemoteError, Request, SubCreated,
 };
@@ -111,6 +112,8 @@ struct Exec {
 
 pub struct Server {
     root_id: String,
+    /// The capabilities this sandbox kept, and so can still grant.
+    retained: Retained,
     containers: HashMap<String, Container>,
     execs: HashMap<i32, Exec>,
 }
@@ -120,11 +123,12 @@ fn remote(kind: ErrorKind, message: impl Into<String>) -> RemoteError {
 }
 
 impl Server {
-    pub fn new(root_id: String, root: Container) -> Self {
+    pub fn new(root_id: String, root: Container, retained: Retained) -> Self {
         let mut containers = HashMap::new();
         containers.insert(root_id.clone(), root);
         Self {
             root_id,
+            retained,
             containers,
             execs: HashMap::new(),
         }
@@ -358,6 +362,11 @@ impl Server {
                 req.id
             )));
         }
+        if let Some(process) = req.spec.process() {
+            self.retained
+                .check(process, &self.root_id)
+                .map_err(|e| invalid(e.to_string()))?;
+        }
         let root = self
             .containers
             .get(&self.root_id)
@@ -493,6 +502,9 @@ impl Server {
                 format!("container {id} is not running"),
             ));
         }
+        self.retained
+            .check(process, &self.root_id)
+            .map_err(|e| remote(ErrorKind::InvalidArgument, e.to_string()))?;
         let target = crate::exec::ExecTarget {
             init_pid: c.init_pid,
             cgroup_procs: &c.cgroup_procs,

@@ -4,22 +4,25 @@
 use oci_spec::runtime::Spec;
 
 /// (container-type key, sandbox-id key, value meaning "a container in a
-/// pod").
-const SCHEMES: [(&str, &str, &str); 3] = [
+/// pod", value meaning "the pod's sandbox").
+const SCHEMES: [(&str, &str, &str, &str); 3] = [
     (
         "io.kubernetes.cri.container-type",
         "io.kubernetes.cri.sandbox-id",
         "container",
+        "sandbox",
     ),
     (
         "io.kubernetes.cri-o.ContainerType",
         "io.kubernetes.cri-o.SandboxID",
         "container",
+        "sandbox",
     ),
     (
         "io.kubernetes.docker.type",
         "io.kubernetes.sandbox.id",
         "container",
+        "podsandbox",
     ),
 ];
 
@@ -36,7 +39,7 @@ pub fn pod_role(spec: &Spec) -> PodRole {
     let Some(a) = spec.annotations().as_ref() else {
         return PodRole::Sandbox;
     };
-    for (type_key, id_key, container) in SCHEMES {
+    for (type_key, id_key, container, _) in SCHEMES {
         if a.get(type_key).map(String::as_str) == Some(container) {
             if let Some(id) = a.get(id_key).filter(|id| !id.is_empty()) {
                 return PodRole::Container {
@@ -46,6 +49,17 @@ pub fn pod_role(spec: &Spec) -> PodRole {
         }
     }
     PodRole::Sandbox
+}
+
+/// Whether a spec is a pod's sandbox, into which the orchestrator will
+/// later create the pod's containers, with specs not known yet.
+pub fn is_pod_sandbox(spec: &Spec) -> bool {
+    let Some(a) = spec.annotations().as_ref() else {
+        return false;
+    };
+    SCHEMES
+        .iter()
+        .any(|(type_key, _, _, sandbox)| a.get(*type_key).map(String::as_str) == Some(sandbox))
 }
 
 #[cfg(test)]
@@ -92,5 +106,26 @@ mod tests {
             pod_role(&spec(&[("io.kubernetes.cri.container-type", "container")])),
             PodRole::Sandbox
         );
+    }
+
+    #[test]
+    fn pod_sandboxes() {
+        assert!(!is_pod_sandbox(&Spec::default()));
+        assert!(is_pod_sandbox(&spec(&[(
+            "io.kubernetes.cri.container-type",
+            "sandbox"
+        )])));
+        assert!(is_pod_sandbox(&spec(&[(
+            "io.kubernetes.cri-o.ContainerType",
+            "sandbox"
+        )])));
+        assert!(is_pod_sandbox(&spec(&[(
+            "io.kubernetes.docker.type",
+            "podsandbox"
+        )])));
+        assert!(!is_pod_sandbox(&spec(&[(
+            "io.kubernetes.cri.container-type",
+            "container"
+        )])));
     }
 }

@@ -64,7 +64,7 @@ fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
     })
 }
 
-fn to_caps(set: Option<&HashSet<Capability>>) -> Result<CapsHashSet, InitError> {
+pub(crate) fn to_caps(set: Option<&HashSet<Capability>>) -> Result<CapsHashSet, InitError> {
     let mut out = CapsHashSet::new();
     for c in set.into_iter().flatten() {
         let name = c.to_string();
