@@ -611,8 +611,24 @@ fn a_full_state_root_is_enospc_and_keeps_meta() {
     let out = env.runsc(&["start", &id]);
     assert_fails_with(&out, "No space left on device");
     assert_eq!(std::fs::read(&meta).unwrap(), before, "meta.json changed");
+    // start failed before it released the init: the container is still
+    // created, its init still waits, and nothing of the attempt is left.
+    assert_eq!(env.state(&id)["status"], "created");
+    let pids: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "-f", "json", &id])).unwrap();
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", pids[0])).unwrap();
+    assert!(!cmdline.starts_with(b"sleep\0"), "the init exec'd");
+    let entries: Vec<_> = std::fs::read_dir(env.root.join(&id))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with('~'))
+        .collect();
+    assert!(entries.is_empty(), "left behind: {entries:?}");
+    // With room again, the same container starts.
     std::fs::remove_file(&filler).unwrap();
-    // The container started anyway (the sandbox ran it); delete cleans up.
+    env.ok(&["start", &id]);
+    assert_eq!(env.state(&id)["status"], "running");
     env.ok(&["delete", "--force", &id]);
     assert!(!env.root.join(&id).exists());
 }

@@ -12,6 +12,11 @@ pub fn start(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
             "cannot start container {id}: it is {status}, not created"
         )));
     }
+    // The new metadata is written before the init is released, so that a
+    // store that cannot take it (ENOSPC) fails start while nothing runs.
+    let mut next = locked.container.clone();
+    next.status = status.transition(Status::Running)?;
+    let pending = locked.prepare(&next)?;
     let client = ControlClient::connect(&store.dir(&locked.container.sandbox_id))?;
     match client.call::<serde_json::Value>(Request::Start { id: id.to_string() }, &[]) {
         Ok(_) => {}
@@ -22,8 +27,8 @@ pub fn start(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
         }
     }
     super::fault::crash_point("start:released");
-    locked.container.status = status.transition(Status::Running)?;
-    locked.save()?;
+    pending.commit()?;
+    locked.container = next;
     // poststart failures are logged, not fatal: the process already runs.
     let c = &locked.container;
     if let Some(hooks) = c.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {

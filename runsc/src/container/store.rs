@@ -322,6 +322,13 @@ impl LockedContainer {
     pub fn save(&self) -> Result<(), StoreError> {
         write_atomic(&self.dir, META_NAME, &encode(&self.container))
     }
+
+    /// Writes `next` as the container's metadata, to be put in place by
+    /// [`PendingWrite::commit`]: for a change that must not happen unless
+    /// it can be recorded (a full disk fails here, not after).
+    pub fn prepare(&self, next: &Container) -> Result<PendingWrite, StoreError> {
+        write_temp(&self.dir, META_NAME, &encode(next))
+    }
 }
 
 fn encode(c: &Container) -> Vec<u8> {
@@ -350,11 +357,21 @@ fn create_lock_file(path: &Path) -> Result<(), StoreError> {
         .map_err(io_err("create", path))
 }
 
-/// A fully written temporary file, not yet in place.
+/// A fully written temporary file, not yet in place; removed if dropped
+/// uncommitted.
 #[derive(Debug)]
 pub struct PendingWrite {
     temp: PathBuf,
     dest: PathBuf,
+    committed: bool,
+}
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
 }
 
 /// Writes `data` to a temporary file in `dir`; nothing is replaced until
@@ -378,16 +395,15 @@ pub fn write_temp(dir: &Path, name: &str, data: &[u8]) -> Result<PendingWrite, S
     Ok(PendingWrite {
         temp,
         dest: dir.join(name),
+        committed: false,
     })
 }
 
 impl PendingWrite {
     /// Renames the temporary file over the destination.
-    pub fn commit(self) -> Result<(), StoreError> {
-        if let Err(e) = fs::rename(&self.temp, &self.dest) {
-            let _ = fs::remove_file(&self.temp);
-            return Err(io_err("rename", &self.dest)(e));
-        }
+    pub fn commit(mut self) -> Result<(), StoreError> {
+        fs::rename(&self.temp, &self.dest).map_err(io_err("rename", &self.dest))?;
+        self.committed = true;
         Ok(())
     }
 }
