@@ -143,3 +143,66 @@ fn kill_between_write_and_rename_keeps_old_meta() {
     drop(locked);
     assert_eq!(store.load("victim").unwrap().status, Status::Created);
 }
+
+/// A pids cgroup of its own that allows one task, removed on drop.
+struct OneTaskCgroup(PathBuf);
+
+impl OneTaskCgroup {
+    fn new(name: &str) -> Self {
+        // v1 (and hybrid) hosts have a pids hierarchy; on v2 the root
+        // delegates pids to its children.
+        let v1 = Path::new("/sys/fs/cgroup/pids");
+        let base = if v1.join("pids.max").exists() || v1.join("tasks").exists() {
+            v1.to_path_buf()
+        } else {
+            PathBuf::from("/sys/fs/cgroup")
+        };
+        let dir = base.join(name);
+        std::fs::create_dir(&dir).expect("make a pids cgroup");
+        std::fs::write(dir.join("pids.max"), "1").expect("set pids.max");
+        Self(dir)
+    }
+}
+
+impl Drop for OneTaskCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn list_reads_everything_when_it_cannot_make_threads() {
+    use std::os::unix::process::CommandExt;
+    let env = common::Env::new();
+    let store = ContainerStore::open(&env.root).expect("open store");
+    // Enough entries that list would spread the reading over threads.
+    let ids: Vec<String> = (0..600).map(|i| format!("c{i:04}")).collect();
+    for id in &ids {
+        store.create(&sample(id)).expect("create entry");
+    }
+    let cgroup = OneTaskCgroup::new(&env.id("list-pids"));
+    let procs = std::fs::OpenOptions::new()
+        .write(true)
+        .open(cgroup.0.join("cgroup.procs"))
+        .expect("open cgroup.procs");
+    let procs_fd = std::os::fd::AsRawFd::as_raw_fd(&procs);
+    // Not -q: that lists ids without reading any metadata.
+    let mut cmd = env.cmd(&["list", "--format", "json"]);
+    // SAFETY: the child only calls write(2) on a descriptor opened before
+    // the fork, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::write(procs_fd, b"0".as_ptr().cast(), 1) != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("run list");
+    drop(procs);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let states: Vec<serde_json::Value> =
+        serde_json::from_str(&common::stdout(&out)).expect("list json");
+    let listed: Vec<&str> = states.iter().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(listed, ids);
+}

@@ -72,13 +72,22 @@ fn read_states(store: &ContainerStore, ids: &[String]) -> Vec<OciState> {
     }
     let chunk = ids.len().div_ceil(threads);
     std::thread::scope(|s| {
+        // A chunk whose thread cannot be made (a pids limit, say) is read
+        // here instead.
         let handles: Vec<_> = ids
             .chunks(chunk)
-            .map(|c| s.spawn(move || read(c)))
+            .map(|c| {
+                std::thread::Builder::new()
+                    .spawn_scoped(s, move || read(c))
+                    .map_err(|_| c)
+            })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            .flat_map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                Err(c) => read(c),
+            })
             .collect()
     })
 }
