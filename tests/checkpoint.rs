@@ -388,9 +388,21 @@ fn bad_checkpoints_and_restores_fail_cleanly() {
     // Restore onto an id in use: the running container is untouched.
     let bundle2 = env.bundle("b2", &["sleep", "1000"]);
     env.ok(&["run", "--detach", "-b", bundle2.to_str().unwrap(), &other]);
-    let out = env.runsc(&["restore", "--detach", "--image-path", img, "-b", b, &other]);
+    let work = env.path().join("refused-work");
+    let out = env.runsc(&[
+        "restore",
+        "--detach",
+        "--image-path",
+        img,
+        "--work-path",
+        work.to_str().unwrap(),
+        "-b",
+        b,
+        &other,
+    ]);
     assert_fails_with(&out, "already exists");
     assert_eq!(status_of(&env, &other), "running");
+    assert!(!work.exists(), "a refused restore made its --work-path");
     env.ok(&["delete", "--force", &other]);
 
     let restore = |image: &str, path: Option<&Path>| {

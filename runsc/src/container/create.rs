@@ -82,10 +82,18 @@ fn check_restore(request: &RestoreRequest) -> Result<Restoring<'_>, LifecycleErr
     let info = sandbox::checkpoint::ImageInfo::read(&image)?;
     info.verify_files(&image)?;
     sandbox::checkpoint::check_stdio(&info)?;
+    // Made only once the id is ours, so a refused restore leaves no
+    // directory behind.
     let work = match &request.work {
         Some(w) => {
-            std::fs::create_dir_all(w).map_err(os(format!("work directory {}", w.display())))?;
-            std::fs::canonicalize(w).map_err(os(format!("work directory {}", w.display())))?
+            let what = || format!("work directory {}", w.display());
+            if w.exists() && !w.is_dir() {
+                return Err(LifecycleError::Invalid(format!(
+                    "{} is not a directory",
+                    what()
+                )));
+            }
+            std::path::absolute(w).map_err(os(what()))?
         }
         None => image.clone(),
     };
@@ -165,6 +173,10 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     tracing::debug!("create {}: store entry and cgroup made", opts.id);
     super::fault::crash_point("create:registered");
     let dir = store.dir(&opts.id);
+    if let Some(r) = &restoring {
+        std::fs::create_dir_all(&r.work)
+            .map_err(os(format!("work directory {}", r.work.display())))?;
+    }
 
     let mount_point = dir.join(MOUNT_POINT);
     let listener = sandbox::control::listen(&dir).map_err(|e| LifecycleError::Os {
