@@ -343,26 +343,7 @@ fn run_gives_a_terminal_spec_our_own_terminal() {
         env.root.display(),
         bundle.display()
     );
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("script(1)");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"tty; echo answer-$((6*7)); exit 3\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(3), "{text}");
-    assert!(
-        text.contains("/dev/pts/0") && text.contains("answer-42"),
-        "{text}"
-    );
+    common::assert_shell_on_a_terminal(&line);
     // Without a terminal of ours to lend, --detach needs a console socket.
     let out = env.runsc(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
     assert_fails_with(&out, "--console-socket");

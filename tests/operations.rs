@@ -417,3 +417,33 @@ fn exec_with_a_terminal() {
     assert!(seen.contains("answer-42"), "{seen:?}");
     assert_eq!(exec.wait().unwrap().code(), Some(3));
 }
+
+#[test]
+fn exec_with_a_terminal_of_our_own() {
+    let env = Env::new();
+    let (id, _r) = running(&env, "b", &["sleep", "1000"]);
+    // script(1) gives runsc a terminal; without --console-socket, exec -t
+    // lends it to the process, as runc does.
+    let line = format!(
+        "{} --root {} exec -t {id} sh",
+        common::runsc_bin(),
+        env.root.display(),
+    );
+    common::assert_shell_on_a_terminal(&line);
+    // With no terminal of ours at all, the process still gets a pty.
+    let out = env.runsc(&["exec", "-t", &id, "sh", "-c", "tty; exit 4"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("/dev/pts/"), "{}", stdout(&out));
+    // --detach cannot lend our terminal.
+    let out = env.runsc(&["exec", "-t", "-d", &id, "true"]);
+    assert_fails_with(&out, "--console-socket");
+    // Our console socket is gone, and so are the exec'd processes.
+    let listed: Vec<_> = std::fs::read_dir(&env.root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(listed, vec![std::ffi::OsString::from(&id)]);
+    let pids: Vec<i64> = serde_json::from_str(&env.ok(&["ps", "-f", "json", &id])).unwrap();
+    assert_eq!(pids.len(), 1, "{pids:?}");
+}

@@ -259,6 +259,37 @@ pub fn proc_status(pid: i32, field: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Runs shell command `line` on a terminal of script(1)'s, typing `input`
+/// there; returns what the terminal showed and the command's status.
+pub fn on_a_terminal(line: &str, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("script")
+        .args(["-qec", line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1)");
+    child
+        .stdin
+        .take()
+        .expect("script's stdin")
+        .write_all(input)
+        .expect("type into script(1)");
+    child.wait_with_output().expect("wait for script(1)")
+}
+
+/// Runs `line` on script(1)'s terminal, types a shell session into it,
+/// and asserts the shell had that terminal and exited as told.
+pub fn assert_shell_on_a_terminal(line: &str) {
+    let out = on_a_terminal(line, b"tty; echo answer-$((6*7)); exit 3\n");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("/dev/pts/0") && text.contains("answer-42"),
+        "{text}"
+    );
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }

@@ -15,7 +15,8 @@ pub struct Args {
     /// A process.json to run instead of CMD
     #[arg(short, long)]
     pub process: Option<PathBuf>,
-    /// Allocate a pseudo-terminal (needs --console-socket)
+    /// Allocate a pseudo-terminal (without --console-socket, on our own
+    /// terminal)
     #[arg(short, long)]
     pub tty: bool,
     /// Unix socket that receives the pty master

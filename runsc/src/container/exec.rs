@@ -15,6 +15,7 @@ use oci_spec::runtime::Process;
 use sandbox::control::{ControlClient, ExecStarted, ExitStatus, Request};
 
 use super::spawn::spawn_self;
+use super::terminal::ConsoleSocket;
 use super::{ContainerStore, LifecycleError, Status};
 
 #[derive(Debug)]
@@ -41,16 +42,26 @@ pub fn exec(store: &ContainerStore, opts: ExecOptions) -> Result<i32, LifecycleE
         )));
     }
     let tty = opts.process.terminal().unwrap_or(false);
-    let console = match (&opts.console_socket, tty) {
+    // As runc: a terminal without a console socket is ours to proxy to the
+    // caller's own terminal, which needs us to stay.
+    let own_console = match (&opts.console_socket, tty) {
+        (None, true) if opts.detach => {
+            return Err(LifecycleError::Invalid(
+                "exec --tty --detach needs --console-socket".into(),
+            ))
+        }
+        (None, true) => Some(ConsoleSocket::bind(store.root())?),
+        _ => None,
+    };
+    let console_path = opts
+        .console_socket
+        .as_deref()
+        .or(own_console.as_ref().map(|c| c.path()));
+    let console = match (console_path, tty) {
         (Some(path), true) => Some(UnixStream::connect(path).map_err(|e| LifecycleError::Os {
             what: format!("connect to console socket {}", path.display()),
             source: e,
         })?),
-        (None, true) => {
-            return Err(LifecycleError::Invalid(
-                "--tty needs --console-socket".into(),
-            ))
-        }
         _ => None,
     };
     let mut fds: Vec<BorrowedFd> = Vec::new();
@@ -97,6 +108,15 @@ pub fn exec(store: &ContainerStore, opts: ExecOptions) -> Result<i32, LifecycleE
             super::create::write_pid_file(path, waiter.pid)?;
         }
         return Ok(0);
+    }
+    if let Some(own) = &own_console {
+        let master = own.receive_master()?;
+        let waiting = ControlClient::connect(&store.dir(&c.sandbox_id))?;
+        waiting.send(Request::WaitPid { pid: started.pid }, &[])?;
+        // The reply to WaitPid arrives when the process exits.
+        super::terminal::proxy(&master, waiting.as_fd());
+        let exit: ExitStatus = waiting.receive()?;
+        return Ok(exit.status);
     }
     wait_forwarding_signals(store, &c.sandbox_id, started.pid)
 }

@@ -1,6 +1,7 @@
-//! A terminal for `run` when the spec asks for one and the caller gave no
-//! console socket, as runc provides: we receive the pty master ourselves
-//! and copy between it and our own terminal until the container exits.
+//! A terminal for `run` and `exec` when the process asks for one and the
+//! caller gave no console socket, as runc provides: we receive the pty
+//! master ourselves and copy between it and our own terminal until the
+//! process exits.
 
 use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -105,9 +106,10 @@ impl Drop for RawMode {
     }
 }
 
-/// Copies our stdin to `master` and `master` to our stdout until the
-/// process `pidfd` names has exited and the pty is drained.
-pub fn proxy(master: &OwnedFd, pidfd: BorrowedFd<'_>) {
+/// Copies our stdin to `master` and `master` to our stdout until `exited`
+/// (a pidfd, or a socket that the exit makes readable) is readable and the
+/// pty is drained.
+pub fn proxy(master: &OwnedFd, exited: BorrowedFd<'_>) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     // Our window size is the container's.
     if let Ok(ws) = rustix::termios::tcgetwinsize(std::io::stdin()) {
@@ -121,7 +123,7 @@ pub fn proxy(master: &OwnedFd, pidfd: BorrowedFd<'_>) {
     loop {
         let mut fds = vec![
             PollFd::new(master.as_fd(), PollFlags::POLLIN),
-            PollFd::new(pidfd, PollFlags::POLLIN),
+            PollFd::new(exited, PollFlags::POLLIN),
         ];
         if stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
