@@ -93,11 +93,14 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
             Root::Restored(r, state)
         }),
     };
-    // Everything forked from here on gets at most what the sandbox keeps.
+    // Everything forked from here on gets at most what the sandbox keeps,
+    // under its filter. A sandbox that cannot confine itself does not
+    // serve.
     let started = started.and_then(|root| {
         let retained = Retained::for_root(&cfg.spec)
             .and_then(|r| r.apply().map(|()| r))
             .map_err(|e| e.to_string())?;
+        confine_self().map_err(|e| format!("confine the sandbox with seccomp: {e}"))?;
         Ok((root, retained))
     });
     let (root, retained) = match started {
@@ -133,15 +136,17 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
             Container::running(&cfg.spec, r.pid, r.pidfd, state, Some(cfg.exit_status))
         }
     };
-    // Processes the sandbox forks later (exec) inherit this filter on top
-    // of their container's; tracing tools must still work in them.
-    let confine =
-        crate::seccomp::self_allow_list(&["ptrace", "process_vm_readv", "process_vm_writev"]);
-    if let Err(e) = confine.and_then(|f| f.load().map(drop)) {
-        tracing::warn!("sandbox {}: confine self with seccomp: {e}", cfg.id);
-    }
     let mut server = Server::new(cfg.id, root, retained);
     Ok(server.serve(&cfg.control, &signals))
+}
+
+/// Loads the sandbox's own allow-list. Processes it forks later (exec)
+/// inherit the filter on top of their container's, so tracing tools must
+/// still work in them.
+fn confine_self() -> Result<(), crate::seccomp::SeccompError> {
+    crate::seccomp::self_allow_list(&["ptrace", "process_vm_readv", "process_vm_writev"])?
+        .load()
+        .map(drop)
 }
 
 /// The root container's init: set up and waiting, or restored and running.
