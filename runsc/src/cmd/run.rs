@@ -43,7 +43,10 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
     let id = created.container.id.clone();
     let master = match &console {
         Some(c) => match c.receive_master() {
-            Ok(m) => Some(m),
+            Ok(m) => {
+                runsc::container::terminal::lend_size(&m);
+                Some(m)
+            }
             Err(e) => {
                 let _ = runsc::container::delete::delete(&store, &id, true);
                 return Err(e.into());

@@ -32,7 +32,7 @@ pub struct ExecOptions {
 }
 
 /// Runs the exec; returns the process's exit status, or 0 when detached.
-pub fn exec(store: &ContainerStore, opts: ExecOptions) -> Result<i32, LifecycleError> {
+pub fn exec(store: &ContainerStore, mut opts: ExecOptions) -> Result<i32, LifecycleError> {
     let c = store.load(&opts.id)?;
     let status = c.live_status();
     if status != Status::Running {
@@ -53,6 +53,18 @@ pub fn exec(store: &ContainerStore, opts: ExecOptions) -> Result<i32, LifecycleE
         (None, true) => Some(ConsoleSocket::bind(store.root())?),
         _ => None,
     };
+    // The process runs before its master reaches us: its pty must be
+    // made with our size, not 0x0.
+    if own_console.is_some() && opts.process.console_size().is_none() {
+        if let Some(ws) = super::terminal::our_size() {
+            let size = oci_spec::runtime::BoxBuilder::default()
+                .height(u64::from(ws.ws_row))
+                .width(u64::from(ws.ws_col))
+                .build()
+                .ok();
+            opts.process.set_console_size(size);
+        }
+    }
     let console_path = opts
         .console_socket
         .as_deref()

@@ -111,10 +111,11 @@ impl Drop for RawMode {
 /// pty is drained.
 pub fn proxy(master: &OwnedFd, exited: BorrowedFd<'_>) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    // Our window size is the container's.
-    if let Ok(ws) = rustix::termios::tcgetwinsize(std::io::stdin()) {
-        let _ = rustix::termios::tcsetwinsize(master, ws);
-    }
+    // Our window size is the process's, now and whenever ours changes (the
+    // kernel then signals the process's foreground group itself).
+    let copy_size = || lend_size(master);
+    copy_size();
+    let resized = window_changes();
     let _raw = RawMode::enter();
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
@@ -125,6 +126,10 @@ pub fn proxy(master: &OwnedFd, exited: BorrowedFd<'_>) {
             PollFd::new(master.as_fd(), PollFlags::POLLIN),
             PollFd::new(exited, PollFlags::POLLIN),
         ];
+        if let Some(r) = &resized {
+            fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
+        }
+        let stdin_at = fds.len();
         if stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
@@ -133,7 +138,11 @@ pub fn proxy(master: &OwnedFd, exited: BorrowedFd<'_>) {
         }
         let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
         let (master_ready, exited) = (ready(&fds[0]), ready(&fds[1]));
-        let stdin_ready = stdin_open && ready(&fds[2]);
+        let stdin_ready = stdin_open && ready(&fds[stdin_at]);
+        if let Some(r) = resized.as_ref().filter(|_| ready(&fds[2])) {
+            while let Ok(Some(_)) = r.read_signal() {}
+            copy_size();
+        }
         if master_ready {
             match rustix::io::read(master, &mut buf) {
                 Ok(n) if n > 0 => {
@@ -156,6 +165,30 @@ pub fn proxy(master: &OwnedFd, exited: BorrowedFd<'_>) {
             return;
         }
     }
+}
+
+/// The size of the caller's terminal, if stdin is one.
+pub fn our_size() -> Option<rustix::termios::Winsize> {
+    rustix::termios::tcgetwinsize(std::io::stdin()).ok()
+}
+
+/// Gives the pty of `master` our terminal's size. Done as soon as the
+/// master arrives, before the process runs, so it never sees 0x0.
+pub fn lend_size(master: &OwnedFd) {
+    if let Some(ws) = our_size() {
+        let _ = rustix::termios::tcsetwinsize(master, ws);
+    }
+}
+
+/// SIGWINCH as a descriptor, or None if it cannot be had (then the size
+/// is only copied once).
+fn window_changes() -> Option<nix::sys::signalfd::SignalFd> {
+    use nix::sys::signal::{SigSet, Signal};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGWINCH);
+    set.thread_block().ok()?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok()
 }
 
 fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> rustix::io::Result<()> {
