@@ -263,6 +263,31 @@ fn containerd_runs_containers_through_runsc() {
     );
     assert!(stdout(&out).contains("/dev/pts/0"), "{}", stdout(&out));
 
+    // The systemd cgroup driver's slice:prefix:name, with --systemd-cgroup
+    // on every runsc command the shim runs.
+    let slice = format!("rs{}.slice", env.id("s").trim_start_matches("s-"));
+    let out = ctd.ctr(&[
+        "run",
+        "--rm",
+        "--runc-binary",
+        runtime,
+        "--runc-systemd-cgroup",
+        "--cgroup",
+        &format!("{slice}:ctr:sd1"),
+        image,
+        "sd1",
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    remove_empty_cgroup(&slice);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let place = format!(":/{slice}/ctr-sd1.scope");
+    assert!(
+        stdout(&out).lines().any(|l| l.ends_with(&place)),
+        "{}",
+        stdout(&out)
+    );
+
     // A start that fails says why, in containerd's error, from our --log.
     let out = ctd.ctr(&[
         "run",

@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
-use common::{edit_config, proc_status, stderr, stdout, Env, Reaper};
+use common::{cgroup_dirs, edit_config, proc_status, stderr, stdout, Env, Reaper};
 use serde_json::json;
 
 /// Runs `script` in a container of `bundle` and returns (status, stdout).
@@ -453,4 +453,76 @@ fn seccomp_notify_descriptor_reaches_the_listener() {
     drop(unsafe { OwnedFd::from_raw_fd(fds[0]) });
     env.ok(&["delete", "--force", &id]);
     env.assert_clean(&[&id]);
+}
+
+#[test]
+fn systemd_cgroup_paths_are_placed_as_systemd_would() {
+    let env = Env::new();
+    let id = env.id("sd");
+    // A slice of this test's own, nested as a kubelet pod slice is.
+    let stem = format!("rs{}", id.trim_start_matches("sd-"));
+    let top = format!("{stem}.slice");
+    let pod = format!("{stem}-pod1.slice");
+    struct RemoveSlices(String);
+    impl Drop for RemoveSlices {
+        fn drop(&mut self) {
+            for dir in cgroup_dirs(&self.0) {
+                for sub in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    let _ = std::fs::remove_dir(sub.path());
+                }
+                let _ = std::fs::remove_dir(&dir);
+            }
+        }
+    }
+    let _slices = RemoveSlices(top.clone());
+    let _reaper = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    edit_config(&bundle, |c| {
+        c["linux"]["cgroupsPath"] = json!(format!("{pod}:cri-containerd:{id}"));
+        c["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+    });
+    let b = bundle.to_str().unwrap();
+    env.ok(&["--systemd-cgroup", "run", "-d", "-b", b, &id]);
+    let rel = format!("{top}/{pod}/cri-containerd-{id}.scope");
+    let memory = cgroup_dirs(&rel)
+        .into_iter()
+        .find(|d| d.join("memory.limit_in_bytes").exists() || d.join("memory.max").exists())
+        .expect("the container's memory cgroup");
+    let limit = std::fs::read_to_string(memory.join("memory.limit_in_bytes"))
+        .or_else(|_| std::fs::read_to_string(memory.join("memory.max")))
+        .unwrap();
+    assert_eq!(limit.trim(), "67108864");
+    let pids: Vec<i64> = serde_json::from_str(&env.ok(&["ps", "-f", "json", &id])).unwrap();
+    let init = pids.iter().min().unwrap();
+    let cgroups = std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap();
+    let place = format!(":/{rel}");
+    assert!(cgroups.lines().any(|l| l.ends_with(&place)), "{cgroups}");
+    // Later commands find it from the metadata, with or without the flag.
+    env.ok(&["update", "--memory", "134217728", &id]);
+    let limit = std::fs::read_to_string(memory.join("memory.limit_in_bytes"))
+        .or_else(|_| std::fs::read_to_string(memory.join("memory.max")))
+        .unwrap();
+    assert_eq!(limit.trim(), "134217728");
+    env.ok(&["delete", "--force", &id]);
+    for dir in cgroup_dirs(&rel) {
+        assert!(!dir.exists(), "cgroup left: {}", dir.display());
+    }
+    env.assert_clean(&[&id]);
+
+    // Not slice:prefix:name: refused before anything is made.
+    let other = env.id("sdbad");
+    let bad = env.bundle("bad", &["true"]);
+    edit_config(&bad, |c| c["linux"]["cgroupsPath"] = json!("/plain/path"));
+    let out = env.runsc(&[
+        "--systemd-cgroup",
+        "run",
+        "-b",
+        bad.to_str().unwrap(),
+        &other,
+    ]);
+    common::assert_fails_with(&out, "must be slice:prefix:name");
+    env.assert_clean(&[&other]);
 }

@@ -37,7 +37,8 @@ pub struct GlobalFlags {
     #[arg(long, global = true, num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true")]
     pub debug: bool,
-    /// Manage cgroups through systemd (accepted for runc compatibility)
+    /// cgroupsPath is systemd's slice:prefix:name (placed where systemd would
+    /// put it; no unit is registered)
     #[arg(long = "systemd-cgroup", global = true, num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true")]
     pub systemd_cgroup: bool,

@@ -29,6 +29,7 @@ pub fn options(g: &GlobalFlags, a: Args) -> CreateOptions {
         pid_file: a.pid_file,
         console_socket: a.console_socket,
         network: super::network_mode(g),
+        systemd_cgroup: g.systemd_cgroup,
         child_flags: super::child_flags(g),
         restore: None,
     }

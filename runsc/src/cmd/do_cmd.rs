@@ -135,6 +135,7 @@ fn run_in(
             crate::cli::Network::Host => NetworkMode::Host,
             _ => NetworkMode::None,
         },
+        systemd_cgroup: g.systemd_cgroup,
         child_flags: super::child_flags(g),
         restore: None,
     };

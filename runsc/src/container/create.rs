@@ -40,6 +40,8 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub network: NetworkMode,
+    /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
+    pub systemd_cgroup: bool,
     /// Global flags (logging) the gofer and sandbox are started with.
     pub child_flags: Vec<String>,
     /// Restore the container from a checkpoint instead of creating it.
@@ -123,6 +125,9 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     let mut spec = specutils::load_spec(&bundle)?;
     check_security_labels(&spec)?;
     apply_network_mode(&mut spec, opts.network);
+    if opts.systemd_cgroup {
+        use_systemd_cgroup_path(&mut spec, &opts.id)?;
+    }
     if let Some(dir) = opts.pid_file.as_ref().and_then(|p| p.parent()) {
         if !dir.as_os_str().is_empty() && !dir.is_dir() {
             return Err(LifecycleError::Invalid(format!(
@@ -510,6 +515,22 @@ pub(super) fn spec_memfd(spec: &Spec, dir: &Path) -> Result<OwnedFd, LifecycleEr
 
 /// `--network host` drops the spec's network namespace; `none` insists on
 /// a fresh one.
+/// Replaces a systemd-style cgroupsPath with the cgroupfs path it names,
+/// so that the kept spec.json and meta.json, and every later command with
+/// or without `--systemd-cgroup`, find the same cgroup.
+fn use_systemd_cgroup_path(spec: &mut Spec, id: &str) -> Result<(), LifecycleError> {
+    let given = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    let path = sandbox::cgroup::systemd_path(given.as_deref(), id)?;
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_cgroups_path(Some(path));
+    }
+    Ok(())
+}
+
 pub(super) fn apply_network_mode(spec: &mut Spec, mode: NetworkMode) {
     let Some(linux) = spec.linux_mut() else {
         return;
