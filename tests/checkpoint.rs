@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{assert_fails_with, edit_config, stderr, stdout, Env, Reaper};
@@ -220,22 +219,6 @@ fn leave_running_and_paused_checkpoints_restore_under_a_new_id() {
     env.assert_clean(&[&id, &copy]);
 }
 
-/// Builds tests/programs/memhold.c statically into the bundle's /bin.
-fn install_memhold(bundle: &Path) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/programs/memhold.c");
-    let out = Command::new("gcc")
-        .args(["-static", "-O2", "-o"])
-        .arg(bundle.join("rootfs/bin/memhold"))
-        .arg(&src)
-        .output()
-        .expect("run gcc");
-    assert!(
-        out.status.success(),
-        "gcc: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn ticks(path: &Path) -> Vec<(u64, String)> {
     complete_lines(path)
         .lines()
@@ -251,7 +234,7 @@ fn ticks(path: &Path) -> Vec<(u64, String)> {
 fn memory_open_files_and_pipes_survive_restore() {
     let env = Env::new();
     let (bundle, data) = bundle_with_data(&env, "b", &["memhold", "256", "/data"]);
-    install_memhold(&bundle);
+    common::install_program(&bundle, "memhold");
     let b = bundle.to_str().unwrap();
     let id = env.id("m");
     let _r = Reaper {

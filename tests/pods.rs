@@ -159,3 +159,30 @@ fn subcontainer_of_a_missing_sandbox_fails_cleanly() {
     common::assert_fails_with(&out, "nosuchpod");
     env.assert_clean(&[&id]);
 }
+
+#[test]
+fn later_containers_and_execs_may_use_sysv_ipc() {
+    // Both are forked by a sandbox that already runs under its own seccomp
+    // filter; PostgreSQL-style IPC must still work in them, as under runc.
+    let env = Env::new();
+    let pod = env.id("ipcpod");
+    let sub = env.id("ipcsub");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![sub.clone(), pod.clone()],
+    };
+    let pod_bundle = env.bundle("pod", &["sleep", "1000"]);
+    common::install_program(&pod_bundle, "ipc");
+    env.ok(&["run", "-d", "-b", pod_bundle.to_str().unwrap(), &pod]);
+    let sub_bundle = sub_bundle(&env, "sub", &pod, &["/bin/ipc"]);
+    common::install_program(&sub_bundle, "ipc");
+    let b = sub_bundle.to_str().unwrap();
+    for args in [&["exec", &pod, "/bin/ipc"][..], &["run", "-b", b, &sub][..]] {
+        let out = env.runsc(args);
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {text}");
+        assert_eq!(text, "ipc failures: 0\n", "{args:?}");
+    }
+    env.ok(&["delete", "--force", &pod]);
+    env.assert_clean(&[&sub, &pod]);
+}

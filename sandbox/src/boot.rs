@@ -140,13 +140,14 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
     Ok(server.serve(&cfg.control, &signals))
 }
 
-/// Loads the sandbox's own allow-list. Processes it forks later (exec)
-/// inherit the filter on top of their container's, so tracing tools must
-/// still work in them.
+/// Loads the sandbox's own allow-list. Processes it forks later (exec, a
+/// pod's later containers) inherit the filter on top of their
+/// container's, so it also lets through what containers use and the
+/// sandbox does not, tracing tools included.
 fn confine_self() -> Result<(), crate::seccomp::SeccompError> {
-    crate::seccomp::self_allow_list(&["ptrace", "process_vm_readv", "process_vm_writev"])?
-        .load()
-        .map(drop)
+    let mut extra = vec!["ptrace", "process_vm_readv", "process_vm_writev"];
+    extra.extend_from_slice(crate::seccomp::CONTAINER_ALLOW);
+    crate::seccomp::self_allow_list(&extra)?.load().map(drop)
 }
 
 /// The root container's init: set up and waiting, or restored and running.

@@ -263,10 +263,9 @@ fn arg_compare(arg: &LinuxSeccompArg, label: &str) -> Result<ScmpArgCompare, Sec
     Ok(ScmpArgCompare::new(index, op, arg.value()))
 }
 
-/// Syscalls the sandbox and gofer may make. Anything else (module loading,
-/// kexec, bpf, perf, ptrace, cross-process memory access, keyrings,
-/// open_by_handle_at, userfaultfd, io_uring, reboot, swap, clock setting, ...)
-/// fails with EPERM.
+/// Syscalls the sandbox and gofer may make. Those in [`DENIED`] fail with
+/// EPERM; any other (newer syscalls included) fails with ENOSYS, as on a
+/// kernel without it, so that libraries fall back as they would there.
 #[rustfmt::skip]
 const SELF_ALLOW: &[&str] = &[
     // files and directories
@@ -322,23 +321,60 @@ const SELF_ALLOW: &[&str] = &[
     "timer_getoverrun", "timer_delete", "getrandom",
 ];
 
-/// A filter for the sandbox and gofer to confine themselves: every syscall
-/// outside a generous allow-list (plus `extra`) fails with EPERM rather than
-/// killing, while we learn what they really call. Names unknown to libseccomp
-/// are skipped with a warning, as in [`compile`].
+/// Syscalls the sandbox never makes itself, but the processes it forks
+/// once confined (exec'd processes, a pod's later containers) inherit its
+/// filter and may need: what Docker's default profile allows a container
+/// beyond [`SELF_ALLOW`]. Shared memory, semaphores and message queues
+/// (PostgreSQL), Linux AIO (MySQL), memory policy (NUMA-aware JVMs),
+/// protection keys, and calls the kernel itself reserves for capabilities
+/// a container may be granted (setting the clock).
+#[rustfmt::skip]
+pub const CONTAINER_ALLOW: &[&str] = &[
+    "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl", "msgget",
+    "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive",
+    "mq_notify", "mq_getsetattr", "io_setup", "io_destroy", "io_submit", "io_cancel",
+    "io_getevents", "io_pgetevents", "pkey_alloc", "pkey_free", "pkey_mprotect",
+    "remap_file_pages", "process_mrelease", "process_madvise", "memfd_secret", "personality",
+    "fanotify_mark", "name_to_handle_at", "adjtimex", "clock_adjtime", "clock_settime",
+    "settimeofday", "mbind", "get_mempolicy", "set_mempolicy", "migrate_pages", "move_pages",
+    "kcmp",
+];
+
+/// Syscalls refused with EPERM: the ones that reach into the kernel or
+/// other processes in ways no container of ours gets (module loading,
+/// kexec, bpf, perf, keyrings, userfaultfd, io_uring, open_by_handle_at,
+/// reboot, swap, accounting, raw I/O ports, the kernel log).
+#[rustfmt::skip]
+const DENIED: &[&str] = &[
+    "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load", "bpf",
+    "perf_event_open", "keyctl", "add_key", "request_key", "userfaultfd", "io_uring_setup",
+    "io_uring_enter", "io_uring_register", "open_by_handle_at", "reboot", "swapon", "swapoff",
+    "acct", "quotactl", "quotactl_fd", "iopl", "ioperm", "lookup_dcookie", "syslog", "vhangup",
+    "fanotify_init", "uselib",
+];
+
+/// A filter for the sandbox and gofer to confine themselves: [`SELF_ALLOW`]
+/// and `extra` are allowed, [`DENIED`] fails with EPERM, anything else with
+/// ENOSYS; nothing kills. Names unknown to libseccomp are skipped with a
+/// warning, as in [`compile`].
 ///
 /// Like any seccomp filter it is inherited by every process forked after
 /// [`Filter::load`], and loading needs no_new_privs or CAP_SYS_ADMIN.
 pub fn self_allow_list(extra: &[&str]) -> Result<Filter, SeccompError> {
-    let default = ScmpAction::Errno(libc::EPERM);
-    let mut ctx = new_context(default, "SCMP_ACT_ERRNO")?;
-    for name in SELF_ALLOW.iter().chain(extra) {
+    let mut ctx = new_context(ScmpAction::Errno(libc::ENOSYS), "SCMP_ACT_ERRNO")?;
+    let allowed: Vec<&str> = SELF_ALLOW.iter().chain(extra).copied().collect();
+    let denied = DENIED.iter().filter(|d| !allowed.contains(d));
+    let rules = allowed
+        .iter()
+        .map(|name| (*name, ScmpAction::Allow, "SCMP_ACT_ALLOW"))
+        .chain(denied.map(|name| (*name, ScmpAction::Errno(libc::EPERM), "SCMP_ACT_ERRNO")));
+    for (name, action, label) in rules {
         let Ok(syscall) = ScmpSyscall::from_name(name) else {
             tracing::warn!(syscall = %name, "syscall unknown to libseccomp; not allowed");
             continue;
         };
-        ctx.add_rule(ScmpAction::Allow, syscall)
-            .map_err(|e| SeccompError::Rule(name.to_string(), "SCMP_ACT_ALLOW".into(), e))?;
+        ctx.add_rule(action, syscall)
+            .map_err(|e| SeccompError::Rule(name.to_string(), label.into(), e))?;
     }
     Ok(Filter { ctx, notify: false })
 }
@@ -547,5 +583,27 @@ mod tests {
         let with_perf = self_allow_list(&["perf_event_open"]).expect("allow list");
         let code = in_child(&with_perf, |_| i32::from(perf() == Err(libc::EPERM)));
         assert_eq!(code, 0, "extra syscalls must be allowed");
+    }
+
+    #[test]
+    fn self_allow_list_says_enosys_for_what_it_does_not_name() {
+        // fchmodat2 (Linux 6.6) is in no list: a caller such as glibc,
+        // which falls back only on ENOSYS, must see ENOSYS. Neither is
+        // SysV shared memory in the gofer's list, but it is in the one
+        // the sandbox loads.
+        const FCHMODAT2: libc::c_long = 452;
+        let gofer = self_allow_list(&[]).expect("allow list");
+        let code = in_child(&gofer, |_| {
+            let ok = sys(FCHMODAT2, -1, 0) == Err(libc::ENOSYS)
+                && sys(libc::SYS_shmget, 0, 0) == Err(libc::ENOSYS);
+            i32::from(!ok)
+        });
+        assert_eq!(code, 0);
+        let sandbox = self_allow_list(CONTAINER_ALLOW).expect("allow list");
+        let code = in_child(&sandbox, |_| {
+            // shmget(IPC_PRIVATE, 0, 0) reaches the kernel: EINVAL.
+            i32::from(sys(libc::SYS_shmget, 0, 0) != Err(libc::EINVAL))
+        });
+        assert_eq!(code, 0, "the sandbox's list lets containers use SysV IPC");
     }
 }

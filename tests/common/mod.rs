@@ -290,6 +290,23 @@ pub fn assert_shell_on_a_terminal(line: &str) {
     );
 }
 
+/// Builds tests/programs/<name>.c statically into the bundle's /bin.
+pub fn install_program(bundle: &Path, name: &str) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/programs/{name}.c"));
+    let out = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(bundle.join("rootfs/bin").join(name))
+        .arg(&src)
+        .arg("-lrt")
+        .output()
+        .expect("run gcc");
+    assert!(
+        out.status.success(),
+        "gcc {name}.c: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
