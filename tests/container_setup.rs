@@ -205,6 +205,22 @@ fn user_groups_and_umask() {
     assert!(out.contains("uid=1000 gid=1000 groups=1000 5 7"), "{out}");
     assert!(out.contains("0077"), "{out}");
     assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
+
+    // Without one in the spec the umask is 0022, not the caller's, as
+    // under runc.
+    let plain = env.bundle("plain", &["sh", "-c", "umask"]);
+    let id = env.id("umask");
+    let mut cmd = env.cmd(&["run", "-b", plain.to_str().unwrap(), &id]);
+    // SAFETY: umask(2) is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+    let out = env.output(cmd);
+    assert_eq!(stdout(&out), "0022\n", "{}", stderr(&out));
+    env.assert_clean(&[&id]);
 }
 
 #[test]

@@ -126,9 +126,9 @@ pub fn apply(process: &Process) -> Result<(), InitError> {
     nix::unistd::setresgid(gid, gid, gid).map_err(os(format!("set gid {gid}")))?;
     nix::unistd::setresuid(uid, uid, uid).map_err(os(format!("set uid {uid}")))?;
     nix::sys::prctl::set_keepcaps(false).map_err(os("reset keepcaps"))?;
-    if let Some(mask) = user.umask() {
-        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
-    }
+    // Not the caller's umask: 0022 unless the spec says, as runc does.
+    let mask = user.umask().unwrap_or(0o022);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
 
     let set = |which: CapSet, value: &CapsHashSet, name: &str| {
         caps::set(None, which, value)
