@@ -372,17 +372,54 @@ fn user_namespace_with_id_mappings() {
         let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         c["linux"]["uidMappings"] = map.clone();
         c["linux"]["gidMappings"] = map;
+        // As `runc spec --rootless` has it: ambient capabilities that are
+        // not inheritable (the kernel refuses to raise them; runc warns),
+        // and a cgroup mount with no cgroup namespace, where the kernel
+        // refuses a cgroup2 mount.
+        c["process"]["capabilities"]["ambient"] = json!(["CAP_KILL"]);
+        c["process"]["capabilities"]["inheritable"] = json!([]);
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]
+        }));
     });
     let (status, out) = run_script(
         &env,
         &bundle,
         "userns",
-        "echo uid=$(id -u); tr -s ' ' < /proc/self/uid_map; echo null=$(echo x > /dev/null && echo ok)",
+        "echo uid=$(id -u); tr -s ' ' < /proc/self/uid_map; echo null=$(echo x > /dev/null && echo ok); \
+         ls /sys/fs/cgroup; grep ' /sys/fs/cgroup ' /proc/self/mountinfo",
     );
     assert_eq!(status, 0, "{out}");
     assert!(out.contains("uid=0"), "{out}");
     assert!(out.contains(" 0 100000 65536"), "{out}");
     assert!(out.contains("null=ok"), "{out}");
+    // Our own cgroup, read-only, not the host's whole tree.
+    assert!(out.contains("cgroup.procs"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains(" /sys/fs/cgroup "))
+        .unwrap_or_default();
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert!(
+        fields
+            .get(3)
+            .is_some_and(|r| r.starts_with("/runsc/userns")),
+        "{line}"
+    );
+    assert!(
+        fields
+            .get(5)
+            .is_some_and(|o| o.split(',').any(|f| f == "ro")),
+        "{line}"
+    );
+    let warned = env.log_lines().iter().any(|l| {
+        l["level"] == "warning"
+            && l["msg"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("cannot raise ambient capability CAP_KILL"))
+    });
+    assert!(warned, "{:?}", env.log_lines());
 }
 
 #[test]

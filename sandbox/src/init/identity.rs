@@ -141,9 +141,13 @@ pub fn apply(process: &Process) -> Result<(), InitError> {
     set(CapSet::Permitted, &permitted, "permitted")?;
     caps::clear(None, CapSet::Ambient)
         .map_err(|e| InitError::Invalid(format!("clear ambient capabilities: {e}")))?;
+    // As runc: an ambient capability the kernel refuses (one not also
+    // inheritable, as in `runc spec --rootless`) is a warning, not a
+    // failure.
     for cap in ambient {
-        caps::raise(None, CapSet::Ambient, cap)
-            .map_err(|e| InitError::Invalid(format!("raise ambient {cap}: {e}")))?;
+        if let Err(e) = caps::raise(None, CapSet::Ambient, cap) {
+            tracing::warn!("cannot raise ambient capability {cap}: {e}");
+        }
     }
     Ok(())
 }

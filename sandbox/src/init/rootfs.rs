@@ -266,8 +266,16 @@ fn mount_filesystem(root: BorrowedFd<'_>, m: &Mount) -> Result<(), InitError> {
         .as_ref()
         .map(|s| s.display().to_string())
         .unwrap_or_default();
-    let fs = sys::new_filesystem(fstype, &source, &options.data)
-        .map_err(os(format!("mount {fstype} on {}", dest.display())))?;
+    let fs = match sys::new_filesystem(fstype, &source, &options.data) {
+        // A user namespace without a cgroup namespace of its own may not
+        // mount cgroup2; runc falls back to a bind, and so do we.
+        Err(e) if fstype == "cgroup2" && e.raw_os_error() == Some(libc::EPERM) => own_cgroup2_dir()
+            .map_err(os(format!(
+                "mount cgroup2 on {} ({e}), or bind our cgroup instead",
+                dest.display()
+            )))?,
+        other => other.map_err(os(format!("mount {fstype} on {}", dest.display())))?,
+    };
     if options.attr != MountAttr::default() {
         sys::mount_setattr(fs.as_fd(), true, options.attr)
             .map_err(os(format!("set flags of {fstype} on {}", dest.display())))?;
@@ -275,6 +283,34 @@ fn mount_filesystem(root: BorrowedFd<'_>, m: &Mount) -> Result<(), InitError> {
     let target = ensure_target(root, dest, true)?;
     sys::attach_mount(fs.as_fd(), target.as_fd())
         .map_err(os(format!("attach {fstype} on {}", dest.display())))
+}
+
+/// A bind of the init's own directory in the host's cgroup2 hierarchy:
+/// the view a cgroup namespace would give, without the rest of the host's
+/// tree.
+fn own_cgroup2_dir() -> std::io::Result<OwnedFd> {
+    let not_found =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::NotFound, what.to_string());
+    let ours = std::fs::read_to_string("/proc/self/cgroup")?
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+        .ok_or_else(|| not_found("no cgroup2 line in /proc/self/cgroup"))?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let (root, point) = mountinfo
+        .lines()
+        .find_map(|line| {
+            let (fields, fs) = line.split_once(" - ")?;
+            if !fs.starts_with("cgroup2 ") {
+                return None;
+            }
+            let fields: Vec<&str> = fields.split(' ').collect();
+            Some((fields.get(3)?.to_string(), fields.get(4)?.to_string()))
+        })
+        .ok_or_else(|| not_found("no cgroup2 mount"))?;
+    let within = Path::new(&ours)
+        .strip_prefix(&root)
+        .map_err(|_| not_found("our cgroup is outside the cgroup2 mount"))?;
+    sys::clone_mount_tree(&Path::new(&point).join(within), false)
 }
 
 /// Hides `path` (already inside the new root): /dev/null over a file, an
