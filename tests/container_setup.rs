@@ -205,6 +205,39 @@ fn user_groups_and_umask() {
     assert!(out.contains("uid=1000 gid=1000 groups=1000 5 7"), "{out}");
     assert!(out.contains("0077"), "{out}");
     assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
+    // No HOME in the spec: the user's home from the image's /etc/passwd,
+    // as runc sets it, for the init and for exec'd processes alike.
+    let home = env.bundle("home", &["sleep", "1000"]);
+    edit_config(&home, |c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|e| !e.as_str().unwrap_or("").starts_with("HOME="));
+    });
+    let id = env.id("home");
+    env.ok(&["run", "-d", "-b", home.to_str().unwrap(), &id]);
+    let out = env.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "echo $HOME; tr '\\0' '\\n' < /proc/1/environ | grep HOME",
+    ]);
+    assert_eq!(out, "/home/user\nHOME=/home/user\n");
+    let out = env.ok(&["exec", "--user", "4242", &id, "sh", "-c", "echo $HOME"]);
+    assert_eq!(out, "/\n");
+    let out = env.ok(&[
+        "exec",
+        "--env",
+        "HOME=/elsewhere",
+        &id,
+        "sh",
+        "-c",
+        "echo $HOME",
+    ]);
+    assert_eq!(out, "/elsewhere\n");
+    env.ok(&["delete", "--force", &id]);
 
     // Without one in the spec the umask is 0022, not the caller's, as
     // under runc.
@@ -388,7 +421,7 @@ fn user_namespace_with_id_mappings() {
         &bundle,
         "userns",
         "echo uid=$(id -u); tr -s ' ' < /proc/self/uid_map; echo null=$(echo x > /dev/null && echo ok); \
-         ls /sys/fs/cgroup; grep ' /sys/fs/cgroup ' /proc/self/mountinfo",
+         ls /sys/fs/cgroup/memory /sys/fs/cgroup 2>/dev/null; grep ' /sys/fs/cgroup' /proc/self/mountinfo",
     );
     assert_eq!(status, 0, "{out}");
     assert!(out.contains("uid=0"), "{out}");
@@ -396,9 +429,11 @@ fn user_namespace_with_id_mappings() {
     assert!(out.contains("null=ok"), "{out}");
     // Our own cgroup, read-only, not the host's whole tree.
     assert!(out.contains("cgroup.procs"), "{out}");
+    // The memory hierarchy's on a v1 or hybrid host, else the one cgroup2.
     let line = out
         .lines()
-        .find(|l| l.contains(" /sys/fs/cgroup "))
+        .find(|l| l.contains(" /sys/fs/cgroup/memory "))
+        .or_else(|| out.lines().find(|l| l.contains(" /sys/fs/cgroup ")))
         .unwrap_or_default();
     let fields: Vec<&str> = line.split(' ').collect();
     assert!(
@@ -578,4 +613,62 @@ fn systemd_cgroup_paths_are_placed_as_systemd_would() {
     ]);
     common::assert_fails_with(&out, "must be slice:prefix:name");
     env.assert_clean(&[&other]);
+}
+
+#[test]
+fn cgroup_mounts_show_the_hosts_v1_hierarchies_as_runc_does() {
+    let env = Env::new();
+    let v1_host = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains(" - cgroup "));
+    let bundle = env.bundle("b", &["true"]);
+    edit_config(&bundle, |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]
+        }));
+        c["linux"]["resources"]["memory"] = json!({"limit": 50331648});
+    });
+    let script =
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; \
+                  grep ' /sys/fs/cgroup' /proc/self/mountinfo; (echo x > /sys/fs/cgroup/x) 2>&1; true";
+    // In a cgroup namespace (fresh mounts) and without one (binds of the
+    // container's own directories): the limit is what the container reads.
+    for with_ns in [true, false] {
+        edit_config(&bundle, |c| {
+            let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "cgroup");
+            if with_ns {
+                ns.push(json!({"type": "cgroup"}));
+            }
+        });
+        let (status, out) = run_script(
+            &env,
+            &bundle,
+            if with_ns { "cgns" } else { "nocgns" },
+            script,
+        );
+        assert_eq!(status, 0, "{out}");
+        assert!(out.starts_with("50331648\n"), "{out}");
+        assert!(out.contains("Read-only file system"), "{out}");
+        let mounts: Vec<&str> = out
+            .lines()
+            .filter(|l| l.contains(" /sys/fs/cgroup") && l.contains(" - "))
+            .collect();
+        for m in &mounts {
+            let fields: Vec<&str> = m.split(' ').collect();
+            // Never the host's whole tree: the namespace's root, or our own
+            // directory.
+            assert!(fields[3] == "/" || fields[3].starts_with("/runsc/"), "{m}");
+            assert!(fields[5].split(',').any(|o| o == "ro"), "{m}");
+        }
+        if v1_host {
+            assert!(
+                mounts.iter().any(|m| m.contains(" /sys/fs/cgroup/memory ")),
+                "{out}"
+            );
+            assert!(mounts.iter().any(|m| m.contains(" - tmpfs ")), "{out}");
+        }
+    }
 }

@@ -186,3 +186,50 @@ fn later_containers_and_execs_may_use_sysv_ipc() {
     env.ok(&["delete", "--force", &pod]);
     env.assert_clean(&[&sub, &pod]);
 }
+
+#[test]
+fn a_later_container_sees_its_own_cgroup() {
+    // Forked in the sandbox's cgroup, a subcontainer's init moves to its
+    // own; its cgroup namespace and /sys/fs/cgroup must be rooted there,
+    // so that it reads its own memory limit, not the pod's.
+    let env = Env::new();
+    let pod = env.id("cgpod");
+    let subs = [env.id("cgns"), env.id("nocgns")];
+    let _r = Reaper {
+        env: &env,
+        ids: vec![subs[0].clone(), subs[1].clone(), pod.clone()],
+    };
+    let cgroup_mount = json!({
+        "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+        "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]
+    });
+    let pod_bundle = env.bundle("pod", &["sleep", "1000"]);
+    edit_config(&pod_bundle, |c| {
+        c["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+    });
+    env.ok(&["run", "-d", "-b", pod_bundle.to_str().unwrap(), &pod]);
+    let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max \
+                  2>/dev/null; grep -c '::/$' /proc/self/cgroup || true";
+    for (sub, own_ns) in [(&subs[0], true), (&subs[1], false)] {
+        let bundle = sub_bundle(&env, sub, &pod, &["sh", "-c", script]);
+        edit_config(&bundle, |c| {
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(cgroup_mount.clone());
+            c["linux"]["resources"]["memory"] = json!({"limit": 50331648});
+            if own_ns {
+                let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+                ns.push(json!({"type": "cgroup"}));
+            }
+        });
+        let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), sub]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+        // Its own limit; and in its own namespace its cgroup is the root.
+        let root_line = if own_ns { "1" } else { "0" };
+        assert_eq!(text, format!("50331648\n{root_line}\n"), "own ns: {own_ns}");
+    }
+    env.ok(&["delete", "--force", &pod]);
+    env.assert_clean(&[&subs[0], &subs[1], &pod]);
+}

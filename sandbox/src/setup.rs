@@ -94,6 +94,15 @@ pub fn create(
         None => None,
     };
     let state = initial_state(setup.id, spec, setup.bundle);
+    // A cgroup namespace is rooted where its creator is. An init that
+    // moves to a cgroup of its own (a subcontainer's) makes its namespace
+    // once there, not at the fork, which happens in the sandbox's cgroup.
+    let mut new = setup.new;
+    let late_cgroup_ns =
+        !setup.cgroup_procs.is_empty() && new.contains(CloneFlags::CLONE_NEWCGROUP);
+    if late_cgroup_ns {
+        new.remove(CloneFlags::CLONE_NEWCGROUP);
+    }
     let plan = InitPlan {
         id: setup.id.to_string(),
         spec: spec.clone(),
@@ -108,9 +117,10 @@ pub fn create(
         console: setup.console,
         stdio: setup.stdio,
         cgroup_procs: setup.cgroup_procs,
+        late_cgroup_ns,
     };
     let hook_state = state.clone();
-    let init = launch::launch(plan, setup.new, state.clone(), |pid| {
+    let init = launch::launch(plan, new, state.clone(), |pid| {
         namespaced(pid, &HookState { pid, ..hook_state })
     })
     .map_err(|e| e.to_string())?;

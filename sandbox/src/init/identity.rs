@@ -193,3 +193,62 @@ fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
+
+/// `HOME=...` for a process whose environment has none, as runc sets it:
+/// the user's home in the image's /etc/passwd, or `/`. Must run inside the
+/// container's root. The image is untrusted: only a regular file is read,
+/// and only its first MiB.
+pub fn missing_home(process: &Process) -> Option<String> {
+    let env = process.env().as_deref().unwrap_or(&[]);
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return None;
+    }
+    let uid = process.user().uid();
+    let home = passwd_home(Path::new("/etc/passwd"), uid).unwrap_or_else(|| "/".to_string());
+    Some(format!("HOME={home}"))
+}
+
+fn passwd_home(path: &Path, uid: u32) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(1 << 20).read_to_string(&mut text).ok()?;
+    text.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        match fields[..] {
+            [_, _, id, _, _, home, ..] if id.parse() == Ok(uid) && !home.is_empty() => {
+                Some(home.to_string())
+            }
+            _ => None,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_comes_from_passwd_or_is_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let passwd = dir.path().join("passwd");
+        std::fs::write(
+            &passwd,
+            "root:x:0:0:root:/root:/bin/sh\nbroken line\nuser:x:1000:1000::/home/user:/bin/sh\n",
+        )
+        .unwrap();
+        assert_eq!(passwd_home(&passwd, 0).as_deref(), Some("/root"));
+        assert_eq!(passwd_home(&passwd, 1000).as_deref(), Some("/home/user"));
+        assert_eq!(passwd_home(&passwd, 5), None);
+        // Not a regular file: never read (a FIFO would block).
+        assert_eq!(passwd_home(dir.path(), 0), None);
+    }
+}

@@ -6,6 +6,7 @@
 //! blocks; on Start it takes its final identity, confines itself, and execs.
 //! Every failure is sent to the sandbox as one line and the process exits.
 
+mod cgroup_mount;
 pub(crate) mod console;
 mod devices;
 pub(crate) mod identity;
@@ -100,6 +101,9 @@ pub struct InitPlan {
     /// `cgroup.procs` of the container's cgroup, one per hierarchy, to
     /// join first; empty to stay in the sandbox's cgroup.
     pub cgroup_procs: Vec<OwnedFd>,
+    /// Make the new cgroup namespace after joining `cgroup_procs`, so that
+    /// it is rooted at the container's own cgroup.
+    pub late_cgroup_ns: bool,
 }
 
 /// Runs in the forked child; never returns.
@@ -153,6 +157,10 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
     }
     for (flag, fd) in &plan.join {
         nix::sched::setns(fd.as_fd(), *flag).map_err(os(format!("join namespace {flag:?}")))?;
+    }
+    if plan.late_cgroup_ns {
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(os("make the cgroup namespace"))?;
     }
     if plan.new_net_ns {
         // A new network namespace starts with loopback down; containers
@@ -241,7 +249,9 @@ pub(crate) fn exec_process(
 ) -> Result<Never, InitError> {
     let exe = identity::find_executable(process)?;
     let args = cstrings(process.args().as_deref().unwrap_or(&[]))?;
-    let env = cstrings(process.env().as_deref().unwrap_or(&[]))?;
+    let mut env = process.env().clone().unwrap_or_default();
+    env.extend(identity::missing_home(process));
+    let env = cstrings(&env)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
     // Without no_new_privs, only a privileged process may load a filter, so
     // it goes in before the identity change; with it, as late as possible.

@@ -13,7 +13,7 @@ use rustix::fs::{Mode, OFlags};
 use specutils::mounts::{is_bind, parse_options};
 use specutils::sys::{self, MountAttr};
 
-use super::{devices, os, InitError, InitPlan};
+use super::{cgroup_mount, devices, os, InitError, InitPlan};
 
 /// Builds the rootfs and pivots into it; `before_pivot` runs once every
 /// mount is in place.
@@ -38,6 +38,8 @@ pub fn build(
     let root = plan.rootfs.as_fd();
 
     let mounts = plan.spec.mounts().as_deref().unwrap_or(&[]);
+    let own_cgroup_ns =
+        super::has_namespace(&plan.spec, oci_spec::runtime::LinuxNamespaceType::Cgroup);
     let mut dev_is_tmpfs = false;
     for (index, m) in mounts.iter().enumerate() {
         let dest = m.destination();
@@ -65,7 +67,7 @@ pub fn build(
             sys::attach_mount(fd.as_fd(), target.as_fd())
                 .map_err(os(format!("bind mount on {}", dest.display())))?;
         } else {
-            mount_filesystem(root, m)?;
+            mount_filesystem(root, m, own_cgroup_ns)?;
             if dest == Path::new("/dev") && m.typ().as_deref() == Some("tmpfs") {
                 dev_is_tmpfs = true;
             }
@@ -245,14 +247,16 @@ fn relative(dest: &Path) -> PathBuf {
         .collect()
 }
 
-fn mount_filesystem(root: BorrowedFd<'_>, m: &Mount) -> Result<(), InitError> {
+fn mount_filesystem(root: BorrowedFd<'_>, m: &Mount, own_cgroup_ns: bool) -> Result<(), InitError> {
     let dest = m.destination();
     let options = parse_options(m.options().as_deref().unwrap_or(&[]));
     let fstype = m.typ().as_deref().unwrap_or("");
     let fstype = match fstype {
-        // The unified hierarchy works on v1, v2 and hybrid hosts alike;
-        // v1 controllers are not exposed inside the container.
-        "cgroup" | "cgroup2" => "cgroup2",
+        "cgroup" | "cgroup2" => {
+            let target = ensure_target(root, dest, true)?;
+            let v1 = fstype == "cgroup";
+            return cgroup_mount::mount(target.as_fd(), dest, &options, v1, own_cgroup_ns);
+        }
         "" => {
             return Err(InitError::Invalid(format!(
                 "mount on {} has no type",
@@ -266,16 +270,8 @@ fn mount_filesystem(root: BorrowedFd<'_>, m: &Mount) -> Result<(), InitError> {
         .as_ref()
         .map(|s| s.display().to_string())
         .unwrap_or_default();
-    let fs = match sys::new_filesystem(fstype, &source, &options.data) {
-        // A user namespace without a cgroup namespace of its own may not
-        // mount cgroup2; runc falls back to a bind, and so do we.
-        Err(e) if fstype == "cgroup2" && e.raw_os_error() == Some(libc::EPERM) => own_cgroup2_dir()
-            .map_err(os(format!(
-                "mount cgroup2 on {} ({e}), or bind our cgroup instead",
-                dest.display()
-            )))?,
-        other => other.map_err(os(format!("mount {fstype} on {}", dest.display())))?,
-    };
+    let fs = sys::new_filesystem(fstype, &source, &options.data)
+        .map_err(os(format!("mount {fstype} on {}", dest.display())))?;
     if options.attr != MountAttr::default() {
         sys::mount_setattr(fs.as_fd(), true, options.attr)
             .map_err(os(format!("set flags of {fstype} on {}", dest.display())))?;
@@ -283,34 +279,6 @@ fn mount_filesystem(root: BorrowedFd<'_>, m: &Mount) -> Result<(), InitError> {
     let target = ensure_target(root, dest, true)?;
     sys::attach_mount(fs.as_fd(), target.as_fd())
         .map_err(os(format!("attach {fstype} on {}", dest.display())))
-}
-
-/// A bind of the init's own directory in the host's cgroup2 hierarchy:
-/// the view a cgroup namespace would give, without the rest of the host's
-/// tree.
-fn own_cgroup2_dir() -> std::io::Result<OwnedFd> {
-    let not_found =
-        |what: &str| std::io::Error::new(std::io::ErrorKind::NotFound, what.to_string());
-    let ours = std::fs::read_to_string("/proc/self/cgroup")?
-        .lines()
-        .find_map(|l| l.strip_prefix("0::").map(str::to_string))
-        .ok_or_else(|| not_found("no cgroup2 line in /proc/self/cgroup"))?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let (root, point) = mountinfo
-        .lines()
-        .find_map(|line| {
-            let (fields, fs) = line.split_once(" - ")?;
-            if !fs.starts_with("cgroup2 ") {
-                return None;
-            }
-            let fields: Vec<&str> = fields.split(' ').collect();
-            Some((fields.get(3)?.to_string(), fields.get(4)?.to_string()))
-        })
-        .ok_or_else(|| not_found("no cgroup2 mount"))?;
-    let within = Path::new(&ours)
-        .strip_prefix(&root)
-        .map_err(|_| not_found("our cgroup is outside the cgroup2 mount"))?;
-    sys::clone_mount_tree(&Path::new(&point).join(within), false)
 }
 
 /// Hides `path` (already inside the new root): /dev/null over a file, an
