@@ -175,15 +175,26 @@ fn spec_settings_are_applied() {
 fn readonly_root_gives_erofs() {
     let env = Env::new();
     let bundle = env.bundle("b", &["true"]);
-    edit_config(&bundle, |c| c["root"]["readonly"] = json!(true));
+    // A mount whose mount point the image lacks: made before the root
+    // turns read-only, as runc does.
+    edit_config(&bundle, |c| {
+        c["root"]["readonly"] = json!(true);
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "nodev", "size=1m"]
+        }));
+    });
     let (status, out) = run_script(
         &env,
         &bundle,
         "rofs",
-        "touch /newfile 2>&1; echo tmp=$(touch /tmp/x 2>&1)",
+        "touch /newfile 2>&1; touch /scratch/x && echo scratch=ok; \
+         awk '$5 == \"/\" {print \"root=\" $6}' /proc/self/mountinfo",
     );
     assert_eq!(status, 0, "{out}");
     assert!(out.contains("Read-only file system"), "{out}");
+    assert!(out.contains("scratch=ok"), "{out}");
+    assert!(out.contains("root=ro,"), "{out}");
     assert!(!bundle.join("rootfs/newfile").exists());
 }
 

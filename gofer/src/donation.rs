@@ -59,13 +59,12 @@ pub fn make_mount(source: &Path, options: &MountOptions) -> Result<OwnedFd, Gofe
     Ok(fd)
 }
 
-/// The rootfs: the whole tree under it, read-only when the spec says so.
-pub fn make_rootfs(path: &Path, readonly: bool) -> Result<OwnedFd, GoferError> {
+/// The rootfs: the whole tree under it. `root.readonly` is left to the
+/// init, which must first make the mount points the spec's mounts need,
+/// as runc does.
+pub fn make_rootfs(path: &Path) -> Result<OwnedFd, GoferError> {
     let mut options = parse_options(&[]);
     options.recursive = true;
-    if readonly {
-        options.attr.set |= sys::MOUNT_ATTR_RDONLY;
-    }
     make_mount(path, &options)
 }
 

@@ -29,12 +29,7 @@ pub fn serve(
         )));
     }
     let rootfs = specutils::spec::rootfs_path(bundle, spec);
-    let readonly = spec
-        .root()
-        .as_ref()
-        .and_then(|r| r.readonly())
-        .unwrap_or(false);
-    donate(&channels[0], &rootfs, make_rootfs(&rootfs, readonly))?;
+    donate(&channels[0], &rootfs, make_rootfs(&rootfs))?;
     for ((_, m), channel) in mounts.iter().zip(&channels[1..]) {
         let (source, made) = match bind_source(bundle, m) {
             Some(source) => {

@@ -78,6 +78,15 @@ pub fn build(
     }
     devices::link_standard(root)?;
     before_pivot()?;
+    // Only now, with every mount point made: the root mount alone, as
+    // runc remounts it.
+    if plan.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        let ro = MountAttr {
+            set: sys::MOUNT_ATTR_RDONLY,
+            ..Default::default()
+        };
+        sys::mount_setattr(root, false, ro).map_err(os("make the rootfs read-only"))?;
+    }
 
     sys::pivot_into(root).map_err(os("pivot_root into rootfs"))?;
     Ok(())
