@@ -349,3 +349,46 @@ fn run_gives_a_terminal_spec_our_own_terminal() {
     assert_fails_with(&out, "--console-socket");
     env.assert_clean(&[&id]);
 }
+
+#[test]
+fn a_foreground_run_passes_signals_to_the_container() {
+    use std::io::{BufRead, BufReader};
+    let env = Env::new();
+    let bundle = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got USR1' USR1; trap 'echo got TERM; exit 7' TERM; \
+             echo ready; while :; do sleep 0.1; done",
+        ],
+    );
+    let id = env.id("fwd");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    let mut run = env
+        .cmd(&["run", "-b", bundle.to_str().unwrap(), &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("runsc run");
+    // Were a signal to kill `run` instead, the container would hold the
+    // pipe open and the reads below would block: end it after a while.
+    let mut watchdog = env.cmd(&["delete", "--force", &id]);
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(20));
+        let _ = watchdog.output();
+    });
+    let mut lines = BufReader::new(run.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let pid = nix::unistd::Pid::from_raw(run.id() as i32);
+    // As runc: signals to `run` reach the container, and `run` stays to
+    // report how it ended.
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "got USR1");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "got TERM");
+    assert_eq!(run.wait().unwrap().code(), Some(7));
+    env.assert_clean(&[&id]);
+}

@@ -77,6 +77,21 @@ fn run_hook(stage: &'static str, hook: &Hook, input: &[u8]) -> Result<(), HookEr
     if let Some((arg0, rest)) = args.split_first() {
         cmd.arg0(arg0).args(rest);
     }
+    // A hook starts with no signal blocked, whatever its runner blocks (the
+    // sandbox blocks SIGCHLD; a foreground `run` blocks what it forwards).
+    // SAFETY: the child only empties its signal mask, with the
+    // async-signal-safe sigemptyset and sigprocmask, before execve.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+            if libc::sigemptyset(empty.as_mut_ptr()) != 0
+                || libc::sigprocmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut()) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     cmd.env_clear();
     for kv in hook.env().as_deref().unwrap_or(&[]) {
         if let Some((k, v)) = kv.split_once('=') {

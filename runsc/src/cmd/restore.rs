@@ -51,9 +51,14 @@ pub fn run(g: &GlobalFlags, a: RestoreArgs) -> Result<u8> {
             file_locks: a.criu.file_locks,
         },
     });
+    let signals = if a.detach {
+        None
+    } else {
+        Some(runsc::container::signals::Forwarder::new()?)
+    };
     let created = create(&store, options)?;
-    if a.detach {
-        return Ok(0);
+    match signals {
+        Some(signals) => super::run::finish(&store, &created, &signals),
+        None => Ok(0),
     }
-    super::run::finish(&store, &created)
 }

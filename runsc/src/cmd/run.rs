@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use runsc::container::create::create;
+use runsc::container::signals::Forwarder;
 
 use crate::cli::GlobalFlags;
 
@@ -39,6 +40,13 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
     if let Some(c) = &console {
         options.console_socket = Some(c.path().to_path_buf());
     }
+    // Signals that arrive from here on wait in the signalfd and reach the
+    // container once it runs, as runc queues them.
+    let signals = if detach {
+        None
+    } else {
+        Some(Forwarder::new()?)
+    };
     let created = create(&store, options)?;
     let id = created.container.id.clone();
     let master = match &console {
@@ -58,14 +66,23 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
         let _ = runsc::container::delete::delete(&store, &id, true);
         return Err(e.into());
     }
-    if detach {
+    let Some(signals) = signals else {
         return Ok(0);
-    }
+    };
     if let (Some(master), Some(sandbox)) = (&master, &created.sandbox) {
         use std::os::fd::AsFd;
-        runsc::container::terminal::proxy(master, sandbox.pidfd.as_fd());
+        let forward = |signal| forward_to(&store, &id, signal);
+        runsc::container::terminal::proxy(master, sandbox.pidfd.as_fd(), &signals, forward);
     }
-    finish(&store, &created)
+    finish(&store, &created, &signals)
+}
+
+/// Passes a signal `run` or `restore` received on to the container's init,
+/// as runc does.
+fn forward_to(store: &runsc::container::ContainerStore, id: &str, signal: i32) {
+    if let Err(e) = runsc::container::kill::kill(store, id, signal, false) {
+        tracing::warn!("forward signal {signal} to container {id}: {e}");
+    }
 }
 
 /// Waits for a container `run` or `restore` made, deletes it, and returns
@@ -73,12 +90,16 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
 pub fn finish(
     store: &runsc::container::ContainerStore,
     created: &runsc::container::create::Created,
+    signals: &Forwarder,
 ) -> Result<u8> {
+    use std::os::fd::AsFd;
     let id = &created.container.id;
+    let forward = |signal| forward_to(store, id, signal);
     // A new sandbox is our child and exits with the container's status; a
     // subcontainer's status comes from its sandbox.
     let code = match &created.sandbox {
         Some(sandbox) => {
+            signals.wait_for(sandbox.pidfd.as_fd(), forward);
             let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(sandbox.pid), None);
             match status {
                 Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => c,
@@ -89,7 +110,13 @@ pub fn finish(
                 }
             }
         }
-        None => runsc::container::kill::wait(store, id)?,
+        None => {
+            let waiting = runsc::container::kill::wait_request(store, id)?;
+            if let Some(client) = &waiting {
+                signals.wait_for(client.as_fd(), forward);
+            }
+            runsc::container::kill::wait_reply(store, id, waiting)?
+        }
     };
     runsc::container::delete::delete(store, id, true)?;
     Ok(code.clamp(0, 255) as u8)

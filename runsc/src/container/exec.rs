@@ -9,11 +9,10 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use oci_spec::runtime::Process;
 use sandbox::control::{ControlClient, ExecStarted, ExitStatus, Request};
 
+use super::signals::Forwarder;
 use super::spawn::spawn_self;
 use super::terminal::ConsoleSocket;
 use super::{ContainerStore, LifecycleError, Status};
@@ -121,65 +120,40 @@ pub fn exec(store: &ContainerStore, mut opts: ExecOptions) -> Result<i32, Lifecy
         }
         return Ok(0);
     }
-    if let Some(own) = &own_console {
-        let master = own.receive_master()?;
-        let waiting = ControlClient::connect(&store.dir(&c.sandbox_id))?;
-        waiting.send(Request::WaitPid { pid: started.pid }, &[])?;
-        // The reply to WaitPid arrives when the process exits.
-        super::terminal::proxy(&master, waiting.as_fd());
-        let exit: ExitStatus = waiting.receive()?;
-        return Ok(exit.status);
-    }
-    wait_forwarding_signals(store, &c.sandbox_id, started.pid)
+    let master = match &own_console {
+        Some(own) => Some(own.receive_master()?),
+        None => None,
+    };
+    wait_forwarding_signals(store, &c.sandbox_id, started.pid, master.as_ref())
 }
 
-/// Waits for exec'd `pid`, passing SIGINT, SIGTERM and SIGHUP on to it.
+/// Waits for exec'd `pid`, passing the signals we receive on to it, and
+/// copying between our terminal and `master` if the process has a pty of
+/// ours.
 pub fn wait_forwarding_signals(
     store: &ContainerStore,
     sandbox_id: &str,
     pid: i32,
+    master: Option<&std::os::fd::OwnedFd>,
 ) -> Result<i32, LifecycleError> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let dir = store.dir(sandbox_id);
-    let mut forwarded = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        forwarded.add(s);
-    }
-    let signals = forwarded
-        .thread_block()
-        .and_then(|()| {
-            SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        })
-        .map_err(|e| LifecycleError::Os {
-            what: "set up signal forwarding".into(),
-            source: e.into(),
-        })?;
+    let signals = Forwarder::new()?;
     let waiting = ControlClient::connect(&dir)?;
     waiting.send(Request::WaitPid { pid }, &[])?;
-    loop {
-        let mut fds = [
-            PollFd::new(waiting.as_fd(), PollFlags::POLLIN),
-            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
-        ];
-        if poll(&mut fds, PollTimeout::NONE).is_err() {
-            continue;
+    let forward = |signal: i32| {
+        let sent = ControlClient::connect(&dir)
+            .and_then(|c| c.call::<serde_json::Value>(Request::SignalProcess { pid, signal }, &[]));
+        if let Err(e) = sent {
+            tracing::warn!("forward signal {signal} to {pid}: {e}");
         }
-        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-            while let Ok(Some(info)) = signals.read_signal() {
-                let signal = info.ssi_signo as i32;
-                let sent = ControlClient::connect(&dir).and_then(|c| {
-                    c.call::<serde_json::Value>(Request::SignalProcess { pid, signal }, &[])
-                });
-                if let Err(e) = sent {
-                    tracing::warn!("forward signal {signal} to {pid}: {e}");
-                }
-            }
-        }
-        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
-            let exit: ExitStatus = waiting.receive()?;
-            return Ok(exit.status);
-        }
+    };
+    // The reply to WaitPid arrives when the process exits.
+    match master {
+        Some(master) => super::terminal::proxy(master, waiting.as_fd(), &signals, forward),
+        None => signals.wait_for(waiting.as_fd(), forward),
     }
+    let exit: ExitStatus = waiting.receive()?;
+    Ok(exit.status)
 }
 
 /// The waiter left behind by `exec --detach --pid-file`: exits with the

@@ -69,22 +69,50 @@ fn signal_directly(
 /// signal number for a signal). A container that has already exited gives
 /// the status its sandbox recorded.
 pub fn wait(store: &ContainerStore, id: &str) -> Result<i32, LifecycleError> {
+    let waiting = wait_request(store, id)?;
+    wait_reply(store, id, waiting)
+}
+
+/// Asks the container's sandbox to answer when the init exits; the
+/// connection turns readable then. None when the sandbox is gone, and the
+/// recorded status is all there is.
+pub fn wait_request(
+    store: &ContainerStore,
+    id: &str,
+) -> Result<Option<ControlClient>, LifecycleError> {
     let c = store.load(id)?;
-    let dir = store.dir(&c.sandbox_id);
+    if !c.sandbox.is_some_and(|s| s.is_alive()) {
+        return Ok(None);
+    }
+    let sent = ControlClient::connect(&store.dir(&c.sandbox_id)).and_then(|client| {
+        client.send(Request::Wait { id: id.to_string() }, &[])?;
+        Ok(client)
+    });
+    match sent {
+        Ok(client) => Ok(Some(client)),
+        // The sandbox may have exited between the check and the call.
+        Err(ControlError::Connect { .. } | ControlError::Channel(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The status [`wait_request`] asked for.
+pub fn wait_reply(
+    store: &ContainerStore,
+    id: &str,
+    waiting: Option<ControlClient>,
+) -> Result<i32, LifecycleError> {
     // A live sandbox knows the status even of a container that has just
     // exited; the file is for when it is gone.
-    if c.sandbox.is_some_and(|s| s.is_alive()) {
-        let asked = ControlClient::connect(&dir).and_then(|client| {
-            client.call::<ExitStatus>(Request::Wait { id: id.to_string() }, &[])
-        });
-        match asked {
+    if let Some(client) = waiting {
+        match client.receive::<ExitStatus>() {
             Ok(exit) => return Ok(exit.status),
-            // The sandbox may have exited between the check and the call.
             Err(ControlError::Connect { .. } | ControlError::Channel(_)) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    recorded_exit_status(&dir).ok_or_else(|| {
+    let c = store.load(id)?;
+    recorded_exit_status(&store.dir(&c.sandbox_id)).ok_or_else(|| {
         LifecycleError::Invalid(format!(
             "container {id} is stopped and its exit status is unknown (its sandbox was killed)"
         ))

@@ -20,6 +20,7 @@ pub mod kill;
 mod meta;
 pub mod pause;
 pub mod processes;
+pub mod signals;
 pub mod spawn;
 pub mod start;
 pub mod state;

@@ -107,8 +107,8 @@ pub fn spawn_self_into(
     let root = c"/";
 
     // SAFETY: the frontend is single-threaded, and the child only calls
-    // async-signal-safe functions (fcntl, dup2, close_range, mount, execve,
-    // _exit) before exec;
+    // async-signal-safe functions (fcntl, dup2, close_range, mount,
+    // sigprocmask, execve, _exit) before exec;
     // everything it needs was allocated before the fork.
     match unsafe { clone_process_into(namespaces.bits() as u64, cgroup) }? {
         Cloned::Parent { pid, pidfd } => Ok(Child { pid, pidfd }),
@@ -179,6 +179,14 @@ pub fn spawn_self_into(
                     {
                         libc::_exit(EXIT_NO_READ_ONLY_EXE);
                     }
+                }
+                // A foreground `run` blocks the signals it forwards; the
+                // sandbox and gofer start with none blocked.
+                let mut no_signals: libc::sigset_t = std::mem::zeroed();
+                if libc::sigemptyset(&mut no_signals) != 0
+                    || libc::sigprocmask(libc::SIG_SETMASK, &no_signals, std::ptr::null_mut()) != 0
+                {
+                    libc::_exit(126);
                 }
                 libc::execve(exe.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr());
                 libc::_exit(127)

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
+use super::signals::Forwarder;
 use super::LifecycleError;
 
 fn os(what: &str) -> impl FnOnce(std::io::Error) -> LifecycleError + '_ {
@@ -108,8 +109,13 @@ impl Drop for RawMode {
 
 /// Copies our stdin to `master` and `master` to our stdout until `exited`
 /// (a pidfd, or a socket that the exit makes readable) is readable and the
-/// pty is drained.
-pub fn proxy(master: &OwnedFd, exited: BorrowedFd<'_>) {
+/// pty is drained; signals `signals` receives meanwhile go to `forward`.
+pub fn proxy(
+    master: &OwnedFd,
+    exited: BorrowedFd<'_>,
+    signals: &Forwarder,
+    mut forward: impl FnMut(i32),
+) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     // Our window size is the process's, now and whenever ours changes (the
     // kernel then signals the process's foreground group itself).
@@ -126,6 +132,7 @@ pub fn proxy(master: &OwnedFd, exited: BorrowedFd<'_>) {
             PollFd::new(master.as_fd(), PollFlags::POLLIN),
             PollFd::new(exited, PollFlags::POLLIN),
         ];
+        fds.push(PollFd::new(signals.as_fd(), PollFlags::POLLIN));
         if let Some(r) = &resized {
             fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
         }
@@ -139,7 +146,12 @@ pub fn proxy(master: &OwnedFd, exited: BorrowedFd<'_>) {
         let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
         let (master_ready, exited) = (ready(&fds[0]), ready(&fds[1]));
         let stdin_ready = stdin_open && ready(&fds[stdin_at]);
-        if let Some(r) = resized.as_ref().filter(|_| ready(&fds[2])) {
+        if ready(&fds[2]) {
+            for signal in signals.received() {
+                forward(signal);
+            }
+        }
+        if let Some(r) = resized.as_ref().filter(|_| ready(&fds[3])) {
             while let Ok(Some(_)) = r.read_signal() {}
             copy_size();
         }
