@@ -474,6 +474,52 @@ fn docker_runs_containers_through_runsc() {
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
     assert_eq!(stdout(&out), "hello from docker\n");
 
+    // The options a hardened deployment uses, each seen from inside.
+    let data = env.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("f"), "host data\n").unwrap();
+    let volume = format!("{}:/data:ro", data.display());
+    let out = d.docker(
+        &[
+            &[
+                "run",
+                "--rm",
+                "--read-only",
+                "--tmpfs",
+                "/run",
+                "--user",
+                "1000:1000",
+            ][..],
+            &["--cap-drop", "ALL", "--security-opt", "no-new-privileges"],
+            &[
+                "--pids-limit",
+                "50",
+                "--memory",
+                "64m",
+                "--ulimit",
+                "nofile=512:512",
+            ],
+            &["--hostname", "hardy", "-v", &volume],
+            &common,
+            &[
+                image,
+                "sh",
+                "-c",
+                "id -u; hostname; ulimit -n; cat /data/f; (touch /x) 2>&1; \
+                 touch /run/x && echo run-ok; grep -E 'NoNewPrivs|CapEff' /proc/self/status; \
+                 cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max \
+                 /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null; true",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "1000\nhardy\n512\nhost data\ntouch: /x: Read-only file system\nrun-ok\n\
+         CapEff:\t0000000000000000\nNoNewPrivs:\t1\n67108864\n50\n"
+    );
+
     d.ok(&[
         &["run", "-d", "--name", "bg"][..],
         &common,
