@@ -421,6 +421,8 @@ fn user_namespace_with_id_mappings() {
         // and a cgroup mount with no cgroup namespace, where the kernel
         // refuses a cgroup2 mount.
         c["process"]["capabilities"]["ambient"] = json!(["CAP_KILL"]);
+        // Docker always sets one; in a user namespace only the sandbox can.
+        c["process"]["oomScoreAdj"] = json!(123);
         c["process"]["capabilities"]["inheritable"] = json!([]);
         c["mounts"].as_array_mut().unwrap().push(json!({
             "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
@@ -432,12 +434,14 @@ fn user_namespace_with_id_mappings() {
         &bundle,
         "userns",
         "echo uid=$(id -u); tr -s ' ' < /proc/self/uid_map; echo null=$(echo x > /dev/null && echo ok); \
+         echo oom=$(cat /proc/self/oom_score_adj); \
          ls /sys/fs/cgroup/memory /sys/fs/cgroup 2>/dev/null; grep ' /sys/fs/cgroup' /proc/self/mountinfo",
     );
     assert_eq!(status, 0, "{out}");
     assert!(out.contains("uid=0"), "{out}");
     assert!(out.contains(" 0 100000 65536"), "{out}");
     assert!(out.contains("null=ok"), "{out}");
+    assert!(out.contains("oom=123\n"), "{out}");
     // Our own cgroup, read-only, not the host's whole tree.
     assert!(out.contains("cgroup.procs"), "{out}");
     // The memory hierarchy's on a v1 or hybrid host, else the one cgroup2.

@@ -20,7 +20,7 @@ pub enum LaunchError {
     #[error("fork container init: {0}")]
     Fork(std::io::Error),
     #[error("write {what} of init {pid}: {source}")]
-    IdMap {
+    ProcWrite {
         what: &'static str,
         pid: i32,
         source: std::io::Error,
@@ -109,6 +109,7 @@ pub fn launch(
         .linux()
         .as_ref()
         .and_then(|l| l.gid_mappings().clone());
+    let oom_score_adj = plan.spec.process().as_ref().and_then(|p| p.oom_score_adj());
     // A pid namespace is entered only by children: switch ours for the
     // one fork, and back.
     let mut plan = plan;
@@ -158,7 +159,8 @@ pub fn launch(
         pidfd,
         channel: ours,
     };
-    let result = drive(&init, new, uid_maps, gid_maps, &mut state, namespaced);
+    let result = set_oom_score_adj(pid, oom_score_adj)
+        .and_then(|()| drive(&init, new, uid_maps, gid_maps, &mut state, namespaced));
     if result.is_err() {
         let _ =
             rustix::process::pidfd_send_signal(init.pidfd.as_fd(), rustix::process::Signal::KILL);
@@ -210,6 +212,23 @@ fn reap(init: &Init) {
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init.pid), None);
 }
 
+/// Set from here, as host root, like runc does before the user namespace
+/// exists: inside one, the init may not write its own (its /proc files
+/// belong to an unmapped owner, and lowering needs CAP_SYS_RESOURCE in the
+/// initial namespace).
+fn set_oom_score_adj(pid: i32, adj: Option<i32>) -> Result<(), LaunchError> {
+    let Some(adj) = adj else {
+        return Ok(());
+    };
+    std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string()).map_err(|source| {
+        LaunchError::ProcWrite {
+            what: "oom_score_adj",
+            pid,
+            source,
+        }
+    })
+}
+
 fn write_id_maps(
     pid: i32,
     uid: Option<&[LinuxIdMapping]>,
@@ -221,11 +240,10 @@ fn write_id_maps(
             .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
             .collect::<String>()
     };
-    let write =
-        |what: &'static str, data: String| {
-            std::fs::write(format!("/proc/{pid}/{what}"), data)
-                .map_err(|source| LaunchError::IdMap { what, pid, source })
-        };
+    let write = |what: &'static str, data: String| {
+        std::fs::write(format!("/proc/{pid}/{what}"), data)
+            .map_err(|source| LaunchError::ProcWrite { what, pid, source })
+    };
     write("uid_map", format(uid))?;
     write("gid_map", format(gid))
 }

@@ -208,10 +208,7 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
     rootfs::protect_paths(&plan.spec)?;
     set_uts(&plan.spec)?;
     identity::apply_rlimits(process)?;
-    if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(os("set oom_score_adj"))?;
-    }
+    // oom_score_adj was set by the sandbox (launch::drive).
     nix::unistd::setsid().map_err(os("setsid"))?;
     if process.terminal().unwrap_or(false) {
         let console = plan.console.as_ref().ok_or_else(|| {
