@@ -184,8 +184,10 @@ fn failed_create_leaves_nothing_and_says_why() {
 
 /// A hook that appends "<name> <status>" to `log`.
 fn logging_hook(name: &str, log: &std::path::Path) -> serde_json::Value {
+    // Logs the stage, the state's status and its ociVersion.
     let script = format!(
-        "s=$(cat); s=${{s#*\\\"status\\\":\\\"}}; echo \"{name} ${{s%%\\\"*}}\" >> {}",
+        "s=$(cat); st=${{s#*\\\"status\\\":\\\"}}; v=${{s#*\\\"ociVersion\\\":\\\"}}; \
+         echo \"{name} ${{st%%\\\"*}} ${{v%%\\\"*}}\" >> {}",
         log.display()
     );
     serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
@@ -229,8 +231,8 @@ fn hooks_run_in_oci_order() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(
         text,
-        "prestart creating\ncreateRuntime creating\ncreateContainer creating\n\
-         startContainer created\npoststart running\npoststop stopped\n"
+        "prestart creating 1.2.0\ncreateRuntime creating 1.2.0\ncreateContainer creating 1.2.0\n\
+         startContainer created 1.2.0\npoststart running 1.2.0\npoststop stopped 1.2.0\n"
     );
     env.assert_clean(&[&id]);
 }

@@ -39,7 +39,7 @@ pub fn has_runtime_hooks(spec: &Spec) -> bool {
 /// The state hooks read, before the init's pid is known.
 pub fn initial_state(id: &str, spec: &Spec, bundle: &Path) -> HookState {
     HookState {
-        oci_version: spec.version().clone(),
+        oci_version: specutils::spec::OCI_VERSION.to_string(),
         id: id.to_string(),
         status: "creating".into(),
         pid: 0,

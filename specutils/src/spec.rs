@@ -7,6 +7,10 @@ use oci_spec::runtime::Spec;
 /// The spec file's name inside a bundle.
 pub const CONFIG_NAME: &str = "config.json";
 
+/// The runtime-spec version we implement, which the state document and
+/// every hook's state report (not the bundle's, as runc does).
+pub const OCI_VERSION: &str = "1.2.0";
+
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("read {path}: {source}")]

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Container, Status};
 
-pub const OCI_VERSION: &str = "1.2.0";
+pub use specutils::spec::OCI_VERSION;
 
 #[derive(Debug, Serialize)]
 pub struct OciState {
