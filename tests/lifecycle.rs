@@ -394,3 +394,41 @@ fn a_foreground_run_passes_signals_to_the_container() {
     assert_eq!(run.wait().unwrap().code(), Some(7));
     env.assert_clean(&[&id]);
 }
+
+#[test]
+fn runc_create_flags_keyring_pivot_and_keep() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["/bin/keyring"]);
+    common::install_program(&bundle, "keyring");
+    let b = bundle.to_str().unwrap();
+    let own = env.id("keys");
+    let kept = env.id("keep");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![own.clone(), kept.clone()],
+    };
+    // A session keyring of its own, as runc gives, named after the id...
+    let out = env.runsc(&["run", "-b", b, &own]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).trim_end().ends_with(&format!(";_ses.{own}")),
+        "{}",
+        stdout(&out)
+    );
+    // ...or the caller's with --no-new-keyring. --keep leaves the stopped
+    // container for a later delete; --no-pivot is accepted.
+    let out = env.runsc(&[
+        "run",
+        "--no-new-keyring",
+        "--no-pivot",
+        "--keep",
+        "-b",
+        b,
+        &kept,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("_ses.keep"), "{}", stdout(&out));
+    assert_eq!(env.state(&kept)["status"], "stopped");
+    env.ok(&["delete", &kept]);
+    env.assert_clean(&[&own, &kept]);
+}

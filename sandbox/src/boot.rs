@@ -55,6 +55,7 @@ pub struct BootConfig {
     pub console: Option<OwnedFd>,
     /// Where the root container's exit status is written before exiting.
     pub exit_status: OwnedFd,
+    pub options: setup::LaunchOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +193,7 @@ fn create_root(cfg: &BootConfig) -> Result<(Init, HookState), String> {
             cgroup_procs: Vec::new(),
             new,
             join,
+            options: cfg.options,
         },
         namespaced,
     )

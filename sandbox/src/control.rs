@@ -31,6 +31,8 @@ pub enum Request {
         mount_point: std::path::PathBuf,
         stdio: u32,
         cgroups: u32,
+        #[serde(default)]
+        options: crate::setup::LaunchOptions,
     },
     /// Kills a subcontainer and forgets it.
     Destroy { id: String },

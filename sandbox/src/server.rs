@@ -101,6 +101,7 @@ struct SubRequest<'a> {
     mount_point: &'a std::path::Path,
     stdio: usize,
     cgroups: usize,
+    options: crate::setup::LaunchOptions,
 }
 
 /// A process exec'd into a container, until someone collects its status.
@@ -287,6 +288,7 @@ impl Server {
                 mount_point,
                 stdio,
                 cgroups,
+                options,
             } => {
                 let Incoming { fds, .. } = &incoming;
                 let fds: Vec<OwnedFd> = fds.iter().filter_map(|f| f.try_clone().ok()).collect();
@@ -297,6 +299,7 @@ impl Server {
                     mount_point: &mount_point,
                     stdio: stdio as usize,
                     cgroups: cgroups as usize,
+                    options,
                 };
                 let result = self.create_sub(sub, fds);
                 incoming.reply(result);
@@ -414,6 +417,7 @@ impl Server {
             cgroup_procs: procs,
             new,
             join,
+            options: req.options,
         };
         // The sandbox is in the runtime's namespaces: it runs the
         // subcontainer's prestart and createRuntime hooks itself.

@@ -12,6 +12,13 @@ use specutils::hooks::HookState;
 use crate::init::InitPlan;
 use crate::launch::{self, Init};
 
+/// How an init sets up its container, from runc's create flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LaunchOptions {
+    /// `--no-new-keyring`: keep the runtime's session keyring.
+    pub no_new_keyring: bool,
+}
+
 pub struct ContainerSetup<'a> {
     pub id: &'a str,
     pub spec: &'a Spec,
@@ -27,6 +34,7 @@ pub struct ContainerSetup<'a> {
     pub cgroup_procs: Vec<OwnedFd>,
     pub new: CloneFlags,
     pub join: Vec<(CloneFlags, OwnedFd)>,
+    pub options: LaunchOptions,
 }
 
 pub fn has_runtime_hooks(spec: &Spec) -> bool {
@@ -118,6 +126,7 @@ pub fn create(
         stdio: setup.stdio,
         cgroup_procs: setup.cgroup_procs,
         late_cgroup_ns,
+        options: setup.options,
     };
     let hook_state = state.clone();
     let init = launch::launch(plan, new, state.clone(), |pid| {

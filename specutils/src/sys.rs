@@ -209,6 +209,20 @@ pub fn pivot_into(new_root: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Joins a new session keyring named `name` (KEYCTL_JOIN_SESSION_KEYRING),
+/// so that the caller no longer shares its parent's session keyring.
+pub fn join_session_keyring(name: &std::ffi::CStr) -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl reads only the NUL-terminated name, which outlives the
+    // call.
+    let ret =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The descriptor's path as /proc/self/fd/N, for the calls that take only
 /// paths (classic mount(2) targets).
 pub fn fd_path(fd: &impl AsFd) -> String {

@@ -32,6 +32,8 @@ pub struct Args {
     /// v1 `tasks` files of the container's cgroup, joined first thing.
     #[arg(long = "cgroup-fds", value_delimiter = ',')]
     pub cgroup_fds: Vec<i32>,
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
 }
 
 pub fn run(_g: &GlobalFlags, a: Args) -> Result<u8> {
@@ -54,6 +56,9 @@ pub fn run(_g: &GlobalFlags, a: Args) -> Result<u8> {
         ready: Channel::from_fd(super::take_fd(a.ready_fd)?),
         console: a.console_fd.map(super::take_fd).transpose()?,
         exit_status: super::take_fd(a.exit_fd)?,
+        options: sandbox::setup::LaunchOptions {
+            no_new_keyring: a.no_new_keyring,
+        },
     };
     let status = boot(config).context("sandbox")?;
     Ok(status.clamp(0, 255) as u8)

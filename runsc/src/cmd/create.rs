@@ -18,11 +18,22 @@ pub struct Args {
     /// Unix socket that receives the pty master when process.terminal is set
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Accepted for runc compatibility: the init always pivots, inside a
+    /// mount namespace of its own (a host whose root is a ramdisk is not
+    /// supported)
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Keep the caller's session keyring instead of a new one
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
     /// Container id
     pub id: String,
 }
 
 pub fn options(g: &GlobalFlags, a: Args) -> CreateOptions {
+    if a.no_pivot {
+        tracing::warn!("--no-pivot is accepted, but the init always uses pivot_root");
+    }
     CreateOptions {
         id: a.id,
         bundle: a.bundle,
@@ -30,6 +41,9 @@ pub fn options(g: &GlobalFlags, a: Args) -> CreateOptions {
         console_socket: a.console_socket,
         network: super::network_mode(g),
         systemd_cgroup: g.systemd_cgroup,
+        launch: sandbox::setup::LaunchOptions {
+            no_new_keyring: a.no_new_keyring,
+        },
         child_flags: super::child_flags(g),
         restore: None,
     }

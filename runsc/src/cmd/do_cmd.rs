@@ -136,6 +136,7 @@ fn run_in(
             _ => NetworkMode::None,
         },
         systemd_cgroup: g.systemd_cgroup,
+        launch: Default::default(),
         child_flags: super::child_flags(g),
         restore: None,
     };

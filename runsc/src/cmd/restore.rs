@@ -33,9 +33,6 @@ pub struct RestoreArgs {
     /// restored init
     #[arg(long = "no-subreaper")]
     pub no_subreaper: bool,
-    /// Accepted for runc compatibility: CRIU sets up the root itself
-    #[arg(long = "no-pivot")]
-    pub no_pivot: bool,
 }
 
 pub fn run(g: &GlobalFlags, a: RestoreArgs) -> Result<u8> {
@@ -58,7 +55,7 @@ pub fn run(g: &GlobalFlags, a: RestoreArgs) -> Result<u8> {
     };
     let created = create(&store, options)?;
     match signals {
-        Some(signals) => super::run::finish(&store, &created, &signals),
+        Some(signals) => super::run::finish(&store, &created, &signals, false),
         None => Ok(0),
     }
 }

@@ -14,6 +14,13 @@ pub struct RunArgs {
     /// Leave the container running and return
     #[arg(short, long)]
     pub detach: bool,
+    /// Do not delete the container after it exits
+    #[arg(long)]
+    pub keep: bool,
+    /// Accepted for runc compatibility: the sandbox, not `run`, reaps the
+    /// container's processes
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
 }
 
 pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
@@ -74,7 +81,7 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
         let forward = |signal| forward_to(&store, &id, signal);
         runsc::container::terminal::proxy(master, sandbox.pidfd.as_fd(), &signals, forward);
     }
-    finish(&store, &created, &signals)
+    finish(&store, &created, &signals, a.keep)
 }
 
 /// Passes a signal `run` or `restore` received on to the container's init,
@@ -91,6 +98,7 @@ pub fn finish(
     store: &runsc::container::ContainerStore,
     created: &runsc::container::create::Created,
     signals: &Forwarder,
+    keep: bool,
 ) -> Result<u8> {
     use std::os::fd::AsFd;
     let id = &created.container.id;
@@ -118,6 +126,8 @@ pub fn finish(
             runsc::container::kill::wait_reply(store, id, waiting)?
         }
     };
-    runsc::container::delete::delete(store, id, true)?;
+    if !keep {
+        runsc::container::delete::delete(store, id, true)?;
+    }
     Ok(code.clamp(0, 255) as u8)
 }

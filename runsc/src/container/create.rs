@@ -42,6 +42,8 @@ pub struct CreateOptions {
     pub network: NetworkMode,
     /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
     pub systemd_cgroup: bool,
+    /// `--no-new-keyring`.
+    pub launch: sandbox::setup::LaunchOptions,
     /// Global flags (logging) the gofer and sandbox are started with.
     pub child_flags: Vec<String>,
     /// Restore the container from a checkpoint instead of creating it.
@@ -250,6 +252,9 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     }
     if console.is_some() {
         boot_args.extend(["--console-fd".into(), "6".into()]);
+    }
+    if opts.launch.no_new_keyring {
+        boot_args.push("--no-new-keyring".into());
     }
     let unified = join.unified.as_ref().map(|f| f.as_fd());
     // A mount namespace of its own, so that it runs our binary read-only.

@@ -101,6 +101,7 @@ pub fn create_sub(
         mount_point: dir.join(MOUNT_POINT),
         stdio,
         cgroups: procs.len() as u32,
+        options: opts.launch,
     };
     let created: SubCreated = ControlClient::connect(&store.dir(&pod.id))?
         .call(request, &fds)

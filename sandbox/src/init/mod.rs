@@ -104,6 +104,7 @@ pub struct InitPlan {
     /// Make the new cgroup namespace after joining `cgroup_procs`, so that
     /// it is rooted at the container's own cgroup.
     pub late_cgroup_ns: bool,
+    pub options: crate::setup::LaunchOptions,
 }
 
 /// Runs in the forked child; never returns.
@@ -209,6 +210,9 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
     set_uts(&plan.spec)?;
     identity::apply_rlimits(process)?;
     // oom_score_adj was set by the sandbox (launch::drive).
+    if !plan.options.no_new_keyring {
+        join_own_keyring(&plan.id);
+    }
     nix::unistd::setsid().map_err(os("setsid"))?;
     if process.terminal().unwrap_or(false) {
         let console = plan.console.as_ref().ok_or_else(|| {
@@ -271,6 +275,20 @@ pub(crate) fn exec_process(
         what: format!("exec {exe:?}"),
         source: e.into(),
     })
+}
+
+/// A session keyring of the container's own, as runc gives it, so that it
+/// does not share the runtime's (containerd's, a user's). A kernel without
+/// keyrings, or a seccomp filter that refuses keyctl (the sandbox's does,
+/// for a pod's later containers, which then cannot reach any keyring),
+/// leaves the inherited one in place.
+fn join_own_keyring(id: &str) {
+    let Ok(name) = std::ffi::CString::new(format!("_ses.{id}")) else {
+        return;
+    };
+    if let Err(e) = specutils::sys::join_session_keyring(&name) {
+        tracing::debug!("container {id}: no session keyring of its own: {e}");
+    }
 }
 
 /// The CVE-2024-21626 class: a cwd such as /proc/self/fd/<n>, through a
