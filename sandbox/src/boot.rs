@@ -76,6 +76,7 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
     let signals = SignalFd::with_flags(&sigchld, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| BootError::Setup(format!("signalfd: {e}")))?;
 
+    tracing::debug!("sandbox {}: begins", cfg.id);
     let restore = match cfg.ready.recv::<BootMsg>()? {
         (BootMsg::Begin, _) => None,
         (BootMsg::Restore(plan), _) => Some(plan),
@@ -98,10 +99,12 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
     // under its filter. A sandbox that cannot confine itself does not
     // serve.
     let started = started.and_then(|root| {
+        tracing::debug!("sandbox {}: root container set up", cfg.id);
         let retained = Retained::for_root(&cfg.spec)
             .and_then(|r| r.apply().map(|()| r))
             .map_err(|e| e.to_string())?;
         confine_self().map_err(|e| format!("confine the sandbox with seccomp: {e}"))?;
+        tracing::debug!("sandbox {}: capabilities dropped, seccomp loaded", cfg.id);
         Ok((root, retained))
     });
     let (root, retained) = match started {
@@ -145,10 +148,8 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
 /// pod's later containers) inherit the filter on top of their
 /// container's, so it also lets through what containers use and the
 /// sandbox does not, tracing tools included.
-fn confine_self() -> Result<(), crate::seccomp::SeccompError> {
-    let mut extra = vec!["ptrace", "process_vm_readv", "process_vm_writev"];
-    extra.extend_from_slice(crate::seccomp::CONTAINER_ALLOW);
-    crate::seccomp::self_allow_list(&extra)?.load().map(drop)
+fn confine_self() -> std::io::Result<()> {
+    crate::self_filter::load_sandbox()
 }
 
 /// The root container's init: set up and waiting, or restored and running.

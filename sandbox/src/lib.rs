@@ -13,5 +13,6 @@ pub mod init;
 pub mod launch;
 pub mod restore;
 pub mod seccomp;
+pub mod self_filter;
 pub mod server;
 pub mod setup;

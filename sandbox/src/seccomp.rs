@@ -74,6 +74,17 @@ impl Filter {
             .map_err(SeccompError::NotifyFdDup)
     }
 
+    /// A filter built from a prepared libseccomp context.
+    pub(crate) fn from_context(ctx: ScmpFilterContext) -> Self {
+        Self { ctx, notify: false }
+    }
+
+    /// Writes the filter as a BPF program, for comparison in tests.
+    #[cfg(test)]
+    pub(crate) fn export_bpf(&self, file: &std::fs::File) -> Result<(), SeccompError> {
+        self.ctx.export_bpf(file).map_err(SeccompError::Load)
+    }
+
     /// Whether a rule of this filter uses SCMP_ACT_NOTIFY.
     pub fn uses_notify(&self) -> bool {
         self.notify
@@ -261,122 +272,6 @@ fn arg_compare(arg: &LinuxSeccompArg, label: &str) -> Result<ScmpArgCompare, Sec
         return Err(SeccompError::ArgValueTwo(label, arg.op(), value_two));
     }
     Ok(ScmpArgCompare::new(index, op, arg.value()))
-}
-
-/// Syscalls the sandbox and gofer may make. Those in [`DENIED`] fail with
-/// EPERM; any other (newer syscalls included) fails with ENOSYS, as on a
-/// kernel without it, so that libraries fall back as they would there.
-#[rustfmt::skip]
-const SELF_ALLOW: &[&str] = &[
-    // files and directories
-    "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2",
-    "pwritev2", "open", "openat", "openat2", "creat", "close", "close_range", "lseek", "dup",
-    "dup2", "dup3", "fcntl", "flock", "fsync", "fdatasync", "sync", "syncfs", "sync_file_range",
-    "truncate", "ftruncate", "fallocate", "fadvise64", "readahead", "stat", "fstat", "lstat",
-    "newfstatat", "statx", "statfs", "fstatfs", "access", "faccessat", "faccessat2", "getdents",
-    "getdents64", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat",
-    "renameat2", "link", "linkat", "symlink", "symlinkat", "readlink", "readlinkat", "chmod",
-    "fchmod", "fchmodat", "chown", "fchown", "lchown", "fchownat", "utime", "utimes", "utimensat",
-    "futimesat", "umask", "chdir", "fchdir", "getcwd", "chroot", "mknod", "mknodat", "sendfile",
-    "splice", "tee", "vmsplice", "copy_file_range", "getxattr", "lgetxattr", "fgetxattr",
-    "setxattr", "lsetxattr", "fsetxattr", "listxattr", "llistxattr", "flistxattr", "removexattr",
-    "lremovexattr", "fremovexattr", "memfd_create", "pipe", "pipe2", "inotify_init",
-    "inotify_init1", "inotify_add_watch", "inotify_rm_watch", "eventfd", "eventfd2",
-    "timerfd_create", "timerfd_settime", "timerfd_gettime", "signalfd", "signalfd4", "ioctl",
-    // mounts and namespaces
-    "mount", "umount2", "pivot_root", "open_tree", "move_mount", "mount_setattr", "fsopen",
-    "fsconfig", "fsmount", "fspick", "setns", "unshare", "sethostname", "setdomainname",
-    // sockets
-    "socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "getsockname",
-    "getpeername", "getsockopt", "setsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg",
-    "sendmmsg", "recvmmsg", "shutdown",
-    // waiting for events
-    "poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
-    "epoll_wait", "epoll_pwait", "epoll_pwait2", "futex", "futex_waitv", "pause",
-    "restart_syscall",
-    // signals and process handles
-    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigsuspend", "rt_sigpending",
-    "rt_sigtimedwait", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "sigaltstack", "kill", "tkill",
-    "tgkill", "pidfd_open", "pidfd_send_signal", "pidfd_getfd",
-    // processes and threads
-    "clone", "clone3", "fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4",
-    "waitid", "getpid", "getppid", "gettid", "getpgid", "setpgid", "getpgrp", "getsid", "setsid",
-    "set_tid_address", "set_robust_list", "get_robust_list", "rseq", "arch_prctl", "prctl",
-    "seccomp", "membarrier", "uname", "sysinfo", "times", "getcpu", "getrusage", "getrlimit",
-    "setrlimit", "prlimit64", "getpriority", "setpriority", "ioprio_get", "ioprio_set",
-    "sched_yield", "sched_getaffinity", "sched_setaffinity", "sched_getparam", "sched_setparam",
-    "sched_getscheduler", "sched_setscheduler", "sched_get_priority_max", "sched_get_priority_min",
-    "sched_rr_get_interval", "sched_getattr", "sched_setattr", "landlock_create_ruleset",
-    "landlock_add_rule", "landlock_restrict_self",
-    // credentials
-    "capget", "capset", "getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
-    "getgroups", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups",
-    "setfsuid", "setfsgid",
-    // memory
-    "mmap", "munmap", "mprotect", "mremap", "madvise", "msync", "mincore", "mlock", "mlock2",
-    "munlock", "mlockall", "munlockall", "brk",
-    // time and randomness
-    "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
-    "alarm", "getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
-    "timer_getoverrun", "timer_delete", "getrandom",
-];
-
-/// Syscalls the sandbox never makes itself, but the processes it forks
-/// once confined (exec'd processes, a pod's later containers) inherit its
-/// filter and may need: what Docker's default profile allows a container
-/// beyond [`SELF_ALLOW`]. Shared memory, semaphores and message queues
-/// (PostgreSQL), Linux AIO (MySQL), memory policy (NUMA-aware JVMs),
-/// protection keys, and calls the kernel itself reserves for capabilities
-/// a container may be granted (setting the clock).
-#[rustfmt::skip]
-pub const CONTAINER_ALLOW: &[&str] = &[
-    "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl", "msgget",
-    "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive",
-    "mq_notify", "mq_getsetattr", "io_setup", "io_destroy", "io_submit", "io_cancel",
-    "io_getevents", "io_pgetevents", "pkey_alloc", "pkey_free", "pkey_mprotect",
-    "remap_file_pages", "process_mrelease", "process_madvise", "memfd_secret", "personality",
-    "fanotify_mark", "name_to_handle_at", "adjtimex", "clock_adjtime", "clock_settime",
-    "settimeofday", "mbind", "get_mempolicy", "set_mempolicy", "migrate_pages", "move_pages",
-    "kcmp",
-];
-
-/// Syscalls refused with EPERM: the ones that reach into the kernel or
-/// other processes in ways no container of ours gets (module loading,
-/// kexec, bpf, perf, keyrings, userfaultfd, io_uring, open_by_handle_at,
-/// reboot, swap, accounting, raw I/O ports, the kernel log).
-#[rustfmt::skip]
-const DENIED: &[&str] = &[
-    "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load", "bpf",
-    "perf_event_open", "keyctl", "add_key", "request_key", "userfaultfd", "io_uring_setup",
-    "io_uring_enter", "io_uring_register", "open_by_handle_at", "reboot", "swapon", "swapoff",
-    "acct", "quotactl", "quotactl_fd", "iopl", "ioperm", "lookup_dcookie", "syslog", "vhangup",
-    "fanotify_init", "uselib",
-];
-
-/// A filter for the sandbox and gofer to confine themselves: [`SELF_ALLOW`]
-/// and `extra` are allowed, [`DENIED`] fails with EPERM, anything else with
-/// ENOSYS; nothing kills. Names unknown to libseccomp are skipped with a
-/// warning, as in [`compile`].
-///
-/// Like any seccomp filter it is inherited by every process forked after
-/// [`Filter::load`], and loading needs no_new_privs or CAP_SYS_ADMIN.
-pub fn self_allow_list(extra: &[&str]) -> Result<Filter, SeccompError> {
-    let mut ctx = new_context(ScmpAction::Errno(libc::ENOSYS), "SCMP_ACT_ERRNO")?;
-    let allowed: Vec<&str> = SELF_ALLOW.iter().chain(extra).copied().collect();
-    let denied = DENIED.iter().filter(|d| !allowed.contains(d));
-    let rules = allowed
-        .iter()
-        .map(|name| (*name, ScmpAction::Allow, "SCMP_ACT_ALLOW"))
-        .chain(denied.map(|name| (*name, ScmpAction::Errno(libc::EPERM), "SCMP_ACT_ERRNO")));
-    for (name, action, label) in rules {
-        let Ok(syscall) = ScmpSyscall::from_name(name) else {
-            tracing::warn!(syscall = %name, "syscall unknown to libseccomp; not allowed");
-            continue;
-        };
-        ctx.add_rule(action, syscall)
-            .map_err(|e| SeccompError::Rule(name.to_string(), label.into(), e))?;
-    }
-    Ok(Filter { ctx, notify: false })
 }
 
 #[cfg(test)]
@@ -567,8 +462,8 @@ mod tests {
     }
 
     #[test]
-    fn self_allow_list_blocks_dangerous_syscalls() {
-        let strict = self_allow_list(&["no_such_syscall"]).expect("allow list");
+    fn self_filters_block_dangerous_syscalls() {
+        let strict = crate::self_filter::build(&["no_such_syscall"]).expect("allow list");
         // perf_event_open(NULL, ...) fails with EFAULT or EINVAL, never
         // EPERM, once the kernel sees it.
         let perf = || sys(libc::SYS_perf_event_open, 0, 0);
@@ -580,26 +475,27 @@ mod tests {
             i32::from(!ok)
         });
         assert_eq!(code, 0);
-        let with_perf = self_allow_list(&["perf_event_open"]).expect("allow list");
+        let with_perf = crate::self_filter::build(&["perf_event_open"]).expect("allow list");
         let code = in_child(&with_perf, |_| i32::from(perf() == Err(libc::EPERM)));
         assert_eq!(code, 0, "extra syscalls must be allowed");
     }
 
     #[test]
-    fn self_allow_list_says_enosys_for_what_it_does_not_name() {
+    fn self_filters_say_enosys_for_what_they_do_not_name() {
         // fchmodat2 (Linux 6.6) is in no list: a caller such as glibc,
         // which falls back only on ENOSYS, must see ENOSYS. Neither is
         // SysV shared memory in the gofer's list, but it is in the one
         // the sandbox loads.
         const FCHMODAT2: libc::c_long = 452;
-        let gofer = self_allow_list(&[]).expect("allow list");
+        let gofer = crate::self_filter::build(&[]).expect("allow list");
         let code = in_child(&gofer, |_| {
             let ok = sys(FCHMODAT2, -1, 0) == Err(libc::ENOSYS)
                 && sys(libc::SYS_shmget, 0, 0) == Err(libc::ENOSYS);
             i32::from(!ok)
         });
         assert_eq!(code, 0);
-        let sandbox = self_allow_list(CONTAINER_ALLOW).expect("allow list");
+        let sandbox =
+            crate::self_filter::build(crate::self_filter::CONTAINER_ALLOW).expect("allow list");
         let code = in_child(&sandbox, |_| {
             // shmget(IPC_PRIVATE, 0, 0) reaches the kernel: EINVAL.
             i32::from(sys(libc::SYS_shmget, 0, 0) != Err(libc::EINVAL))

@@ -57,7 +57,5 @@ fn confine() -> Result<(), String> {
         caps::clear(None, set).map_err(|e| format!("drop capabilities: {e}"))?;
     }
     nix::sys::prctl::set_no_new_privs().map_err(|e| format!("set no_new_privs: {e}"))?;
-    sandbox::seccomp::self_allow_list(&[])
-        .and_then(|f| f.load().map(drop))
-        .map_err(|e| format!("gofer seccomp: {e}"))
+    sandbox::self_filter::load_gofer().map_err(|e| format!("gofer seccomp: {e}"))
 }
