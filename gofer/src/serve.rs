@@ -47,6 +47,7 @@ pub fn serve(
         donate(channel, &source, made)?;
     }
     confine().map_err(GoferError::Failed)?;
+    specutils::sys::release_free_memory();
     wait_for_hangup(&channels);
     Ok(())
 }

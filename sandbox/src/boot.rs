@@ -140,6 +140,7 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
             Container::running(&cfg.spec, r.pid, r.pidfd, state, Some(cfg.exit_status))
         }
     };
+    specutils::sys::release_free_memory();
     let mut server = Server::new(cfg.id, root, retained);
     Ok(server.serve(&cfg.control, &signals))
 }
