@@ -647,5 +647,33 @@ fn do_runs_a_command_over_the_host_root() {
         "/etc/hostname",
     ]);
     assert_eq!(stdout(&out), "runsc\n", "{}", stderr(&out));
+
+    // ^C (SIGINT) to `do` reaches the command, and `do` still cleans up.
+    let mut child = Command::new(runsc_bin())
+        .arg("--root")
+        .arg(&root)
+        .args(["do", "--", "sh", "-c"])
+        .arg("trap 'echo got INT; exit 5' INT; echo ready; while :; do sleep 0.1; done")
+        .current_dir("/")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("runsc do");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    // Were SIGINT to kill `do` instead, its container would hold the pipe
+    // open and the reads below would block: remove it after a while.
+    let watchdog_root = root.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(20));
+        let listed = run(Command::new(runsc_bin()).args(["--root", &watchdog_root, "list", "-q"]));
+        for id in stdout(&listed).lines() {
+            let _ =
+                run(Command::new(runsc_bin()).args(["--root", &watchdog_root, "delete", "-f", id]));
+        }
+    });
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "got INT");
+    assert_eq!(child.wait().unwrap().code(), Some(5));
     env.assert_clean(&[]);
 }

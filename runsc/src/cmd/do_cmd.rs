@@ -140,10 +140,18 @@ fn run_in(
         child_flags: super::child_flags(g),
         restore: None,
     };
+    // As `run`: signals to `do` (a terminal's ^C) reach the command, and
+    // `do` stays to clean up.
+    let signals = runsc::container::signals::Forwarder::new()?;
     let created = create(store, options)?;
     let result = (|| -> Result<i32> {
         runsc::container::start::start(store, id)?;
         let sandbox = created.sandbox.as_ref().context("sandbox")?;
+        signals.wait_for(std::os::fd::AsFd::as_fd(&sandbox.pidfd), |signal| {
+            if let Err(e) = runsc::container::kill::kill(store, id, signal, false) {
+                tracing::warn!("forward signal {signal} to {id}: {e}");
+            }
+        });
         Ok(
             match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(sandbox.pid), None)? {
                 nix::sys::wait::WaitStatus::Exited(_, c) => c,
