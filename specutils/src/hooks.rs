@@ -79,18 +79,10 @@ fn run_hook(stage: &'static str, hook: &Hook, input: &[u8]) -> Result<(), HookEr
     }
     // A hook starts with no signal blocked, whatever its runner blocks (the
     // sandbox blocks SIGCHLD; a foreground `run` blocks what it forwards).
-    // SAFETY: the child only empties its signal mask, with the
-    // async-signal-safe sigemptyset and sigprocmask, before execve.
+    // SAFETY: the child only empties its signal mask, which is
+    // async-signal-safe, before execve.
     unsafe {
-        cmd.pre_exec(|| {
-            let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-            if libc::sigemptyset(empty.as_mut_ptr()) != 0
-                || libc::sigprocmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut()) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(crate::sys::clear_signal_mask);
     }
     cmd.env_clear();
     for kv in hook.env().as_deref().unwrap_or(&[]) {

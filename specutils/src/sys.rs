@@ -209,6 +209,23 @@ pub fn pivot_into(new_root: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Unblocks every signal of the calling thread. Only sigemptyset and
+/// sigprocmask, both async-signal-safe: callable between fork and exec,
+/// where a child must not keep the signals its parent blocked.
+pub fn clear_signal_mask() -> io::Result<()> {
+    let mut none = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initializes the set it is given; sigprocmask only
+    // reads it, and the old mask is not asked for.
+    let failed = unsafe {
+        libc::sigemptyset(none.as_mut_ptr()) != 0
+            || libc::sigprocmask(libc::SIG_SETMASK, none.as_ptr(), std::ptr::null_mut()) != 0
+    };
+    if failed {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Gives the heap memory that setup freed back to the kernel: a sandbox or
 /// gofer then idles for the container's life with what it still uses.
 pub fn release_free_memory() {

@@ -148,9 +148,7 @@ fn run_in(
         runsc::container::start::start(store, id)?;
         let sandbox = created.sandbox.as_ref().context("sandbox")?;
         signals.wait_for(std::os::fd::AsFd::as_fd(&sandbox.pidfd), |signal| {
-            if let Err(e) = runsc::container::kill::kill(store, id, signal, false) {
-                tracing::warn!("forward signal {signal} to {id}: {e}");
-            }
+            runsc::container::signals::forward_to_container(store, id, signal)
         });
         Ok(
             match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(sandbox.pid), None)? {

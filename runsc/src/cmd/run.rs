@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use runsc::container::create::create;
-use runsc::container::signals::Forwarder;
+use runsc::container::signals::{forward_to_container, Forwarder};
 
 use crate::cli::GlobalFlags;
 
@@ -78,18 +78,10 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
     };
     if let (Some(master), Some(sandbox)) = (&master, &created.sandbox) {
         use std::os::fd::AsFd;
-        let forward = |signal| forward_to(&store, &id, signal);
+        let forward = |signal| forward_to_container(&store, &id, signal);
         runsc::container::terminal::proxy(master, sandbox.pidfd.as_fd(), &signals, forward);
     }
     finish(&store, &created, &signals, a.keep)
-}
-
-/// Passes a signal `run` or `restore` received on to the container's init,
-/// as runc does.
-fn forward_to(store: &runsc::container::ContainerStore, id: &str, signal: i32) {
-    if let Err(e) = runsc::container::kill::kill(store, id, signal, false) {
-        tracing::warn!("forward signal {signal} to container {id}: {e}");
-    }
 }
 
 /// Waits for a container `run` or `restore` made, deletes it, and returns
@@ -102,7 +94,7 @@ pub fn finish(
 ) -> Result<u8> {
     use std::os::fd::AsFd;
     let id = &created.container.id;
-    let forward = |signal| forward_to(store, id, signal);
+    let forward = |signal| forward_to_container(store, id, signal);
     // A new sandbox is our child and exits with the container's status; a
     // subcontainer's status comes from its sandbox.
     let code = match &created.sandbox {

@@ -130,7 +130,7 @@ pub fn exec(store: &ContainerStore, mut opts: ExecOptions) -> Result<i32, Lifecy
 /// Waits for exec'd `pid`, passing the signals we receive on to it, and
 /// copying between our terminal and `master` if the process has a pty of
 /// ours.
-pub fn wait_forwarding_signals(
+fn wait_forwarding_signals(
     store: &ContainerStore,
     sandbox_id: &str,
     pid: i32,

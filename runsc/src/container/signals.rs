@@ -9,7 +9,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use super::LifecycleError;
+use super::{ContainerStore, LifecycleError};
 
 /// Signals that stay ours: those that cannot be caught, SIGCHLD (our
 /// children), SIGWINCH (the terminal proxy's), and faults of our own.
@@ -81,6 +81,14 @@ impl Forwarder {
                 return;
             }
         }
+    }
+}
+
+/// Passes `signal` on to the init of container `id`; a failure (the init
+/// has just exited) is logged.
+pub fn forward_to_container(store: &ContainerStore, id: &str, signal: i32) {
+    if let Err(e) = super::kill::kill(store, id, signal, false) {
+        tracing::warn!("forward signal {signal} to container {id}: {e}");
     }
 }
 

@@ -182,10 +182,7 @@ pub fn spawn_self_into(
                 }
                 // A foreground `run` blocks the signals it forwards; the
                 // sandbox and gofer start with none blocked.
-                let mut no_signals: libc::sigset_t = std::mem::zeroed();
-                if libc::sigemptyset(&mut no_signals) != 0
-                    || libc::sigprocmask(libc::SIG_SETMASK, &no_signals, std::ptr::null_mut()) != 0
-                {
+                if specutils::sys::clear_signal_mask().is_err() {
                     libc::_exit(126);
                 }
                 libc::execve(exe.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr());
