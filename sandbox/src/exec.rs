@@ -5,7 +5,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sched::CloneFlags;
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{PosixRlimit, Process};
 use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::HookState;
 use specutils::sys::{clone_process, Cloned};
@@ -44,6 +44,8 @@ pub struct ExecTarget<'a> {
     /// not the sandbox's.
     pub cgroup_procs: &'a [OwnedFd],
     pub seccomp: Option<&'a Filter>,
+    /// The container's rlimits, for a process that names none (as runc).
+    pub rlimits: &'a [PosixRlimit],
     pub state: HookState,
 }
 
@@ -190,6 +192,9 @@ fn child(
         }
         init::install_stdio(fds)?
     };
-    identity::apply_rlimits(process)?;
+    match process.rlimits().as_deref() {
+        Some(own) if !own.is_empty() => identity::set_rlimits(own)?,
+        _ => identity::set_rlimits(target.rlimits)?,
+    }
     init::exec_process(process, target.seccomp, None, &target.state, preserved)
 }

@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, PosixRlimit, Process, Spec};
 use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::HookState;
 
@@ -37,6 +37,8 @@ pub struct Container {
     waiters: Vec<Incoming>,
     /// The container's filter, for processes exec'd into it.
     seccomp: Option<Filter>,
+    /// The container's rlimits, for processes exec'd without their own.
+    rlimits: Vec<PosixRlimit>,
     state: HookState,
     /// Where the exit status is recorded for `wait` after the sandbox.
     exit_file: Option<OwnedFd>,
@@ -86,6 +88,11 @@ impl Container {
             exited: None,
             waiters: Vec::new(),
             seccomp,
+            rlimits: spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.rlimits().clone())
+                .unwrap_or_default(),
             state,
             exit_file,
             cgroup_procs: Vec::new(),
@@ -513,6 +520,7 @@ impl Server {
             init_pid: c.init_pid,
             cgroup_procs: &c.cgroup_procs,
             seccomp: c.seccomp.as_ref(),
+            rlimits: &c.rlimits,
             state: c.state.clone(),
         };
         let started = crate::exec::exec(&target, process, fds)

@@ -32,6 +32,16 @@ pub struct ExecOptions {
 
 /// Runs the exec; returns the process's exit status, or 0 when detached.
 pub fn exec(store: &ContainerStore, mut opts: ExecOptions) -> Result<i32, LifecycleError> {
+    // Blocked before the request is sent: a signal that arrives while the
+    // sandbox starts the process waits in the signalfd and is passed on
+    // once its pid is known, instead of killing us and leaving the process
+    // unsupervised. If the exec fails, what was queued is dropped with the
+    // error: there is no process to pass it to.
+    let signals = if opts.detach {
+        None
+    } else {
+        Some(Forwarder::new()?)
+    };
     let c = store.load(&opts.id)?;
     let status = c.live_status();
     if status != Status::Running {
@@ -101,7 +111,7 @@ pub fn exec(store: &ContainerStore, mut opts: ExecOptions) -> Result<i32, Lifecy
     )?;
     drop(console);
     super::fault::crash_point("exec:started");
-    if opts.detach {
+    let Some(signals) = signals else {
         if let Some(path) = &opts.pid_file {
             let mut args = opts.child_flags.clone();
             args.extend([
@@ -119,25 +129,25 @@ pub fn exec(store: &ContainerStore, mut opts: ExecOptions) -> Result<i32, Lifecy
             super::create::write_pid_file(path, waiter.pid)?;
         }
         return Ok(0);
-    }
+    };
     let master = match &own_console {
         Some(own) => Some(own.receive_master()?),
         None => None,
     };
-    wait_forwarding_signals(store, &c.sandbox_id, started.pid, master.as_ref())
+    wait_forwarding_signals(store, &c.sandbox_id, started.pid, master.as_ref(), &signals)
 }
 
-/// Waits for exec'd `pid`, passing the signals we receive on to it, and
-/// copying between our terminal and `master` if the process has a pty of
-/// ours.
+/// Waits for exec'd `pid`, passing the signals `signals` received (since
+/// before the exec, too) on to it, and copying between our terminal and
+/// `master` if the process has a pty of ours.
 fn wait_forwarding_signals(
     store: &ContainerStore,
     sandbox_id: &str,
     pid: i32,
     master: Option<&std::os::fd::OwnedFd>,
+    signals: &Forwarder,
 ) -> Result<i32, LifecycleError> {
     let dir = store.dir(sandbox_id);
-    let signals = Forwarder::new()?;
     let waiting = ControlClient::connect(&dir)?;
     waiting.send(Request::WaitPid { pid }, &[])?;
     let forward = |signal: i32| {
@@ -149,7 +159,7 @@ fn wait_forwarding_signals(
     };
     // The reply to WaitPid arrives when the process exits.
     match master {
-        Some(master) => super::terminal::proxy(master, waiting.as_fd(), &signals, forward),
+        Some(master) => super::terminal::proxy(master, waiting.as_fd(), signals, forward),
         None => signals.wait_for(waiting.as_fd(), forward),
     }
     let exit: ExitStatus = waiting.receive()?;

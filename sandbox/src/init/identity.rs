@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use caps::{CapSet, Capability as Cap, CapsHashSet};
 use nix::unistd::{Gid, Uid};
-use oci_spec::runtime::{Capability, Process};
+use oci_spec::runtime::{Capability, PosixRlimit, Process};
 
 use super::{os, InitError};
 
@@ -23,7 +23,12 @@ pub fn become_root_in_user_ns() -> Result<(), InitError> {
 }
 
 pub fn apply_rlimits(process: &Process) -> Result<(), InitError> {
-    for r in process.rlimits().as_deref().unwrap_or(&[]) {
+    set_rlimits(process.rlimits().as_deref().unwrap_or(&[]))
+}
+
+/// Sets each of `rlimits`, soft and hard together.
+pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<(), InitError> {
+    for r in rlimits {
         let name = serde_json::to_value(r.typ())
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
