@@ -122,11 +122,51 @@ impl Program {
             return Err(io::Error::last_os_error());
         }
         if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
-            return Ok(None);
+            // With TSYNC, a positive value is a thread that could not
+            // take the filter, and nothing was installed.
+            return match ret {
+                0 => Ok(None),
+                tid => Err(io::Error::other(format!(
+                    "thread {tid} cannot take the filter (SECCOMP_FILTER_FLAG_TSYNC)"
+                ))),
+            };
         }
         let fd = i32::try_from(ret).map_err(|_| io::ErrorKind::InvalidData)?;
         // SAFETY: with NEW_LISTENER, a successful seccomp() returns a new
         // descriptor (close-on-exec) that nothing else owns.
         Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsync_failure_is_an_error() {
+        let allow = ScmpFilterContext::new(libseccomp::ScmpAction::Allow).expect("context");
+        let program = Program::export(&allow).expect("export");
+        // SAFETY: the child only makes syscalls, starts one thread (glibc
+        // keeps malloc usable across fork) and leaves with _exit.
+        match unsafe { nix::unistd::fork() }.expect("fork") {
+            nix::unistd::ForkResult::Child => {
+                let ok = nix::sys::prctl::set_no_new_privs().is_ok() && {
+                    // A thread with a filter of its own cannot be synced.
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    let own = program.clone();
+                    std::thread::spawn(move || {
+                        let _ = tx.send(own.load(0).is_ok());
+                        std::thread::park();
+                    });
+                    rx.recv() == Ok(true) && program.load(libc::SECCOMP_FILTER_FLAG_TSYNC).is_err()
+                };
+                // SAFETY: _exit runs none of the parent's destructors.
+                unsafe { libc::_exit(i32::from(!ok)) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let status = nix::sys::wait::waitpid(child, None).expect("waitpid");
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+            }
+        }
     }
 }
