@@ -10,6 +10,7 @@ mod cgroup_mount;
 pub(crate) mod console;
 mod devices;
 pub(crate) mod identity;
+mod inherited_fds;
 mod rootfs;
 
 use std::ffi::CString;
@@ -254,6 +255,11 @@ pub(crate) fn exec_process(
     env.extend(identity::missing_home(process));
     let env = cstrings(&env)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // Only flags change, and whatever opens later is close-on-exec, so
+    // this goes first: no filter of the container's can refuse it.
+    inherited_fds::close_on_exec_from(3 + preserved)?;
+    let cwd = process.cwd();
+    let entered = enter_cwd(cwd, CwdAttempt::Early)?;
     // Without no_new_privs, only a privileged process may load a filter, so
     // it goes in before the identity change; with it, as late as possible.
     if !nnp {
@@ -263,10 +269,9 @@ pub(crate) fn exec_process(
     if nnp {
         nix::sys::prctl::set_no_new_privs().map_err(os("set no_new_privs"))?;
     }
-    let cwd = process.cwd();
-    nix::unistd::chdir(cwd).map_err(os(format!("chdir to cwd {}", cwd.display())))?;
-    check_cwd_inside_root(cwd)?;
-    close_inherited_fds(3 + preserved)?;
+    if !entered {
+        enter_cwd(cwd, CwdAttempt::AsUser)?;
+    }
     if nnp {
         load_seccomp(seccomp, notify.as_ref(), state)?;
     }
@@ -288,6 +293,26 @@ fn join_own_keyring(id: &str) {
     };
     if let Err(e) = specutils::sys::join_session_keyring(&name) {
         tracing::debug!("container {id}: no session keyring of its own: {e}");
+    }
+}
+
+#[derive(PartialEq)]
+enum CwdAttempt {
+    /// With the runtime's rights, before the container's filter and
+    /// identity: as runc, which enters a cwd there when it can.
+    Early,
+    /// As the container's user: a cwd that only it may enter.
+    AsUser,
+}
+
+/// Changes into the process's cwd and checks where that is. Returns false
+/// when an early attempt lacked the rights, to be tried again as the user.
+fn enter_cwd(cwd: &Path, attempt: CwdAttempt) -> Result<bool, InitError> {
+    use nix::errno::Errno;
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => check_cwd_inside_root(cwd).map(|()| true),
+        Err(Errno::EACCES | Errno::EPERM) if attempt == CwdAttempt::Early => Ok(false),
+        Err(e) => Err(os(format!("chdir to cwd {}", cwd.display()))(e)),
     }
 }
 
@@ -442,26 +467,6 @@ fn apply_sysctls(spec: &Spec) -> Result<(), InitError> {
         }
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
         std::fs::write(&path, value).map_err(os(format!("set sysctl {key}={value}")))?;
-    }
-    Ok(())
-}
-
-/// Marks every descriptor above stdio close-on-exec, so that nothing of
-/// the sandbox's reaches the container.
-fn close_inherited_fds(first: u32) -> Result<(), InitError> {
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes flags.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if rc != 0 {
-        return Err(os("mark descriptors close-on-exec")(
-            std::io::Error::last_os_error(),
-        ));
     }
     Ok(())
 }
