@@ -178,6 +178,21 @@ impl Env {
     }
 }
 
+/// `/proc/<pid>/ns/<ns>`'s link, naming the namespace.
+pub fn ns_of(pid: i64, ns: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A container's init: `state` names the sandbox, so take the first
+/// process `ps` reports.
+pub fn init_pid(env: &Env, id: &str) -> i64 {
+    let pids: Vec<i64> = serde_json::from_str(&env.ok(&["ps", "-f", "json", id])).unwrap();
+    *pids.iter().min().expect("a process")
+}
+
 /// Where cgroup `rel` would live in every mounted hierarchy.
 pub fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
