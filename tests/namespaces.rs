@@ -1,8 +1,10 @@
-//! Namespaces named by path in the spec, as runc joins them.
+//! Namespaces named by path in the spec, and the propagation of bind
+//! mounts, each as runc gives them on the same bundle.
 
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use common::{assert_fails_with, edit_config, init_pid, ns_of, stdout, Env, Reaper};
 use serde_json::json;
@@ -139,4 +141,142 @@ fn set_ns(c: &mut serde_json::Value, typ: &str, path: Option<&Path>) {
     if let Some(p) = path {
         ns.push(json!({"type": typ, "path": p}));
     }
+}
+
+/// A shared tmpfs with a shared tmpfs below it, unmounted when dropped.
+struct SharedSource {
+    dir: PathBuf,
+}
+
+impl SharedSource {
+    fn new(dir: PathBuf) -> Self {
+        std::fs::create_dir_all(&dir).unwrap();
+        let source = Self { dir };
+        let sub = source.dir.join("sub");
+        sh(&format!(
+            "mount -t tmpfs srcfs {0} && mount --make-shared {0} && mkdir {1} && \
+             mount -t tmpfs subfs {1} && mount --make-shared {1}",
+            source.dir.display(),
+            sub.display()
+        ));
+        source
+    }
+}
+
+impl Drop for SharedSource {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-R").arg(&self.dir).status();
+    }
+}
+
+fn sh(line: &str) {
+    let st = Command::new("sh").args(["-c", line]).status().unwrap();
+    assert!(st.success(), "{line}");
+}
+
+/// The peer group a mount point of ours is shared in (`shared:N`).
+fn peer_group(mount_point: &Path) -> String {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(mount_point.to_str().unwrap()))
+        .expect("mount point");
+    line.split(' ')
+        .find_map(|f| f.strip_prefix("shared:"))
+        .expect("a shared mount")
+        .to_string()
+}
+
+#[test]
+fn bind_mount_propagation_follows_the_options_in_spec_order() {
+    let env = Env::new();
+    let id = env.id("prop");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    let source = SharedSource::new(env.path().join("src"));
+    let src_group = peer_group(&source.dir);
+    let sub_group = peer_group(&source.dir.join("sub"));
+
+    // What runc 1.1.5 shows for each, on this bundle: `slave` keeps the
+    // host's mount as master, `shared` adds a peer group of the
+    // container's own, each option in turn, the `r` forms over submounts.
+    let cases: [(&str, &[&str], &str, Option<&str>); 9] = [
+        (
+            "/m1",
+            &["rbind", "rshared"],
+            "shared master:src",
+            Some("shared master:sub"),
+        ),
+        (
+            "/m2",
+            &["rbind", "rslave"],
+            "master:src",
+            Some("master:sub"),
+        ),
+        ("/m3", &["bind", "shared"], "shared master:src", None),
+        ("/m4", &["bind", "slave"], "master:src", None),
+        (
+            "/m5",
+            &["rbind", "rshared", "rslave"],
+            "master:src",
+            Some("master:sub"),
+        ),
+        (
+            "/m6",
+            &["rbind", "private", "shared"],
+            "shared",
+            Some("master:sub"),
+        ),
+        (
+            "/m7",
+            &["bind", "slave", "shared"],
+            "shared master:src",
+            None,
+        ),
+        ("/m8", &["rbind", "rprivate", "rslave"], "", Some("")),
+        ("/m9", &["bind", "shared", "unbindable"], "unbindable", None),
+    ];
+    let bundle = env.bundle("prop", &["cat", "/proc/self/mountinfo"]);
+    edit_config(&bundle, |c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        for (dest, options, _, _) in &cases {
+            mounts.push(json!({
+                "destination": dest, "type": "bind",
+                "source": source.dir, "options": options,
+            }));
+        }
+    });
+    let out = env.ok(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    let shape = |mount_point: &str| -> String {
+        let line = out
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some(mount_point))
+            .unwrap_or_else(|| panic!("{mount_point} not in mountinfo:\n{out}"));
+        let fields: Vec<&str> = line.split(' ').collect();
+        let end = fields.iter().position(|f| *f == "-").unwrap();
+        fields[6..end]
+            .iter()
+            .map(|f| match f.split_once(':') {
+                Some(("shared", _)) => "shared".to_string(),
+                Some(("master", g)) if g == src_group => "master:src".to_string(),
+                Some(("master", g)) if g == sub_group => "master:sub".to_string(),
+                _ => f.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (dest, options, top, sub) in cases {
+        assert_eq!(shape(dest), top, "{dest} {options:?}");
+        match sub {
+            Some(s) => assert_eq!(shape(&format!("{dest}/sub")), s, "{dest}/sub {options:?}"),
+            None => assert!(
+                !out.contains(&format!(" {dest}/sub ")),
+                "{dest} {options:?} is not recursive"
+            ),
+        }
+    }
+    drop(source);
+    env.assert_clean(&[&id]);
 }
