@@ -248,35 +248,51 @@ fn bind_mount_propagation_follows_the_options_in_spec_order() {
             }));
         }
     });
-    let out = env.ok(&["run", "-b", bundle.to_str().unwrap(), &id]);
-    let shape = |mount_point: &str| -> String {
-        let line = out
-            .lines()
-            .find(|l| l.split(' ').nth(4) == Some(mount_point))
-            .unwrap_or_else(|| panic!("{mount_point} not in mountinfo:\n{out}"));
-        let fields: Vec<&str> = line.split(' ').collect();
-        let end = fields.iter().position(|f| *f == "-").unwrap();
-        fields[6..end]
-            .iter()
-            .map(|f| match f.split_once(':') {
-                Some(("shared", _)) => "shared".to_string(),
-                Some(("master", g)) if g == src_group => "master:src".to_string(),
-                Some(("master", g)) if g == sub_group => "master:sub".to_string(),
-                _ => f.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    for (dest, options, top, sub) in cases {
-        assert_eq!(shape(dest), top, "{dest} {options:?}");
-        match sub {
-            Some(s) => assert_eq!(shape(&format!("{dest}/sub")), s, "{dest}/sub {options:?}"),
-            None => assert!(
-                !out.contains(&format!(" {dest}/sub ")),
-                "{dest} {options:?} is not recursive"
-            ),
+    // runc's default rootfsPropagation, then the same named: the root's
+    // must not override the binds' own.
+    for root in [None, Some("rslave")] {
+        if let Some(p) = root {
+            edit_config(&bundle, |c| c["linux"]["rootfsPropagation"] = json!(p));
+        }
+        let out = env.ok(&["run", "-b", bundle.to_str().unwrap(), &id]);
+        let shape = |mount_point: &str| mount_shape(&out, mount_point, &src_group, &sub_group);
+        for (dest, options, top, sub) in cases {
+            assert_eq!(shape(dest), top, "{dest} {options:?} root {root:?}");
+            match sub {
+                Some(s) => assert_eq!(
+                    shape(&format!("{dest}/sub")),
+                    s,
+                    "{dest}/sub {options:?} root {root:?}"
+                ),
+                None => assert!(
+                    !out.contains(&format!(" {dest}/sub ")),
+                    "{dest} {options:?} is not recursive"
+                ),
+            }
         }
     }
     drop(source);
     env.assert_clean(&[&id]);
+}
+
+/// The optional fields of `mount_point`'s line in `mountinfo`, with peer
+/// groups named: any `shared`, and a master that is our source or its
+/// submount.
+fn mount_shape(mountinfo: &str, mount_point: &str, src_group: &str, sub_group: &str) -> String {
+    let line = mountinfo
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(mount_point))
+        .unwrap_or_else(|| panic!("{mount_point} not in mountinfo:\n{mountinfo}"));
+    let fields: Vec<&str> = line.split(' ').collect();
+    let end = fields.iter().position(|f| *f == "-").unwrap();
+    fields[6..end]
+        .iter()
+        .map(|f| match f.split_once(':') {
+            Some(("shared", _)) => "shared".to_string(),
+            Some(("master", g)) if g == src_group => "master:src".to_string(),
+            Some(("master", g)) if g == sub_group => "master:sub".to_string(),
+            _ => f.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
