@@ -14,12 +14,9 @@ use serde_json::json;
 fn start_a(env: &Env, id: &str) -> i64 {
     let bundle = env.bundle("a", &["sleep", "1000"]);
     edit_config(&bundle, |c| {
+        common::add_user_namespace(c);
         let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
-        ns.push(json!({"type": "user"}));
         ns.push(json!({"type": "cgroup"}));
-        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["uidMappings"] = map.clone();
-        c["linux"]["gidMappings"] = map;
         c["hostname"] = json!("host-a");
     });
     env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), id]);
@@ -94,6 +91,37 @@ fn joins_the_namespaces_of_another_container_by_path() {
     }
     env.ok(&["delete", "--force", &a]);
     env.assert_clean(&[&a, &b]);
+}
+
+#[test]
+fn a_pods_later_container_joins_the_pods_user_namespace() {
+    let env = Env::new();
+    let pod = env.id("pod");
+    let sub = env.id("sub");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![pod.clone(), sub.clone()],
+    };
+    let pod_pid = start_a(&env, &pod);
+    let bundle = env.bundle("sub", &["sh", "-c", SHOW]);
+    edit_config(&bundle, |c| {
+        c["annotations"] = json!({
+            "io.kubernetes.cri.container-type": "container",
+            "io.kubernetes.cri.sandbox-id": pod,
+        });
+        common::add_user_namespace(c);
+    });
+    // Its mount and pid namespaces are made inside the pod's user
+    // namespace, so it can mount proc and sysfs.
+    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &sub]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], ns_of(pod_pid, "user"));
+    assert_eq!(lines[1], ns_of(pod_pid, "net"));
+    assert_ne!(lines[5], ns_of(pod_pid, "pid"));
+    env.ok(&["delete", "--force", &pod]);
+    env.assert_clean(&[&pod, &sub]);
 }
 
 #[test]

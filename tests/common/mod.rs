@@ -221,6 +221,18 @@ pub fn edit_config(bundle: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
         .expect("write config");
 }
 
+/// Gives a spec a user namespace of its own, root mapped to host uid and
+/// gid 100000 (65536 ids).
+pub fn add_user_namespace(c: &mut serde_json::Value) {
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("linux.namespaces")
+        .push(serde_json::json!({"type": "user"}));
+    let map = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c["linux"]["uidMappings"] = map.clone();
+    c["linux"]["gidMappings"] = map;
+}
+
 /// Deletes containers when dropped, so a failing test still cleans up.
 pub struct Reaper<'a> {
     pub env: &'a Env,
