@@ -409,13 +409,7 @@ fn user_namespace_with_id_mappings() {
     let env = Env::new();
     let bundle = env.bundle("b", &["true"]);
     edit_config(&bundle, |c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["uidMappings"] = map.clone();
-        c["linux"]["gidMappings"] = map;
+        common::add_user_namespace(c);
         // As `runc spec --rootless` has it: ambient capabilities that are
         // not inheritable (the kernel refuses to raise them; runc warns),
         // and a cgroup mount with no cgroup namespace, where the kernel

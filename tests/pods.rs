@@ -6,22 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{edit_config, stderr, stdout, Env, Reaper};
+use common::{edit_config, init_pid, ns_of, stderr, stdout, Env, Reaper};
 use serde_json::json;
-
-fn ns_of(pid: i64, ns: &str) -> String {
-    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn init_pid(env: &Env, id: &str) -> i64 {
-    // The state reports the sandbox pid; the init is the one process of the
-    // container ps reports first.
-    let pids: Vec<i64> = serde_json::from_str(&env.ok(&["ps", "-f", "json", id])).unwrap();
-    *pids.iter().min().expect("a process")
-}
 
 /// A subcontainer bundle of `cmd` in pod `pod`.
 fn sub_bundle(env: &Env, name: &str, pod: &str, cmd: &[&str]) -> std::path::PathBuf {

@@ -44,7 +44,10 @@ pub enum GoferError {
     NoDescriptor { index: usize },
 }
 
-/// Clones the host tree at `source` with the flags of `options`.
+/// Clones the host tree at `source` with the flags of `options`. Its
+/// propagation is left to the sandbox, which sets it once the mount is
+/// attached, as runc does after its bind (an unbindable mount could not be
+/// attached under a shared one).
 pub fn make_mount(source: &Path, options: &MountOptions) -> Result<OwnedFd, GoferError> {
     let fd = sys::clone_mount_tree(source, options.recursive).map_err(|e| GoferError::Source {
         path: source.to_path_buf(),

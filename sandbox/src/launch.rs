@@ -17,6 +17,8 @@ pub enum LaunchError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    MountNamespace(#[from] specutils::namespaces::NamespaceError),
     #[error("fork container init: {0}")]
     Fork(std::io::Error),
     #[error("write {what} of init {pid}: {source}")]
@@ -59,6 +61,8 @@ fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
 pub fn plan_namespaces(
     spec: &Spec,
 ) -> Result<(CloneFlags, Vec<(CloneFlags, OwnedFd)>), LaunchError> {
+    // The frontend checked it; the rootfs must never be built in ours.
+    specutils::namespaces::check_mount_namespace(spec)?;
     let mut new = CloneFlags::empty();
     let mut join = Vec::new();
     let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
@@ -81,9 +85,6 @@ pub fn plan_namespaces(
             }
         }
     }
-    // The user namespace is joined first, so that the others are joined
-    // with its privileges.
-    join.sort_by_key(|(f, _)| !f.contains(CloneFlags::CLONE_NEWUSER));
     Ok((new, join))
 }
 
@@ -132,12 +133,21 @@ pub fn launch(
         }
         None => None,
     };
+    // runc's order: the spec's paths are joined before any new namespace
+    // is made, so the init makes them itself (init::namespaces). With
+    // nothing to join, the fork makes them all.
+    let at_fork = if plan.join.is_empty() {
+        new
+    } else {
+        CloneFlags::empty()
+    };
+    plan.unshare = new - at_fork;
     // The child inherits this working directory, translated into its new
     // mount namespace: that is where it attaches the rootfs.
     std::env::set_current_dir(&plan.mount_point).map_err(LaunchError::Fork)?;
     // SAFETY: the sandbox is single-threaded (no async runtime, no threads),
     // so the child may run ordinary code, as after fork().
-    let cloned = unsafe { clone_process(new.bits() as u64) };
+    let cloned = unsafe { clone_process(at_fork.bits() as u64) };
     let _ = std::env::set_current_dir("/");
     if let Some(own) = &own_pid_ns {
         if let Err(e) = nix::sched::setns(own.as_fd(), CloneFlags::CLONE_NEWPID) {
@@ -154,13 +164,15 @@ pub fn launch(
     };
     drop(theirs);
     drop(plan);
-    let init = Init {
+    let mut init = Init {
         pid,
         pidfd,
         channel: ours,
     };
-    let result = set_oom_score_adj(pid, oom_score_adj)
-        .and_then(|()| drive(&init, new, uid_maps, gid_maps, &mut state, namespaced));
+    let result = drive(&mut init, uid_maps, gid_maps, &mut state, |pid| {
+        set_oom_score_adj(pid, oom_score_adj)?;
+        namespaced(pid).map_err(LaunchError::Init)
+    });
     if result.is_err() {
         let _ =
             rustix::process::pidfd_send_signal(init.pidfd.as_fd(), rustix::process::Signal::KILL);
@@ -169,22 +181,35 @@ pub fn launch(
     result.map(|()| init)
 }
 
+/// Answers the init until it has entered its namespaces, then runs
+/// `namespaced` and lets it set up the rest.
 fn drive(
-    init: &Init,
-    new: CloneFlags,
+    init: &mut Init,
     uid_maps: Option<Vec<LinuxIdMapping>>,
     gid_maps: Option<Vec<LinuxIdMapping>>,
     state: &mut HookState,
-    namespaced: impl FnOnce(i32) -> Result<(), String>,
+    namespaced: impl FnOnce(i32) -> Result<(), LaunchError>,
 ) -> Result<(), LaunchError> {
-    let pid = init.pid;
-    if new.contains(CloneFlags::CLONE_NEWUSER) {
-        write_id_maps(pid, uid_maps.as_deref(), gid_maps.as_deref())?;
-        init.channel.send(&InitCmd::IdMapped, &[])?;
+    loop {
+        match init.channel.recv::<InitMsg>() {
+            Ok((InitMsg::UserNamespaced, _)) => {
+                write_id_maps(init.pid, uid_maps.as_deref(), gid_maps.as_deref())?;
+                init.channel.send(&InitCmd::IdMapped, &[])?;
+            }
+            Ok((InitMsg::Forked, fds)) => adopt(init, fds)?,
+            Ok((InitMsg::Namespaced, _)) => break,
+            Ok((InitMsg::Failed { message }, _)) => return Err(LaunchError::Init(message)),
+            Ok((m, _)) => {
+                return Err(LaunchError::Init(format!(
+                    "container init sent {m:?} out of turn"
+                )))
+            }
+            Err(ChannelError::Closed) => return Err(LaunchError::InitGone),
+            Err(e) => return Err(e.into()),
+        }
     }
-    expect_msg(init, |m| matches!(m, InitMsg::Namespaced))?;
-    namespaced(pid).map_err(LaunchError::Init)?;
-    state.pid = pid;
+    namespaced(init.pid)?;
+    state.pid = init.pid;
     init.channel.send(
         &InitCmd::Proceed {
             state: state.clone(),
@@ -192,6 +217,24 @@ fn drive(
         &[],
     )?;
     expect_msg(init, |m| matches!(m, InitMsg::Ready))
+}
+
+/// Takes over the init that the forked process made in its new pid
+/// namespace (our child too, by CLONE_PARENT), and reaps the one that
+/// made it, which exits.
+fn adopt(init: &mut Init, mut fds: Vec<OwnedFd>) -> Result<(), LaunchError> {
+    if fds.len() != 1 {
+        return Err(LaunchError::Init(format!(
+            "container init handed over {} descriptors, not a pidfd",
+            fds.len()
+        )));
+    }
+    let pidfd = fds.remove(0);
+    let pid = specutils::proc::pidfd_pid(pidfd.as_fd()).map_err(LaunchError::Fork)?;
+    reap(init);
+    init.pid = pid;
+    init.pidfd = pidfd;
+    Ok(())
 }
 
 /// Receives the init's next message; anything but `ok` is an error.

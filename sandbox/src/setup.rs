@@ -118,6 +118,7 @@ pub fn create(
         rootfs,
         binds,
         join: setup.join,
+        unshare: CloneFlags::empty(),
         new_user_ns: setup.new.contains(CloneFlags::CLONE_NEWUSER),
         new_net_ns: setup.new.contains(CloneFlags::CLONE_NEWNET),
         seccomp,

@@ -8,6 +8,7 @@ pub mod cleanup;
 pub mod hooks;
 pub mod id;
 pub mod mounts;
+pub mod namespaces;
 pub mod proc;
 pub mod spec;
 pub mod sys;

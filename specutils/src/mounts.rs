@@ -17,6 +17,33 @@ pub struct MountOptions {
     /// Filesystem-specific options (`mode=755`, `newinstance`, ...), for
     /// fsconfig.
     pub data: Vec<String>,
+    /// Propagation changes in the spec's order: each is applied in turn,
+    /// as runc makes one mount(2) call per option, since `rshared` then
+    /// `rslave` is not the same as `rslave` alone.
+    pub propagation: Vec<Propagation>,
+}
+
+/// One propagation option: `MS_SHARED`, `MS_SLAVE`, `MS_PRIVATE` or
+/// `MS_UNBINDABLE`, over the whole tree for the `r` forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Propagation {
+    pub flag: u64,
+    pub recursive: bool,
+}
+
+/// Applies `steps` in order to the mount (tree) `fd` refers to.
+pub fn apply_propagation(
+    fd: std::os::fd::BorrowedFd<'_>,
+    steps: &[Propagation],
+) -> std::io::Result<()> {
+    for step in steps {
+        let attr = MountAttr {
+            propagation: step.flag,
+            ..Default::default()
+        };
+        sys::mount_setattr(fd, step.recursive, attr)?;
+    }
+    Ok(())
 }
 
 impl MountOptions {
@@ -54,20 +81,18 @@ pub fn parse_options(options: &[String]) -> MountOptions {
                 o.recursive = true;
                 continue;
             }
-            "private" | "rprivate" => {
-                o.attr.propagation = libc::MS_PRIVATE;
-                continue;
-            }
-            "slave" | "rslave" => {
-                o.attr.propagation = libc::MS_SLAVE;
-                continue;
-            }
-            "shared" | "rshared" => {
-                o.attr.propagation = libc::MS_SHARED;
-                continue;
-            }
-            "unbindable" | "runbindable" => {
-                o.attr.propagation = libc::MS_UNBINDABLE;
+            p @ ("private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared"
+            | "unbindable" | "runbindable") => {
+                let flag = match p.trim_start_matches('r') {
+                    "private" => libc::MS_PRIVATE,
+                    "slave" => libc::MS_SLAVE,
+                    "shared" => libc::MS_SHARED,
+                    _ => libc::MS_UNBINDABLE,
+                };
+                o.propagation.push(Propagation {
+                    flag,
+                    recursive: p.starts_with('r'),
+                });
                 continue;
             }
             // Accepted and meaningless here, as with runc.
@@ -121,8 +146,31 @@ mod tests {
         let o = opts(&["rbind", "ro", "nosuid", "mode=755", "rprivate"]);
         assert!(o.bind && o.recursive && o.readonly());
         assert_eq!(o.attr.set, sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID);
-        assert_eq!(o.attr.propagation, libc::MS_PRIVATE);
+        let rprivate = Propagation {
+            flag: libc::MS_PRIVATE,
+            recursive: true,
+        };
+        assert_eq!(o.propagation, vec![rprivate]);
         assert_eq!(o.data, vec!["mode=755".to_string()]);
+    }
+
+    #[test]
+    fn propagation_in_spec_order() {
+        let o = opts(&["bind", "rshared", "slave", "runbindable"]);
+        let steps: Vec<_> = o
+            .propagation
+            .iter()
+            .map(|p| (p.flag, p.recursive))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                (libc::MS_SHARED, true),
+                (libc::MS_SLAVE, false),
+                (libc::MS_UNBINDABLE, true)
+            ]
+        );
+        assert_eq!(o.attr, MountAttr::default());
     }
 
     #[test]

@@ -23,6 +23,19 @@ fn parse_start_time(stat: &str) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// The pid, in our /proc's pid namespace, of the process a pidfd names
+/// (the `Pid:` line of its fdinfo).
+pub fn pidfd_pid(pidfd: std::os::fd::BorrowedFd<'_>) -> io::Result<i32> {
+    use std::os::fd::AsRawFd;
+    let path = format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd());
+    let info = std::fs::read_to_string(&path)?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|p| p.trim().parse().ok())
+        .filter(|p: &i32| *p > 0)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no live pid in {path}")))
+}
+
 /// A process's parent pid (field 4 of /proc/<pid>/stat).
 pub fn parent(pid: i32) -> io::Result<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;

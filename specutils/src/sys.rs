@@ -168,15 +168,38 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// # Safety
 /// As for [`clone_process`].
 pub unsafe fn clone_process_into(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Cloned> {
-    let mut pidfd: RawFd = -1;
     let mut args: libc::clone_args = std::mem::zeroed();
-    args.flags = flags | libc::CLONE_PIDFD as u64;
+    args.flags = flags;
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd.as_raw_fd() as u64;
     }
-    args.pidfd = &mut pidfd as *mut RawFd as u64;
     args.exit_signal = libc::SIGCHLD as u64;
+    clone3_with_pidfd(args)
+}
+
+/// Forks a sibling: a child of our own parent (CLONE_PARENT), with a pidfd
+/// for it, as runc's nsexec forks the init into a pid namespace made by
+/// `unshare`.
+///
+/// # Safety
+/// As for [`clone_process`].
+pub unsafe fn clone_sibling() -> io::Result<Cloned> {
+    let mut args: libc::clone_args = std::mem::zeroed();
+    args.flags = libc::CLONE_PARENT as u64;
+    // clone3 takes no exit signal with CLONE_PARENT: the child gets ours.
+    args.exit_signal = 0;
+    clone3_with_pidfd(args)
+}
+
+/// clone3 with `args`, plus a pidfd for the child.
+///
+/// # Safety
+/// As for [`clone_process`].
+unsafe fn clone3_with_pidfd(mut args: libc::clone_args) -> io::Result<Cloned> {
+    let mut pidfd: RawFd = -1;
+    args.flags |= libc::CLONE_PIDFD as u64;
+    args.pidfd = &mut pidfd as *mut RawFd as u64;
     let rc = libc::syscall(
         libc::SYS_clone3,
         &mut args as *mut libc::clone_args,

@@ -178,6 +178,21 @@ impl Env {
     }
 }
 
+/// `/proc/<pid>/ns/<ns>`'s link, naming the namespace.
+pub fn ns_of(pid: i64, ns: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A container's init: `state` names the sandbox, so take the first
+/// process `ps` reports.
+pub fn init_pid(env: &Env, id: &str) -> i64 {
+    let pids: Vec<i64> = serde_json::from_str(&env.ok(&["ps", "-f", "json", id])).unwrap();
+    *pids.iter().min().expect("a process")
+}
+
 /// Where cgroup `rel` would live in every mounted hierarchy.
 pub fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
@@ -204,6 +219,18 @@ pub fn edit_config(bundle: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     edit(&mut v);
     std::fs::write(&path, serde_json::to_vec_pretty(&v).expect("encode config"))
         .expect("write config");
+}
+
+/// Gives a spec a user namespace of its own, root mapped to host uid and
+/// gid 100000 (65536 ids).
+pub fn add_user_namespace(c: &mut serde_json::Value) {
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("linux.namespaces")
+        .push(serde_json::json!({"type": "user"}));
+    let map = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c["linux"]["uidMappings"] = map.clone();
+    c["linux"]["gidMappings"] = map;
 }
 
 /// Deletes containers when dropped, so a failing test still cleans up.

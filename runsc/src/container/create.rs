@@ -125,6 +125,8 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         source: e,
     })?;
     let mut spec = specutils::load_spec(&bundle)?;
+    specutils::namespaces::check_mount_namespace(&spec)
+        .map_err(|e| LifecycleError::Invalid(e.to_string()))?;
     check_security_labels(&spec)?;
     apply_network_mode(&mut spec, opts.network);
     if opts.systemd_cgroup {

@@ -11,6 +11,7 @@ pub(crate) mod console;
 mod devices;
 pub(crate) mod identity;
 mod inherited_fds;
+mod namespaces;
 mod rootfs;
 
 use std::ffi::CString;
@@ -42,6 +43,11 @@ pub enum InitCmd {
 /// "started".
 #[derive(Debug, Serialize, Deserialize)]
 pub enum InitMsg {
+    /// The new user namespace exists: write its id maps.
+    UserNamespaced,
+    /// The init proper was forked into its pid namespace; its pidfd rides
+    /// on this frame, and the process that sent it exits.
+    Forked,
     /// Every namespace is created or joined; nothing is mounted yet.
     Namespaced,
     Ready,
@@ -89,6 +95,9 @@ pub struct InitPlan {
     pub binds: Vec<(usize, OwnedFd)>,
     /// Namespaces to join, opened before the fork.
     pub join: Vec<(CloneFlags, OwnedFd)>,
+    /// Namespaces the init makes itself, once it has joined `join`; those
+    /// the sandbox's fork did not make.
+    pub unshare: CloneFlags,
     pub new_user_ns: bool,
     pub new_net_ns: bool,
     pub seccomp: Option<Filter>,
@@ -144,31 +153,7 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
     if !plan.stdio.is_empty() {
         install_stdio(std::mem::take(&mut plan.stdio))?;
     }
-    if plan.new_user_ns {
-        expect(channel, "IdMapped", |c| matches!(c, InitCmd::IdMapped))?;
-        identity::become_root_in_user_ns()?;
-    }
-    if plan
-        .join
-        .iter()
-        .any(|(f, _)| f.contains(CloneFlags::CLONE_NEWNS))
-    {
-        return Err(InitError::Invalid(
-            "joining a mount namespace by path is not supported".into(),
-        ));
-    }
-    for (flag, fd) in &plan.join {
-        nix::sched::setns(fd.as_fd(), *flag).map_err(os(format!("join namespace {flag:?}")))?;
-    }
-    if plan.late_cgroup_ns {
-        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
-            .map_err(os("make the cgroup namespace"))?;
-    }
-    if plan.new_net_ns {
-        // A new network namespace starts with loopback down; containers
-        // of a pod talk over it.
-        specutils::sys::loopback_up().map_err(os("bring up loopback"))?;
-    }
+    namespaces::enter(&mut plan, channel)?;
     channel.send(&InitMsg::Namespaced, &[])?;
     let mut state = match channel.recv::<InitCmd>() {
         Ok((InitCmd::Proceed { state }, _)) => state,
@@ -190,11 +175,6 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
         .ok_or_else(|| InitError::Invalid("spec has no process".into()))?;
     let hooks = plan.spec.hooks().clone().unwrap_or_default();
 
-    if !has_namespace(&plan.spec, LinuxNamespaceType::Mount) {
-        return Err(InitError::Invalid(
-            "spec must ask for a mount namespace".into(),
-        ));
-    }
     rootfs::build(&plan, || {
         // createContainer hooks: in the container's namespaces, before the
         // pivot, so their paths resolve as the runtime sees them.

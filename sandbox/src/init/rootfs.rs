@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use nix::mount::MsFlags;
 use oci_spec::runtime::Mount;
 use rustix::fs::{Mode, OFlags};
-use specutils::mounts::{is_bind, parse_options};
+use specutils::mounts::{apply_propagation, is_bind, parse_options, Propagation};
 use specutils::sys::{self, MountAttr};
 
 use super::{cgroup_mount, devices, os, InitError, InitPlan};
@@ -21,15 +21,18 @@ pub fn build(
     plan: &InitPlan,
     before_pivot: impl FnOnce() -> Result<(), InitError>,
 ) -> Result<(), InitError> {
-    // Nothing we mount may propagate back to the host.
-    nix::mount::mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_SLAVE,
-        None::<&str>,
-    )
-    .map_err(os("make / a slave mount"))?;
+    // Nothing we mount may propagate back to the host: the private and
+    // slave kinds of rootfsPropagation apply now, as runc applies them
+    // before its mounts, and rslave otherwise. The shared and unbindable
+    // kinds wait for the pivot (`protect_paths`): pivot_root refuses a
+    // shared root, and an unbindable mount cannot go under a shared one.
+    let early = root_propagation(&plan.spec)?
+        .filter(|p| p.flag & (libc::MS_PRIVATE | libc::MS_SLAVE) != 0)
+        .unwrap_or(Propagation {
+            flag: libc::MS_SLAVE,
+            recursive: true,
+        });
+    set_propagation(early)?;
     // The sandbox forked us with its working directory on the empty mount
     // point, so no path (and no search permission on the state directory,
     // which a user namespace lacks) is needed to reach it.
@@ -66,6 +69,9 @@ pub fn build(
             let target = ensure_target(root, dest, is_dir)?;
             sys::attach_mount(fd.as_fd(), target.as_fd())
                 .map_err(os(format!("bind mount on {}", dest.display())))?;
+            let options = parse_options(m.options().as_deref().unwrap_or(&[]));
+            apply_propagation(fd.as_fd(), &options.propagation)
+                .map_err(os(format!("set propagation of {}", dest.display())))?;
         } else {
             mount_filesystem(root, m, own_cgroup_ns)?;
             if dest == Path::new("/dev") && m.typ().as_deref() == Some("tmpfs") {
@@ -102,8 +108,11 @@ pub fn protect_paths(spec: &oci_spec::runtime::Spec) -> Result<(), InitError> {
         for p in linux.readonly_paths().as_deref().unwrap_or(&[]) {
             make_readonly(Path::new(p))?;
         }
-        if let Some(prop) = linux.rootfs_propagation().as_deref() {
-            set_root_propagation(prop)?;
+        // As runc: once the root is "/", the kinds `build` left out.
+        if let Some(p) = root_propagation(spec)? {
+            if p.flag & (libc::MS_PRIVATE | libc::MS_SLAVE) == 0 {
+                set_propagation(p)?;
+            }
         }
     }
     Ok(())
@@ -287,7 +296,11 @@ fn mount_filesystem(root: BorrowedFd<'_>, m: &Mount, own_cgroup_ns: bool) -> Res
     }
     let target = ensure_target(root, dest, true)?;
     sys::attach_mount(fs.as_fd(), target.as_fd())
-        .map_err(os(format!("attach {fstype} on {}", dest.display())))
+        .map_err(os(format!("attach {fstype} on {}", dest.display())))?;
+    apply_propagation(fs.as_fd(), &options.propagation).map_err(os(format!(
+        "set propagation of {fstype} on {}",
+        dest.display()
+    )))
 }
 
 /// Hides `path` (already inside the new root): /dev/null over a file, an
@@ -349,24 +362,31 @@ fn make_readonly(path: &Path) -> Result<(), InitError> {
         .map_err(os(format!("read-only path {}", path.display())))
 }
 
-fn set_root_propagation(prop: &str) -> Result<(), InitError> {
-    let flag = match prop {
-        "shared" | "rshared" => MsFlags::MS_SHARED,
-        "slave" | "rslave" => MsFlags::MS_SLAVE,
-        "private" | "rprivate" => MsFlags::MS_PRIVATE,
-        "unbindable" | "runbindable" => MsFlags::MS_UNBINDABLE,
-        other => {
-            return Err(InitError::Invalid(format!(
-                "invalid rootfsPropagation {other:?}"
-            )))
-        }
+/// The spec's rootfsPropagation, if any.
+fn root_propagation(spec: &oci_spec::runtime::Spec) -> Result<Option<Propagation>, InitError> {
+    let Some(prop) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().clone())
+    else {
+        return Ok(None);
     };
-    nix::mount::mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        flag | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(os(format!("set rootfs propagation {prop}")))
+    let parsed = parse_options(std::slice::from_ref(&prop));
+    match parsed.propagation.as_slice() {
+        [p] => Ok(Some(*p)),
+        _ => Err(InitError::Invalid(format!(
+            "invalid rootfsPropagation {prop:?}"
+        ))),
+    }
+}
+
+/// Changes the propagation of "/" (and of every mount below it, for the
+/// recursive kinds).
+fn set_propagation(p: Propagation) -> Result<(), InitError> {
+    let mut flags = MsFlags::from_bits_retain(p.flag);
+    if p.recursive {
+        flags |= MsFlags::MS_REC;
+    }
+    nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+        .map_err(os(format!("set the propagation of / to {flags:?}")))
 }
