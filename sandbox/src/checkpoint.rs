@@ -4,8 +4,9 @@
 //! An image directory holds CRIU's images and `runsc-checkpoint.json`
 //! ([`ImageInfo`]): the spec the container ran with, its bind mounts under
 //! the names CRIU's image knows them by, and its stdio as CRIU names it.
-//! The container's other mounts (proc, sysfs, tmpfs with their contents,
-//! devpts, mqueue) and all its namespaces are in CRIU's images.
+//! Its cgroup mounts are external too (`criu_cgroups.rs`). The container's
+//! other mounts (proc, sysfs, tmpfs with their contents, devpts, mqueue)
+//! and all its namespaces are in CRIU's images.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
 use crate::criu::Criu;
+use crate::criu_cgroups::CgroupBind;
 
 /// The file of ours in an image directory.
 pub const INFO_NAME: &str = "runsc-checkpoint.json";
@@ -104,6 +106,9 @@ pub struct ImageInfo {
     pub criu_version: String,
     pub spec: Spec,
     pub mounts: Vec<ExternalMount>,
+    /// The container's cgroup mounts, external to CRIU's image too.
+    #[serde(default)]
+    pub cgroups: Vec<CgroupBind>,
     pub stdio: Vec<Stdio>,
     /// CRIU's image files and their sizes once the dump finished. CRIU
     /// does not notice a truncated pages image on restore (its restorer
@@ -113,7 +118,13 @@ pub struct ImageInfo {
 }
 
 impl ImageInfo {
-    pub fn new(id: &str, criu: &Criu, spec: Spec, bundle: &Path, init_pid: i32) -> Self {
+    pub fn new(
+        id: &str,
+        criu: &Criu,
+        spec: Spec,
+        bundle: &Path,
+        init_pid: i32,
+    ) -> Result<Self, CheckpointError> {
         let mounts = specutils::mounts::donated_mounts(&spec)
             .into_iter()
             .enumerate()
@@ -123,16 +134,19 @@ impl ImageInfo {
                 source: specutils::mounts::bind_source(bundle, m).unwrap_or_default(),
             })
             .collect();
+        let cgroups = crate::criu_cgroups::cgroup_binds(init_pid)
+            .map_err(io(format!("read the mounts of process {init_pid}")))?;
         let stdio = (0..3).filter_map(|fd| describe_fd(init_pid, fd)).collect();
-        Self {
+        Ok(Self {
             version: FORMAT_VERSION,
             id: id.to_string(),
             criu_version: criu.version.clone(),
             spec,
             mounts,
+            cgroups,
             stdio,
             files: BTreeMap::new(),
-        }
+        })
     }
 
     /// Records the sizes of CRIU's image files in `image`.
@@ -346,8 +360,8 @@ pub struct DumpOptions {
     pub pre_dump: bool,
     pub parent_path: Option<PathBuf>,
     pub manage_cgroups_mode: Option<String>,
-    /// The freezer of a paused container, so CRIU takes its frozen tasks
-    /// as they are.
+    /// The container's freezer, frozen before the dump (or paused), so
+    /// CRIU takes its frozen tasks as they are.
     pub freeze_cgroup: Option<PathBuf>,
 }
 
@@ -382,6 +396,10 @@ pub fn dump_command(
     for m in &info.mounts {
         cmd.arg("--external")
             .arg(format!("mnt[{}]:{}", m.destination, m.cookie));
+    }
+    for c in &info.cgroups {
+        cmd.arg("--external")
+            .arg(format!("mnt[{}]:{}", c.destination, c.cookie));
     }
     let mut externals: Vec<&str> = info
         .stdio
@@ -431,6 +449,10 @@ pub struct RestorePlan {
     /// Where CRIU writes the restored init's pid.
     pub pid_file: PathBuf,
     pub log: PathBuf,
+    /// Cgroup mounts the sandbox fills with its own (the new container's)
+    /// cgroup directories, which only it knows for sure.
+    #[serde(default)]
+    pub cgroups: Vec<CgroupBind>,
 }
 
 /// Options of `restore` that reach CRIU.
@@ -505,5 +527,6 @@ pub fn restore_plan(
         args,
         pid_file: pid_file.to_path_buf(),
         log: work.join(RESTORE_LOG),
+        cgroups: info.cgroups.clone(),
     })
 }

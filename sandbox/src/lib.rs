@@ -8,6 +8,7 @@ pub mod cgroup;
 pub mod checkpoint;
 pub mod control;
 pub mod criu;
+pub mod criu_cgroups;
 pub mod exec;
 pub mod init;
 pub mod launch;
