@@ -33,26 +33,6 @@ fn bundle_with_spec(env: &Env, name: &str, mut spec: Value, cmd: &[&str]) -> Pat
     bundle
 }
 
-/// What `runsc spec` writes (runc's `runc spec`): a read-only root, a
-/// `cgroup` mount and a cgroup namespace.
-fn runc_spec(env: &Env) -> Value {
-    let dir = env.path().join("spec");
-    std::fs::create_dir(&dir).unwrap();
-    let out = env
-        .cmd(&["spec", "--bundle", dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "runsc spec: {}", stderr(&out));
-    let spec: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
-    let mounts = spec["mounts"].as_array().unwrap();
-    assert!(
-        mounts.iter().any(|m| m["type"] == "cgroup"),
-        "runsc spec has no cgroup mount: {mounts:?}"
-    );
-    spec
-}
-
 /// The kernel filesystems containerd's default spec (and Docker's)
 /// mounts, with `cgroup_options` on /sys/fs/cgroup.
 fn default_mounts(cgroup_options: &[&str]) -> Value {
@@ -144,13 +124,8 @@ fn status_of(env: &Env, id: &str) -> String {
 /// `run --detach` with output on /dev/null, which a restore's can stand
 /// in for.
 fn run_detached(env: &Env, bundle: &Path, id: &str) {
-    let status = env
-        .cmd(&["run", "--detach", "-b", bundle.to_str().unwrap(), id])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "run {id} failed");
+    let run = ["run", "--detach", "-b", bundle.to_str().unwrap(), id];
+    assert!(common::run_quietly(env, &run), "run {id} failed");
 }
 
 /// What a container sees of its cgroups: the names under /sys/fs/cgroup,
@@ -191,22 +166,17 @@ fn checkpoint_and_restore(env: &Env, name: &str, bundle: &Path) {
     env.ok(&["delete", &id]);
 
     // Under a new id: a new cgroup, which the restored mounts must show.
-    let status = env
-        .cmd(&[
-            "restore",
-            "--detach",
-            "--image-path",
-            image.to_str().unwrap(),
-            "-b",
-            bundle.to_str().unwrap(),
-            &restored,
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
+    let restore = [
+        "restore",
+        "--detach",
+        "--image-path",
+        image.to_str().unwrap(),
+        "-b",
+        bundle.to_str().unwrap(),
+        &restored,
+    ];
     assert!(
-        status.success(),
+        common::run_quietly(env, &restore),
         "{name}: restore failed; log: {:?}",
         std::fs::read_to_string(image.join("restore.log"))
             .unwrap_or_default()
@@ -227,7 +197,7 @@ fn checkpoint_and_restore(env: &Env, name: &str, bundle: &Path) {
 #[test]
 fn specs_of_runc_docker_and_containerd_checkpoint_and_restore() {
     let env = Env::new();
-    let runc = runc_spec(&env);
+    let runc = common::default_spec(&env, &env.path().join("spec"));
     let cmd = ["sh", "-c", COUNTER];
     let styles = [
         ("runc", runc.clone()),
@@ -248,7 +218,7 @@ fn specs_of_runc_docker_and_containerd_checkpoint_and_restore() {
 #[test]
 fn a_failed_checkpoint_leaves_the_container_running() {
     let env = Env::new();
-    let runc = runc_spec(&env);
+    let runc = common::default_spec(&env, &env.path().join("spec"));
     let bundle = bundle_with_spec(&env, "b", containerd_spec(&runc), &["sh", "-c", COUNTER]);
     let id = env.id("c");
     let _r = Reaper {

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::criu::Criu;
 use crate::criu_cgroups::CgroupBind;
+use crate::criu_devices::DeviceBind;
 
 /// The file of ours in an image directory.
 pub const INFO_NAME: &str = "runsc-checkpoint.json";
@@ -109,6 +110,10 @@ pub struct ImageInfo {
     /// The container's cgroup mounts, external to CRIU's image too.
     #[serde(default)]
     pub cgroups: Vec<CgroupBind>,
+    /// Binds of host device nodes (masked files, devices in a user
+    /// namespace), external as well.
+    #[serde(default)]
+    pub devices: Vec<DeviceBind>,
     pub stdio: Vec<Stdio>,
     /// CRIU's image files and their sizes once the dump finished. CRIU
     /// does not notice a truncated pages image on restore (its restorer
@@ -136,6 +141,8 @@ impl ImageInfo {
             .collect();
         let cgroups = crate::criu_cgroups::cgroup_binds(init_pid)
             .map_err(io(format!("read the mounts of process {init_pid}")))?;
+        let devices = crate::criu_devices::device_binds(init_pid)
+            .map_err(io(format!("read the mounts of process {init_pid}")))?;
         let stdio = (0..3).filter_map(|fd| describe_fd(init_pid, fd)).collect();
         Ok(Self {
             version: FORMAT_VERSION,
@@ -144,6 +151,7 @@ impl ImageInfo {
             spec,
             mounts,
             cgroups,
+            devices,
             stdio,
             files: BTreeMap::new(),
         })
@@ -401,6 +409,10 @@ pub fn dump_command(
         cmd.arg("--external")
             .arg(format!("mnt[{}]:{}", c.destination, c.cookie));
     }
+    for d in &info.devices {
+        cmd.arg("--external")
+            .arg(format!("mnt[{}]:{}", d.destination, d.cookie()));
+    }
     let mut externals: Vec<&str> = info
         .stdio
         .iter()
@@ -508,6 +520,17 @@ pub fn restore_plan(
             .ok_or_else(|| CheckpointError::MissingMount(m.destination.clone()))?;
         args.push("--external".into());
         args.push(format!("mnt[{}]:{}", m.cookie, source.display()));
+    }
+    let mut devices: Vec<(String, String)> = info
+        .devices
+        .iter()
+        .map(|d| (d.cookie(), d.host_path()))
+        .collect();
+    devices.sort();
+    devices.dedup();
+    for (cookie, node) in devices {
+        args.push("--external".into());
+        args.push(format!("mnt[{cookie}]:{node}"));
     }
     for s in &info.stdio {
         args.push("--inherit-fd".into());

@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod control;
 pub mod criu;
 pub mod criu_cgroups;
+pub mod criu_devices;
 pub mod exec;
 pub mod init;
 pub mod launch;
