@@ -10,6 +10,7 @@ pub mod control;
 pub mod criu;
 pub mod criu_cgroups;
 pub mod criu_devices;
+pub mod criu_stdio;
 pub mod exec;
 pub mod init;
 pub mod launch;
