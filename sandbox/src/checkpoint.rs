@@ -3,9 +3,11 @@
 //!
 //! An image directory holds CRIU's images and `runsc-checkpoint.json`
 //! ([`ImageInfo`]): the spec the container ran with, its bind mounts under
-//! the names CRIU's image knows them by, and its stdio as CRIU names it.
-//! The container's other mounts (proc, sysfs, tmpfs with their contents,
-//! devpts, mqueue) and all its namespaces are in CRIU's images.
+//! the names CRIU's image knows them by, and its stdio as CRIU names it
+//! (`criu_stdio.rs`). Its cgroup mounts and binds of host device nodes are
+//! external too (`criu_cgroups.rs`, `criu_devices.rs`). The container's
+//! other mounts (proc, sysfs, tmpfs with their contents, devpts, mqueue)
+//! and all its namespaces are in CRIU's images.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,10 @@ use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
 use crate::criu::Criu;
+use crate::criu_cgroups::CgroupBind;
+use crate::criu_devices::DeviceBind;
+use crate::criu_stdio::describe_fd;
+pub use crate::criu_stdio::{check_stdio, Stdio};
 
 /// The file of ours in an image directory.
 pub const INFO_NAME: &str = "runsc-checkpoint.json";
@@ -67,7 +73,7 @@ pub enum CheckpointError {
     },
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CheckpointError {
+pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CheckpointError {
     let what = what.into();
     move |source| CheckpointError::Io { what, source }
 }
@@ -80,22 +86,6 @@ pub struct ExternalMount {
     pub source: PathBuf,
 }
 
-/// One of the init's stdio descriptors, as CRIU will look for it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Stdio {
-    pub fd: i32,
-    /// What /proc/<pid>/fd/<fd> showed, for people reading the file.
-    pub link: String,
-    /// CRIU's name for it: `pipe:[ino]`, `socket:[ino]` or `file[mnt:ino]`.
-    pub criu_id: String,
-    /// How a dump declares it external, if it must.
-    pub external: Option<String>,
-    /// A regular file's size, when CRIU will insist that the file standing
-    /// in for it at restore has that size (all but write-only appends).
-    #[serde(default)]
-    pub checked_size: Option<u64>,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageInfo {
     pub version: u32,
@@ -104,6 +94,13 @@ pub struct ImageInfo {
     pub criu_version: String,
     pub spec: Spec,
     pub mounts: Vec<ExternalMount>,
+    /// The container's cgroup mounts, external to CRIU's image too.
+    #[serde(default)]
+    pub cgroups: Vec<CgroupBind>,
+    /// Binds of host device nodes (masked files, devices in a user
+    /// namespace), external as well.
+    #[serde(default)]
+    pub devices: Vec<DeviceBind>,
     pub stdio: Vec<Stdio>,
     /// CRIU's image files and their sizes once the dump finished. CRIU
     /// does not notice a truncated pages image on restore (its restorer
@@ -113,7 +110,13 @@ pub struct ImageInfo {
 }
 
 impl ImageInfo {
-    pub fn new(id: &str, criu: &Criu, spec: Spec, bundle: &Path, init_pid: i32) -> Self {
+    pub fn new(
+        id: &str,
+        criu: &Criu,
+        spec: Spec,
+        bundle: &Path,
+        init_pid: i32,
+    ) -> Result<Self, CheckpointError> {
         let mounts = specutils::mounts::donated_mounts(&spec)
             .into_iter()
             .enumerate()
@@ -123,16 +126,22 @@ impl ImageInfo {
                 source: specutils::mounts::bind_source(bundle, m).unwrap_or_default(),
             })
             .collect();
+        let cgroups = crate::criu_cgroups::cgroup_binds(init_pid)
+            .map_err(io(format!("read the mounts of process {init_pid}")))?;
+        let devices = crate::criu_devices::device_binds(init_pid)
+            .map_err(io(format!("read the mounts of process {init_pid}")))?;
         let stdio = (0..3).filter_map(|fd| describe_fd(init_pid, fd)).collect();
-        Self {
+        Ok(Self {
             version: FORMAT_VERSION,
             id: id.to_string(),
             criu_version: criu.version.clone(),
             spec,
             mounts,
+            cgroups,
+            devices,
             stdio,
             files: BTreeMap::new(),
-        }
+        })
     }
 
     /// Records the sizes of CRIU's image files in `image`.
@@ -202,66 +211,6 @@ impl ImageInfo {
     }
 }
 
-/// What CRIU needs of a descriptor that stands in for a dumped one.
-fn stdio_kind(link: &str) -> &'static str {
-    if link.starts_with("pipe:[") {
-        "a pipe"
-    } else if link.starts_with("socket:[") {
-        "a socket"
-    } else {
-        "a file"
-    }
-}
-
-/// Checks that this process's stdio can stand in for the dumped
-/// container's: CRIU restores a file's offset (so a stand-in for a file
-/// must be seekable) and takes pipes and sockets as they are.
-pub fn check_stdio(info: &ImageInfo) -> Result<(), CheckpointError> {
-    const NAMES: [&str; 3] = ["stdin", "stdout", "stderr"];
-    for s in &info.stdio {
-        let Some(name) = usize::try_from(s.fd).ok().and_then(|i| NAMES.get(i)) else {
-            continue;
-        };
-        let ours = std::fs::read_link(format!("/proc/self/fd/{}", s.fd))
-            .map(|l| l.display().to_string())
-            .map_err(io(format!("{name} of the restore")))?;
-        let wanted = stdio_kind(&s.link);
-        let mut found = stdio_kind(&ours);
-        if found == "a file" && !seekable(s.fd) {
-            found = "not seekable (a terminal?)";
-        }
-        if found != wanted {
-            return Err(CheckpointError::StdioMismatch {
-                name,
-                found,
-                wanted,
-                link: s.link.clone(),
-            });
-        }
-        if let Some(size) = s.checked_size {
-            let ours = std::fs::metadata(format!("/proc/self/fd/{}", s.fd))
-                .map(|m| m.len())
-                .map_err(io(format!("{name} of the restore")))?;
-            if ours != size {
-                return Err(CheckpointError::StdioSize {
-                    name,
-                    found: ours,
-                    wanted: size,
-                    link: s.link.clone(),
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-fn seekable(fd: i32) -> bool {
-    // SAFETY: fd is one of our stdio descriptors, open for our whole life;
-    // the borrow does not outlive this call.
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    rustix::fs::seek(fd, rustix::fs::SeekFrom::Current(0)).is_ok()
-}
-
 /// CRIU's files in an image directory (`*.img`), with their sizes.
 fn image_files(image: &Path) -> Result<BTreeMap<String, u64>, CheckpointError> {
     let mut files = BTreeMap::new();
@@ -283,57 +232,6 @@ fn image_files(image: &Path) -> Result<BTreeMap<String, u64>, CheckpointError> {
     Ok(files)
 }
 
-/// How CRIU will name `pid`'s descriptor `fd`; None if it is not open.
-fn describe_fd(pid: i32, fd: i32) -> Option<Stdio> {
-    use std::os::unix::fs::MetadataExt;
-    let proc_fd = format!("/proc/{pid}/fd/{fd}");
-    let link = std::fs::read_link(&proc_fd).ok()?.display().to_string();
-    let inode = |prefix: &str| {
-        link.strip_prefix(prefix)
-            .and_then(|r| r.strip_suffix(']'))
-            .and_then(|n| n.parse::<u64>().ok())
-    };
-    if link.starts_with("pipe:[") {
-        return Some(Stdio {
-            fd,
-            criu_id: link.clone(),
-            link,
-            external: None,
-            checked_size: None,
-        });
-    }
-    if let Some(ino) = inode("socket:[") {
-        return Some(Stdio {
-            fd,
-            criu_id: link.clone(),
-            link,
-            external: Some(format!("unix[{ino}]")),
-            checked_size: None,
-        });
-    }
-    // A file on a host mount the container cannot see: CRIU names it by
-    // mount id and inode, in hex.
-    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.trim().to_string())
-    };
-    let mnt_id: u64 = field("mnt_id:")?.parse().ok()?;
-    let flags = field("flags:").and_then(|f| u64::from_str_radix(&f, 8).ok())?;
-    let meta = std::fs::metadata(&proc_fd).ok()?;
-    let append_only = flags & libc::O_ACCMODE as u64 == libc::O_WRONLY as u64
-        && flags & libc::O_APPEND as u64 != 0;
-    let id = format!("file[{mnt_id:x}:{:x}]", meta.ino());
-    Some(Stdio {
-        fd,
-        link,
-        criu_id: id.clone(),
-        external: Some(id),
-        checked_size: (meta.is_file() && !append_only).then_some(meta.len()),
-    })
-}
-
 /// What `checkpoint` asks of CRIU beyond the defaults; containerd passes
 /// these as runc's flags.
 #[derive(Debug, Clone, Default)]
@@ -346,8 +244,8 @@ pub struct DumpOptions {
     pub pre_dump: bool,
     pub parent_path: Option<PathBuf>,
     pub manage_cgroups_mode: Option<String>,
-    /// The freezer of a paused container, so CRIU takes its frozen tasks
-    /// as they are.
+    /// The container's freezer, frozen before the dump (or paused), so
+    /// CRIU takes its frozen tasks as they are.
     pub freeze_cgroup: Option<PathBuf>,
 }
 
@@ -382,6 +280,14 @@ pub fn dump_command(
     for m in &info.mounts {
         cmd.arg("--external")
             .arg(format!("mnt[{}]:{}", m.destination, m.cookie));
+    }
+    for c in &info.cgroups {
+        cmd.arg("--external")
+            .arg(format!("mnt[{}]:{}", c.destination, c.cookie));
+    }
+    for d in &info.devices {
+        cmd.arg("--external")
+            .arg(format!("mnt[{}]:{}", d.destination, d.cookie()));
     }
     let mut externals: Vec<&str> = info
         .stdio
@@ -431,6 +337,10 @@ pub struct RestorePlan {
     /// Where CRIU writes the restored init's pid.
     pub pid_file: PathBuf,
     pub log: PathBuf,
+    /// Cgroup mounts the sandbox fills with its own (the new container's)
+    /// cgroup directories, which only it knows for sure.
+    #[serde(default)]
+    pub cgroups: Vec<CgroupBind>,
 }
 
 /// Options of `restore` that reach CRIU.
@@ -487,6 +397,17 @@ pub fn restore_plan(
         args.push("--external".into());
         args.push(format!("mnt[{}]:{}", m.cookie, source.display()));
     }
+    let mut devices: Vec<(String, String)> = info
+        .devices
+        .iter()
+        .map(|d| (d.cookie(), d.host_path()))
+        .collect();
+    devices.sort();
+    devices.dedup();
+    for (cookie, node) in devices {
+        args.push("--external".into());
+        args.push(format!("mnt[{cookie}]:{node}"));
+    }
     for s in &info.stdio {
         args.push("--inherit-fd".into());
         args.push(format!("fd[{}]:{}", RESTORE_STDIO_FD + s.fd, s.criu_id));
@@ -505,5 +426,6 @@ pub fn restore_plan(
         args,
         pid_file: pid_file.to_path_buf(),
         log: work.join(RESTORE_LOG),
+        cgroups: info.cgroups.clone(),
     })
 }

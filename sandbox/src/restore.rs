@@ -34,6 +34,11 @@ pub fn restore(plan: &RestorePlan) -> Result<Restored, String> {
     let sources: Vec<RawFd> = stdio.iter().map(|f| f.as_raw_fd()).collect();
     let mut cmd = criu.command("restore");
     cmd.args(&plan.args);
+    let dirs = crate::criu_cgroups::own_dirs(&plan.cgroups)?;
+    for (c, dir) in plan.cgroups.iter().zip(dirs) {
+        cmd.arg("--external")
+            .arg(format!("mnt[{}]:{}", c.cookie, dir.display()));
+    }
     // SAFETY: the closure runs in the forked child before exec and only
     // calls dup2, which is async-signal-safe; `sources` is a Vec moved in
     // and only read.

@@ -349,3 +349,34 @@ pub fn assert_fails_with(o: &Output, needle: &str) {
         "one line expected: {err}"
     );
 }
+
+/// What `runsc spec` (runc's `runc spec`) writes into the new directory
+/// `dir`, asserted to have a `cgroup` mount, as runc's has.
+pub fn default_spec(env: &Env, dir: &Path) -> serde_json::Value {
+    std::fs::create_dir(dir).expect("create spec directory");
+    let out = env
+        .cmd(&["spec", "--bundle", dir.to_str().expect("utf-8 path")])
+        .output()
+        .expect("run runsc spec");
+    assert!(out.status.success(), "runsc spec: {}", stderr(&out));
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).expect("read spec"))
+            .expect("parse spec");
+    let mounts = spec["mounts"].as_array().expect("mounts");
+    assert!(
+        mounts.iter().any(|m| m["type"] == "cgroup"),
+        "runsc spec has no cgroup mount: {mounts:?}"
+    );
+    spec
+}
+
+/// `runsc ARGS` with stdio on /dev/null: a detached container's output
+/// then is /dev/null, which any restore's can stand in for (CRIU checks).
+pub fn run_quietly(env: &Env, args: &[&str]) -> bool {
+    env.cmd(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("spawn runsc")
+        .success()
+}

@@ -11,6 +11,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sandbox::cgroup::Cgroup;
 use sandbox::checkpoint::{dump_command, DumpOptions, ImageInfo, INFO_NAME};
 use sandbox::criu::Criu;
 
@@ -78,6 +79,12 @@ pub fn checkpoint(
         .init
         .ok_or_else(|| LifecycleError::Invalid(format!("container {id} has no init process")))?;
     let cgroup = c.cgroup()?;
+    // A running container is frozen for the whole checkpoint: the check
+    // below then sees one consistent set of processes (none exits between
+    // `cgroup.procs` and its parent's lookup, none is exec'd in after the
+    // check), and CRIU dumps that same set. Every way out but a dump
+    // that killed the tree thaws it again.
+    let mut frozen = FrozenForDump::new(&cgroup, status == Status::Running)?;
     let strays = processes_outside_tree(&cgroup.pids()?, init.pid, c);
     if !strays.is_empty() {
         return Err(LifecycleError::Invalid(format!(
@@ -91,12 +98,11 @@ pub fn checkpoint(
         Some(w) => make_dir(w)?,
         None => image.clone(),
     };
-    let mut info = ImageInfo::new(id, &criu, spec, &c.bundle, init.pid);
+    let mut info = ImageInfo::new(id, &criu, spec, &c.bundle, init.pid)?;
     info.write(&image)?;
     let mut dump = opts.dump.clone();
-    if status == Status::Paused {
-        dump.freeze_cgroup = cgroup.freezer_dir().map(Path::to_path_buf);
-    }
+    // CRIU takes the frozen tasks as they are and leaves them frozen.
+    dump.freeze_cgroup = cgroup.freezer_dir().map(Path::to_path_buf);
     let (cmd, log) = dump_command(&criu, &info, init.pid, &c.rootfs, &image, &work, &dump);
     let action = if dump.pre_dump { "pre-dump" } else { "dump" };
     if let Err(e) = criu.run(action, cmd, &log) {
@@ -110,19 +116,57 @@ pub fn checkpoint(
         tracing::warn!("checkpoint {id}: record image file sizes: {e}");
     }
     if dump.pre_dump || dump.leave_running {
-        return Ok(());
+        return frozen.thaw();
     }
-    // CRIU has killed the tree. A frozen cgroup holds the kill (and the
-    // sandbox, which must see the init exit) until thawed.
-    if status == Status::Paused {
-        cgroup.thaw()?;
-    }
+    // CRIU has killed the tree. The frozen cgroup holds the kill (and the
+    // sandbox, which must see the init exit) until thawed, paused or not.
+    frozen.release();
+    cgroup.thaw()?;
     if let Some(pidfd) = c.sandbox.and_then(|s| s.pidfd()) {
         super::meta::wait_exit(&pidfd, Duration::from_secs(10));
     }
     locked.container.status = status.transition(Status::Stopped)?;
     locked.save()?;
     Ok(())
+}
+
+/// A cgroup that `checkpoint` froze, thawed when dropped unless released.
+struct FrozenForDump<'a> {
+    cgroup: Option<&'a Cgroup>,
+}
+
+impl<'a> FrozenForDump<'a> {
+    /// Freezes `cgroup` if `freeze` (a paused one already is).
+    fn new(cgroup: &'a Cgroup, freeze: bool) -> Result<Self, LifecycleError> {
+        if !freeze {
+            return Ok(Self { cgroup: None });
+        }
+        cgroup.freeze()?;
+        Ok(Self {
+            cgroup: Some(cgroup),
+        })
+    }
+
+    fn thaw(mut self) -> Result<(), LifecycleError> {
+        match self.cgroup.take() {
+            Some(c) => Ok(c.thaw()?),
+            None => Ok(()),
+        }
+    }
+
+    fn release(&mut self) {
+        self.cgroup = None;
+    }
+}
+
+impl Drop for FrozenForDump<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.cgroup.take() {
+            if let Err(e) = c.thaw() {
+                tracing::error!("checkpoint: thaw {}: {e}", c.path().display());
+            }
+        }
+    }
 }
 
 /// Creates `path` (mode 0700, as runc does) if missing; returns it whole.

@@ -151,17 +151,26 @@ fn make_dir(parent: BorrowedFd<'_>, name: &str) -> std::io::Result<OwnedFd> {
     )?)
 }
 
-/// The cgroup hierarchies mounted on this host (one per hierarchy, the
-/// first mount of each), with this process's place in each, from
-/// /proc/self/mountinfo, /proc/self/cgroup and the controller names in
-/// /proc/cgroups.
-fn hierarchies(mountinfo: &str, own: &str, known: &str) -> Vec<Hierarchy> {
+/// A cgroup or cgroup2 mount of a mountinfo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CgroupFsMount {
+    /// The mount's root within its hierarchy, as the reader sees it.
+    pub root: String,
+    pub point: PathBuf,
+    pub v2: bool,
+    /// Controllers and `name=` of a v1 hierarchy, as mount options.
+    pub controllers: Vec<String>,
+}
+
+/// Every cgroup and cgroup2 mount of `mountinfo`, in its order, with the
+/// controller names of /proc/cgroups (`known`) picked from its options.
+pub(crate) fn cgroup_fs_mounts(mountinfo: &str, known: &str) -> Vec<CgroupFsMount> {
     let controllers: BTreeSet<&str> = known
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    let mut found: Vec<Hierarchy> = Vec::new();
+    let mut found = Vec::new();
     for line in mountinfo.lines() {
         let Some((fields, fs)) = line.split_once(" - ") else {
             continue;
@@ -178,25 +187,35 @@ fn hierarchies(mountinfo: &str, own: &str, known: &str) -> Vec<Hierarchy> {
             "cgroup" => false,
             _ => continue,
         };
-        let subsystems: Vec<String> = superopts
-            .split(',')
-            .filter(|o| controllers.contains(o) || o.starts_with("name="))
-            .map(str::to_string)
-            .collect();
-        // In a cgroup namespace of our own, the host's mounts have roots
-        // such as /.. and our path is /: no directory of ours to name.
-        let own_dir = own_path(own, v2, &subsystems).and_then(|path| {
-            let within = Path::new(&path).strip_prefix(root).ok()?;
-            Some(Path::new(point).join(within))
+        found.push(CgroupFsMount {
+            root: root.to_string(),
+            point: PathBuf::from(point),
+            v2,
+            controllers: superopts
+                .split(',')
+                .filter(|o| controllers.contains(o) || o.starts_with("name="))
+                .map(str::to_string)
+                .collect(),
         });
-        let Some(name) = Path::new(point).file_name().and_then(|n| n.to_str()) else {
+    }
+    found
+}
+
+/// The cgroup hierarchies mounted on this host (one per hierarchy, the
+/// first mount of each), with this process's place in each, from
+/// /proc/self/mountinfo, /proc/self/cgroup and the controller names in
+/// /proc/cgroups.
+fn hierarchies(mountinfo: &str, own: &str, known: &str) -> Vec<Hierarchy> {
+    let mut found: Vec<Hierarchy> = Vec::new();
+    for m in cgroup_fs_mounts(mountinfo, known) {
+        let Some(name) = m.point.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
         let h = Hierarchy {
             name: name.to_string(),
-            v2,
-            controllers: subsystems,
-            own_dir,
+            v2: m.v2,
+            own_dir: own_dir(own, &m),
+            controllers: m.controllers,
         };
         if !found
             .iter()
@@ -206,6 +225,15 @@ fn hierarchies(mountinfo: &str, own: &str, known: &str) -> Vec<Hierarchy> {
         }
     }
     found
+}
+
+/// This process's directory in the host mount `m`, from /proc/self/cgroup
+/// (`own`). In a cgroup namespace of our own, the host's mounts have roots
+/// such as /.. and our path is /: no directory of ours to name.
+pub(crate) fn own_dir(own: &str, m: &CgroupFsMount) -> Option<PathBuf> {
+    let path = own_path(own, m.v2, &m.controllers)?;
+    let within = Path::new(&path).strip_prefix(&m.root).ok()?;
+    Some(m.point.join(within))
 }
 
 /// This process's cgroup path in the hierarchy of `subsystems` (v1) or in

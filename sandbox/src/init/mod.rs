@@ -6,7 +6,7 @@
 //! blocks; on Start it takes its final identity, confines itself, and execs.
 //! Every failure is sent to the sandbox as one line and the process exits.
 
-mod cgroup_mount;
+pub(crate) mod cgroup_mount;
 pub(crate) mod console;
 mod devices;
 pub(crate) mod identity;

@@ -1,0 +1,133 @@
+//! The init's stdio in a checkpoint: how CRIU names each descriptor, and
+//! whether the restore command's own stdio can stand in for it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{io, CheckpointError, ImageInfo};
+
+/// One of the init's stdio descriptors, as CRIU will look for it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stdio {
+    pub fd: i32,
+    /// What /proc/<pid>/fd/<fd> showed, for people reading the file.
+    pub link: String,
+    /// CRIU's name for it: `pipe:[ino]`, `socket:[ino]` or `file[mnt:ino]`.
+    pub criu_id: String,
+    /// How a dump declares it external, if it must.
+    pub external: Option<String>,
+    /// A regular file's size, when CRIU will insist that the file standing
+    /// in for it at restore has that size (all but write-only appends).
+    #[serde(default)]
+    pub checked_size: Option<u64>,
+}
+
+/// What CRIU needs of a descriptor that stands in for a dumped one.
+fn stdio_kind(link: &str) -> &'static str {
+    if link.starts_with("pipe:[") {
+        "a pipe"
+    } else if link.starts_with("socket:[") {
+        "a socket"
+    } else {
+        "a file"
+    }
+}
+
+/// Checks that this process's stdio can stand in for the dumped
+/// container's: CRIU restores a file's offset (so a stand-in for a file
+/// must be seekable) and takes pipes and sockets as they are.
+pub fn check_stdio(info: &ImageInfo) -> Result<(), CheckpointError> {
+    const NAMES: [&str; 3] = ["stdin", "stdout", "stderr"];
+    for s in &info.stdio {
+        let Some(name) = usize::try_from(s.fd).ok().and_then(|i| NAMES.get(i)) else {
+            continue;
+        };
+        let ours = std::fs::read_link(format!("/proc/self/fd/{}", s.fd))
+            .map(|l| l.display().to_string())
+            .map_err(io(format!("{name} of the restore")))?;
+        let wanted = stdio_kind(&s.link);
+        let mut found = stdio_kind(&ours);
+        if found == "a file" && !seekable(s.fd) {
+            found = "not seekable (a terminal?)";
+        }
+        if found != wanted {
+            return Err(CheckpointError::StdioMismatch {
+                name,
+                found,
+                wanted,
+                link: s.link.clone(),
+            });
+        }
+        if let Some(size) = s.checked_size {
+            let ours = std::fs::metadata(format!("/proc/self/fd/{}", s.fd))
+                .map(|m| m.len())
+                .map_err(io(format!("{name} of the restore")))?;
+            if ours != size {
+                return Err(CheckpointError::StdioSize {
+                    name,
+                    found: ours,
+                    wanted: size,
+                    link: s.link.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn seekable(fd: i32) -> bool {
+    // SAFETY: fd is one of our stdio descriptors, open for our whole life;
+    // the borrow does not outlive this call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    rustix::fs::seek(fd, rustix::fs::SeekFrom::Current(0)).is_ok()
+}
+
+/// How CRIU will name `pid`'s descriptor `fd`; None if it is not open.
+pub(crate) fn describe_fd(pid: i32, fd: i32) -> Option<Stdio> {
+    use std::os::unix::fs::MetadataExt;
+    let proc_fd = format!("/proc/{pid}/fd/{fd}");
+    let link = std::fs::read_link(&proc_fd).ok()?.display().to_string();
+    let inode = |prefix: &str| {
+        link.strip_prefix(prefix)
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    if link.starts_with("pipe:[") {
+        return Some(Stdio {
+            fd,
+            criu_id: link.clone(),
+            link,
+            external: None,
+            checked_size: None,
+        });
+    }
+    if let Some(ino) = inode("socket:[") {
+        return Some(Stdio {
+            fd,
+            criu_id: link.clone(),
+            link,
+            external: Some(format!("unix[{ino}]")),
+            checked_size: None,
+        });
+    }
+    // A file on a host mount the container cannot see: CRIU names it by
+    // mount id and inode, in hex.
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let mnt_id: u64 = field("mnt_id:")?.parse().ok()?;
+    let flags = field("flags:").and_then(|f| u64::from_str_radix(&f, 8).ok())?;
+    let meta = std::fs::metadata(&proc_fd).ok()?;
+    let append_only = flags & libc::O_ACCMODE as u64 == libc::O_WRONLY as u64
+        && flags & libc::O_APPEND as u64 != 0;
+    let id = format!("file[{mnt_id:x}:{:x}]", meta.ino());
+    Some(Stdio {
+        fd,
+        link,
+        criu_id: id.clone(),
+        external: Some(id),
+        checked_size: (meta.is_file() && !append_only).then_some(meta.len()),
+    })
+}
