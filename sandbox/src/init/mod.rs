@@ -10,6 +10,7 @@ mod cgroup_mount;
 pub(crate) mod console;
 mod devices;
 pub(crate) mod identity;
+mod lsm;
 mod rootfs;
 
 use std::ffi::CString;
@@ -254,6 +255,7 @@ pub(crate) fn exec_process(
     env.extend(identity::missing_home(process));
     let env = cstrings(&env)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
+    lsm::label_exec(process)?;
     // Without no_new_privs, only a privileged process may load a filter, so
     // it goes in before the identity change; with it, as late as possible.
     if !nnp {
