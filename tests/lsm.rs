@@ -18,8 +18,11 @@ fn apparmor_enabled() -> bool {
         .is_ok_and(|v| v.starts_with('Y'))
 }
 
+/// As runc decides it: selinuxfs mounted and a policy loaded.
 fn selinux_enabled() -> bool {
     Path::new("/sys/fs/selinux/enforce").exists()
+        && std::fs::read_to_string("/proc/self/attr/current")
+            .is_ok_and(|l| l.trim_end_matches(['\n', '\0']) != "kernel")
 }
 
 /// What the container reads: its own confinement (a line), then a file

@@ -88,7 +88,11 @@ fn apparmor_enabled() -> bool {
         .is_ok_and(|v| v.starts_with('Y'))
 }
 
-/// SELinux is active: its filesystem is mounted where it always is.
+/// SELinux is active, as runc's go-selinux decides it: its filesystem is
+/// mounted and a policy is loaded (without one, every task is "kernel" and
+/// no label can be set).
 fn selinux_enabled() -> bool {
     Path::new("/sys/fs/selinux/enforce").exists()
+        && std::fs::read_to_string("/proc/thread-self/attr/current")
+            .is_ok_and(|l| l.trim_end_matches(['\n', '\0']) != "kernel")
 }
