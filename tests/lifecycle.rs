@@ -270,31 +270,6 @@ fn failing_hooks() {
 }
 
 #[test]
-fn security_labels_without_the_lsm_are_ignored_with_a_warning() {
-    let env = Env::new();
-    let bundle = env.bundle("b", &["echo", "ok"]);
-    let id = env.id("labels");
-    edit_config(&bundle, |c| {
-        c["process"]["apparmorProfile"] = serde_json::json!("docker-default")
-    });
-    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|v| v.trim() == "Y");
-    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
-    if apparmor {
-        assert_fails_with(&out, "AppArmor profiles are not supported");
-    } else {
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        assert_eq!(stdout(&out), "ok\n");
-        let log = std::fs::read_to_string(&env.log).unwrap();
-        assert!(
-            log.contains("AppArmor is not enabled on this host"),
-            "{log}"
-        );
-    }
-    env.assert_clean(&[&id]);
-}
-
-#[test]
 fn state_roots_longer_than_a_socket_address_work() {
     let mut env = Env::new();
     env.root = env.path().join("r".repeat(100)).join("s".repeat(100));

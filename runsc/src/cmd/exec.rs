@@ -50,10 +50,10 @@ pub struct Args {
     /// Pass descriptors 3..3+N to the process
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
-    /// Accepted for runc compatibility; SELinux labels are not applied
+    /// SELinux label of the process (without --process)
     #[arg(long = "process-label")]
     pub process_label: Option<String>,
-    /// Accepted for runc compatibility; AppArmor profiles are not applied
+    /// AppArmor profile of the process (without --process)
     #[arg(long)]
     pub apparmor: Option<String>,
     /// Container id (any unique prefix)
@@ -65,9 +65,6 @@ pub struct Args {
 pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
     let store = super::store(g)?;
     let id = store.find(&a.id)?;
-    if a.process_label.is_some() || a.apparmor.is_some() {
-        tracing::warn!("exec: --process-label and --apparmor are accepted but not applied");
-    }
     let process = match &a.process {
         Some(path) => {
             let data = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
@@ -165,6 +162,12 @@ fn build_process(mut p: Process, a: &Args) -> Result<Process> {
     }
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
+    }
+    if let Some(profile) = a.apparmor.as_ref().filter(|v| !v.is_empty()) {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = a.process_label.as_ref().filter(|v| !v.is_empty()) {
+        p.set_selinux_label(Some(label.clone()));
     }
     Ok(p)
 }

@@ -580,43 +580,10 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), LifecycleError> {
         })
 }
 
-/// AppArmor profiles and SELinux labels are not applied. As runc does on
-/// a host without the LSM, they are ignored with a warning; on a host that
-/// enforces one, ignoring the label would weaken the container, so it is
-/// an error.
+/// Refuses AppArmor profiles and SELinux labels the host cannot apply, and
+/// Intel RDT, which is not supported.
 pub(super) fn check_security_labels(spec: &Spec) -> Result<(), LifecycleError> {
-    let process = spec.process().as_ref();
-    if let Some(profile) = process
-        .and_then(|p| p.apparmor_profile().as_deref())
-        .filter(|p| !p.is_empty())
-    {
-        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-            .is_ok_and(|v| v.trim() == "Y");
-        if enabled {
-            return Err(LifecycleError::Invalid(format!(
-                "process.apparmorProfile {profile:?}: AppArmor profiles are not supported yet"
-            )));
-        }
-        tracing::warn!(
-            "process.apparmorProfile {profile:?} ignored: AppArmor is not enabled on this host"
-        );
-    }
-    let label = process
-        .and_then(|p| p.selinux_label().as_deref())
-        .or_else(|| {
-            spec.linux()
-                .as_ref()
-                .and_then(|l| l.mount_label().as_deref())
-        })
-        .filter(|l| !l.is_empty());
-    if let Some(label) = label {
-        if Path::new("/sys/fs/selinux/enforce").exists() {
-            return Err(LifecycleError::Invalid(format!(
-                "SELinux label {label:?}: SELinux labels are not supported yet"
-            )));
-        }
-        tracing::warn!("SELinux label {label:?} ignored: SELinux is not enabled on this host");
-    }
+    super::labels::check(spec)?;
     if spec
         .linux()
         .as_ref()

@@ -50,6 +50,8 @@ pub fn exec(store: &ContainerStore, mut opts: ExecOptions) -> Result<i32, Lifecy
             opts.id
         )));
     }
+    super::labels::inherit(&mut opts.process, &store.dir(&opts.id))?;
+    super::labels::check_process(&opts.process)?;
     let tty = opts.process.terminal().unwrap_or(false);
     // As runc: a terminal without a console socket is ours to proxy to the
     // caller's own terminal, which needs us to stay.

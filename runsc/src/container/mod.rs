@@ -17,6 +17,7 @@ pub mod events;
 pub mod exec;
 pub mod fault;
 pub mod kill;
+mod labels;
 mod meta;
 pub mod pause;
 pub mod processes;

@@ -11,6 +11,7 @@ pub(crate) mod console;
 mod devices;
 pub(crate) mod identity;
 mod inherited_fds;
+mod lsm;
 mod namespaces;
 mod rootfs;
 
@@ -238,6 +239,7 @@ pub(crate) fn exec_process(
     // Only flags change, and whatever opens later is close-on-exec, so
     // this goes first: no filter of the container's can refuse it.
     inherited_fds::close_on_exec_from(3 + preserved)?;
+    lsm::label_exec(process)?;
     let cwd = process.cwd();
     let entered = enter_cwd(cwd, CwdAttempt::Early)?;
     // Without no_new_privs, only a privileged process may load a filter, so

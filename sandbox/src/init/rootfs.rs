@@ -13,7 +13,7 @@ use rustix::fs::{Mode, OFlags};
 use specutils::mounts::{apply_propagation, is_bind, parse_options, Propagation};
 use specutils::sys::{self, MountAttr};
 
-use super::{cgroup_mount, devices, os, InitError, InitPlan};
+use super::{cgroup_mount, devices, lsm, os, InitError, InitPlan};
 
 /// Builds the rootfs and pivots into it; `before_pivot` runs once every
 /// mount is in place.
@@ -43,6 +43,7 @@ pub fn build(
     let mounts = plan.spec.mounts().as_deref().unwrap_or(&[]);
     let own_cgroup_ns =
         super::has_namespace(&plan.spec, oci_spec::runtime::LinuxNamespaceType::Cgroup);
+    let label = mount_label(&plan.spec);
     let mut dev_is_tmpfs = false;
     for (index, m) in mounts.iter().enumerate() {
         let dest = m.destination();
@@ -73,7 +74,7 @@ pub fn build(
             apply_propagation(fd.as_fd(), &options.propagation)
                 .map_err(os(format!("set propagation of {}", dest.display())))?;
         } else {
-            mount_filesystem(root, m, own_cgroup_ns)?;
+            mount_filesystem(root, m, own_cgroup_ns, label)?;
             if dest == Path::new("/dev") && m.typ().as_deref() == Some("tmpfs") {
                 dev_is_tmpfs = true;
             }
@@ -103,7 +104,7 @@ pub fn build(
 pub fn protect_paths(spec: &oci_spec::runtime::Spec) -> Result<(), InitError> {
     if let Some(linux) = spec.linux() {
         for p in linux.masked_paths().as_deref().unwrap_or(&[]) {
-            mask(Path::new(p))?;
+            mask(Path::new(p), mount_label(spec))?;
         }
         for p in linux.readonly_paths().as_deref().unwrap_or(&[]) {
             make_readonly(Path::new(p))?;
@@ -265,7 +266,19 @@ fn relative(dest: &Path) -> PathBuf {
         .collect()
 }
 
-fn mount_filesystem(root: BorrowedFd<'_>, m: &Mount, own_cgroup_ns: bool) -> Result<(), InitError> {
+/// The SELinux context of the filesystems the init mounts, if any.
+fn mount_label(spec: &oci_spec::runtime::Spec) -> Option<&str> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.mount_label().as_deref())
+}
+
+fn mount_filesystem(
+    root: BorrowedFd<'_>,
+    m: &Mount,
+    own_cgroup_ns: bool,
+    label: Option<&str>,
+) -> Result<(), InitError> {
     let dest = m.destination();
     let options = parse_options(m.options().as_deref().unwrap_or(&[]));
     let fstype = m.typ().as_deref().unwrap_or("");
@@ -288,7 +301,8 @@ fn mount_filesystem(root: BorrowedFd<'_>, m: &Mount, own_cgroup_ns: bool) -> Res
         .as_ref()
         .map(|s| s.display().to_string())
         .unwrap_or_default();
-    let fs = sys::new_filesystem(fstype, &source, &options.data)
+    let data = lsm::with_mount_label(fstype, &options.data, label);
+    let fs = sys::new_filesystem(fstype, &source, &data)
         .map_err(os(format!("mount {fstype} on {}", dest.display())))?;
     if options.attr != MountAttr::default() {
         sys::mount_setattr(fs.as_fd(), true, options.attr)
@@ -305,7 +319,7 @@ fn mount_filesystem(root: BorrowedFd<'_>, m: &Mount, own_cgroup_ns: bool) -> Res
 
 /// Hides `path` (already inside the new root): /dev/null over a file, an
 /// empty read-only tmpfs over a directory. Missing paths are fine.
-fn mask(path: &Path) -> Result<(), InitError> {
+fn mask(path: &Path, label: Option<&str>) -> Result<(), InitError> {
     let target = match rustix::fs::open(
         path,
         OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW,
@@ -321,7 +335,8 @@ fn mask(path: &Path) -> Result<(), InitError> {
         & libc::S_IFMT
         == libc::S_IFDIR;
     let cover = if is_dir {
-        let fs = sys::new_filesystem("tmpfs", "tmpfs", &["size=0".to_string()])
+        let data = lsm::with_mount_label("tmpfs", &["size=0".to_string()], label);
+        let fs = sys::new_filesystem("tmpfs", "tmpfs", &data)
             .map_err(os(format!("mask {}", path.display())))?;
         sys::mount_setattr(
             fs.as_fd(),
