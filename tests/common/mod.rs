@@ -3,6 +3,8 @@
 //! whether it passed or not.
 #![allow(dead_code)]
 
+pub mod profiles;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -67,6 +67,21 @@ impl HighestNamed {
         out
     }
 
+    /// The same syscall number for x86_64's and i386's own calls (since
+    /// Linux 5.1 every architecture numbers new syscalls alike); x32's
+    /// are left to the filter. On other hosts, the native architecture.
+    pub fn up_to(highest: u32) -> Self {
+        let mut out = Self::default();
+        let arches = match ScmpArch::native() {
+            ScmpArch::X8664 => vec![ScmpArch::X8664, ScmpArch::X86],
+            native => vec![native],
+        };
+        for audit in arches.into_iter().filter_map(audit_arch) {
+            out.0.entry(audit).or_default().main = Some(highest);
+        }
+        out
+    }
+
     /// The instructions to put in front of a filter's program: on each
     /// architecture listed, a syscall above the highest named returns
     /// ENOSYS; every other syscall, and every other architecture, goes
