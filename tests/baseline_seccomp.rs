@@ -282,3 +282,87 @@ fn the_global_flag_turns_the_baseline_off_and_is_logged() {
         "{log}"
     );
 }
+
+/// What tools/attack-surface/seccomp_surface reports for the init of a
+/// container with no profile: under us exactly the refused families' calls
+/// (those named by number; clone and socket are refused by argument only).
+/// The README's attack-surface table (tools/attack-surface/measure, which
+/// also runs runc and crun) rests on it.
+#[test]
+fn the_attack_surface_tool_sees_the_baseline_in_the_init() {
+    let env = Env::new();
+    let tool = env.path().join("seccomp_surface");
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/attack-surface/seccomp_surface.c");
+    let gcc = std::process::Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(&tool)
+        .arg(&src)
+        .arg("-lseccomp")
+        .output()
+        .expect("run gcc");
+    assert!(
+        gcc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gcc.stderr)
+    );
+    let bundle = env.bundle("surface", &["sleep", "1000"]);
+    let id = env.id("surface");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
+    let pid = common::init_pid(&env, &id).to_string();
+    let out = env.output({
+        let mut c = std::process::Command::new(&tool);
+        c.arg(&pid);
+        c
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let mut refused: Vec<&str> = report["refused"]
+        .as_array()
+        .expect("refused")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    refused.sort_unstable();
+    let mut expected = vec![
+        "_sysctl",
+        "add_key",
+        "bpf",
+        "clone3",
+        "create_module",
+        "delete_module",
+        "finit_module",
+        "get_kernel_syms",
+        "init_module",
+        "io_uring_enter",
+        "io_uring_register",
+        "io_uring_setup",
+        "kexec_file_load",
+        "kexec_load",
+        "keyctl",
+        "lookup_dcookie",
+        "nfsservctl",
+        "open_by_handle_at",
+        "perf_event_open",
+        "query_module",
+        "request_key",
+        "sysfs",
+        "uselib",
+        "userfaultfd",
+        "ustat",
+    ];
+    expected.sort_unstable();
+    assert_eq!(refused, expected);
+    assert_eq!(report["filters"], 1);
+    let counted = report["counted"].as_u64().expect("counted");
+    assert_eq!(
+        report["reached"].as_u64(),
+        Some(counted - expected.len() as u64)
+    );
+    env.ok(&["delete", "--force", &id]);
+    env.assert_clean(&[&id]);
+}

@@ -83,6 +83,8 @@ pub fn build_baseline(
     let mut ctx = ScmpFilterContext::new(ScmpAction::Allow).map_err(at("create"))?;
     // Both loaders hold CAP_SYS_ADMIN; no_new_privs is the spec's to set.
     ctx.set_ctl_nnp(false).map_err(at("no_new_privs"))?;
+    // A binary tree of syscall numbers: every workload syscall runs it.
+    ctx.set_ctl_optimize(2).map_err(at("optimize"))?;
     // The compat ABIs reach the same kernel code with other numbers.
     for arch in [ScmpArch::X86, ScmpArch::X32] {
         if ScmpArch::native() == ScmpArch::X8664 {

@@ -267,6 +267,21 @@ mod tests {
     }
 
     #[test]
+    fn up_to_a_number_holds_for_x86_64_and_i386_not_x32() {
+        let stub = HighestNamed::up_to(469).enosys_stub();
+        for (arch, nr, expected) in [
+            (SCMP_ARCH_X86_64, 469, None),
+            (SCMP_ARCH_X86_64, 470, Some(ENOSYS)),
+            (SCMP_ARCH_X86, 469, None),
+            (SCMP_ARCH_X86, 470, Some(ENOSYS)),
+            // x32's own calls (512 and up) are left to the filter.
+            (SCMP_ARCH_X86_64, X32_SYSCALL_BIT | 520, None),
+        ] {
+            assert_eq!(run(&stub, arch, nr), expected, "arch {arch:#x} nr {nr}");
+        }
+    }
+
+    #[test]
     fn stub_answers_only_above_the_highest_named() {
         let names = ["read", "rseq"];
         let arches = [ScmpArch::X8664, ScmpArch::X86, ScmpArch::X32];
