@@ -1,7 +1,8 @@
 //! Real workloads under the baseline seccomp filter, with no profile in the
 //! spec (where the baseline is the only filter), each compared with runc
 //! on the same bundle: busybox, glibc's posix_spawn (clone3 refused, clone
-//! used), static C programs using SysV and POSIX IPC, Python and
+//! used), static C programs using SysV and POSIX IPC, a static Go
+//! program, Python and
 //! PostgreSQL from a Debian 12 userland (the host's /usr, read-only),
 //! exec, and checkpoint/restore.
 
@@ -75,6 +76,31 @@ fn glibc_posix_spawn_and_ipc_work() {
         runc.contains("clone3=EINVAL\n") && runc.contains("spawn=0\n"),
         "{runc}"
     );
+}
+
+#[test]
+fn a_static_go_program_works() {
+    let env = Env::new();
+    let bundle = env.bundle("go", &["/bin/workload"]);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/programs/workload.go");
+    let cache = env.path().join("go");
+    let go = std::process::Command::new("go")
+        .args(["build", "-o"])
+        .arg(bundle.join("rootfs/bin/workload"))
+        .arg(&src)
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", cache.join("cache"))
+        .env("GOPATH", cache.join("path"))
+        .output()
+        .expect("run go (apt-get install golang-go)");
+    assert!(
+        go.status.success(),
+        "{}",
+        String::from_utf8_lossy(&go.stderr)
+    );
+    let expected = "goroutines 36\nexec true\npipe pipe\nsignal true\ntcp pong\n\
+                    sha256 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881\n";
+    same_as_runc(&env, "go", &bundle, expected);
 }
 
 /// A bundle whose root is a Debian 12 userland: the host's /usr, bind
