@@ -124,6 +124,30 @@ fn a_root_container_without_a_profile_is_refused_what_runc_reaches() {
 }
 
 #[test]
+fn a_32_bit_program_is_refused_the_same_but_through_socketcall() {
+    // The i386 ABI reaches the same kernel code under other numbers. Its
+    // libc opens sockets through socketcall(2), whose arguments lie in
+    // memory: the socket families are refused only on the direct calls.
+    let env = Env::new();
+    let bundle = env.bundle("i386", &["/bin/baseline_probe32"]);
+    common::install_program_as(&bundle, "baseline_probe", "baseline_probe32", &["-m32"]);
+    let (ours, runc) = ours_and_runc(&env, "i386", &bundle, &[]);
+    let socketcall = ["af_vsock", "kexec_file_load"];
+    assert_refused("i386", &ours, &socketcall);
+    assert_eq!(
+        ours["af_vsock"], "fd",
+        "socketcall is out of the filter's reach"
+    );
+    assert!(!ours.contains_key("kexec_file_load"), "i386 has none");
+    for (name, errno, _) in REFUSED
+        .iter()
+        .filter(|(n, _, r)| *r && !socketcall.contains(n))
+    {
+        assert_ne!(runc[*name], *errno, "runc: {name} should reach the kernel");
+    }
+}
+
+#[test]
 fn under_dockers_profile_the_baseline_adds_the_socket_families() {
     // Docker's profile refuses most families itself (EPERM; ENOSYS for
     // syscalls newer than it, io_uring and clone3 among them): there the

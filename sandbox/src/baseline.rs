@@ -7,7 +7,7 @@
 
 use oci_spec::runtime::{Capability, Spec};
 
-use crate::seccomp::{HighestNamed, Program, ProgramError};
+use crate::seccomp::{refuse_socket_families, HighestNamed, Program, ProgramError};
 
 include!("baseline_lists.rs");
 
@@ -50,12 +50,26 @@ pub fn for_container(
         tracing::info!("container {id}: CAP_SYS_ADMIN granted; baseline allows user namespaces");
         allowed.push(USERNS_FAMILY);
     }
-    let program = match allowed.as_slice() {
+    // Socket families live in a stub of their own, built here in any case.
+    let (sockets, syscalls): (Vec<&str>, Vec<&str>) =
+        allowed.iter().partition(|f| f.starts_with("af_"));
+    let program = match syscalls.as_slice() {
         [] => Program::from_bytes(BASELINE_BPF)?,
         [USERNS_FAMILY] => Program::from_bytes(BASELINE_USERNS_BPF)?,
-        _ => build(&allowed)?,
+        _ => build(&syscalls)?,
     };
+    let program = program.prepend(socket_stub(&sockets))?;
     Ok(Some(program.prepend(newer_syscalls_stub())?))
+}
+
+/// EAFNOSUPPORT for the socket families neither ordinary nor given back.
+fn socket_stub(given_back: &[&str]) -> Vec<libc::sock_filter> {
+    let named = SOCKET_FAMILY_NAMES
+        .iter()
+        .filter(|(_, n)| given_back.contains(n));
+    let mut allowed = SOCKET_FAMILIES_ALLOWED.to_vec();
+    allowed.extend(named.map(|(number, _)| *number));
+    refuse_socket_families(&allowed, SOCKET_FAMILY_LIMIT)
 }
 
 /// The syscalls of the refused families the spec's annotations give

@@ -5,7 +5,8 @@
  * "name=fd" for a socket made). Where the filter answers, the errno is
  * its own (EPERM, ENOSYS, EAFNOSUPPORT); where the kernel does, the
  * argument checks' (EFAULT, EINVAL, EBADF) or a capability check's.
- * New user namespaces are tried in a child. x86_64 numbers. */
+ * New user namespaces are tried in a child. x86_64 numbers; built with
+ * -m32, the i386 ABI's (the newer syscalls are numbered alike). */
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -15,6 +16,9 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* Garbage in the upper half of 64-bit arguments, which the kernel drops. */
+#define HIGH ((unsigned long)(sizeof(long) == 8 ? 0xdead0000UL : 0) << (sizeof(long) == 8 ? 32 : 0))
 
 static void report(const char *name, long ret) {
     if (ret >= 0)
@@ -50,7 +54,7 @@ static long try_unshare(void) { return syscall(SYS_unshare, CLONE_NEWUSER); }
 
 static long try_clone(void) {
     /* Upper bits set around the flag: the filter must look at the int. */
-    long pid = syscall(SYS_clone, 0xdead000000000000UL | CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+    long pid = syscall(SYS_clone, HIGH | CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
     if (pid == 0)
         _exit(0);
     if (pid > 0) {
@@ -74,7 +78,9 @@ int main(void) {
     report("finit_module", syscall(SYS_finit_module, -1, NULL, 0)); /* EBADF */
     report("delete_module", syscall(SYS_delete_module, NULL, 0)); /* EFAULT */
     report("kexec_load", syscall(SYS_kexec_load, 0, 0, NULL, 0xdead0000)); /* EINVAL */
+#ifdef SYS_kexec_file_load
     report("kexec_file_load", syscall(SYS_kexec_file_load, -1, -1, 0, NULL, 0xdead)); /* EINVAL */
+#endif
     report("open_by_handle_at", syscall(SYS_open_by_handle_at, -1, NULL, 0)); /* EFAULT/EBADF */
     report("lookup_dcookie", syscall(SYS_lookup_dcookie, 0, NULL, 0));
     report("clone3", syscall(435, NULL, 0));                 /* size 0: EINVAL */
@@ -91,7 +97,7 @@ int main(void) {
         report("socketpair_af_tipc", socketpair(AF_TIPC, SOCK_RDM, 0, sv));
     }
     /* Upper bits set: the kernel reads an int, so this is AF_VSOCK. */
-    report("af_vsock_high", syscall(SYS_socket, 0xdead000000000000UL | AF_VSOCK, SOCK_STREAM, 0));
+    report("af_vsock_high", syscall(SYS_socket, HIGH | AF_VSOCK, SOCK_STREAM, 0));
     report("newer_syscall", syscall(470, 0, 0, 0));
     /* Still there: what workloads use. */
     sock("af_unix", AF_UNIX, SOCK_STREAM);

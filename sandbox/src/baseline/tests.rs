@@ -60,8 +60,8 @@ fn the_global_switch_and_cap_sys_admin_choose_the_program() {
     assert!(for_container("t", &spec, &off).expect("off").is_none());
     let on = crate::setup::LaunchOptions::default();
     let usual = for_container("t", &spec, &on).expect("on").expect("some");
-    let stub = newer_syscalls_stub();
     let prebuilt = Program::from_bytes(BASELINE_BPF).expect("bpf");
-    let expected = prebuilt.prepend(stub).expect("prepend");
+    let expected = prebuilt.prepend(socket_stub(&[])).expect("prepend");
+    let expected = expected.prepend(newer_syscalls_stub()).expect("prepend");
     assert_eq!(usual.to_bytes(), expected.to_bytes());
 }
