@@ -1,21 +1,36 @@
 //! Compiles the sandbox's and the gofer's own seccomp filters to BPF, so
-//! that starting a sandbox loads a ready program instead of building one.
+//! that starting a sandbox loads a ready program instead of building one,
+//! and the two usual variants of the workloads' baseline filter.
 
 use std::path::Path;
 
 include!("src/self_filter_lists.rs");
+include!("src/baseline_lists.rs");
 
 fn main() {
     println!("cargo:rerun-if-changed=src/self_filter_lists.rs");
+    println!("cargo:rerun-if-changed=src/baseline_lists.rs");
     println!("cargo:rerun-if-changed=build.rs");
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    export(&Path::new(&out).join("gofer.bpf"), &[]);
-    export(&Path::new(&out).join("sandbox.bpf"), &sandbox_extra());
+    export(&Path::new(&out).join("gofer.bpf"), build_self_filter(&[]));
+    export(
+        &Path::new(&out).join("sandbox.bpf"),
+        build_self_filter(&sandbox_extra()),
+    );
+    export(&Path::new(&out).join("baseline.bpf"), build_baseline(&[]));
+    let userns = &[USERNS_FAMILY];
+    export(
+        &Path::new(&out).join("baseline_userns.bpf"),
+        build_baseline(userns),
+    );
 }
 
-fn export(path: &Path, extra: &[&str]) {
-    let (ctx, unknown) = build_self_filter(extra)
-        .unwrap_or_else(|(what, e)| panic!("build seccomp filter ({what}): {e}"));
+type Built =
+    Result<(libseccomp::ScmpFilterContext, Vec<String>), (String, libseccomp::error::SeccompError)>;
+
+fn export(path: &Path, built: Built) {
+    let (ctx, unknown) =
+        built.unwrap_or_else(|(what, e)| panic!("build seccomp filter ({what}): {e}"));
     for name in unknown {
         println!(
             "cargo:warning=syscall {name} unknown to libseccomp; left out of {}",

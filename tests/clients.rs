@@ -677,3 +677,68 @@ fn do_runs_a_command_over_the_host_root() {
     assert_eq!(child.wait().unwrap().code(), Some(5));
     env.assert_clean(&[]);
 }
+
+#[test]
+fn docker_seccomp_unconfined_keeps_the_baseline() {
+    // Only the global flag (here a runtime registered with it) or an
+    // annotation gives interfaces back; Docker's unconfined does not.
+    // (Debian 12's dockerd, API 1.41, cannot pass annotations.)
+    let env = Env::new();
+    let config = env.path().join("daemon.json");
+    std::fs::write(&config, "{\"log-level\": \"warn\"}").unwrap();
+    for (runtime, args) in [
+        ("runsc-test", &[][..]),
+        ("runsc-off", &["--", "--baseline-seccomp=off"][..]),
+    ] {
+        let install = [
+            &["install", "--config-file", config.to_str().unwrap()][..],
+            &["--runtime", runtime],
+            args,
+        ]
+        .concat();
+        let out = run(Command::new(runsc_bin()).args(install));
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let d = Dockerd::start(&env, &config);
+    let bundle = env.bundle("image", &["sh"]);
+    common::install_program(&bundle, "baseline_probe");
+    let tar = env.path().join("rootfs.tar");
+    let rootfs = bundle.join("rootfs");
+    let packed = run(Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."));
+    assert!(packed.status.success());
+    let image = "runsc-test/probe:1";
+    d.ok(&["import", tar.to_str().unwrap(), image]);
+    let probe = |runtime: &str, extra: &[&str]| -> Vec<String> {
+        let args = [
+            &["run", "--rm", "--network", "none", "--runtime", runtime][..],
+            extra,
+            &[image, "/bin/baseline_probe"],
+        ]
+        .concat();
+        let out = d.ok(&args);
+        ["io_uring_setup", "unshare_newuser", "af_vsock"]
+            .iter()
+            .map(|name| {
+                let line = out.lines().find(|l| l.starts_with(&format!("{name}=")));
+                line.unwrap_or_default().to_string()
+            })
+            .collect()
+    };
+    let unconfined = ["--security-opt", "seccomp=unconfined"];
+    let refused = [
+        "io_uring_setup=EPERM",
+        "unshare_newuser=EPERM",
+        "af_vsock=EAFNOSUPPORT",
+    ];
+    assert_eq!(probe("runsc-test", &unconfined), refused);
+    assert_eq!(probe("runsc-test", &[]), refused);
+    let reached = ["io_uring_setup=EFAULT", "unshare_newuser=0", "af_vsock=fd"];
+    assert_eq!(probe("runc", &unconfined), reached);
+    assert_eq!(probe("runsc-off", &unconfined), reached);
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
+}

@@ -6,9 +6,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
+use common::profiles::{data, docker_19_03_profile, mkrootfs_caps, runc_report};
 use common::{edit_config, install_program, stderr, stdout, Env, Reaper};
 use serde_json::{json, Value};
 
@@ -24,52 +24,6 @@ const NEWER_SYSCALLS_ENOSYS: [&str; 8] = [
     // glibc's posix_spawn falls back from clone3 to clone; 0: exit status.
     "spawn=0",
 ];
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/data")
-        .join(name)
-}
-
-/// The `linux.seccomp` that Docker 19.03 hands the runtime on x86_64 for a
-/// container with `caps`: the architectures of its `archMap`, and the rules
-/// whose `includes` and `excludes` hold for amd64 and those capabilities.
-fn docker_19_03_profile(caps: &[String]) -> Value {
-    let has = |c: &String| caps.contains(c);
-    let text = std::fs::read_to_string(data("docker-19.03-default.json")).expect("read profile");
-    let docker: Value = serde_json::from_str(&text).expect("profile json");
-    let list = |v: &Value| -> Vec<String> {
-        let items = v.as_array().into_iter().flatten();
-        items
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect()
-    };
-    // minKernel (4.8, for ptrace) holds on every kernel we run on.
-    let arches = |cond: &Value| list(&cond["arches"]);
-    let amd64 = |cond: &Value| arches(cond).iter().any(|a| a == "amd64");
-    let x86_64 = docker["archMap"]
-        .as_array()
-        .expect("archMap")
-        .iter()
-        .find(|m| m["architecture"] == "SCMP_ARCH_X86_64")
-        .expect("x86_64 in archMap");
-    let mut architectures = vec![x86_64["architecture"].clone()];
-    architectures.extend(x86_64["subArchitectures"].as_array().expect("sub").clone());
-    let mut rules = Vec::new();
-    for rule in docker["syscalls"].as_array().expect("syscalls") {
-        let (inc, exc) = (&rule["includes"], &rule["excludes"]);
-        let included = (arches(inc).is_empty() || amd64(inc)) && list(&inc["caps"]).iter().all(has);
-        let excluded = amd64(exc) || list(&exc["caps"]).iter().any(has);
-        if included && !excluded {
-            let mut oci = json!({"names": rule["names"], "action": rule["action"]});
-            if let Some(args) = rule["args"].as_array().filter(|a| !a.is_empty()) {
-                oci["args"] = json!(args);
-            }
-            rules.push(oci);
-        }
-    }
-    json!({"defaultAction": docker["defaultAction"], "architectures": architectures, "syscalls": rules})
-}
 
 /// Allows every syscall of Linux 4.20 on x86_64 and nothing later.
 fn linux_4_profile() -> Value {
@@ -92,17 +46,6 @@ fn bundle(env: &Env, name: &str, profile: &Value, nnp: bool) -> PathBuf {
     bundle
 }
 
-/// The capabilities tools/mkrootfs grants, which Docker's also are.
-fn mkrootfs_caps(env: &Env) -> Vec<String> {
-    let probe = env.bundle("probe", &["true"]);
-    let config = std::fs::read_to_string(probe.join("config.json")).expect("config");
-    let config: Value = serde_json::from_str(&config).expect("config json");
-    let caps = &config["process"]["capabilities"]["bounding"];
-    let caps = caps.as_array().expect("caps").iter();
-    caps.filter_map(|c| c.as_str().map(str::to_string))
-        .collect()
-}
-
 /// Asserts the program's report: ENOSYS for every newer syscall, posix_spawn
 /// working, and `unshare` (older than the profile) as the profile says.
 fn assert_report(what: &str, out: &str, unshare: &str) {
@@ -110,24 +53,6 @@ fn assert_report(what: &str, out: &str, unshare: &str) {
     for want in NEWER_SYSCALLS_ENOSYS.iter().chain([&unshare]) {
         assert!(lines.contains(want), "{what}: {want} missing in:\n{out}");
     }
-}
-
-/// runc's report on the same bundle, when runc is installed.
-fn runc_report(env: &Env, bundle: &Path, id: &str) -> Option<String> {
-    let root = env.path().join("runc-root");
-    let mut cmd = Command::new("runc");
-    cmd.arg("--root")
-        .arg(&root)
-        .args(["run", "-b"])
-        .arg(bundle)
-        .arg(id);
-    let out = env.output(cmd);
-    let _ = Command::new("runc")
-        .arg("--root")
-        .arg(&root)
-        .args(["delete", "-f", id])
-        .output();
-    out.status.success().then(|| stdout(&out))
 }
 
 #[test]

@@ -55,6 +55,17 @@ pub struct GlobalFlags {
     #[arg(long, global = true, num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true")]
     pub rootless: bool,
+    /// The baseline seccomp filter on every container process (off: none;
+    /// logged). Per container, annotations dev.runsc-rs.allow/<family>=true
+    #[arg(long = "baseline-seccomp", global = true, value_enum, require_equals = true,
+          default_value_t = Switch::On)]
+    pub baseline_seccomp: Switch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -103,7 +103,7 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
         let retained = Retained::for_root(&cfg.spec)
             .and_then(|r| r.apply().map(|()| r))
             .map_err(|e| e.to_string())?;
-        confine_self().map_err(|e| format!("confine the sandbox with seccomp: {e}"))?;
+        confine_self(&cfg.spec).map_err(|e| format!("confine the sandbox with seccomp: {e}"))?;
         tracing::debug!("sandbox {}: capabilities dropped, seccomp loaded", cfg.id);
         Ok((root, retained))
     });
@@ -134,10 +134,12 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
     }
     let root = match root {
         Root::Created(init, state) => {
-            Container::new(&cfg.spec, init, state, Some(cfg.exit_status), cfg.mounts)
+            let exit = Some(cfg.exit_status);
+            Container::new(&cfg.spec, init, state, exit, cfg.mounts, &cfg.options)
         }
         Root::Restored(r, state) => {
-            Container::running(&cfg.spec, r.pid, r.pidfd, state, Some(cfg.exit_status))
+            let exit = Some(cfg.exit_status);
+            Container::running(&cfg.spec, r.pid, r.pidfd, state, exit, &cfg.options)
         }
     };
     specutils::sys::release_free_memory();
@@ -148,9 +150,10 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
 /// Loads the sandbox's own allow-list. Processes it forks later (exec, a
 /// pod's later containers) inherit the filter on top of their
 /// container's, so it also lets through what containers use and the
-/// sandbox does not, tracing tools included.
-fn confine_self() -> std::io::Result<()> {
-    crate::self_filter::load_sandbox()
+/// sandbox does not, tracing tools included, and the families the root
+/// container's annotations give back to its workloads.
+fn confine_self(spec: &oci_spec::runtime::Spec) -> std::io::Result<()> {
+    crate::self_filter::load_sandbox(&crate::baseline::given_back_syscalls(spec))
 }
 
 /// The root container's init: set up and waiting, or restored and running.

@@ -44,6 +44,7 @@ pub struct ExecTarget<'a> {
     /// not the sandbox's.
     pub cgroup_procs: &'a [OwnedFd],
     pub seccomp: Option<&'a Filter>,
+    pub baseline: Option<&'a crate::seccomp::Program>,
     /// The container's rlimits, for a process that names none (as runc).
     pub rlimits: &'a [PosixRlimit],
     pub state: HookState,
@@ -196,5 +197,9 @@ fn child(
         Some(own) if !own.is_empty() => identity::set_rlimits(own)?,
         _ => identity::set_rlimits(target.rlimits)?,
     }
-    init::exec_process(process, target.seccomp, None, &target.state, preserved)
+    let filters = init::Filters {
+        baseline: target.baseline,
+        spec: target.seccomp,
+    };
+    init::exec_process(process, filters, None, &target.state, preserved)
 }

@@ -2,6 +2,7 @@
 //! and reaps container processes, and serves the control socket. The
 //! frontend uses this crate as the client of that protocol.
 
+pub mod baseline;
 pub mod boot;
 pub mod capabilities;
 pub mod cgroup;

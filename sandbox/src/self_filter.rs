@@ -13,8 +13,18 @@ const GOFER_BPF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/gofer.bpf"));
 
 /// Confines the sandbox. Needs CAP_SYS_ADMIN, since the sandbox cannot set
 /// no_new_privs (its containers may need setuid binaries).
-pub fn load_sandbox() -> io::Result<()> {
-    load_bpf(SANDBOX_BPF)
+///
+/// `given_back` are syscalls the root container's annotations give back
+/// to its workloads (`crate::baseline`): processes the sandbox forks later
+/// inherit its filter, so it lets those through too, built now.
+pub fn load_sandbox(given_back: &[&'static str]) -> io::Result<()> {
+    if given_back.is_empty() {
+        return load_bpf(SANDBOX_BPF);
+    }
+    let mut extra = sandbox_extra();
+    extra.extend_from_slice(given_back);
+    let filter = build(&extra).map_err(io::Error::other)?;
+    filter.program().load(0).map(drop)
 }
 
 /// Confines the gofer; call after setting no_new_privs.

@@ -37,6 +37,8 @@ pub struct Container {
     waiters: Vec<Incoming>,
     /// The container's filter, for processes exec'd into it.
     seccomp: Option<Filter>,
+    /// The baseline under it (`crate::baseline`), for them too.
+    baseline: Option<crate::seccomp::Program>,
     /// The container's rlimits, for processes exec'd without their own.
     rlimits: Vec<PosixRlimit>,
     state: HookState,
@@ -57,8 +59,9 @@ impl Container {
         state: HookState,
         exit_file: Option<OwnedFd>,
         mounts: Vec<Channel>,
+        options: &crate::setup::LaunchOptions,
     ) -> Self {
-        let mut c = Self::running(spec, init.pid, init.pidfd, state, exit_file);
+        let mut c = Self::running(spec, init.pid, init.pidfd, state, exit_file, options);
         c.release = Some(init.channel);
         c.gofer = mounts;
         c
@@ -71,7 +74,13 @@ impl Container {
         init_pidfd: OwnedFd,
         state: HookState,
         exit_file: Option<OwnedFd>,
+        options: &crate::setup::LaunchOptions,
     ) -> Self {
+        // The create that set this container up checked the same spec; a
+        // failure here would be a bug, and exec then runs without it.
+        let baseline = crate::baseline::for_container(&state.id, spec, options)
+            .inspect_err(|e| tracing::error!("container {}: baseline for exec: {e}", state.id))
+            .unwrap_or(None);
         let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
         let seccomp = profile.and_then(|p| match crate::seccomp::compile(p) {
             Ok(f) => Some(f),
@@ -88,6 +97,7 @@ impl Container {
             exited: None,
             waiters: Vec::new(),
             seccomp,
+            baseline,
             rlimits: spec
                 .process()
                 .as_ref()
@@ -448,7 +458,8 @@ impl Server {
         let (init, state) =
             crate::setup::create(setup, namespaced).map_err(|m| remote(ErrorKind::Failed, m))?;
         let init_pid = init.pid;
-        let mut container = Container::new(req.spec, init, state, exit_file, channels);
+        let mut container =
+            Container::new(req.spec, init, state, exit_file, channels, &req.options);
         container.cgroup_procs = cgroup_procs;
         self.containers.insert(req.id.to_string(), container);
         Ok(SubCreated { init_pid })
@@ -520,6 +531,7 @@ impl Server {
             init_pid: c.init_pid,
             cgroup_procs: &c.cgroup_procs,
             seccomp: c.seccomp.as_ref(),
+            baseline: c.baseline.as_ref(),
             rlimits: &c.rlimits,
             state: c.state.clone(),
         };

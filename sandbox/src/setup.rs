@@ -17,6 +17,9 @@ use crate::launch::{self, Init};
 pub struct LaunchOptions {
     /// `--no-new-keyring`: keep the runtime's session keyring.
     pub no_new_keyring: bool,
+    /// `--baseline-seccomp=off`: no baseline filter (the global flag).
+    #[serde(default)]
+    pub no_baseline_seccomp: bool,
 }
 
 pub struct ContainerSetup<'a> {
@@ -88,6 +91,8 @@ pub fn create(
         }
         None => None,
     };
+    let baseline = crate::baseline::for_container(setup.id, spec, &setup.options)
+        .map_err(|e| e.to_string())?;
     let listener_path = spec
         .linux()
         .as_ref()
@@ -122,6 +127,7 @@ pub fn create(
         new_user_ns: setup.new.contains(CloneFlags::CLONE_NEWUSER),
         new_net_ns: setup.new.contains(CloneFlags::CLONE_NEWNET),
         seccomp,
+        baseline,
         seccomp_listener,
         console: setup.console,
         stdio: setup.stdio,

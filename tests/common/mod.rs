@@ -3,6 +3,8 @@
 //! whether it passed or not.
 #![allow(dead_code)]
 
+pub mod profiles;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -319,10 +321,16 @@ pub fn assert_shell_on_a_terminal(line: &str) {
 
 /// Builds tests/programs/<name>.c statically into the bundle's /bin.
 pub fn install_program(bundle: &Path, name: &str) {
+    install_program_as(bundle, name, name, &[]);
+}
+
+/// The same, as /bin/<target>, with more gcc flags (`-m32`: i386 ABI).
+pub fn install_program_as(bundle: &Path, name: &str, target: &str, flags: &[&str]) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/programs/{name}.c"));
     let out = Command::new("gcc")
+        .args(flags)
         .args(["-static", "-O2", "-o"])
-        .arg(bundle.join("rootfs/bin").join(name))
+        .arg(bundle.join("rootfs/bin").join(target))
         .arg(&src)
         .arg("-lrt")
         .output()

@@ -34,6 +34,8 @@ pub struct Args {
     pub cgroup_fds: Vec<i32>,
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
+    #[arg(long = "no-baseline-seccomp")]
+    pub no_baseline_seccomp: bool,
 }
 
 pub fn run(_g: &GlobalFlags, a: Args) -> Result<u8> {
@@ -58,6 +60,7 @@ pub fn run(_g: &GlobalFlags, a: Args) -> Result<u8> {
         exit_status: super::take_fd(a.exit_fd)?,
         options: sandbox::setup::LaunchOptions {
             no_new_keyring: a.no_new_keyring,
+            no_baseline_seccomp: a.no_baseline_seccomp,
         },
     };
     let status = boot(config).context("sandbox")?;

@@ -43,6 +43,7 @@ pub fn options(g: &GlobalFlags, a: Args) -> CreateOptions {
         systemd_cgroup: g.systemd_cgroup,
         launch: sandbox::setup::LaunchOptions {
             no_new_keyring: a.no_new_keyring,
+            no_baseline_seccomp: g.baseline_seccomp == crate::cli::Switch::Off,
         },
         child_flags: super::child_flags(g),
         restore: None,

@@ -136,7 +136,10 @@ fn run_in(
             _ => NetworkMode::None,
         },
         systemd_cgroup: g.systemd_cgroup,
-        launch: Default::default(),
+        launch: sandbox::setup::LaunchOptions {
+            no_baseline_seccomp: g.baseline_seccomp == crate::cli::Switch::Off,
+            ..Default::default()
+        },
         child_flags: super::child_flags(g),
         restore: None,
     };

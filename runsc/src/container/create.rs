@@ -258,6 +258,9 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     if opts.launch.no_new_keyring {
         boot_args.push("--no-new-keyring".into());
     }
+    if opts.launch.no_baseline_seccomp {
+        boot_args.push("--no-baseline-seccomp".into());
+    }
     let unified = join.unified.as_ref().map(|f| f.as_fd());
     // A mount namespace of its own, so that it runs our binary read-only.
     let sandbox = spawn_self_into(

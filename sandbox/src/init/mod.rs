@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::{run_hooks, HookError, HookState};
 
-use crate::seccomp::Filter;
+use crate::seccomp::{Filter, Program};
 
 /// Messages from the sandbox to the init.
 #[derive(Debug, Serialize, Deserialize)]
@@ -102,6 +102,8 @@ pub struct InitPlan {
     pub new_user_ns: bool,
     pub new_net_ns: bool,
     pub seccomp: Option<Filter>,
+    /// The baseline filter under the spec's (`crate::baseline`).
+    pub baseline: Option<Program>,
     /// A connection to the spec's seccomp `listenerPath`, made by the
     /// sandbox before the fork (the path is the host's).
     pub seccomp_listener: Option<OwnedFd>,
@@ -217,7 +219,18 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
         .seccomp_listener
         .as_ref()
         .map(|l| (l, listener_metadata(&plan.spec)));
-    exec_process(process, plan.seccomp.as_ref(), notify, &state, 0)
+    let filters = Filters {
+        baseline: plan.baseline.as_ref(),
+        spec: plan.seccomp.as_ref(),
+    };
+    exec_process(process, filters, notify, &state, 0)
+}
+
+/// The seccomp filters a container process execs under, stacked.
+#[derive(Clone, Copy)]
+pub(crate) struct Filters<'a> {
+    pub baseline: Option<&'a Program>,
+    pub spec: Option<&'a Filter>,
 }
 
 /// The last steps of every container process, the init's and exec's: take
@@ -225,11 +238,12 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
 /// stdio (3..3+preserved) stay open.
 pub(crate) fn exec_process(
     process: &oci_spec::runtime::Process,
-    seccomp: Option<&Filter>,
+    filters: Filters<'_>,
     notify: Option<(&OwnedFd, String)>,
     state: &HookState,
     preserved: u32,
 ) -> Result<Never, InitError> {
+    let seccomp = filters.spec;
     let exe = identity::find_executable(process)?;
     let args = cstrings(process.args().as_deref().unwrap_or(&[]))?;
     let mut env = process.env().clone().unwrap_or_default();
@@ -242,6 +256,12 @@ pub(crate) fn exec_process(
     lsm::label_exec(process)?;
     let cwd = process.cwd();
     let entered = enter_cwd(cwd, CwdAttempt::Early)?;
+    // The baseline goes first, while CAP_SYS_ADMIN is still held whatever
+    // the spec says of no_new_privs; the kernel runs both filters and
+    // takes the stricter answer, so the order changes nothing else.
+    if let Some(baseline) = filters.baseline {
+        crate::baseline::load(baseline).map_err(os("load baseline seccomp filter"))?;
+    }
     // Without no_new_privs, only a privileged process may load a filter, so
     // it goes in before the identity change; with it, as late as possible.
     if !nnp {

@@ -1,8 +1,10 @@
 //! OCI seccomp profiles compiled into kernel filters with libseccomp, and the
 //! allow-list the sandbox and gofer processes put on themselves.
 
+mod asm;
 mod newer_syscalls;
 mod program;
+mod socket_families;
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
@@ -17,6 +19,7 @@ use oci_spec::runtime::{
 
 pub use newer_syscalls::HighestNamed;
 pub use program::{Program, ProgramError};
+pub use socket_families::refuse_socket_families;
 
 type LibError = libseccomp::error::SeccompError;
 

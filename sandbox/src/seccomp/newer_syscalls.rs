@@ -13,15 +13,14 @@ use std::collections::BTreeMap;
 
 use libseccomp::{ScmpArch, ScmpSyscall};
 
+use super::asm::{Asm, Target, DATA_ARCH, DATA_NR};
+
 /// x32 syscalls are x86_64's numbers with this bit set, under the same
 /// AUDIT_ARCH_X86_64.
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+pub(super) const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 /// s390 turns a syscall number its table lacks into 0 (the long gone
 /// setup(2)) before seccomp sees it.
 const S390_UNKNOWN_SYSCALL: u32 = 0;
-/// Offsets in `struct seccomp_data`.
-const DATA_NR: u32 = 0;
-const DATA_ARCH: u32 = 4;
 
 /// Per architecture of a filter (by the AUDIT_ARCH_* the kernel reports),
 /// the highest syscall number that a list of names resolves to.
@@ -67,6 +66,21 @@ impl HighestNamed {
         out
     }
 
+    /// The same syscall number for x86_64's and i386's own calls (since
+    /// Linux 5.1 every architecture numbers new syscalls alike); x32's
+    /// are left to the filter. On other hosts, the native architecture.
+    pub fn up_to(highest: u32) -> Self {
+        let mut out = Self::default();
+        let arches = match ScmpArch::native() {
+            ScmpArch::X8664 => vec![ScmpArch::X8664, ScmpArch::X86],
+            native => vec![native],
+        };
+        for audit in arches.into_iter().filter_map(audit_arch) {
+            out.0.entry(audit).or_default().main = Some(highest);
+        }
+        out
+    }
+
     /// The instructions to put in front of a filter's program: on each
     /// architecture listed, a syscall above the highest named returns
     /// ENOSYS; every other syscall, and every other architecture, goes
@@ -103,7 +117,7 @@ impl HighestNamed {
 
 /// The AUDIT_ARCH_* value the kernel reports for `arch`; libseccomp's
 /// tokens are those, except for x32's.
-fn audit_arch(arch: ScmpArch) -> Option<u32> {
+pub(super) fn audit_arch(arch: ScmpArch) -> Option<u32> {
     use libseccomp_sys as sys;
     Some(match arch {
         ScmpArch::X86 => sys::SCMP_ARCH_X86,
@@ -132,73 +146,6 @@ fn audit_arch(arch: ScmpArch) -> Option<u32> {
     })
 }
 
-enum Target {
-    /// The first instruction after the stub.
-    Filter,
-    Section(usize),
-}
-
-/// Emits the stub; unconditional jumps get their offsets once the length
-/// is known (conditional ones only ever skip an instruction or three).
-#[derive(Default)]
-struct Asm {
-    code: Vec<libc::sock_filter>,
-    gotos: Vec<(usize, Target)>,
-    sections: BTreeMap<usize, usize>,
-}
-
-impl Asm {
-    fn push(&mut self, code: u32, k: u32, jt: u8, jf: u8) {
-        // BPF opcodes are 16-bit; libc types the constants u32.
-        let code = code as u16;
-        self.code.push(libc::sock_filter { code, jt, jf, k });
-    }
-
-    fn load(&mut self, offset: u32) {
-        self.push(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset, 0, 0);
-    }
-
-    fn jump(&mut self, op: u32, k: u32, jt: u8, jf: u8) {
-        self.push(libc::BPF_JMP | op | libc::BPF_K, k, jt, jf);
-    }
-
-    fn goto(&mut self, target: Target) {
-        self.gotos.push((self.code.len(), target));
-        self.push(libc::BPF_JMP | libc::BPF_JA, 0, 0, 0);
-    }
-
-    fn enosys(&mut self) {
-        let ret = libc::SECCOMP_RET_ERRNO | (libc::ENOSYS as u32 & libc::SECCOMP_RET_DATA);
-        self.push(libc::BPF_RET | libc::BPF_K, ret, 0, 0);
-    }
-
-    /// Three instructions with a limit, one without.
-    fn enosys_above(&mut self, highest: Option<u32>) {
-        if let Some(highest) = highest {
-            self.jump(libc::BPF_JGT, highest, 0, 1);
-            self.enosys();
-        }
-        self.goto(Target::Filter);
-    }
-
-    fn section_starts(&mut self, index: usize) {
-        self.sections.insert(index, self.code.len());
-    }
-
-    fn finish(mut self) -> Vec<libc::sock_filter> {
-        let end = self.code.len();
-        for (at, target) in &self.gotos {
-            let to = match target {
-                Target::Filter => end,
-                Target::Section(i) => self.sections.get(i).copied().unwrap_or(end),
-            };
-            // Jumps only go forward, by less than the stub's length.
-            self.code[*at].k = (to - at - 1) as u32;
-        }
-        self.code
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,28 +153,8 @@ mod tests {
 
     const ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
 
-    /// Runs the stub on one syscall: what it returns, or None when it
-    /// goes on to the filter.
     fn run(stub: &[libc::sock_filter], arch: u32, nr: u32) -> Option<u32> {
-        let (mut pc, mut acc) = (0, 0);
-        while let Some(i) = stub.get(pc) {
-            let (code, k) = (u32::from(i.code), i.k);
-            let skip = |taken: bool| usize::from(if taken { i.jt } else { i.jf });
-            pc += 1 + match code {
-                c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
-                    acc = if k == DATA_ARCH { arch } else { nr };
-                    0
-                }
-                c if c == libc::BPF_JMP | libc::BPF_JA => k as usize,
-                c if c == libc::BPF_JMP | libc::BPF_JEQ => skip(acc == k),
-                c if c == libc::BPF_JMP | libc::BPF_JGT => skip(acc > k),
-                c if c == libc::BPF_JMP | libc::BPF_JSET => skip(acc & k != 0),
-                c if c == libc::BPF_RET | libc::BPF_K => return Some(k),
-                other => panic!("unexpected instruction {other:#x}"),
-            };
-        }
-        assert_eq!(pc, stub.len(), "jumped past the filter's start");
-        None
+        crate::seccomp::asm::run(stub, arch, nr, 0)
     }
 
     fn nr(name: &str, arch: ScmpArch) -> u32 {
@@ -249,6 +176,21 @@ mod tests {
         // socketcall exists on x86 only, and numbers there differ.
         assert_eq!(highest.0[&SCMP_ARCH_X86].main, Some(386));
         assert_eq!(highest.0.len(), 2);
+    }
+
+    #[test]
+    fn up_to_a_number_holds_for_x86_64_and_i386_not_x32() {
+        let stub = HighestNamed::up_to(469).enosys_stub();
+        for (arch, nr, expected) in [
+            (SCMP_ARCH_X86_64, 469, None),
+            (SCMP_ARCH_X86_64, 470, Some(ENOSYS)),
+            (SCMP_ARCH_X86, 469, None),
+            (SCMP_ARCH_X86, 470, Some(ENOSYS)),
+            // x32's own calls (512 and up) are left to the filter.
+            (SCMP_ARCH_X86_64, X32_SYSCALL_BIT | 520, None),
+        ] {
+            assert_eq!(run(&stub, arch, nr), expected, "arch {arch:#x} nr {nr}");
+        }
     }
 
     #[test]
