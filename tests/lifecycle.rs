@@ -378,10 +378,19 @@ fn runc_create_flags_keyring_pivot_and_keep() {
     let b = bundle.to_str().unwrap();
     let own = env.id("keys");
     let kept = env.id("keep");
+    let refused = env.id("refused");
     let _r = Reaper {
         env: &env,
-        ids: vec![own.clone(), kept.clone()],
+        ids: vec![own.clone(), kept.clone(), refused.clone()],
     };
+    // The baseline filter refuses keyrings to the workload, unless the
+    // spec gives them back.
+    let out = env.runsc(&["run", "-b", b, &refused]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim_end(), "keyctl: Operation not permitted");
+    common::edit_config(&bundle, |c| {
+        c["annotations"] = serde_json::json!({"dev.runsc-rs.allow/keyring": "true"});
+    });
     // A session keyring of its own, as runc gives, named after the id...
     let out = env.runsc(&["run", "-b", b, &own]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -405,5 +414,5 @@ fn runc_create_flags_keyring_pivot_and_keep() {
     assert!(!stdout(&out).contains("_ses.keep"), "{}", stdout(&out));
     assert_eq!(env.state(&kept)["status"], "stopped");
     env.ok(&["delete", &kept]);
-    env.assert_clean(&[&own, &kept]);
+    env.assert_clean(&[&own, &kept, &refused]);
 }
