@@ -134,6 +134,33 @@ impl Systemd {
         }
     }
 
+    /// Gives running unit `unit` the limits of `resources` that systemd has
+    /// properties for, until it stops, so that systemd does not put the
+    /// old ones back. The caller writes them into the cgroup afterwards.
+    pub fn set_limits(&self, unit: &str, resources: &LinuxResources) -> Result<(), SystemdError> {
+        let props: Vec<(&str, Value)> = limit_properties(Some(resources))
+            .into_iter()
+            .map(|(k, v)| (k, Value::from(v)))
+            .collect();
+        if props.is_empty() {
+            return Ok(());
+        }
+        self.conn
+            .call_method(
+                Some(SYSTEMD),
+                MANAGER_PATH,
+                Some(MANAGER),
+                "SetUnitProperties",
+                &(unit, true, props),
+            )
+            .map_err(|e| SystemdError::Call {
+                unit: unit.to_owned(),
+                what: "SetUnitProperties",
+                source: Box::new(e),
+            })?;
+        Ok(())
+    }
+
     /// Stops `unit` (killing what is left in it) and waits until systemd
     /// forgets it, also when it failed (an OOM kill marks a scope failed,
     /// and systemd keeps failed units). A unit systemd does not know is

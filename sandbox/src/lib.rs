@@ -5,6 +5,7 @@
 pub mod boot;
 pub mod capabilities;
 pub mod cgroup;
+mod cgroup_parent;
 pub mod checkpoint;
 pub mod control;
 pub mod criu;
