@@ -552,10 +552,11 @@ fn docker_runs_containers_through_runsc() {
         let full = d.ok(&["inspect", "-f", "{{.Id}}", "bg"]);
         let unit = format!("docker-{}.scope", full.trim());
         assert_eq!(unit_property(&unit, "ActiveState"), "ActiveState=active");
-        d.ok(&["update", "--memory", "64m", "bg"]);
+        d.ok(&["update", "--memory", "64m", "--memory-swap", "128m", "bg"]);
         let max = format!("/sys/fs/cgroup/system.slice/{unit}/memory.max");
         let max = std::fs::read_to_string(&max).unwrap_or_else(|e| panic!("{max}: {e}"));
         assert_eq!(max.trim(), "67108864");
+        assert_eq!(unit_property(&unit, "MemoryMax"), "MemoryMax=67108864");
         let stats = d.ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "bg"]);
         assert!(stats.contains("/ 64MiB"), "{stats}");
         unit

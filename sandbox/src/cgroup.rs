@@ -385,6 +385,16 @@ impl Cgroup {
                 memory.set_kernel(None);
             }
         }
+        if let Some(cpu) = resources.cpu_mut() {
+            // Zero means "leave it" in what Docker's update sends (runc reads
+            // it so); cpu.max refuses a period of 0.
+            if cpu.period() == Some(0) {
+                cpu.set_period(None);
+            }
+            if cpu.quota() == Some(0) {
+                cpu.set_quota(None);
+            }
+        }
         if let Some((unified, _)) = &self.unified_hugetlb {
             if let Some(limits) = resources.hugepage_limits().clone() {
                 let mut hugetlb = LinuxResources::default();
