@@ -83,6 +83,12 @@ impl Drop for Containerd {
 
 /// The parent cgroup a daemon's default cgroupsPath made (`/default/<id>`,
 /// `/docker/<id>`), once empty; a non-empty one stays.
+/// `systemctl show UNIT -p PROPERTY`, as `Key=value`.
+fn unit_property(unit: &str, property: &str) -> String {
+    let out = run(Command::new("systemctl").args(["show", unit, "-p", property]));
+    stdout(&out).trim().to_owned()
+}
+
 fn remove_empty_cgroup(name: &str) {
     for dir in common::cgroup_dirs(name) {
         let _ = std::fs::remove_dir(dir);
@@ -535,11 +541,34 @@ fn docker_runs_containers_through_runsc() {
     d.ok(&["pause", "bg"]);
     assert!(d.ok(&["ps", "--format", "{{.Status}}"]).contains("Paused"));
     d.ok(&["unpause", "bg"]);
+    // On pure cgroup v2 with systemd as init dockerd's default driver is
+    // systemd's: the container is a scope unit of ours; stats and update
+    // go through its cgroup; the unit goes with the container.
+    let systemd = Path::new("/run/systemd/system").is_dir()
+        && Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let scope = systemd.then(|| {
+        let driver = d.ok(&["info", "-f", "{{.CgroupDriver}}"]);
+        assert_eq!(driver.trim(), "systemd");
+        let full = d.ok(&["inspect", "-f", "{{.Id}}", "bg"]);
+        let unit = format!("docker-{}.scope", full.trim());
+        assert_eq!(unit_property(&unit, "ActiveState"), "ActiveState=active");
+        d.ok(&["update", "--memory", "64m", "--memory-swap", "128m", "bg"]);
+        let max = format!("/sys/fs/cgroup/system.slice/{unit}/memory.max");
+        let max = std::fs::read_to_string(&max).unwrap_or_else(|e| panic!("{max}: {e}"));
+        assert_eq!(max.trim(), "67108864");
+        assert_eq!(unit_property(&unit, "MemoryMax"), "MemoryMax=67108864");
+        let stats = d.ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "bg"]);
+        assert!(stats.contains("/ 64MiB"), "{stats}");
+        unit
+    });
     // `sleep` as pid 1 ignores SIGTERM, so stop escalates to SIGKILL.
     d.ok(&["stop", "-t", "1", "bg"]);
     let status = d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "bg"]);
     assert_eq!(status.trim(), "137");
     d.ok(&["rm", "bg"]);
+    if let Some(unit) = scope {
+        assert_eq!(unit_property(&unit, "LoadState"), "LoadState=not-found");
+    }
 
     // docker run -it: the pty comes through the shim's console socket.
     let line = format!(

@@ -161,12 +161,22 @@ fn exec_preserves_fds_and_forwards_signals() {
     BufReader::new(reader).read_to_string(&mut got).unwrap();
     assert_eq!(got, "through-fd3\n");
 
+    let pids = |env: &Env| -> usize {
+        serde_json::from_str::<Vec<i64>>(&env.ok(&["ps", "-f", "json", &id])).map_or(0, |p| p.len())
+    };
+    let before = pids(&env);
     let mut child = env
         .cmd(&["exec", &id, "sleep", "1000"])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Signalled once its process runs: a fixed delay is too short in an
+    // emulated guest (tools/vmtest), where the frontend starts ~25x slower.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pids(&env) <= before {
+        assert!(Instant::now() < deadline, "exec'd process never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,

@@ -2,3 +2,4 @@
 //! the `runsc` binary's subcommands drive.
 
 pub mod container;
+pub mod systemd;

@@ -183,9 +183,12 @@ impl Cgroup {
     ) -> Result<Self, CgroupError> {
         let cgroup = Self::open(path, id)?;
         let mut created = Vec::new();
-        let result = cgroup
-            .make_dirs(&mut created)
-            .and_then(|()| resources.map_or(Ok(()), |r| cgroup.update(r)));
+        let parent_lock = cgroup
+            .in_default_parent()
+            .then(|| crate::cgroup_parent::lock(false));
+        let made = cgroup.make_dirs(&mut created);
+        drop(parent_lock);
+        let result = made.and_then(|()| resources.map_or(Ok(()), |r| cgroup.update(r)));
         if let Err(err) = result {
             // Deepest first: a parent made here can only go once its child has.
             for dir in created.iter().rev() {
@@ -262,6 +265,11 @@ impl Cgroup {
         let made = create_cgroup_manager(self.config.clone())
             .map_err(|e| CgroupError::Open(self.path.clone(), e))?;
         Ok(self.manager.get_or_init(|| made))
+    }
+
+    /// Whether the cgroup is in `/runsc`, which we make and remove.
+    fn in_default_parent(&self) -> bool {
+        self.path.parent() == Some(Path::new(DEFAULT_PARENT))
     }
 
     /// The cgroup's path from the hierarchy roots, e.g. `/runsc/<id>`.
@@ -377,6 +385,16 @@ impl Cgroup {
                 memory.set_kernel(None);
             }
         }
+        if let Some(cpu) = resources.cpu_mut() {
+            // Zero means "leave it" in what Docker's update sends (runc reads
+            // it so); cpu.max refuses a period of 0.
+            if cpu.period() == Some(0) {
+                cpu.set_period(None);
+            }
+            if cpu.quota() == Some(0) {
+                cpu.set_quota(None);
+            }
+        }
         if let Some((unified, _)) = &self.unified_hugetlb {
             if let Some(limits) = resources.hugepage_limits().clone() {
                 let mut hugetlb = LinuxResources::default();
@@ -458,7 +476,13 @@ impl Cgroup {
             let expired = Instant::now() >= deadline;
             if pids.is_empty() {
                 match self.remove_dirs() {
-                    Ok(()) => return Ok(()),
+                    Ok(()) => {
+                        if self.in_default_parent() {
+                            let parents = self.hierarchies.iter().filter_map(|h| h.dir.parent());
+                            crate::cgroup_parent::remove_if_empty(parents);
+                        }
+                        return Ok(());
+                    }
                     Err(e) if expired => return Err(e),
                     // The kernel may still be tearing down the last exit.
                     Err(_) => {}

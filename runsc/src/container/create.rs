@@ -168,7 +168,16 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         PodRole::Sandbox => opts.id.clone(),
         PodRole::Container { sandbox_id } => sandbox_id,
     };
-    let container = new_entry(&opts.id, &bundle, &spec, &sandbox_id);
+    let mut container = new_entry(&opts.id, &bundle, &spec, &sandbox_id);
+    // Asked before anything is made, so that a host whose systemd does not
+    // answer leaves nothing to undo.
+    let systemd = match super::scope::systemd_scope(&opts, &container)? {
+        Some((systemd, unit)) => {
+            container.systemd_unit = Some(unit);
+            Some(systemd)
+        }
+        None => None,
+    };
     if sandbox_id != opts.id {
         if restoring.is_some() {
             return Err(LifecycleError::Invalid(
@@ -178,7 +187,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         return super::create_sub::create_sub(store, &opts, &spec, container, console);
     }
     tracing::debug!("create {}: spec loaded", opts.id);
-    let (cleanup, cgroup) = register(store, &container, &spec)?;
+    let (mut cleanup, cgroup) = register(store, &container, &spec)?;
     tracing::debug!("create {}: store entry and cgroup made", opts.id);
     super::fault::crash_point("create:registered");
     let dir = store.dir(&opts.id);
@@ -282,6 +291,19 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     let mut sandbox = KillOnDrop(Some(sandbox));
 
     drop(join);
+    if let (Some(systemd), Some(unit)) = (&systemd, &container.systemd_unit) {
+        let pids = [sandbox.0.as_ref(), gofer.0.as_ref()];
+        let pids: Vec<u32> = pids.into_iter().flatten().map(|c| c.pid as u32).collect();
+        super::scope::start_scope(
+            systemd,
+            unit,
+            &container,
+            &spec,
+            &pids,
+            &cgroup,
+            &mut cleanup,
+        )?;
+    }
     tracing::debug!("create {}: gofer and sandbox started", opts.id);
     super::fault::crash_point("create:spawned");
     let begin = match &restoring {

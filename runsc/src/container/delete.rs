@@ -75,6 +75,9 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
     }
     cgroup.remove()?;
     tracing::debug!("delete {id}: cgroup removed");
+    if let Some(unit) = &container.systemd_unit {
+        crate::systemd::Systemd::connect()?.stop_unit(unit)?;
+    }
     for fd in pidfds {
         wait_exit(&fd, Duration::from_secs(10));
     }
@@ -107,6 +110,13 @@ fn remove_cgroup_of_unreadable(store: &ContainerStore, id: &str) {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!("container {id}: {e}"),
+    }
+    // A scope unit of ours is named after the cgroup it holds.
+    let unit = cgroups_path.as_deref().and_then(crate::systemd::scope_of);
+    if let (Some((unit, _)), true) = (unit, crate::systemd::booted()) {
+        if let Err(e) = crate::systemd::Systemd::connect().and_then(|s| s.stop_unit(&unit)) {
+            tracing::warn!("container {id}: {e}");
+        }
     }
 }
 

@@ -21,6 +21,8 @@ pub enum LifecycleError {
     Criu(#[from] sandbox::criu::CriuError),
     #[error(transparent)]
     Checkpoint(#[from] sandbox::checkpoint::CheckpointError),
+    #[error(transparent)]
+    Systemd(#[from] crate::systemd::SystemdError),
     #[error("{what}: {source}")]
     Os {
         what: String,

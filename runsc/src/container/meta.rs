@@ -74,6 +74,10 @@ pub struct Container {
     /// The spec's `linux.cgroupsPath` (None: the default `/runsc/<id>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_path: Option<PathBuf>,
+    /// The transient scope unit systemd keeps the cgroup as, with
+    /// `--systemd-cgroup` on a host systemd runs; stopped on delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
     /// The spec's hooks, kept for start (poststart) and delete (poststop).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
@@ -94,6 +98,7 @@ impl Container {
             gofer: None,
             init: None,
             cgroup_path: None,
+            systemd_unit: None,
             hooks: None,
         }
     }

@@ -21,6 +21,7 @@ mod labels;
 mod meta;
 pub mod pause;
 pub mod processes;
+mod scope;
 pub mod signals;
 pub mod spawn;
 pub mod start;

@@ -17,6 +17,9 @@ pub fn update(
             status,
         });
     }
+    if let Some(unit) = &locked.container.systemd_unit {
+        crate::systemd::Systemd::connect()?.set_limits(unit, resources)?;
+    }
     locked.container.cgroup()?.update(resources)?;
     Ok(())
 }
