@@ -1,77 +1,42 @@
 //! The control protocol between the frontend and the sandbox: one unix
 //! stream connection per call, one request frame and one reply frame, each
-//! carrying the protocol version. Descriptors (stdio, ptys) ride on the
-//! request as SCM_RIGHTS.
+//! carrying the protocol version. Descriptors (stdio, ptys, cgroup files,
+//! gofer channels) ride on the request as SCM_RIGHTS, in named slots.
+//!
+//! Each request is a struct implementing [`ControlRequest`], which names
+//! its reply type and its descriptors; [`ControlClient::call`] returns that
+//! reply type, and the server answers through [`Responder::reply`] with it.
+
+mod messages;
+mod slots;
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use specutils::channel::{Channel, ChannelError};
 
-pub const PROTOCOL_VERSION: u32 = 1;
+pub use messages::{
+    ControlRequest, CreateSub, CreateSubFds, Destroy, Exec, ExecStarted, ExitStatus, Pids,
+    Processes, Reply, Request, Signal, SignalProcess, Start, SubCreated, Wait, WaitPid,
+};
+pub use slots::{Descriptors, NoFds, Packer, Slot, SlotError, Stdio, Unpacker};
+
+/// 2: requests and replies as tagged structs, descriptors in named slots.
+pub const PROTOCOL_VERSION: u32 = 2;
 /// The control socket's name in the sandbox's state directory.
 pub const SOCKET_NAME: &str = "control.sock";
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "method", content = "params")]
-pub enum Request {
-    /// Releases a container's init, blocked before execve.
-    Start { id: String },
-    /// Sets up a subcontainer's init in this sandbox, blocked before
-    /// execve. Descriptors, in order: `stdio` of them (stdin, stdout,
-    /// stderr; or the console socket), the exit-status file, `cgroups`
-    /// `cgroup.procs` files, then the gofer's mount channels.
-    CreateSub {
-        id: String,
-        spec: Box<oci_spec::runtime::Spec>,
-        bundle: std::path::PathBuf,
-        mount_point: std::path::PathBuf,
-        stdio: u32,
-        cgroups: u32,
-        #[serde(default)]
-        options: crate::setup::LaunchOptions,
-    },
-    /// Kills a subcontainer and forgets it.
-    Destroy { id: String },
-    /// Blocks until the container's init exits.
-    Wait { id: String },
-    /// Signals the container's init, or every process of it.
-    Signal { id: String, signal: i32, all: bool },
-    /// Starts a process in a running container. Descriptors: stdin,
-    /// stdout, stderr and the preserved ones, or the console socket alone
-    /// when `process.terminal` is set.
-    Exec {
-        id: String,
-        process: Box<oci_spec::runtime::Process>,
-    },
-    /// Blocks until an exec'd process exits.
-    WaitPid { pid: i32 },
-    /// Signals an exec'd process.
-    SignalProcess { pid: i32, signal: i32 },
-    /// The host pids of a container's processes.
-    Processes { id: String },
-}
-
-/// The reply to `CreateSub`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SubCreated {
-    pub init_pid: i32,
-}
-
-/// The reply to `Exec`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ExecStarted {
-    pub pid: i32,
-}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct RequestFrame {
     version: u32,
     #[serde(flatten)]
     request: Request,
+    #[serde(default)]
+    fds: Vec<Slot>,
 }
 
 /// What went wrong, in words the frontend can act on.
@@ -100,16 +65,9 @@ impl RemoteError {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum ReplyFrame {
-    Result {
-        version: u32,
-        value: serde_json::Value,
-    },
-    Error {
-        version: u32,
-        error: RemoteError,
-    },
+struct ReplyFrame {
+    version: u32,
+    result: Result<Reply, RemoteError>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,8 +78,8 @@ pub enum ControlError {
     Channel(#[from] ChannelError),
     #[error("sandbox speaks control protocol {0}, we speak {PROTOCOL_VERSION}")]
     Version(u32),
-    #[error("decode sandbox reply: {0}")]
-    Decode(serde_json::Error),
+    #[error("sandbox answered {0:?} out of turn")]
+    Unexpected(Box<Reply>),
     #[error(transparent)]
     Remote(#[from] RemoteError),
 }
@@ -149,44 +107,56 @@ impl ControlClient {
         })
     }
 
-    /// Sends `request` with `fds` and returns the reply's value.
-    pub fn call<R: serde::de::DeserializeOwned>(
+    /// Sends `request` with its descriptors and returns its reply.
+    pub fn call<'a, R: ControlRequest>(
         self,
-        request: Request,
-        fds: &[BorrowedFd<'_>],
-    ) -> Result<R, ControlError> {
-        self.send(request, fds)?;
-        self.receive()
+        request: R,
+        fds: R::Fds<BorrowedFd<'a>>,
+    ) -> Result<R::Reply, ControlError> {
+        self.send(request, fds)?.receive()
     }
 
     /// Sends `request` without waiting for the reply, for callers that
-    /// poll the connection (see [`ControlClient::receive`]).
-    pub fn send(&self, request: Request, fds: &[BorrowedFd<'_>]) -> Result<(), ControlError> {
+    /// poll the connection (see [`Pending`]).
+    pub fn send<'a, R: ControlRequest>(
+        self,
+        request: R,
+        fds: R::Fds<BorrowedFd<'a>>,
+    ) -> Result<Pending<R>, ControlError> {
+        let (slots, fds) = slots::pack(fds);
         let frame = RequestFrame {
             version: PROTOCOL_VERSION,
-            request,
+            request: request.into(),
+            fds: slots,
         };
-        Ok(self.channel.send(&frame, fds)?)
-    }
-
-    /// Reads the reply to the request sent.
-    pub fn receive<R: serde::de::DeserializeOwned>(self) -> Result<R, ControlError> {
-        let (reply, _fds): (ReplyFrame, _) = self.channel.recv()?;
-        match reply {
-            ReplyFrame::Result { version, .. } | ReplyFrame::Error { version, .. }
-                if version != PROTOCOL_VERSION =>
-            {
-                Err(ControlError::Version(version))
-            }
-            ReplyFrame::Result { value, .. } => {
-                serde_json::from_value(value).map_err(ControlError::Decode)
-            }
-            ReplyFrame::Error { error, .. } => Err(error.into()),
-        }
+        self.channel.send(&frame, &fds)?;
+        Ok(Pending {
+            channel: self.channel,
+            request: PhantomData,
+        })
     }
 }
 
-impl std::os::fd::AsFd for ControlClient {
+/// A request sent, its reply still to come; the connection turns readable
+/// when it does.
+pub struct Pending<R> {
+    channel: Channel,
+    request: PhantomData<R>,
+}
+
+impl<R: ControlRequest> Pending<R> {
+    /// Reads the reply.
+    pub fn receive(self) -> Result<R::Reply, ControlError> {
+        let (frame, _fds): (ReplyFrame, Vec<OwnedFd>) = self.channel.recv()?;
+        if frame.version != PROTOCOL_VERSION {
+            return Err(ControlError::Version(frame.version));
+        }
+        let reply = frame.result?;
+        R::Reply::try_from(reply).map_err(|r| ControlError::Unexpected(Box::new(r)))
+    }
+}
+
+impl<R> AsFd for Pending<R> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.channel.as_fd()
     }
@@ -212,65 +182,61 @@ fn open_path(dir: &Path) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// A request as the sandbox receives it, to be answered once.
-pub struct Incoming {
+/// The sandbox's end of one call: the descriptors that came with the
+/// request, and the connection to answer on, once.
+pub struct Responder {
     channel: Channel,
-    pub request: Request,
-    pub fds: Vec<OwnedFd>,
+    slots: Vec<Slot>,
+    fds: Vec<OwnedFd>,
 }
 
-impl Incoming {
-    /// Reads one request from an accepted connection.
-    pub fn read(sock: UnixStream) -> Result<Self, RemoteError> {
+impl Responder {
+    /// Reads one request from an accepted connection. A request in another
+    /// protocol version is answered with an error here.
+    pub fn read(sock: UnixStream) -> Result<(Request, Self), RemoteError> {
         let channel = Channel::new(sock);
         match channel.recv::<RequestFrame>() {
-            Ok((frame, fds)) if frame.version == PROTOCOL_VERSION => Ok(Self {
-                channel,
-                request: frame.request,
-                fds,
-            }),
+            Ok((frame, fds)) if frame.version == PROTOCOL_VERSION => Ok((
+                frame.request,
+                Self {
+                    channel,
+                    slots: frame.fds,
+                    fds,
+                },
+            )),
             Ok((frame, _)) => {
                 let e = RemoteError::new(
                     ErrorKind::InvalidArgument,
                     format!("control protocol {} not supported", frame.version),
                 );
-                let _ = reply_on::<()>(&channel, Err(e.clone()));
+                send_reply(&channel, Err(e.clone()));
                 Err(e)
             }
             Err(e) => Err(RemoteError::new(ErrorKind::InvalidArgument, e.to_string())),
         }
     }
 
-    pub fn reply<T: Serialize>(self, result: Result<T, RemoteError>) {
-        let _ = reply_on(&self.channel, result);
+    /// Takes the request's descriptors, by the slots `R` names.
+    pub fn fds<R: ControlRequest>(&mut self) -> Result<R::Fds<OwnedFd>, RemoteError> {
+        let slots = std::mem::take(&mut self.slots);
+        let fds = std::mem::take(&mut self.fds);
+        slots::unpack(slots, fds)
+            .map_err(|e| RemoteError::new(ErrorKind::InvalidArgument, e.to_string()))
+    }
+
+    /// Answers request `R`.
+    pub fn reply<R: ControlRequest>(self, result: Result<R::Reply, RemoteError>) {
+        send_reply(&self.channel, result.map(Into::into));
     }
 }
 
-fn reply_on<T: Serialize>(
-    channel: &Channel,
-    result: Result<T, RemoteError>,
-) -> Result<(), ChannelError> {
-    let frame = match result.map(|v| serde_json::to_value(v)) {
-        Ok(Ok(value)) => ReplyFrame::Result {
-            version: PROTOCOL_VERSION,
-            value,
-        },
-        Ok(Err(e)) => ReplyFrame::Error {
-            version: PROTOCOL_VERSION,
-            error: RemoteError::new(ErrorKind::Failed, format!("encode reply: {e}")),
-        },
-        Err(error) => ReplyFrame::Error {
-            version: PROTOCOL_VERSION,
-            error,
-        },
+fn send_reply(channel: &Channel, result: Result<Reply, RemoteError>) {
+    let frame = ReplyFrame {
+        version: PROTOCOL_VERSION,
+        result,
     };
-    channel.send(&frame, &[])
-}
-
-/// Exit status of a wait: the code, or 128 + the signal number.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ExitStatus {
-    pub status: i32,
+    // The caller may have gone; nobody else to tell.
+    let _ = channel.send(&frame, &[]);
 }
 
 /// Wraps a raw descriptor number inherited from the frontend.
@@ -279,4 +245,57 @@ pub struct ExitStatus {
 /// `fd` must be open and owned by nobody else in this process.
 pub unsafe fn inherited_fd(fd: i32) -> OwnedFd {
     OwnedFd::from_raw_fd(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request and its typed reply over a real socket pair, with its
+    /// descriptors back in their named slots.
+    #[test]
+    fn call_round_trip() {
+        let (client, server) = UnixStream::pair().unwrap();
+        let (extra, _keep) = UnixStream::pair().unwrap();
+        let serving = std::thread::spawn(move || {
+            let (request, mut responder) = Responder::read(server).unwrap();
+            let Request::Exec(exec) = request else {
+                panic!("got {request:?}");
+            };
+            let Stdio::Streams(fds) = responder.fds::<Exec>().unwrap() else {
+                panic!("console");
+            };
+            assert_eq!(exec.id, "c");
+            assert_eq!(fds.len(), 1);
+            responder.reply::<Exec>(Ok(ExecStarted { pid: 7 }));
+        });
+        let client = ControlClient {
+            channel: Channel::new(client),
+        };
+        let request = Exec {
+            id: "c".into(),
+            process: Box::default(),
+        };
+        let started = client
+            .call(request, Stdio::Streams(vec![extra.as_fd()]))
+            .unwrap();
+        assert_eq!(started, ExecStarted { pid: 7 });
+        serving.join().unwrap();
+    }
+
+    #[test]
+    fn wrong_reply_is_an_error() {
+        let (client, server) = UnixStream::pair().unwrap();
+        let serving = std::thread::spawn(move || {
+            let (_, responder) = Responder::read(server).unwrap();
+            // Answered as if it were another request.
+            responder.reply::<Processes>(Ok(Pids(vec![1])));
+        });
+        let client = ControlClient {
+            channel: Channel::new(client),
+        };
+        let got = client.call(Start { id: "c".into() }, NoFds);
+        assert!(matches!(got, Err(ControlError::Unexpected(_))), "{got:?}");
+        serving.join().unwrap();
+    }
 }

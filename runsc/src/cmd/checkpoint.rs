@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use runsc::container::checkpoint::{checkpoint, CheckpointOptions};
+use runsc::api::Container;
+use runsc::container::checkpoint::CheckpointOptions;
 use sandbox::checkpoint::DumpOptions;
 
 use crate::cli::GlobalFlags;
@@ -55,7 +56,7 @@ pub struct CriuFlags {
 
 pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
     let store = super::store(g)?;
-    let id = store.find(&a.id)?;
+    let c = Container::find(&store, &a.id)?;
     let opts = CheckpointOptions {
         image: a.image_path,
         work: a.work_path,
@@ -71,6 +72,6 @@ pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
             freeze_cgroup: None,
         },
     };
-    checkpoint(&store, &id, opts)?;
+    c.checkpoint(opts)?;
     Ok(0)
 }

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use runsc::container::create::{create, CreateOptions};
+use runsc::api::Container;
+use runsc::container::create::CreateOptions;
 
 use crate::cli::GlobalFlags;
 
@@ -52,6 +53,6 @@ pub fn options(g: &GlobalFlags, a: Args) -> CreateOptions {
 
 pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
     let store = super::store(g)?;
-    create(&store, options(g, a))?;
+    Container::create(&store, options(g, a))?;
     Ok(0)
 }

@@ -1,7 +1,8 @@
 //! `runsc delete [--force] <id>`: kills what is left and forgets it.
 
 use anyhow::Result;
-use runsc::container::StoreError;
+use runsc::api::Container;
+use runsc::container::{LifecycleError, StoreError};
 
 use crate::cli::GlobalFlags;
 
@@ -16,18 +17,18 @@ pub struct Args {
 
 pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
     let store = super::store(g)?;
-    let id = match store.find(&a.id) {
-        Ok(id) => id,
+    let c = match Container::find(&store, &a.id) {
+        Ok(c) => c,
         // As runc: deleting what is not there is no error under --force,
         // which also tidies what a killed create or delete of it left.
-        Err(StoreError::NotExist(_)) if a.force => {
+        Err(LifecycleError::Store(StoreError::NotExist(_))) if a.force => {
             store.sweep_stale(Some(&a.id))?;
             return Ok(0);
         }
         Err(e) => return Err(e.into()),
     };
-    match runsc::container::delete::delete(&store, &id, a.force) {
-        Err(runsc::container::LifecycleError::Store(StoreError::NotExist(_))) if a.force => Ok(0),
+    match c.delete(a.force) {
+        Err(LifecycleError::Store(StoreError::NotExist(_))) if a.force => Ok(0),
         r => r.map(|()| 0).map_err(Into::into),
     }
 }

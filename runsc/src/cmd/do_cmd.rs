@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, MsFlags};
-use runsc::container::create::{create, CreateOptions, NetworkMode};
+use runsc::api::Container;
+use runsc::container::create::{CreateOptions, NetworkMode};
 use serde_json::json;
 
 use crate::cli::GlobalFlags;
@@ -146,9 +147,9 @@ fn run_in(
     // As `run`: signals to `do` (a terminal's ^C) reach the command, and
     // `do` stays to clean up.
     let signals = runsc::container::signals::Forwarder::new()?;
-    let created = create(store, options)?;
+    let (container, created) = Container::create(store, options)?;
     let result = (|| -> Result<i32> {
-        runsc::container::start::start(store, id)?;
+        container.start()?;
         let sandbox = created.sandbox.as_ref().context("sandbox")?;
         signals.wait_for(std::os::fd::AsFd::as_fd(&sandbox.pidfd), |signal| {
             runsc::container::signals::forward_to_container(store, id, signal)
@@ -161,7 +162,7 @@ fn run_in(
             },
         )
     })();
-    let deleted = runsc::container::delete::delete(store, id, true);
+    let deleted = container.delete(true);
     let code = result?;
     deleted?;
     Ok(code.clamp(0, 255) as u8)

@@ -6,7 +6,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
-use runsc::container::events::{oom_kills, stats, Event};
+use runsc::api::Container;
+use runsc::container::events::Event;
 
 use crate::cli::GlobalFlags;
 
@@ -37,30 +38,28 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 
 pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
     let store = super::store(g)?;
-    let id = store.find(&a.id)?;
-    let c = store.load(&id)?;
+    let c = Container::find(&store, &a.id)?;
     let mut out = std::io::stdout().lock();
     if a.stats {
-        writeln!(out, "{}", serde_json::to_string(&stats(&c)?)?)?;
+        writeln!(out, "{}", serde_json::to_string(&c.stats()?)?)?;
         return Ok(0);
     }
-    let mut ooms = oom_kills(&c);
+    let mut ooms = c.oom_kills()?;
     loop {
-        let c = store.load(&id)?;
-        if !c.live_status().has_sandbox() {
+        if !c.load()?.live_status().has_sandbox() {
             return Ok(0);
         }
-        let now = oom_kills(&c);
+        let now = c.oom_kills()?;
         if now > ooms {
             let oom = Event {
                 kind: "oom",
-                id: id.clone(),
+                id: c.id().to_string(),
                 data: None,
             };
             writeln!(out, "{}", serde_json::to_string(&oom)?)?;
             ooms = now;
         }
-        writeln!(out, "{}", serde_json::to_string(&stats(&c)?)?)?;
+        writeln!(out, "{}", serde_json::to_string(&c.stats()?)?)?;
         out.flush()?;
         std::thread::sleep(a.interval);
     }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{Capability, Process, Spec};
-use runsc::container::exec::{exec, ExecOptions};
+use runsc::api::Container;
+use runsc::container::exec::ExecOptions;
 
 use crate::cli::GlobalFlags;
 
@@ -83,18 +84,14 @@ pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
     if process.args().as_ref().is_none_or(|v| v.is_empty()) {
         bail!("exec: no command given");
     }
-    let status = exec(
-        &store,
-        ExecOptions {
-            id,
-            process,
-            detach: a.detach,
-            pid_file: a.pid_file,
-            console_socket: a.console_socket,
-            preserve_fds: a.preserve_fds,
-            child_flags: super::child_flags(g),
-        },
-    )?;
+    let status = Container::open(&store, &id).exec(ExecOptions {
+        process,
+        detach: a.detach,
+        pid_file: a.pid_file,
+        console_socket: a.console_socket,
+        preserve_fds: a.preserve_fds,
+        child_flags: super::child_flags(g),
+    })?;
     Ok(status.clamp(0, 255) as u8)
 }
 

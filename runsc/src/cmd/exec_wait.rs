@@ -13,6 +13,7 @@ pub struct Args {
 
 pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
     let store = super::store(g)?;
-    let status = runsc::container::exec::exec_wait(&store, &a.sandbox_id, a.pid)?;
+    let waiting = runsc::api::Sandbox::of(&store, &a.sandbox_id).wait_pid(a.pid)?;
+    let status = waiting.receive()?.status;
     Ok(status.clamp(0, 255) as u8)
 }

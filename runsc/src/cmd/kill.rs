@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Result};
 use nix::sys::signal::Signal;
+use runsc::api::Container;
 
 use crate::cli::GlobalFlags;
 
@@ -40,8 +41,7 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
     let signal = parse_signal(&a.signal)?;
     let store = super::store(g)?;
-    let id = store.find(&a.id)?;
-    runsc::container::kill::kill(&store, &id, signal, a.all)?;
+    Container::find(&store, &a.id)?.signal(signal, a.all)?;
     Ok(0)
 }
 

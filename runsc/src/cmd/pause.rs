@@ -1,6 +1,7 @@
 //! `runsc pause <id>` and `runsc resume <id>`.
 
 use anyhow::Result;
+use runsc::api::Container;
 
 use crate::cli::GlobalFlags;
 
@@ -12,14 +13,12 @@ pub struct Args {
 
 pub fn pause(g: &GlobalFlags, a: Args) -> Result<u8> {
     let store = super::store(g)?;
-    let id = store.find(&a.id)?;
-    runsc::container::pause::pause(&store, &id)?;
+    Container::find(&store, &a.id)?.pause()?;
     Ok(0)
 }
 
 pub fn resume(g: &GlobalFlags, a: Args) -> Result<u8> {
     let store = super::store(g)?;
-    let id = store.find(&a.id)?;
-    runsc::container::pause::resume(&store, &id)?;
+    Container::find(&store, &a.id)?.resume()?;
     Ok(0)
 }

@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use anyhow::{bail, Context, Result};
+use runsc::api::Container;
 
 use crate::cli::GlobalFlags;
 
@@ -29,9 +30,7 @@ pub enum Format {
 
 pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
     let store = super::store(g)?;
-    let id = store.find(&a.id)?;
-    let c = store.load(&id)?;
-    let pids = runsc::container::processes::pids(&store, &c)?;
+    let pids = Container::find(&store, &a.id)?.processes()?;
     let mut out = std::io::stdout().lock();
     if let Format::Json = a.format {
         writeln!(out, "{}", serde_json::to_string(&pids)?)?;

@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use runsc::container::create::{create, RestoreRequest};
+use runsc::api::Container;
+use runsc::container::create::RestoreRequest;
 use sandbox::checkpoint::RestoreOptions;
 
 use crate::cli::GlobalFlags;
@@ -37,8 +38,8 @@ pub struct RestoreArgs {
 
 pub fn run(g: &GlobalFlags, a: RestoreArgs) -> Result<u8> {
     let store = super::store(g)?;
-    let mut options = super::create::options(g, a.create);
-    options.restore = Some(RestoreRequest {
+    let options = super::create::options(g, a.create);
+    let restore = RestoreRequest {
         image: a.image_path,
         work: a.work_path,
         options: RestoreOptions {
@@ -47,15 +48,15 @@ pub fn run(g: &GlobalFlags, a: RestoreArgs) -> Result<u8> {
             shell_job: a.criu.shell_job,
             file_locks: a.criu.file_locks,
         },
-    });
+    };
     let signals = if a.detach {
         None
     } else {
         Some(runsc::container::signals::Forwarder::new()?)
     };
-    let created = create(&store, options)?;
+    let (container, created) = Container::restore(&store, options, restore)?;
     match signals {
-        Some(signals) => super::run::finish(&store, &created, &signals, false),
+        Some(signals) => super::run::finish(&container, &created, &signals, false),
         None => Ok(0),
     }
 }

@@ -2,7 +2,7 @@
 //! container's status; `--detach` stops after start.
 
 use anyhow::Result;
-use runsc::container::create::create;
+use runsc::api::Container;
 use runsc::container::signals::{forward_to_container, Forwarder};
 
 use crate::cli::GlobalFlags;
@@ -54,8 +54,8 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
     } else {
         Some(Forwarder::new()?)
     };
-    let created = create(&store, options)?;
-    let id = created.container.id.clone();
+    let (container, created) = Container::create(&store, options)?;
+    let id = container.id().to_string();
     let master = match &console {
         Some(c) => match c.receive_master() {
             Ok(m) => {
@@ -63,14 +63,14 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
                 Some(m)
             }
             Err(e) => {
-                let _ = runsc::container::delete::delete(&store, &id, true);
+                let _ = container.delete(true);
                 return Err(e.into());
             }
         },
         None => None,
     };
-    if let Err(e) = runsc::container::start::start(&store, &id) {
-        let _ = runsc::container::delete::delete(&store, &id, true);
+    if let Err(e) = container.start() {
+        let _ = container.delete(true);
         return Err(e.into());
     }
     let Some(signals) = signals else {
@@ -81,20 +81,20 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
         let forward = |signal| forward_to_container(&store, &id, signal);
         runsc::container::terminal::proxy(master, sandbox.pidfd.as_fd(), &signals, forward);
     }
-    finish(&store, &created, &signals, a.keep)
+    finish(&container, &created, &signals, a.keep)
 }
 
 /// Waits for a container `run` or `restore` made, deletes it, and returns
 /// its exit status.
 pub fn finish(
-    store: &runsc::container::ContainerStore,
+    container: &Container,
     created: &runsc::container::create::Created,
     signals: &Forwarder,
     keep: bool,
 ) -> Result<u8> {
     use std::os::fd::AsFd;
-    let id = &created.container.id;
-    let forward = |signal| forward_to_container(store, id, signal);
+    let id = container.id();
+    let forward = |signal| forward_to_container(container.store(), id, signal);
     // A new sandbox is our child and exits with the container's status; a
     // subcontainer's status comes from its sandbox.
     let code = match &created.sandbox {
@@ -105,21 +105,21 @@ pub fn finish(
                 Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => c,
                 Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
                 other => {
-                    let _ = runsc::container::delete::delete(store, id, true);
+                    let _ = container.delete(true);
                     anyhow::bail!("wait for sandbox of {id}: {other:?}");
                 }
             }
         }
         None => {
-            let waiting = runsc::container::kill::wait_request(store, id)?;
-            if let Some(client) = &waiting {
-                signals.wait_for(client.as_fd(), forward);
+            let waiting = container.wait_request()?;
+            if let Some(fd) = waiting.fd() {
+                signals.wait_for(fd, forward);
             }
-            runsc::container::kill::wait_reply(store, id, waiting)?
+            waiting.status()?
         }
     };
     if !keep {
-        runsc::container::delete::delete(store, id, true)?;
+        container.delete(true)?;
     }
     Ok(code.clamp(0, 255) as u8)
 }

@@ -1,6 +1,7 @@
 //! `runsc start <id>`: runs the created container's process.
 
 use anyhow::Result;
+use runsc::api::Container;
 
 use crate::cli::GlobalFlags;
 
@@ -12,7 +13,6 @@ pub struct Args {
 
 pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
     let store = super::store(g)?;
-    let id = store.find(&a.id)?;
-    runsc::container::start::start(&store, &id)?;
+    Container::find(&store, &a.id)?.start()?;
     Ok(0)
 }

@@ -1,7 +1,7 @@
 //! `runsc state <id>`: the OCI state JSON.
 
 use anyhow::Result;
-use runsc::container::state::OciState;
+use runsc::api::Container;
 
 use crate::cli::GlobalFlags;
 
@@ -13,8 +13,7 @@ pub struct Args {
 
 pub fn run(g: &GlobalFlags, args: Args) -> Result<u8> {
     let store = super::store(g)?;
-    let id = store.find(&args.id)?;
-    let c = store.load(&id)?;
-    println!("{}", serde_json::to_string_pretty(&OciState::of(&c))?);
+    let state = Container::find(&store, &args.id)?.state()?;
+    println!("{}", serde_json::to_string_pretty(&state)?);
     Ok(0)
 }

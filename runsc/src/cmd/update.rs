@@ -62,7 +62,7 @@ pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
         }
         None => from_flags(&a),
     };
-    runsc::container::update::update(&store, &id, &resources)?;
+    runsc::api::Container::open(&store, &id).update(&resources)?;
     Ok(0)
 }
 

@@ -1,6 +1,7 @@
 //! `runsc wait <id>`: waits for the container's init and prints its status.
 
 use anyhow::Result;
+use runsc::api::Container;
 
 use crate::cli::GlobalFlags;
 
@@ -12,8 +13,11 @@ pub struct Args {
 
 pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
     let store = super::store(g)?;
-    let id = store.find(&a.id)?;
-    let status = runsc::container::kill::wait(&store, &id)?;
-    println!("{}", serde_json::json!({ "id": id, "exitStatus": status }));
+    let c = Container::find(&store, &a.id)?;
+    let status = c.wait()?;
+    println!(
+        "{}",
+        serde_json::json!({ "id": c.id(), "exitStatus": status })
+    );
     Ok(status.clamp(0, 255) as u8)
 }

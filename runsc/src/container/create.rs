@@ -50,6 +50,24 @@ pub struct CreateOptions {
     pub restore: Option<RestoreRequest>,
 }
 
+impl CreateOptions {
+    /// Container `id` from the bundle at `bundle`, with runc's defaults:
+    /// the sandbox's own network, cgroupfs paths, no pid file or console.
+    pub fn new(id: &str, bundle: PathBuf) -> Self {
+        Self {
+            id: id.to_string(),
+            bundle,
+            pid_file: None,
+            console_socket: None,
+            network: NetworkMode::Sandbox,
+            systemd_cgroup: false,
+            launch: sandbox::setup::LaunchOptions::default(),
+            child_flags: Vec::new(),
+            restore: None,
+        }
+    }
+}
+
 /// Where `restore` finds the checkpoint, and what it asks of CRIU.
 #[derive(Debug)]
 pub struct RestoreRequest {

@@ -6,12 +6,14 @@
 //! namespace of its own, and blocks it before execve until `start`. The
 //! subcontainer's stdio are the caller's, handed over with the request.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 
 use oci_spec::runtime::Spec;
-use sandbox::control::{ControlClient, Request, SubCreated};
+use sandbox::control::{CreateSub, CreateSubFds, Stdio};
+
+use crate::api::Sandbox;
 
 use super::create::{
     os, register, spec_memfd, start_gofer, write_pid_file, CreateOptions, Created, EXIT_STATUS,
@@ -77,41 +79,30 @@ pub fn create_sub(
             procs.push(fd.into());
         }
     }
-    let mut fds: Vec<BorrowedFd> = Vec::new();
-    match &console {
-        Some(c) => fds.push(c.as_fd()),
-        None => {
-            for n in 0..3 {
-                // SAFETY: our stdio stays open for the length of this call;
-                // fcntl checks that it is open at all.
-                let fd = unsafe { BorrowedFd::borrow_raw(n) };
-                rustix::io::fcntl_getfd(fd).map_err(|e| os(format!("descriptor {n}"))(e.into()))?;
-                fds.push(fd);
-            }
-        }
-    }
-    let stdio = fds.len() as u32;
-    fds.push(exit_file.as_fd());
-    fds.extend(procs.iter().map(|p| p.as_fd()));
-    fds.extend(sandbox_ends.iter().map(|e| e.as_fd()));
-    let request = Request::CreateSub {
+    let fds = CreateSubFds {
+        stdio: match &console {
+            Some(c) => Stdio::Console(c.as_fd()),
+            None => Stdio::Streams(super::exec::our_stdio(3)?),
+        },
+        exit_file: exit_file.as_fd(),
+        cgroup_procs: procs.iter().map(|p| p.as_fd()).collect(),
+        mounts: sandbox_ends.iter().map(|e| e.as_fd()).collect(),
+    };
+    let request = CreateSub {
         id: opts.id.clone(),
         spec: Box::new(spec.clone()),
         bundle: container.bundle.clone(),
         mount_point: dir.join(MOUNT_POINT),
-        stdio,
-        cgroups: procs.len() as u32,
         options: opts.launch,
     };
-    let created: SubCreated = ControlClient::connect(&store.dir(&pod.id))?
-        .call(request, &fds)
+    let created = Sandbox::of(store, &pod.id)
+        .create_sub(request, fds)
         .map_err(|e| {
             LifecycleError::Sandbox(format!(
                 "create container {} in sandbox {}: {e}",
                 opts.id, pod.id
             ))
         })?;
-    drop(fds);
     drop((sandbox_ends, exit_file, procs, console, spec_fd));
 
     let gofer = gofer

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use std::os::fd::OwnedFd;
 
-use sandbox::control::{ControlClient, Request};
+use crate::api::Sandbox;
 
 use super::meta::wait_exit;
 use super::{ContainerStore, LifecycleError, ProcessRef, Status, StoreError};
@@ -39,11 +39,8 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
     if is_sub {
         // The sandbox is the pod's; only this container leaves it.
         if status.has_sandbox() {
-            let destroyed =
-                ControlClient::connect(&store.dir(&container.sandbox_id)).and_then(|c| {
-                    c.call::<serde_json::Value>(Request::Destroy { id: id.to_string() }, &[])
-                });
-            if let Err(e) = destroyed {
+            let sandbox = Sandbox::of(store, &container.sandbox_id);
+            if let Err(e) = sandbox.destroy(id) {
                 tracing::warn!("container {id}: sandbox {}: {e}", container.sandbox_id);
             }
         }

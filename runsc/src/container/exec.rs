@@ -10,7 +10,9 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use oci_spec::runtime::Process;
-use sandbox::control::{ControlClient, ExecStarted, ExitStatus, Request};
+use sandbox::control::Stdio;
+
+use crate::api::Sandbox;
 
 use super::signals::Forwarder;
 use super::spawn::spawn_self;
@@ -19,7 +21,6 @@ use super::{ContainerStore, LifecycleError, Status};
 
 #[derive(Debug)]
 pub struct ExecOptions {
-    pub id: String,
     pub process: Process,
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
@@ -31,7 +32,11 @@ pub struct ExecOptions {
 }
 
 /// Runs the exec; returns the process's exit status, or 0 when detached.
-pub fn exec(store: &ContainerStore, mut opts: ExecOptions) -> Result<i32, LifecycleError> {
+pub fn exec(
+    store: &ContainerStore,
+    id: &str,
+    mut opts: ExecOptions,
+) -> Result<i32, LifecycleError> {
     // Blocked before the request is sent: a signal that arrives while the
     // sandbox starts the process waits in the signalfd and is passed on
     // once its pid is known, instead of killing us and leaving the process
@@ -42,15 +47,14 @@ pub fn exec(store: &ContainerStore, mut opts: ExecOptions) -> Result<i32, Lifecy
     } else {
         Some(Forwarder::new()?)
     };
-    let c = store.load(&opts.id)?;
+    let c = store.load(id)?;
     let status = c.live_status();
     if status != Status::Running {
         return Err(LifecycleError::Invalid(format!(
-            "cannot exec in container {}: it is {status}",
-            opts.id
+            "cannot exec in container {id}: it is {status}"
         )));
     }
-    super::labels::inherit(&mut opts.process, &store.dir(&opts.id))?;
+    super::labels::inherit(&mut opts.process, &store.dir(id))?;
     super::labels::check_process(&opts.process)?;
     let tty = opts.process.terminal().unwrap_or(false);
     // As runc: a terminal without a console socket is ours to proxy to the
@@ -87,30 +91,12 @@ pub fn exec(store: &ContainerStore, mut opts: ExecOptions) -> Result<i32, Lifecy
         })?),
         _ => None,
     };
-    let mut fds: Vec<BorrowedFd> = Vec::new();
-    match &console {
-        Some(c) => fds.push(c.as_fd()),
-        None => {
-            for n in 0..3 + opts.preserve_fds as i32 {
-                // SAFETY: stdio and the preserved numbers are ours for the
-                // length of this call; fcntl checks they are open.
-                let fd = unsafe { BorrowedFd::borrow_raw(n) };
-                rustix::io::fcntl_getfd(fd).map_err(|e| LifecycleError::Os {
-                    what: format!("descriptor {n} to pass to the process"),
-                    source: e.into(),
-                })?;
-                fds.push(fd);
-            }
-        }
-    }
-    let dir = store.dir(&c.sandbox_id);
-    let started: ExecStarted = ControlClient::connect(&dir)?.call(
-        Request::Exec {
-            id: opts.id.clone(),
-            process: Box::new(opts.process),
-        },
-        &fds,
-    )?;
+    let stdio = match &console {
+        Some(c) => Stdio::Console(c.as_fd()),
+        None => Stdio::Streams(our_stdio(3 + opts.preserve_fds)?),
+    };
+    let sandbox = Sandbox::of(store, &c.sandbox_id);
+    let pid = sandbox.exec(id, opts.process, stdio)?;
     drop(console);
     super::fault::crash_point("exec:started");
     let Some(signals) = signals else {
@@ -119,7 +105,7 @@ pub fn exec(store: &ContainerStore, mut opts: ExecOptions) -> Result<i32, Lifecy
             args.extend([
                 "exec-wait".to_string(),
                 c.sandbox_id.clone(),
-                started.pid.to_string(),
+                pid.to_string(),
             ]);
             let waiter =
                 spawn_self(&args, &[], nix::sched::CloneFlags::empty(), true).map_err(|e| {
@@ -136,26 +122,37 @@ pub fn exec(store: &ContainerStore, mut opts: ExecOptions) -> Result<i32, Lifecy
         Some(own) => Some(own.receive_master()?),
         None => None,
     };
-    wait_forwarding_signals(store, &c.sandbox_id, started.pid, master.as_ref(), &signals)
+    wait_forwarding_signals(&sandbox, pid, master.as_ref(), &signals)
+}
+
+/// Our descriptors 0..count, borrowed for a request that passes them on.
+pub(crate) fn our_stdio(count: u32) -> Result<Vec<BorrowedFd<'static>>, LifecycleError> {
+    (0..count as i32)
+        .map(|n| {
+            // SAFETY: stdio and the preserved numbers stay open for the
+            // length of the command; fcntl checks they are open at all.
+            let fd = unsafe { BorrowedFd::borrow_raw(n) };
+            rustix::io::fcntl_getfd(fd).map_err(|e| LifecycleError::Os {
+                what: format!("descriptor {n} to pass to the process"),
+                source: e.into(),
+            })?;
+            Ok(fd)
+        })
+        .collect()
 }
 
 /// Waits for exec'd `pid`, passing the signals `signals` received (since
 /// before the exec, too) on to it, and copying between our terminal and
 /// `master` if the process has a pty of ours.
 fn wait_forwarding_signals(
-    store: &ContainerStore,
-    sandbox_id: &str,
+    sandbox: &Sandbox,
     pid: i32,
     master: Option<&std::os::fd::OwnedFd>,
     signals: &Forwarder,
 ) -> Result<i32, LifecycleError> {
-    let dir = store.dir(sandbox_id);
-    let waiting = ControlClient::connect(&dir)?;
-    waiting.send(Request::WaitPid { pid }, &[])?;
+    let waiting = sandbox.wait_pid(pid)?;
     let forward = |signal: i32| {
-        let sent = ControlClient::connect(&dir)
-            .and_then(|c| c.call::<serde_json::Value>(Request::SignalProcess { pid, signal }, &[]));
-        if let Err(e) = sent {
+        if let Err(e) = sandbox.signal_process(pid, signal) {
             tracing::warn!("forward signal {signal} to {pid}: {e}");
         }
     };
@@ -164,18 +161,5 @@ fn wait_forwarding_signals(
         Some(master) => super::terminal::proxy(master, waiting.as_fd(), signals, forward),
         None => signals.wait_for(waiting.as_fd(), forward),
     }
-    let exit: ExitStatus = waiting.receive()?;
-    Ok(exit.status)
-}
-
-/// The waiter left behind by `exec --detach --pid-file`: exits with the
-/// exec'd process's status.
-pub fn exec_wait(
-    store: &ContainerStore,
-    sandbox_id: &str,
-    pid: i32,
-) -> Result<i32, LifecycleError> {
-    let exit: ExitStatus =
-        ControlClient::connect(&store.dir(sandbox_id))?.call(Request::WaitPid { pid }, &[])?;
-    Ok(exit.status)
+    Ok(waiting.receive()?.status)
 }

@@ -1,6 +1,8 @@
 //! `kill` and `wait`: signals to a container's processes, and its exit.
 
-use sandbox::control::{ControlClient, ControlError, ErrorKind, ExitStatus, Request};
+use sandbox::control::{ControlError, ErrorKind, Pending, Wait};
+
+use crate::api::Sandbox;
 
 use super::{ContainerStore, LifecycleError, Status};
 
@@ -22,14 +24,8 @@ pub fn kill(
     if status == Status::Paused {
         return signal_directly(store, &c, signal, all);
     }
-    let client = ControlClient::connect(&store.dir(&c.sandbox_id))?;
-    let request = Request::Signal {
-        id: id.to_string(),
-        signal,
-        all,
-    };
-    match client.call::<serde_json::Value>(request, &[]) {
-        Ok(_) => Ok(()),
+    match Sandbox::of(store, &c.sandbox_id).signal(id, signal, all) {
+        Ok(()) => Ok(()),
         Err(ControlError::Remote(e)) if e.kind == ErrorKind::NoSuchProcess => {
             Err(LifecycleError::NotRunning {
                 id: id.to_string(),
@@ -79,17 +75,13 @@ pub fn wait(store: &ContainerStore, id: &str) -> Result<i32, LifecycleError> {
 pub fn wait_request(
     store: &ContainerStore,
     id: &str,
-) -> Result<Option<ControlClient>, LifecycleError> {
+) -> Result<Option<Pending<Wait>>, LifecycleError> {
     let c = store.load(id)?;
     if !c.sandbox.is_some_and(|s| s.is_alive()) {
         return Ok(None);
     }
-    let sent = ControlClient::connect(&store.dir(&c.sandbox_id)).and_then(|client| {
-        client.send(Request::Wait { id: id.to_string() }, &[])?;
-        Ok(client)
-    });
-    match sent {
-        Ok(client) => Ok(Some(client)),
+    match Sandbox::of(store, &c.sandbox_id).wait(id) {
+        Ok(pending) => Ok(Some(pending)),
         // The sandbox may have exited between the check and the call.
         Err(ControlError::Connect { .. } | ControlError::Channel(_)) => Ok(None),
         Err(e) => Err(e.into()),
@@ -100,12 +92,12 @@ pub fn wait_request(
 pub fn wait_reply(
     store: &ContainerStore,
     id: &str,
-    waiting: Option<ControlClient>,
+    waiting: Option<Pending<Wait>>,
 ) -> Result<i32, LifecycleError> {
     // A live sandbox knows the status even of a container that has just
     // exited; the file is for when it is gone.
-    if let Some(client) = waiting {
-        match client.receive::<ExitStatus>() {
+    if let Some(pending) = waiting {
+        match pending.receive() {
             Ok(exit) => return Ok(exit.status),
             Err(ControlError::Connect { .. } | ControlError::Channel(_)) => {}
             Err(e) => return Err(e.into()),

@@ -1,6 +1,6 @@
 //! The host pids of a container's processes, for `ps` and `kill --all`.
 
-use sandbox::control::{ControlClient, Request};
+use crate::api::Sandbox;
 
 use super::{Container, ContainerStore, LifecycleError, Status};
 
@@ -12,8 +12,7 @@ pub fn pids(store: &ContainerStore, c: &Container) -> Result<Vec<i32>, Lifecycle
         return Ok(Vec::new());
     }
     if status != Status::Paused {
-        let client = ControlClient::connect(&store.dir(&c.sandbox_id))?;
-        return Ok(client.call(Request::Processes { id: c.id.clone() }, &[])?);
+        return Ok(Sandbox::of(store, &c.sandbox_id).processes(&c.id)?);
     }
     let ours: Vec<i32> = [c.sandbox, c.gofer]
         .into_iter()

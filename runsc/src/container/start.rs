@@ -1,6 +1,6 @@
 //! `start`: releases the init of a created container into its execve.
 
-use sandbox::control::{ControlClient, Request};
+use crate::api::Sandbox;
 
 use super::{ContainerStore, LifecycleError, Status};
 
@@ -17,14 +17,11 @@ pub fn start(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
     let mut next = locked.container.clone();
     next.status = status.transition(Status::Running)?;
     let pending = locked.prepare(&next)?;
-    let client = ControlClient::connect(&store.dir(&locked.container.sandbox_id))?;
-    match client.call::<serde_json::Value>(Request::Start { id: id.to_string() }, &[]) {
-        Ok(_) => {}
-        Err(e) => {
-            return Err(LifecycleError::Sandbox(format!(
-                "start container {id}: {e}"
-            )));
-        }
+    let sandbox = Sandbox::of(store, &locked.container.sandbox_id);
+    if let Err(e) = sandbox.start(id) {
+        return Err(LifecycleError::Sandbox(format!(
+            "start container {id}: {e}"
+        )));
     }
     super::fault::crash_point("start:released");
     pending.commit()?;

@@ -1,0 +1,239 @@
+//! The control messages: one struct per request, gathered in [`Request`]
+//! (frontend to sandbox) and answered with a [`Reply`] (sandbox to
+//! frontend). [`ControlRequest`] ties each request to its reply type and
+//! its descriptors, so neither side picks them by hand.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::slots::{Descriptors, NoFds, Packer, SlotError, Stdio, Unpacker};
+
+/// A request to the sandbox, with the type of its answer and of the
+/// descriptors it carries (`F` borrowed when sent, owned when received).
+pub trait ControlRequest: Into<Request> {
+    type Reply: Into<Reply> + TryFrom<Reply, Error = Reply>;
+    type Fds<F>: Descriptors<F>;
+}
+
+/// Releases a container's init, blocked before execve.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Start {
+    pub id: String,
+}
+
+/// Sets up a subcontainer's init in this sandbox, blocked before execve.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CreateSub {
+    pub id: String,
+    pub spec: Box<oci_spec::runtime::Spec>,
+    pub bundle: PathBuf,
+    pub mount_point: PathBuf,
+    #[serde(default)]
+    pub options: crate::setup::LaunchOptions,
+}
+
+/// The descriptors of [`CreateSub`].
+pub struct CreateSubFds<F> {
+    pub stdio: Stdio<F>,
+    /// Where the sandbox records the init's exit status.
+    pub exit_file: F,
+    /// `tasks` (v1) or `cgroup.procs` (v2) of the container's own cgroup,
+    /// one per hierarchy, which its init and exec'd processes join.
+    pub cgroup_procs: Vec<F>,
+    /// The gofer's channels: the root filesystem's, then one per donated
+    /// mount.
+    pub mounts: Vec<F>,
+}
+
+impl<F> Descriptors<F> for CreateSubFds<F> {
+    fn pack(self, into: &mut Packer<F>) {
+        self.stdio.pack(into);
+        into.one("exit_file", self.exit_file);
+        into.many("cgroup_procs", self.cgroup_procs);
+        into.many("mounts", self.mounts);
+    }
+
+    fn unpack(from: &mut Unpacker<F>) -> Result<Self, SlotError> {
+        Ok(Self {
+            stdio: Stdio::unpack(from)?,
+            exit_file: from.one("exit_file")?,
+            cgroup_procs: from.many("cgroup_procs")?,
+            mounts: from.many("mounts")?,
+        })
+    }
+}
+
+/// Kills a subcontainer and forgets it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Destroy {
+    pub id: String,
+}
+
+/// Blocks until the container's init exits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Wait {
+    pub id: String,
+}
+
+/// Signals the container's init, or every process of it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Signal {
+    pub id: String,
+    pub signal: i32,
+    pub all: bool,
+}
+
+/// Starts a process in a running container.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Exec {
+    pub id: String,
+    pub process: Box<oci_spec::runtime::Process>,
+}
+
+/// Blocks until an exec'd process exits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WaitPid {
+    pub pid: i32,
+}
+
+/// Signals an exec'd process.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SignalProcess {
+    pub pid: i32,
+    pub signal: i32,
+}
+
+/// The host pids of a container's processes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Processes {
+    pub id: String,
+}
+
+/// Every request, as it travels.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "method", content = "params")]
+pub enum Request {
+    Start(Start),
+    CreateSub(CreateSub),
+    Destroy(Destroy),
+    Wait(Wait),
+    Signal(Signal),
+    Exec(Exec),
+    WaitPid(WaitPid),
+    SignalProcess(SignalProcess),
+    Processes(Processes),
+}
+
+/// The reply to `CreateSub`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SubCreated {
+    pub init_pid: i32,
+}
+
+/// The reply to `Exec`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExecStarted {
+    pub pid: i32,
+}
+
+/// Exit status of a wait: the code, or 128 + the signal number.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExitStatus {
+    pub status: i32,
+}
+
+/// The host pids of a container's processes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Pids(pub Vec<i32>);
+
+/// Every successful answer, as it travels (failures are a
+/// [`super::RemoteError`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "reply", content = "value", rename_all = "snake_case")]
+pub enum Reply {
+    Done,
+    SubCreated(SubCreated),
+    ExecStarted(ExecStarted),
+    Exited(ExitStatus),
+    Pids(Pids),
+}
+
+impl From<()> for Reply {
+    fn from((): ()) -> Self {
+        Reply::Done
+    }
+}
+
+impl TryFrom<Reply> for () {
+    type Error = Reply;
+    fn try_from(r: Reply) -> Result<Self, Reply> {
+        match r {
+            Reply::Done => Ok(()),
+            other => Err(other),
+        }
+    }
+}
+
+/// Ties a reply struct to its [`Reply`] variant, both ways.
+macro_rules! reply_variant {
+    ($($ty:ident),*) => {$(
+        impl From<$ty> for Reply {
+            fn from(v: $ty) -> Self {
+                Reply::$ty(v)
+            }
+        }
+        impl TryFrom<Reply> for $ty {
+            type Error = Reply;
+            fn try_from(r: Reply) -> Result<Self, Reply> {
+                match r {
+                    Reply::$ty(v) => Ok(v),
+                    other => Err(other),
+                }
+            }
+        }
+    )*};
+}
+reply_variant!(SubCreated, ExecStarted, Pids);
+
+impl From<ExitStatus> for Reply {
+    fn from(v: ExitStatus) -> Self {
+        Reply::Exited(v)
+    }
+}
+
+impl TryFrom<Reply> for ExitStatus {
+    type Error = Reply;
+    fn try_from(r: Reply) -> Result<Self, Reply> {
+        match r {
+            Reply::Exited(v) => Ok(v),
+            other => Err(other),
+        }
+    }
+}
+
+/// Declares each request's reply and descriptors, and its `Request` variant.
+macro_rules! requests {
+    ($($req:ident => $reply:ty, $fds:ty;)*) => {$(
+        impl ControlRequest for $req {
+            type Reply = $reply;
+            type Fds<F> = $fds;
+        }
+        impl From<$req> for Request {
+            fn from(r: $req) -> Self {
+                Request::$req(r)
+            }
+        }
+    )*};
+}
+requests! {
+    Start => (), NoFds;
+    CreateSub => SubCreated, CreateSubFds<F>;
+    Destroy => (), NoFds;
+    Wait => ExitStatus, NoFds;
+    Signal => (), NoFds;
+    Exec => ExecStarted, Stdio<F>;
+    WaitPid => ExitStatus, NoFds;
+    SignalProcess => (), NoFds;
+    Processes => Pids, NoFds;
+}

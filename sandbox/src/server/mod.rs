@@ -1,0 +1,100 @@
+//! The sandbox's serving loop: one thread, polling the control socket and
+//! a signalfd for SIGCHLD. Requests are answered in turn; `Wait` and
+//! `WaitPid` are parked until the process they name exits. The sandbox
+//! exits, with the root container's status, once the root container's init
+//! has exited.
+//!
+//! [`registry`] holds what the sandbox tracks, [`dispatch`] answers each
+//! request, [`subcontainer`] adds and removes a pod's later containers
+//! (running their hooks through [`hooks`]), and [`reaping`] collects exits.
+
+mod dispatch;
+mod hooks;
+mod reaping;
+mod registry;
+mod subcontainer;
+
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixListener;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signalfd::SignalFd;
+
+use crate::capabilities::Retained;
+use crate::control::Responder;
+
+pub use registry::Container;
+use registry::Registry;
+
+pub struct Server {
+    root_id: String,
+    /// The capabilities this sandbox kept, and so can still grant.
+    retained: Retained,
+    registry: Registry,
+}
+
+impl Server {
+    pub fn new(root_id: String, root: Container, retained: Retained) -> Self {
+        Self {
+            registry: Registry::new(root_id.clone(), root),
+            root_id,
+            retained,
+        }
+    }
+
+    /// Serves until the root container's init exits; returns its status.
+    pub fn serve(&mut self, listener: &UnixListener, signals: &SignalFd) -> i32 {
+        loop {
+            let root = self.registry.containers.get(&self.root_id);
+            if let Some(status) = root.and_then(|c| c.exited) {
+                self.finish_root();
+                return status;
+            }
+            let mut fds = vec![
+                PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+                PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            ];
+            // No events asked: poll still reports a hang-up.
+            let watched: Vec<&String> = self
+                .registry
+                .containers
+                .iter()
+                .filter(|(_, c)| c.exited.is_none())
+                .filter_map(|(id, c)| {
+                    let channel = c.gofer.first()?;
+                    fds.push(PollFd::new(channel.as_fd(), PollFlags::empty()));
+                    Some(id)
+                })
+                .collect();
+            if poll(&mut fds, PollTimeout::NONE).is_err() {
+                continue;
+            }
+            let readable = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            let lost: Vec<String> = watched
+                .iter()
+                .zip(&fds[2..])
+                .filter(|(_, f)| readable(f))
+                .map(|(id, _)| (*id).clone())
+                .collect();
+            let (listener_ready, signals_ready) = (readable(&fds[0]), readable(&fds[1]));
+            drop(fds);
+            for id in lost {
+                self.gofer_died(&id);
+            }
+            if signals_ready {
+                while let Ok(Some(_)) = signals.read_signal() {}
+                self.reap();
+            }
+            if listener_ready {
+                if let Ok((sock, _)) = listener.accept() {
+                    match Responder::read(sock) {
+                        Ok((request, responder)) => self.handle(request, responder),
+                        Err(e) => {
+                            tracing::warn!("sandbox {}: bad control request: {e}", self.root_id)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! A pod's later containers: set up in the sandbox on `CreateSub`, removed
+//! on `Destroy`.
+
+use std::os::fd::OwnedFd;
+
+use specutils::channel::Channel;
+use specutils::hooks::HookState;
+
+use crate::control::{CreateSub, CreateSubFds, ErrorKind, RemoteError, Stdio, SubCreated, Wait};
+
+use super::dispatch::remote;
+use super::registry::{no_container, Container};
+use super::Server;
+
+impl Server {
+    pub(super) fn create_sub(
+        &mut self,
+        req: &CreateSub,
+        fds: CreateSubFds<OwnedFd>,
+    ) -> Result<SubCreated, RemoteError> {
+        let invalid = |m: String| remote(ErrorKind::InvalidArgument, m);
+        let failed = |m: String| remote(ErrorKind::Failed, m);
+        if self.registry.containers.contains_key(&req.id) {
+            return Err(invalid(format!(
+                "container {} is already in this sandbox",
+                req.id
+            )));
+        }
+        if let Some(process) = req.spec.process() {
+            self.retained
+                .check(process, &self.root_id)
+                .map_err(|e| invalid(e.to_string()))?;
+        }
+        let root = self
+            .registry
+            .containers
+            .get(&self.root_id)
+            .filter(|c| c.exited.is_none())
+            .ok_or_else(|| failed("the pod's root container has exited".into()))?;
+        let mounts = specutils::mounts::donated_mounts(&req.spec).len() + 1;
+        if fds.mounts.len() != mounts {
+            return Err(invalid(format!(
+                "CreateSub carried {} mount channels for {mounts} mounts",
+                fds.mounts.len()
+            )));
+        }
+        let channels: Vec<Channel> = fds.mounts.into_iter().map(Channel::from_fd).collect();
+        let terminal = req
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        // Without a terminal, a console socket passed anyway is the
+        // process's only stdio, as it always was.
+        let (console, stdio) = match (terminal, fds.stdio) {
+            (true, Stdio::Console(fd)) => (Some(fd), Vec::new()),
+            (false, Stdio::Console(fd)) => (None, vec![fd]),
+            (false, Stdio::Streams(fds)) => (None, fds),
+            (true, Stdio::Streams(_)) => {
+                return Err(invalid(format!(
+                    "container {}: process.terminal is set but no console socket came",
+                    req.id
+                )))
+            }
+        };
+        let (new, join) = crate::setup::pod_namespaces(&req.spec, root.init_pid).map_err(failed)?;
+        // The init joins the cgroup through its copies; ours stay for the
+        // processes exec'd into the container later.
+        let procs = fds
+            .cgroup_procs
+            .iter()
+            .map(|f| f.try_clone())
+            .collect::<Result<Vec<OwnedFd>, _>>()
+            .map_err(|e| failed(format!("duplicate cgroup descriptor: {e}")))?;
+        let setup = crate::setup::ContainerSetup {
+            id: &req.id,
+            spec: &req.spec,
+            bundle: &req.bundle,
+            mount_point: &req.mount_point,
+            mounts: &channels,
+            console,
+            stdio,
+            cgroup_procs: procs,
+            new,
+            join,
+            options: req.options,
+        };
+        let hooks = req.spec.hooks().clone().unwrap_or_default();
+        let namespaced = |_pid: i32, state: &HookState| super::hooks::create_runtime(&hooks, state);
+        let (init, state) = crate::setup::create(setup, namespaced).map_err(failed)?;
+        let init_pid = init.pid;
+        let mut container = Container::new(
+            &req.spec,
+            init,
+            state,
+            Some(fds.exit_file),
+            channels,
+            &req.options,
+        );
+        container.cgroup_procs = fds.cgroup_procs;
+        self.registry.containers.insert(req.id.clone(), container);
+        Ok(SubCreated { init_pid })
+    }
+
+    pub(super) fn destroy(&mut self, id: &str) -> Result<(), RemoteError> {
+        if id == self.root_id {
+            return Err(remote(
+                ErrorKind::InvalidArgument,
+                "the root container ends with its sandbox",
+            ));
+        }
+        if !self.registry.containers.contains_key(id) {
+            return Err(no_container(id));
+        }
+        self.registry.kill_all(id);
+        if let Some(mut c) = self.registry.containers.remove(id) {
+            for w in c.waiters.drain(..) {
+                w.reply::<Wait>(Err(remote(ErrorKind::NoSuchProcess, "container destroyed")));
+            }
+        }
+        self.registry.execs.retain(|_, e| e.container != id);
+        Ok(())
+    }
+}
