@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use runsc::container::child_fds::{ChildFd, InheritedFds};
 
 use crate::cli::GlobalFlags;
 
@@ -10,17 +11,13 @@ use crate::cli::GlobalFlags;
 pub struct Args {
     #[arg(long)]
     pub bundle: PathBuf,
-    #[arg(long = "spec-fd")]
-    pub spec_fd: i32,
-    #[arg(long = "io-fds", value_delimiter = ',')]
-    pub io_fds: Vec<i32>,
-    /// v1 `tasks` files of the container's cgroup, joined first thing.
-    #[arg(long = "cgroup-fds", value_delimiter = ',')]
-    pub cgroup_fds: Vec<i32>,
+    /// The inherited descriptors, by name (see `container::child_fds`).
+    #[arg(long)]
+    pub fds: InheritedFds,
 }
 
-pub fn run(_g: &GlobalFlags, a: Args) -> Result<u8> {
-    super::join_cgroup_fds(&a.cgroup_fds)?;
+pub fn run(_g: &GlobalFlags, mut a: Args) -> Result<u8> {
+    super::join_cgroup(a.fds.many(ChildFd::CgroupTasks)?)?;
     // Mounts made here must never propagate back to the host.
     nix::mount::mount(
         None::<&str>,
@@ -30,12 +27,8 @@ pub fn run(_g: &GlobalFlags, a: Args) -> Result<u8> {
         None::<&str>,
     )
     .context("make the gofer's / a slave mount")?;
-    let spec = super::read_spec_fd(super::take_fd(a.spec_fd)?)?;
-    let channels = a
-        .io_fds
-        .iter()
-        .map(|fd| super::take_fd(*fd))
-        .collect::<Result<Vec<_>>>()?;
+    let spec = super::read_spec_fd(a.fds.one(ChildFd::Spec)?)?;
+    let channels = a.fds.many(ChildFd::Mounts)?;
     gofer::serve::serve(&spec, &a.bundle, channels, confine).context("gofer")?;
     Ok(0)
 }

@@ -90,30 +90,10 @@ pub fn network_mode(g: &GlobalFlags) -> runsc::container::create::NetworkMode {
     }
 }
 
-/// Takes ownership of a descriptor number our parent handed us, marking it
-/// close-on-exec so it goes no further.
-pub fn take_fd(fd: i32) -> Result<std::os::fd::OwnedFd> {
-    use std::os::fd::BorrowedFd;
-    if fd < 3 {
-        anyhow::bail!("descriptor {fd} is not an inherited channel");
-    }
-    // SAFETY: validity is checked by fcntl below before ownership is taken;
-    // the number was given to us by our parent and nothing else owns it.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    rustix::io::fcntl_setfd(borrowed, rustix::io::FdFlags::CLOEXEC)
-        .map_err(|e| anyhow::anyhow!("inherited descriptor {fd}: {e}"))?;
-    // SAFETY: as above; the descriptor is open (fcntl succeeded).
-    Ok(unsafe { sandbox::control::inherited_fd(fd) })
-}
-
 /// Moves this (still single-threaded) process into the container's cgroup
 /// through the v1 `tasks` descriptors our parent passed; done before
 /// anything else, so nothing we fork is left outside.
-pub fn join_cgroup_fds(fds: &[i32]) -> Result<()> {
-    let tasks = fds
-        .iter()
-        .map(|fd| take_fd(*fd))
-        .collect::<Result<Vec<_>>>()?;
+pub fn join_cgroup(tasks: Vec<std::os::fd::OwnedFd>) -> Result<()> {
     sandbox::cgroup::join_self(&tasks)
         .map_err(|e| anyhow::anyhow!("join the container's cgroup: {e}"))
 }

@@ -8,7 +8,7 @@
 //! process, cgroup or store entry survives a failed create.
 
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -22,6 +22,7 @@ use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::run_hooks;
 use specutils::Cleanup;
 
+use super::child_fds::{ChildFd, ChildFds};
 use super::spawn::{spawn_self_into, Child};
 use super::{hook_state, Container, ContainerStore, LifecycleError, ProcessRef, Status};
 
@@ -227,61 +228,44 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     let join = cgroup.join_handles()?;
     // A restored container's mounts are rebuilt by CRIU from the image and
     // the host paths: there is nothing for a gofer to donate.
-    let (gofer, sandbox_ends, mounts) = if restoring.is_some() {
-        (KillOnDrop(None), Vec::new(), 0)
+    let (gofer, sandbox_ends) = if restoring.is_some() {
+        (KillOnDrop(None), Vec::new())
     } else {
         let mounts = specutils::mounts::donated_mounts(&spec).len() + 1;
-        let (gofer, ends) = start_gofer(&opts.child_flags, &bundle, &spec_fd, mounts, &join)?;
-        (gofer, ends, mounts)
+        start_gofer(&opts.child_flags, &bundle, &spec_fd, mounts, &join)?
     };
     let (ready, sandbox_ready) = Channel::pair().map_err(os("socketpair"))?;
 
-    // The sandbox: spec 3, control 4, ready 5, console 6, exit status 7,
-    // mounts from 8.
-    let mut boot_fds: Vec<(BorrowedFd, RawFd)> = vec![
-        (spec_fd.as_fd(), 3),
-        (listener.as_fd(), 4),
-        (sandbox_ready.as_fd(), 5),
-    ];
-    if let Some(c) = &console {
-        boot_fds.push((c.as_fd(), 6));
-    }
     let exit_file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(dir.join(EXIT_STATUS))
         .map_err(os(format!("create {}", dir.join(EXIT_STATUS).display())))?;
-    boot_fds.push((exit_file.as_fd(), 7));
-    let mount_fds = place_fds(&mut boot_fds, &sandbox_ends, 8);
-    let cgroup_fds = place_fds(&mut boot_fds, &join.v1_tasks, 8 + mounts as RawFd);
+    let mut boot_fds = ChildFds::new();
+    boot_fds
+        .one(ChildFd::Spec, spec_fd.as_fd())
+        .one(ChildFd::Control, listener.as_fd())
+        .one(ChildFd::Ready, sandbox_ready.as_fd())
+        .many(ChildFd::Console, console.iter().map(|c| c.as_fd()))
+        .one(ChildFd::ExitStatus, exit_file.as_fd())
+        .many(ChildFd::Mounts, sandbox_ends.iter().map(|e| e.as_fd()))
+        .many(
+            ChildFd::CgroupTasks,
+            join.v1_tasks.iter().map(|t| t.as_fd()),
+        );
     let mut boot_args = opts.child_flags.clone();
-    boot_args.push("boot".into());
-    if !join.v1_tasks.is_empty() {
-        boot_args.extend(["--cgroup-fds".into(), cgroup_fds]);
-    }
     boot_args.extend([
+        "boot".into(),
+        "--fds".into(),
+        boot_fds.arg(),
         "--id".into(),
         opts.id.clone(),
         "--bundle".into(),
         bundle.display().to_string(),
-        "--spec-fd".into(),
-        "3".into(),
-        "--control-fd".into(),
-        "4".into(),
-        "--ready-fd".into(),
-        "5".into(),
         "--mount-point".into(),
         mount_point.display().to_string(),
-        "--exit-fd".into(),
-        "7".into(),
     ]);
-    if mounts > 0 {
-        boot_args.extend(["--io-fds".into(), mount_fds]);
-    }
-    if console.is_some() {
-        boot_args.extend(["--console-fd".into(), "6".into()]);
-    }
     if opts.launch.no_new_keyring {
         boot_args.push("--no-new-keyring".into());
     }
@@ -292,12 +276,13 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     // A mount namespace of its own, so that it runs our binary read-only.
     let sandbox = spawn_self_into(
         &boot_args,
-        &boot_fds,
+        boot_fds.placed(),
         CloneFlags::CLONE_NEWNS,
         false,
         unified,
     )
     .map_err(os("start sandbox"))?;
+    drop(boot_fds);
     drop((
         sandbox_ends,
         sandbox_ready,
@@ -459,31 +444,29 @@ pub(super) fn start_gofer(
         gofer_ends.push(a.into_fd());
         sandbox_ends.push(b.into_fd());
     }
-    // The gofer: spec on 3, mount channels from 4.
-    let mut gofer_fds: Vec<(BorrowedFd, RawFd)> = vec![(spec_fd.as_fd(), 3)];
-    let mount_fds = place_fds(&mut gofer_fds, &gofer_ends, 4);
-    // Then the cgroup's v1 `tasks` files, which it joins first thing.
-    let cgroup_fds = place_fds(&mut gofer_fds, &join.v1_tasks, 4 + mounts as RawFd);
+    let mut gofer_fds = ChildFds::new();
+    gofer_fds
+        .one(ChildFd::Spec, spec_fd.as_fd())
+        .many(ChildFd::Mounts, gofer_ends.iter().map(|e| e.as_fd()))
+        .many(
+            ChildFd::CgroupTasks,
+            join.v1_tasks.iter().map(|t| t.as_fd()),
+        );
     let mut gofer_args = child_flags.to_vec();
     gofer_args.extend([
         "gofer".into(),
+        "--fds".into(),
+        gofer_fds.arg(),
         "--bundle".into(),
         bundle.display().to_string(),
-        "--spec-fd".into(),
-        "3".into(),
-        "--io-fds".into(),
-        mount_fds,
     ]);
-    if !join.v1_tasks.is_empty() {
-        gofer_args.extend(["--cgroup-fds".into(), cgroup_fds]);
-    }
     let gofer_ns = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWNET
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWUTS;
     let unified = join.unified.as_ref().map(|f| f.as_fd());
-    let gofer = spawn_self_into(&gofer_args, &gofer_fds, gofer_ns, true, unified)
+    let gofer = spawn_self_into(&gofer_args, gofer_fds.placed(), gofer_ns, true, unified)
         .map_err(os("start gofer"))?;
     Ok((KillOnDrop(Some(gofer)), sandbox_ends))
 }
@@ -524,28 +507,6 @@ fn sandbox_failed(sandbox: &mut KillOnDrop, e: ChannelError) -> LifecycleError {
 pub(super) fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LifecycleError {
     let what = what.into();
     move |source| LifecycleError::Os { what, source }
-}
-
-/// Maps `fds` to the numbers `first..` in a child's descriptor table and
-/// returns those numbers as the comma-separated list its flags take.
-fn place_fds<'a>(
-    into: &mut Vec<(BorrowedFd<'a>, RawFd)>,
-    fds: &'a [OwnedFd],
-    first: RawFd,
-) -> String {
-    into.extend(
-        fds.iter()
-            .enumerate()
-            .map(|(i, f)| (f.as_fd(), first + i as RawFd)),
-    );
-    fd_list(first, fds.len())
-}
-
-fn fd_list(first: RawFd, n: usize) -> String {
-    (0..n)
-        .map(|i| (first + i as RawFd).to_string())
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// The spec, parsed once here, handed to the children as a memfd and kept

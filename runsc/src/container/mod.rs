@@ -9,6 +9,7 @@
 //! then `delete <id>`; `delete --force` is its fallback when a step failed.
 
 pub mod checkpoint;
+pub mod child_fds;
 pub mod create;
 pub mod create_sub;
 pub mod delete;
