@@ -8,9 +8,9 @@ use sandbox::control::{Pending, Wait};
 
 use super::Sandbox;
 use crate::container::checkpoint::CheckpointOptions;
-use crate::container::create::{CreateOptions, Created, RestoreRequest};
 use crate::container::events::Event;
 use crate::container::exec::ExecOptions;
+use crate::container::options::{CreateOptions, Created, RestoreRequest};
 use crate::container::state::OciState;
 use crate::container::{self as lifecycle, ContainerStore, LifecycleError};
 

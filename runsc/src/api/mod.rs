@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! use runsc::api::Container;
-//! use runsc::container::create::CreateOptions;
+//! use runsc::container::options::CreateOptions;
 //! use runsc::container::ContainerStore;
 //!
 //! # fn main() -> Result<(), runsc::container::LifecycleError> {

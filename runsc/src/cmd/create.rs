@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use runsc::api::Container;
-use runsc::container::create::CreateOptions;
+use runsc::container::options::CreateOptions;
 
 use crate::cli::GlobalFlags;
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, MsFlags};
 use runsc::api::Container;
-use runsc::container::create::{CreateOptions, NetworkMode};
+use runsc::container::options::{CreateOptions, NetworkMode};
 use serde_json::json;
 
 use crate::cli::GlobalFlags;

@@ -73,7 +73,7 @@ pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
                 .with_context(|| format!("parse {}", path.display()))?
         }
         None => {
-            let spec_path = store.dir(&id).join(runsc::container::create::SPEC_NAME);
+            let spec_path = store.dir(&id).join(runsc::container::files::SPEC_NAME);
             let data = std::fs::read(&spec_path)
                 .with_context(|| format!("read {}", spec_path.display()))?;
             let spec: Spec = serde_json::from_slice(&data)

@@ -81,8 +81,8 @@ pub fn child_flags(g: &GlobalFlags) -> Vec<String> {
     flags
 }
 
-pub fn network_mode(g: &GlobalFlags) -> runsc::container::create::NetworkMode {
-    use runsc::container::create::NetworkMode;
+pub fn network_mode(g: &GlobalFlags) -> runsc::container::options::NetworkMode {
+    use runsc::container::options::NetworkMode;
     match g.network {
         crate::cli::Network::Sandbox => NetworkMode::Sandbox,
         crate::cli::Network::Host => NetworkMode::Host,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use runsc::api::Container;
-use runsc::container::create::RestoreRequest;
+use runsc::container::options::RestoreRequest;
 use sandbox::checkpoint::RestoreOptions;
 
 use crate::cli::GlobalFlags;

@@ -88,7 +88,7 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
 /// its exit status.
 pub fn finish(
     container: &Container,
-    created: &runsc::container::create::Created,
+    created: &runsc::container::options::Created,
     signals: &Forwarder,
     keep: bool,
 ) -> Result<u8> {

@@ -15,7 +15,8 @@ use sandbox::cgroup::Cgroup;
 use sandbox::checkpoint::{dump_command, DumpOptions, ImageInfo, INFO_NAME};
 use sandbox::criu::Criu;
 
-use super::create::{os, SPEC_NAME};
+use super::error::os;
+use super::files::SPEC_NAME;
 use super::{ContainerStore, LifecycleError, Status};
 
 #[derive(Debug, Clone)]

@@ -6,181 +6,39 @@
 //! and the sandbox side by side, puts both in the cgroup, tells the sandbox
 //! to begin, and waits for its verdict. Any failure undoes everything: no
 //! process, cgroup or store entry survives a failed create.
+//!
+//! A container that names an existing sandbox (a pod's later container)
+//! goes to [`super::create_sub`] instead.
 
-use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixListener;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
-use oci_spec::runtime::{LinuxNamespaceBuilder, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{ContainerState, Spec};
 use sandbox::boot::BootMsg;
-use sandbox::cgroup::{Cgroup, JoinHandles};
+use sandbox::cgroup::JoinHandles;
 use specutils::annotations::{pod_role, PodRole};
 use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::run_hooks;
-use specutils::Cleanup;
 
 use super::child_fds::{ChildFd, ChildFds};
-use super::spawn::{spawn_self_into, Child};
-use super::{hook_state, Container, ContainerStore, LifecycleError, ProcessRef, Status};
-
-/// How the container's network namespace is chosen (`--network`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NetworkMode {
-    Sandbox,
-    Host,
-    None,
-}
-
-#[derive(Debug)]
-pub struct CreateOptions {
-    pub id: String,
-    pub bundle: PathBuf,
-    pub pid_file: Option<PathBuf>,
-    pub console_socket: Option<PathBuf>,
-    pub network: NetworkMode,
-    /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
-    pub systemd_cgroup: bool,
-    /// `--no-new-keyring`.
-    pub launch: sandbox::setup::LaunchOptions,
-    /// Global flags (logging) the gofer and sandbox are started with.
-    pub child_flags: Vec<String>,
-    /// Restore the container from a checkpoint instead of creating it.
-    pub restore: Option<RestoreRequest>,
-}
-
-impl CreateOptions {
-    /// Container `id` from the bundle at `bundle`, with runc's defaults:
-    /// the sandbox's own network, cgroupfs paths, no pid file or console.
-    pub fn new(id: &str, bundle: PathBuf) -> Self {
-        Self {
-            id: id.to_string(),
-            bundle,
-            pid_file: None,
-            console_socket: None,
-            network: NetworkMode::Sandbox,
-            systemd_cgroup: false,
-            launch: sandbox::setup::LaunchOptions::default(),
-            child_flags: Vec::new(),
-            restore: None,
-        }
-    }
-}
-
-/// Where `restore` finds the checkpoint, and what it asks of CRIU.
-#[derive(Debug)]
-pub struct RestoreRequest {
-    pub image: PathBuf,
-    pub work: Option<PathBuf>,
-    pub options: sandbox::checkpoint::RestoreOptions,
-}
-
-/// A checked restore request: the image read, CRIU found.
-struct Restoring<'a> {
-    request: &'a RestoreRequest,
-    image: PathBuf,
-    work: PathBuf,
-    info: sandbox::checkpoint::ImageInfo,
-}
-
-/// A created container; `sandbox` is our child until we exit.
-#[derive(Debug)]
-pub struct Created {
-    pub container: Container,
-    /// The new sandbox; None for a subcontainer, which joined one.
-    pub sandbox: Option<Child>,
-}
-
-/// Where CRIU writes a restored init's pid, in the container's directory.
-const RESTORED_PID: &str = "restored.pid";
-
-/// Fails early, before anything is made, when a restore cannot work.
-fn check_restore(request: &RestoreRequest) -> Result<Restoring<'_>, LifecycleError> {
-    let criu = sandbox::criu::Criu::find()?;
-    tracing::debug!("restore with criu {}", criu.version);
-    let image = std::fs::canonicalize(&request.image)
-        .map_err(os(format!("image directory {}", request.image.display())))?;
-    let info = sandbox::checkpoint::ImageInfo::read(&image)?;
-    info.verify_files(&image)?;
-    sandbox::checkpoint::check_stdio(&info)?;
-    // Made only once the id is ours, so a refused restore leaves no
-    // directory behind.
-    let work = match &request.work {
-        Some(w) => {
-            let what = || format!("work directory {}", w.display());
-            if w.exists() && !w.is_dir() {
-                return Err(LifecycleError::Invalid(format!(
-                    "{} is not a directory",
-                    what()
-                )));
-            }
-            std::path::absolute(w).map_err(os(what()))?
-        }
-        None => image.clone(),
-    };
-    Ok(Restoring {
-        request,
-        image,
-        work,
-        info,
-    })
-}
-
-/// Name of the empty directory the init attaches the rootfs on.
-pub const MOUNT_POINT: &str = "rootfs";
-/// The file the sandbox writes the root container's exit status to, so
-/// that `wait` still answers once the sandbox is gone.
-pub const EXIT_STATUS: &str = "exit-status";
-/// The spec the container was created with.
-pub const SPEC_NAME: &str = "spec.json";
+use super::error::os;
+use super::files::{exit_status_file, spec_memfd, MOUNT_POINT, RESTORED_PID};
+use super::gofer::start_gofer;
+use super::options::{CreateOptions, Created};
+use super::pid_file::write_pid_file;
+use super::prepare::{apply_network_mode, check_security_labels, use_systemd_cgroup_path};
+use super::register::{new_entry, register};
+use super::restoring::{check_restore, Restoring};
+use super::spawn::{spawn_self_into, KillOnDrop};
+use super::{hook_state, ContainerStore, LifecycleError, ProcessRef, Status};
 
 pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, LifecycleError> {
     tracing::debug!("create {}: begins", opts.id);
-    specutils::validate_id(&opts.id).map_err(super::StoreError::from)?;
-    let bundle = std::fs::canonicalize(&opts.bundle).map_err(|e| LifecycleError::Os {
-        what: format!("bundle {}", opts.bundle.display()),
-        source: e,
-    })?;
-    let mut spec = specutils::load_spec(&bundle)?;
-    specutils::namespaces::check_mount_namespace(&spec)
-        .map_err(|e| LifecycleError::Invalid(e.to_string()))?;
-    check_security_labels(&spec)?;
-    apply_network_mode(&mut spec, opts.network);
-    if opts.systemd_cgroup {
-        use_systemd_cgroup_path(&mut spec, &opts.id)?;
-    }
-    if let Some(dir) = opts.pid_file.as_ref().and_then(|p| p.parent()) {
-        if !dir.as_os_str().is_empty() && !dir.is_dir() {
-            return Err(LifecycleError::Invalid(format!(
-                "pid file directory {} does not exist",
-                dir.display()
-            )));
-        }
-    }
-    let console = match &opts.console_socket {
-        Some(path) => Some(UnixStream::connect(path).map_err(|e| LifecycleError::Os {
-            what: format!("connect to console socket {}", path.display()),
-            source: e,
-        })?),
-        None => None,
-    };
-    let terminal = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
-    if terminal && opts.restore.is_some() {
-        return Err(LifecycleError::Invalid(
-            "restore of a container with process.terminal is not supported".into(),
-        ));
-    }
-    if terminal && console.is_none() {
-        return Err(LifecycleError::Invalid(
-            "process.terminal is true: --console-socket is required".into(),
-        ));
-    }
+    let (bundle, spec) = prepared_spec(&opts)?;
+    let console = console(&opts, &spec)?;
     let restoring = opts.restore.as_ref().map(check_restore).transpose()?;
 
     let sandbox_id = match pod_role(&spec) {
@@ -215,7 +73,6 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
             .map_err(os(format!("work directory {}", r.work.display())))?;
     }
 
-    let mount_point = dir.join(MOUNT_POINT);
     let listener = sandbox::control::listen(&dir).map_err(|e| LifecycleError::Os {
         what: format!(
             "listen on {}",
@@ -224,7 +81,6 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         source: e,
     })?;
     let spec_fd = spec_memfd(&spec, &dir)?;
-
     let join = cgroup.join_handles()?;
     // A restored container's mounts are rebuilt by CRIU from the image and
     // the host paths: there is nothing for a gofer to donate.
@@ -235,64 +91,15 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         start_gofer(&opts.child_flags, &bundle, &spec_fd, mounts, &join)?
     };
     let (ready, sandbox_ready) = Channel::pair().map_err(os("socketpair"))?;
-
-    let exit_file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(dir.join(EXIT_STATUS))
-        .map_err(os(format!("create {}", dir.join(EXIT_STATUS).display())))?;
-    let mut boot_fds = ChildFds::new();
-    boot_fds
-        .one(ChildFd::Spec, spec_fd.as_fd())
-        .one(ChildFd::Control, listener.as_fd())
-        .one(ChildFd::Ready, sandbox_ready.as_fd())
-        .many(ChildFd::Console, console.iter().map(|c| c.as_fd()))
-        .one(ChildFd::ExitStatus, exit_file.as_fd())
-        .many(ChildFd::Mounts, sandbox_ends.iter().map(|e| e.as_fd()))
-        .many(
-            ChildFd::CgroupTasks,
-            join.v1_tasks.iter().map(|t| t.as_fd()),
-        );
-    let mut boot_args = opts.child_flags.clone();
-    boot_args.extend([
-        "boot".into(),
-        "--fds".into(),
-        boot_fds.arg(),
-        "--id".into(),
-        opts.id.clone(),
-        "--bundle".into(),
-        bundle.display().to_string(),
-        "--mount-point".into(),
-        mount_point.display().to_string(),
-    ]);
-    if opts.launch.no_new_keyring {
-        boot_args.push("--no-new-keyring".into());
-    }
-    if opts.launch.no_baseline_seccomp {
-        boot_args.push("--no-baseline-seccomp".into());
-    }
-    let unified = join.unified.as_ref().map(|f| f.as_fd());
-    // A mount namespace of its own, so that it runs our binary read-only.
-    let sandbox = spawn_self_into(
-        &boot_args,
-        boot_fds.placed(),
-        CloneFlags::CLONE_NEWNS,
-        false,
-        unified,
-    )
-    .map_err(os("start sandbox"))?;
-    drop(boot_fds);
-    drop((
-        sandbox_ends,
-        sandbox_ready,
-        listener,
+    let boot = Boot {
+        spec: spec_fd,
+        control: listener,
+        ready: sandbox_ready,
         console,
-        spec_fd,
-        exit_file,
-    ));
-    let mut sandbox = KillOnDrop(Some(sandbox));
-
+        exit_status: exit_status_file(&dir)?,
+        mounts: sandbox_ends,
+    };
+    let mut sandbox = spawn_sandbox(&opts, &bundle, &dir, boot, &join)?;
     drop(join);
     if let (Some(systemd), Some(unit)) = (&systemd, &container.systemd_unit) {
         let pids = [sandbox.0.as_ref(), gofer.0.as_ref()];
@@ -311,44 +118,9 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     super::fault::crash_point("create:spawned");
     let begin = match &restoring {
         None => BootMsg::Begin,
-        Some(r) => BootMsg::Restore(sandbox::checkpoint::restore_plan(
-            &r.info,
-            &spec,
-            &bundle,
-            &container.rootfs,
-            &r.image,
-            &r.work,
-            &dir.join(RESTORED_PID),
-            &r.request.options,
-        )?),
+        Some(r) => BootMsg::Restore(restore_plan(r, &spec, &bundle, &container, &dir)?),
     };
-    ready
-        .send(&begin, &[])
-        .map_err(|e| sandbox_failed(&mut sandbox, e))?;
-    let init_pid = loop {
-        match ready.recv::<BootMsg>() {
-            Ok((BootMsg::Created { init_pid }, _)) => break init_pid,
-            Ok((BootMsg::RunHooks { init_pid }, _)) => {
-                let state = hook_state(&container, "creating", init_pid);
-                let hooks = spec.hooks().clone().unwrap_or_default();
-                run_hooks(
-                    "prestart",
-                    hooks.prestart().as_deref().unwrap_or(&[]),
-                    &state,
-                )?;
-                let create_runtime = hooks.create_runtime().as_deref().unwrap_or(&[]);
-                run_hooks("createRuntime", create_runtime, &state)?;
-                ready
-                    .send(&BootMsg::HooksDone, &[])
-                    .map_err(|e| sandbox_failed(&mut sandbox, e))?;
-            }
-            Ok((BootMsg::Failed { message }, _)) => return Err(LifecycleError::Sandbox(message)),
-            Ok((other, _)) => {
-                return Err(LifecycleError::Sandbox(format!("sandbox sent {other:?}")))
-            }
-            Err(e) => return Err(sandbox_failed(&mut sandbox, e)),
-        }
-    };
+    let init_pid = handshake(&ready, begin, &mut sandbox, &container, &spec)?;
 
     tracing::debug!("create {}: sandbox reports the init created", opts.id);
     super::fault::crash_point("create:created");
@@ -381,109 +153,165 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     })
 }
 
-/// The store entry of a new container.
-fn new_entry(id: &str, bundle: &Path, spec: &Spec, sandbox_id: &str) -> Container {
-    let rootfs = specutils::spec::rootfs_path(bundle, spec);
-    let mut container = Container::new(id, bundle.to_path_buf(), rootfs, sandbox_id);
-    container.annotations = spec
-        .annotations()
+/// The bundle, and its spec checked and adjusted by `opts`.
+fn prepared_spec(opts: &CreateOptions) -> Result<(PathBuf, Spec), LifecycleError> {
+    specutils::validate_id(&opts.id).map_err(super::StoreError::from)?;
+    let bundle = std::fs::canonicalize(&opts.bundle)
+        .map_err(os(format!("bundle {}", opts.bundle.display())))?;
+    let mut spec = specutils::load_spec(&bundle)?;
+    specutils::namespaces::check_mount_namespace(&spec)
+        .map_err(|e| LifecycleError::Invalid(e.to_string()))?;
+    check_security_labels(&spec)?;
+    apply_network_mode(&mut spec, opts.network);
+    if opts.systemd_cgroup {
+        use_systemd_cgroup_path(&mut spec, &opts.id)?;
+    }
+    if let Some(dir) = opts.pid_file.as_ref().and_then(|p| p.parent()) {
+        if !dir.as_os_str().is_empty() && !dir.is_dir() {
+            return Err(LifecycleError::Invalid(format!(
+                "pid file directory {} does not exist",
+                dir.display()
+            )));
+        }
+    }
+    Ok((bundle, spec))
+}
+
+/// The console socket, connected, when the spec wants a terminal.
+fn console(opts: &CreateOptions, spec: &Spec) -> Result<Option<UnixStream>, LifecycleError> {
+    let console = match &opts.console_socket {
+        Some(path) => Some(
+            UnixStream::connect(path)
+                .map_err(os(format!("connect to console socket {}", path.display())))?,
+        ),
+        None => None,
+    };
+    let terminal = spec
+        .process()
         .as_ref()
-        .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    container.hooks = spec.hooks().clone();
-    container.cgroup_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
-    container
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal && opts.restore.is_some() {
+        return Err(LifecycleError::Invalid(
+            "restore of a container with process.terminal is not supported".into(),
+        ));
+    }
+    if terminal && console.is_none() {
+        return Err(LifecycleError::Invalid(
+            "process.terminal is true: --console-socket is required".into(),
+        ));
+    }
+    Ok(console)
 }
 
-/// Adds `container` to the store and makes its cgroup; the returned guard
-/// undoes both, and the mount point, unless released.
-pub(super) fn register(
-    store: &ContainerStore,
-    container: &Container,
-    spec: &Spec,
-) -> Result<(Cleanup, Cgroup), LifecycleError> {
-    store.create(container)?;
-    let mut cleanup = Cleanup::new();
-    {
-        let store = store.clone();
-        let id = container.id.clone();
-        cleanup.add(move || {
-            let _ = store.remove(&id);
-        });
-    }
-    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-    let cgroup = Cgroup::create(container.cgroup_path.as_deref(), &container.id, resources)?;
-    {
-        // Opened again only if needed: opening costs ~1.5 ms.
-        let (path, id) = (container.cgroup_path.clone(), container.id.clone());
-        cleanup.add(move || {
-            if let Ok(cgroup) = Cgroup::open(path.as_deref(), &id) {
-                let _ = cgroup.remove();
-            }
-        });
-    }
-    let mount_point = store.dir(&container.id).join(MOUNT_POINT);
-    std::fs::create_dir(&mount_point).map_err(os(format!("create {}", mount_point.display())))?;
-    Ok((cleanup, cgroup))
+/// What the sandbox is started with; closed in this process once it runs.
+struct Boot {
+    spec: OwnedFd,
+    control: UnixListener,
+    ready: Channel,
+    console: Option<UnixStream>,
+    exit_status: OwnedFd,
+    mounts: Vec<OwnedFd>,
 }
 
-/// Starts a gofer for `mounts` mounts (the rootfs and each bind) in new
-/// mount, pid, net, ipc and uts namespaces; returns it and the sandbox's
-/// ends of its channels.
-pub(super) fn start_gofer(
-    child_flags: &[String],
+/// Starts `runsc boot`, in a mount namespace of its own (so that it runs
+/// our binary read-only) and born in the container's cgroup.
+fn spawn_sandbox(
+    opts: &CreateOptions,
     bundle: &Path,
-    spec_fd: &OwnedFd,
-    mounts: usize,
+    dir: &Path,
+    boot: Boot,
     join: &JoinHandles,
-) -> Result<(KillOnDrop, Vec<OwnedFd>), LifecycleError> {
-    let mut gofer_ends = Vec::with_capacity(mounts);
-    let mut sandbox_ends = Vec::with_capacity(mounts);
-    for _ in 0..mounts {
-        let (a, b) = Channel::pair().map_err(os("socketpair"))?;
-        gofer_ends.push(a.into_fd());
-        sandbox_ends.push(b.into_fd());
-    }
-    let mut gofer_fds = ChildFds::new();
-    gofer_fds
-        .one(ChildFd::Spec, spec_fd.as_fd())
-        .many(ChildFd::Mounts, gofer_ends.iter().map(|e| e.as_fd()))
+) -> Result<KillOnDrop, LifecycleError> {
+    let mut fds = ChildFds::new();
+    fds.one(ChildFd::Spec, boot.spec.as_fd())
+        .one(ChildFd::Control, boot.control.as_fd())
+        .one(ChildFd::Ready, boot.ready.as_fd())
+        .many(ChildFd::Console, boot.console.iter().map(|c| c.as_fd()))
+        .one(ChildFd::ExitStatus, boot.exit_status.as_fd())
+        .many(ChildFd::Mounts, boot.mounts.iter().map(|e| e.as_fd()))
         .many(
             ChildFd::CgroupTasks,
             join.v1_tasks.iter().map(|t| t.as_fd()),
         );
-    let mut gofer_args = child_flags.to_vec();
-    gofer_args.extend([
-        "gofer".into(),
+    let mut args = opts.child_flags.clone();
+    args.extend([
+        "boot".into(),
         "--fds".into(),
-        gofer_fds.arg(),
+        fds.arg(),
+        "--id".into(),
+        opts.id.clone(),
         "--bundle".into(),
         bundle.display().to_string(),
+        "--mount-point".into(),
+        dir.join(MOUNT_POINT).display().to_string(),
     ]);
-    let gofer_ns = CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWNET
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWUTS;
-    let unified = join.unified.as_ref().map(|f| f.as_fd());
-    let gofer = spawn_self_into(&gofer_args, gofer_fds.placed(), gofer_ns, true, unified)
-        .map_err(os("start gofer"))?;
-    Ok((KillOnDrop(Some(gofer)), sandbox_ends))
-}
-
-/// SIGKILLs and reaps a child unless taken out.
-pub(super) struct KillOnDrop(pub(super) Option<Child>);
-
-impl KillOnDrop {
-    pub(super) fn take(mut self) -> Option<Child> {
-        self.0.take()
+    if opts.launch.no_new_keyring {
+        args.push("--no-new-keyring".into());
     }
+    if opts.launch.no_baseline_seccomp {
+        args.push("--no-baseline-seccomp".into());
+    }
+    let unified = join.unified.as_ref().map(|f| f.as_fd());
+    let sandbox = spawn_self_into(&args, fds.placed(), CloneFlags::CLONE_NEWNS, false, unified)
+        .map_err(os("start sandbox"))?;
+    Ok(KillOnDrop(Some(sandbox)))
 }
 
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.take() {
-            c.kill_and_reap();
+fn restore_plan(
+    r: &Restoring<'_>,
+    spec: &Spec,
+    bundle: &Path,
+    container: &super::Container,
+    dir: &Path,
+) -> Result<sandbox::checkpoint::RestorePlan, LifecycleError> {
+    Ok(sandbox::checkpoint::restore_plan(
+        &r.info,
+        spec,
+        bundle,
+        &container.rootfs,
+        &r.image,
+        &r.work,
+        &dir.join(RESTORED_PID),
+        &r.request.options,
+    )?)
+}
+
+/// Tells the sandbox to `begin`, runs the hooks it asks for (prestart and
+/// createRuntime run here, in the runtime's namespaces), and returns the
+/// init's pid once the sandbox reports it created.
+fn handshake(
+    ready: &Channel,
+    begin: BootMsg,
+    sandbox: &mut KillOnDrop,
+    container: &super::Container,
+    spec: &Spec,
+) -> Result<i32, LifecycleError> {
+    ready
+        .send(&begin, &[])
+        .map_err(|e| sandbox_failed(sandbox, e))?;
+    loop {
+        match ready.recv::<BootMsg>() {
+            Ok((BootMsg::Created { init_pid }, _)) => return Ok(init_pid),
+            Ok((BootMsg::RunHooks { init_pid }, _)) => {
+                let state = hook_state(container, ContainerState::Creating, init_pid);
+                let hooks = spec.hooks().clone().unwrap_or_default();
+                run_hooks(
+                    "prestart",
+                    hooks.prestart().as_deref().unwrap_or(&[]),
+                    &state,
+                )?;
+                let create_runtime = hooks.create_runtime().as_deref().unwrap_or(&[]);
+                run_hooks("createRuntime", create_runtime, &state)?;
+                ready
+                    .send(&BootMsg::HooksDone, &[])
+                    .map_err(|e| sandbox_failed(sandbox, e))?;
+            }
+            Ok((BootMsg::Failed { message }, _)) => return Err(LifecycleError::Sandbox(message)),
+            Ok((other, _)) => {
+                return Err(LifecycleError::Sandbox(format!("sandbox sent {other:?}")))
+            }
+            Err(e) => return Err(sandbox_failed(sandbox, e)),
         }
     }
 }
@@ -502,101 +330,4 @@ fn sandbox_failed(sandbox: &mut KillOnDrop, e: ChannelError) -> LifecycleError {
     LifecycleError::Sandbox(format!(
         "sandbox exited before creating the container ({status:?}); see the log for the cause"
     ))
-}
-
-pub(super) fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LifecycleError {
-    let what = what.into();
-    move |source| LifecycleError::Os { what, source }
-}
-
-/// The spec, parsed once here, handed to the children as a memfd and kept
-/// in the store as `spec.json` for later commands (exec, update), so they
-/// see what the container was created with even if the bundle changes.
-pub(super) fn spec_memfd(spec: &Spec, dir: &Path) -> Result<OwnedFd, LifecycleError> {
-    let data = serde_json::to_vec(spec)
-        .map_err(|e| LifecycleError::Invalid(format!("encode spec: {e}")))?;
-    let kept = dir.join(SPEC_NAME);
-    std::fs::write(&kept, &data).map_err(os(format!("write {}", kept.display())))?;
-    let fd = rustix::fs::memfd_create("runsc-spec", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(|e| os("memfd_create")(e.into()))?;
-    let mut f = std::fs::File::from(fd);
-    f.write_all(&data).map_err(os("write spec memfd"))?;
-    Ok(OwnedFd::from(f))
-}
-
-/// `--network host` drops the spec's network namespace; `none` insists on
-/// a fresh one.
-/// Replaces a systemd-style cgroupsPath with the cgroupfs path it names,
-/// so that the kept spec.json and meta.json, and every later command with
-/// or without `--systemd-cgroup`, find the same cgroup.
-fn use_systemd_cgroup_path(spec: &mut Spec, id: &str) -> Result<(), LifecycleError> {
-    let given = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref())
-        .map(|p| p.to_string_lossy().into_owned());
-    let path = sandbox::cgroup::systemd_path(given.as_deref(), id)?;
-    if let Some(linux) = spec.linux_mut() {
-        linux.set_cgroups_path(Some(path));
-    }
-    Ok(())
-}
-
-pub(super) fn apply_network_mode(spec: &mut Spec, mode: NetworkMode) {
-    let Some(linux) = spec.linux_mut() else {
-        return;
-    };
-    let mut namespaces = linux.namespaces().clone().unwrap_or_default();
-    namespaces.retain(|n| mode == NetworkMode::Sandbox || n.typ() != LinuxNamespaceType::Network);
-    if mode == NetworkMode::None {
-        if let Ok(ns) = LinuxNamespaceBuilder::default()
-            .typ(LinuxNamespaceType::Network)
-            .build()
-        {
-            namespaces.push(ns);
-        }
-    }
-    linux.set_namespaces(Some(namespaces));
-}
-
-/// Writes the pid file atomically, as runc does.
-pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), LifecycleError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().ok_or_else(|| {
-        LifecycleError::Invalid(format!("pid file {} has no name", path.display()))
-    })?;
-    let temp = dir.join(format!(
-        ".{}.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&temp, pid.to_string())
-        .and_then(|()| std::fs::rename(&temp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&temp);
-            LifecycleError::Os {
-                what: format!("write pid file {}", path.display()),
-                source: e,
-            }
-        })
-}
-
-/// Refuses AppArmor profiles and SELinux labels the host cannot apply, and
-/// Intel RDT, which is not supported.
-pub(super) fn check_security_labels(spec: &Spec) -> Result<(), LifecycleError> {
-    super::labels::check(spec)?;
-    if spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.intel_rdt().as_ref())
-        .is_some()
-    {
-        return Err(LifecycleError::Invalid(
-            "linux.intelRdt is not supported".into(),
-        ));
-    }
-    Ok(())
 }

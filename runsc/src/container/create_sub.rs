@@ -7,7 +7,6 @@
 //! subcontainer's stdio are the caller's, handed over with the request.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 
 use oci_spec::runtime::Spec;
@@ -15,10 +14,12 @@ use sandbox::control::{CreateSub, CreateSubFds, Stdio};
 
 use crate::api::Sandbox;
 
-use super::create::{
-    os, register, spec_memfd, start_gofer, write_pid_file, CreateOptions, Created, EXIT_STATUS,
-    MOUNT_POINT,
-};
+use super::error::os;
+use super::files::{exit_status_file, spec_memfd, MOUNT_POINT};
+use super::gofer::start_gofer;
+use super::options::{CreateOptions, Created};
+use super::pid_file::write_pid_file;
+use super::register::register;
 use super::{Container, ContainerStore, LifecycleError, ProcessRef, Status};
 
 pub fn create_sub(
@@ -55,13 +56,7 @@ pub fn create_sub(
         &join,
     )?;
 
-    let exit_file: OwnedFd = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(dir.join(EXIT_STATUS))
-        .map_err(os(format!("create {}", dir.join(EXIT_STATUS).display())))?
-        .into();
+    let exit_file = exit_status_file(&dir)?;
     // The init (single-threaded) moves itself: `tasks` in each v1
     // hierarchy, `cgroup.procs` in the cgroup2 one.
     let mut procs: Vec<OwnedFd> = join.v1_tasks;

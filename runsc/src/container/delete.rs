@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use std::os::fd::OwnedFd;
 
+use oci_spec::runtime::ContainerState;
+
 use crate::api::Sandbox;
 
 use super::meta::wait_exit;
@@ -82,7 +84,7 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
     super::fault::crash_point("delete:killed");
     // poststop failures are logged, not fatal: the container is gone.
     if let Some(hooks) = container.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
-        let state = super::hook_state(&container, "stopped", 0);
+        let state = super::hook_state(&container, ContainerState::Stopped, 0);
         if let Err(e) = specutils::hooks::run_hooks("poststop", hooks, &state) {
             tracing::warn!("container {id}: {e}");
         }
@@ -94,7 +96,7 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
 /// Kills and removes the cgroup of a container whose meta.json cannot be
 /// read, from the cgroupsPath of its kept spec.json.
 fn remove_cgroup_of_unreadable(store: &ContainerStore, id: &str) {
-    let spec_path = store.dir(id).join(super::create::SPEC_NAME);
+    let spec_path = store.dir(id).join(super::files::SPEC_NAME);
     let cgroups_path = std::fs::read(&spec_path)
         .ok()
         .and_then(|data| specutils::spec::parse_spec(&data, &spec_path).ok())

@@ -36,3 +36,9 @@ pub enum LifecycleError {
     #[error("container {id} is not running: it is {status}")]
     NotRunning { id: String, status: super::Status },
 }
+
+/// Wraps an OS error with what was being done.
+pub(crate) fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LifecycleError {
+    let what = what.into();
+    move |source| LifecycleError::Os { what, source }
+}

@@ -114,7 +114,7 @@ pub fn exec(
                         source: e,
                     }
                 })?;
-            super::create::write_pid_file(path, waiter.pid)?;
+            super::pid_file::write_pid_file(path, waiter.pid)?;
         }
         return Ok(0);
     };

@@ -112,7 +112,7 @@ pub fn wait_reply(
 }
 
 fn recorded_exit_status(dir: &std::path::Path) -> Option<i32> {
-    std::fs::read_to_string(dir.join(super::create::EXIT_STATUS))
+    std::fs::read_to_string(dir.join(super::files::EXIT_STATUS))
         .ok()?
         .trim()
         .parse()

@@ -58,7 +58,7 @@ pub(super) fn inherit(process: &mut Process, dir: &Path) -> Result<(), Lifecycle
     if !want_profile && !want_label {
         return Ok(());
     }
-    let path = dir.join(super::create::SPEC_NAME);
+    let path = dir.join(super::files::SPEC_NAME);
     let data = std::fs::read(&path).map_err(|e| LifecycleError::Os {
         what: format!("read {}", path.display()),
         source: e,

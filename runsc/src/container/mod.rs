@@ -17,11 +17,18 @@ mod error;
 pub mod events;
 pub mod exec;
 pub mod fault;
+pub mod files;
+mod gofer;
 pub mod kill;
 mod labels;
 mod meta;
+pub mod options;
 pub mod pause;
+pub mod pid_file;
+mod prepare;
 pub mod processes;
+mod register;
+mod restoring;
 mod scope;
 pub mod signals;
 pub mod spawn;
@@ -38,7 +45,11 @@ pub use status::{Status, StatusError};
 pub use store::{ContainerStore, LockedContainer, StoreError};
 
 /// The state hooks read on stdin, for `c` in `status` with init `pid`.
-pub fn hook_state(c: &Container, status: &str, pid: i32) -> specutils::hooks::HookState {
+pub fn hook_state(
+    c: &Container,
+    status: oci_spec::runtime::ContainerState,
+    pid: i32,
+) -> specutils::hooks::HookState {
     specutils::hooks::HookState {
         oci_version: state::OCI_VERSION.to_string(),
         id: c.id.clone(),

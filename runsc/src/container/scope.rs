@@ -5,7 +5,7 @@ use oci_spec::runtime::Spec;
 use sandbox::cgroup::Cgroup;
 use specutils::Cleanup;
 
-use super::create::CreateOptions;
+use super::options::CreateOptions;
 use super::{Container, LifecycleError};
 use crate::systemd::{scope_of, Systemd};
 

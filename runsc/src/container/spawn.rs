@@ -191,3 +191,20 @@ pub fn spawn_self_into(
         }
     }
 }
+
+/// SIGKILLs and reaps a child unless taken out.
+pub(crate) struct KillOnDrop(pub(crate) Option<Child>);
+
+impl KillOnDrop {
+    pub(crate) fn take(mut self) -> Option<Child> {
+        self.0.take()
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.kill_and_reap();
+        }
+    }
+}

@@ -1,5 +1,7 @@
 //! `start`: releases the init of a created container into its execve.
 
+use oci_spec::runtime::ContainerState;
+
 use crate::api::Sandbox;
 
 use super::{ContainerStore, LifecycleError, Status};
@@ -30,9 +32,11 @@ pub fn start(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
     let c = &locked.container;
     if let Some(hooks) = c.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
         let pid = c.init.map(|p| p.pid).unwrap_or(0);
-        if let Err(e) =
-            specutils::hooks::run_hooks("poststart", hooks, &super::hook_state(c, "running", pid))
-        {
+        if let Err(e) = specutils::hooks::run_hooks(
+            "poststart",
+            hooks,
+            &super::hook_state(c, ContainerState::Running, pid),
+        ) {
             tracing::warn!("container {id}: {e}");
         }
     }

@@ -1,0 +1,57 @@
+//! Starting a container's gofer, the process that owns its mounts.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::sched::CloneFlags;
+use sandbox::cgroup::JoinHandles;
+use specutils::channel::Channel;
+
+use super::child_fds::{ChildFd, ChildFds};
+use super::error::os;
+use super::spawn::{spawn_self_into, KillOnDrop};
+use super::LifecycleError;
+
+/// Starts a gofer for `mounts` mounts (the rootfs and each bind) in new
+/// mount, pid, net, ipc and uts namespaces; returns it and the sandbox's
+/// ends of its channels.
+pub(super) fn start_gofer(
+    child_flags: &[String],
+    bundle: &Path,
+    spec_fd: &OwnedFd,
+    mounts: usize,
+    join: &JoinHandles,
+) -> Result<(KillOnDrop, Vec<OwnedFd>), LifecycleError> {
+    let mut gofer_ends = Vec::with_capacity(mounts);
+    let mut sandbox_ends = Vec::with_capacity(mounts);
+    for _ in 0..mounts {
+        let (a, b) = Channel::pair().map_err(os("socketpair"))?;
+        gofer_ends.push(a.into_fd());
+        sandbox_ends.push(b.into_fd());
+    }
+    let mut gofer_fds = ChildFds::new();
+    gofer_fds
+        .one(ChildFd::Spec, spec_fd.as_fd())
+        .many(ChildFd::Mounts, gofer_ends.iter().map(|e| e.as_fd()))
+        .many(
+            ChildFd::CgroupTasks,
+            join.v1_tasks.iter().map(|t| t.as_fd()),
+        );
+    let mut gofer_args = child_flags.to_vec();
+    gofer_args.extend([
+        "gofer".into(),
+        "--fds".into(),
+        gofer_fds.arg(),
+        "--bundle".into(),
+        bundle.display().to_string(),
+    ]);
+    let gofer_ns = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNET
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWUTS;
+    let unified = join.unified.as_ref().map(|f| f.as_fd());
+    let gofer = spawn_self_into(&gofer_args, gofer_fds.placed(), gofer_ns, true, unified)
+        .map_err(os("start gofer"))?;
+    Ok((KillOnDrop(Some(gofer)), sandbox_ends))
+}

@@ -1,0 +1,66 @@
+//! What `create` (and `run`, `restore`) is asked for, and what it gives
+//! back.
+
+use std::path::PathBuf;
+
+use super::spawn::Child;
+use super::Container;
+
+/// How the container's network namespace is chosen (`--network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkMode {
+    Sandbox,
+    Host,
+    None,
+}
+
+#[derive(Debug)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub network: NetworkMode,
+    /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
+    pub systemd_cgroup: bool,
+    /// `--no-new-keyring`.
+    pub launch: sandbox::setup::LaunchOptions,
+    /// Global flags (logging) the gofer and sandbox are started with.
+    pub child_flags: Vec<String>,
+    /// Restore the container from a checkpoint instead of creating it.
+    pub restore: Option<RestoreRequest>,
+}
+
+impl CreateOptions {
+    /// Container `id` from the bundle at `bundle`, with runc's defaults:
+    /// the sandbox's own network, cgroupfs paths, no pid file or console.
+    pub fn new(id: &str, bundle: PathBuf) -> Self {
+        Self {
+            id: id.to_string(),
+            bundle,
+            pid_file: None,
+            console_socket: None,
+            network: NetworkMode::Sandbox,
+            systemd_cgroup: false,
+            launch: sandbox::setup::LaunchOptions::default(),
+            child_flags: Vec::new(),
+            restore: None,
+        }
+    }
+}
+
+/// Where `restore` finds the checkpoint, and what it asks of CRIU.
+#[derive(Debug)]
+pub struct RestoreRequest {
+    pub image: PathBuf,
+    pub work: Option<PathBuf>,
+    pub options: sandbox::checkpoint::RestoreOptions,
+}
+
+/// A created container; `sandbox` is our child until we exit.
+#[derive(Debug)]
+pub struct Created {
+    pub container: Container,
+    /// The new sandbox; None for a subcontainer, which joined one.
+    pub sandbox: Option<Child>,
+}

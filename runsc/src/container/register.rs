@@ -1,0 +1,58 @@
+//! A new container's store entry and cgroup, undone together if create
+//! fails.
+
+use std::path::Path;
+
+use oci_spec::runtime::Spec;
+use sandbox::cgroup::Cgroup;
+use specutils::Cleanup;
+
+use super::error::os;
+use super::files::MOUNT_POINT;
+use super::{Container, ContainerStore, LifecycleError};
+
+/// The store entry of a new container.
+pub(super) fn new_entry(id: &str, bundle: &Path, spec: &Spec, sandbox_id: &str) -> Container {
+    let rootfs = specutils::spec::rootfs_path(bundle, spec);
+    let mut container = Container::new(id, bundle.to_path_buf(), rootfs, sandbox_id);
+    container.annotations = spec
+        .annotations()
+        .as_ref()
+        .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    container.hooks = spec.hooks().clone();
+    container.cgroup_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    container
+}
+
+/// Adds `container` to the store and makes its cgroup; the returned guard
+/// undoes both, and the mount point, unless released.
+pub(super) fn register(
+    store: &ContainerStore,
+    container: &Container,
+    spec: &Spec,
+) -> Result<(Cleanup, Cgroup), LifecycleError> {
+    store.create(container)?;
+    let mut cleanup = Cleanup::new();
+    {
+        let store = store.clone();
+        let id = container.id.clone();
+        cleanup.add(move || {
+            let _ = store.remove(&id);
+        });
+    }
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let cgroup = Cgroup::create(container.cgroup_path.as_deref(), &container.id, resources)?;
+    {
+        // Opened again only if needed: opening costs ~1.5 ms.
+        let (path, id) = (container.cgroup_path.clone(), container.id.clone());
+        cleanup.add(move || {
+            if let Ok(cgroup) = Cgroup::open(path.as_deref(), &id) {
+                let _ = cgroup.remove();
+            }
+        });
+    }
+    let mount_point = store.dir(&container.id).join(MOUNT_POINT);
+    std::fs::create_dir(&mount_point).map_err(os(format!("create {}", mount_point.display())))?;
+    Ok((cleanup, cgroup))
+}

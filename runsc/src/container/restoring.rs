@@ -1,0 +1,48 @@
+//! A `restore` request checked before anything is made: the image read and
+//! verified, CRIU found, the work directory chosen.
+
+use std::path::PathBuf;
+
+use super::error::os;
+use super::options::RestoreRequest;
+use super::LifecycleError;
+
+/// A checked restore request: the image read, CRIU found.
+pub(super) struct Restoring<'a> {
+    pub request: &'a RestoreRequest,
+    pub image: PathBuf,
+    pub work: PathBuf,
+    pub info: sandbox::checkpoint::ImageInfo,
+}
+
+/// Fails early, before anything is made, when a restore cannot work.
+pub(super) fn check_restore(request: &RestoreRequest) -> Result<Restoring<'_>, LifecycleError> {
+    let criu = sandbox::criu::Criu::find()?;
+    tracing::debug!("restore with criu {}", criu.version);
+    let image = std::fs::canonicalize(&request.image)
+        .map_err(os(format!("image directory {}", request.image.display())))?;
+    let info = sandbox::checkpoint::ImageInfo::read(&image)?;
+    info.verify_files(&image)?;
+    sandbox::checkpoint::check_stdio(&info)?;
+    // Made only once the id is ours, so a refused restore leaves no
+    // directory behind.
+    let work = match &request.work {
+        Some(w) => {
+            let what = || format!("work directory {}", w.display());
+            if w.exists() && !w.is_dir() {
+                return Err(LifecycleError::Invalid(format!(
+                    "{} is not a directory",
+                    what()
+                )));
+            }
+            std::path::absolute(w).map_err(os(what()))?
+        }
+        None => image.clone(),
+    };
+    Ok(Restoring {
+        request,
+        image,
+        work,
+        info,
+    })
+}
