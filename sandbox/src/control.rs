@@ -20,12 +20,14 @@ use serde::{Deserialize, Serialize};
 use specutils::channel::{Channel, ChannelError};
 
 pub use messages::{
-    ControlRequest, CreateSub, CreateSubFds, Destroy, Exec, ExecStarted, ExitStatus, Pids,
-    Processes, Reply, Request, Signal, SignalProcess, Start, SubCreated, Wait, WaitPid,
+    ControlRequest, CreateSub, CreateSubFds, Destroy, Exec, ExecStarted, ExitStatus, FreezerFds,
+    FreezerKind, Pause, Pids, Processes, Reply, Request, Resume, Signal, SignalProcess, Start,
+    SubCreated, Wait, WaitPid,
 };
 pub use slots::{Descriptors, NoFds, Packer, Slot, SlotError, Stdio, Unpacker};
 
-/// 2: requests and replies as tagged structs, descriptors in named slots.
+/// 2: requests and replies as tagged structs, descriptors in named slots;
+/// Pause and Resume.
 pub const PROTOCOL_VERSION: u32 = 2;
 /// The control socket's name in the sandbox's state directory.
 pub const SOCKET_NAME: &str = "control.sock";

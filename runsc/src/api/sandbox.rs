@@ -114,6 +114,29 @@ impl Sandbox {
         self.call(control::SignalProcess { pid, signal }, control::NoFds)
     }
 
+    /// Freezes container `id`'s processes through its cgroup's `freezer`
+    /// files.
+    pub fn pause(
+        &self,
+        id: &str,
+        freezer: control::FreezerKind,
+        fds: control::FreezerFds<BorrowedFd<'_>>,
+    ) -> Result<(), ControlError> {
+        let id = id.into();
+        self.call(control::Pause { id, freezer }, fds)
+    }
+
+    /// Thaws what [`Sandbox::pause`] froze.
+    pub fn resume(
+        &self,
+        id: &str,
+        freezer: control::FreezerKind,
+        fds: control::FreezerFds<BorrowedFd<'_>>,
+    ) -> Result<(), ControlError> {
+        let id = id.into();
+        self.call(control::Resume { id, freezer }, fds)
+    }
+
     /// The host pids of container `id`'s processes.
     pub fn processes(&self, id: &str) -> Result<Vec<i32>, ControlError> {
         Ok(self

@@ -80,6 +80,10 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
     for fd in pidfds {
         wait_exit(&fd, Duration::from_secs(10));
     }
+    // A sandbox paused with its container waited outside its cgroup.
+    if !is_sub {
+        super::freezer::remove_park_of(&cgroup);
+    }
     tracing::debug!("delete {id}: processes gone");
     super::fault::crash_point("delete:killed");
     // poststop failures are logged, not fatal: the container is gone.

@@ -21,9 +21,6 @@ pub fn kill(
             status,
         });
     }
-    if status == Status::Paused {
-        return signal_directly(store, &c, signal, all);
-    }
     match Sandbox::of(store, &c.sandbox_id).signal(id, signal, all) {
         Ok(()) => Ok(()),
         Err(ControlError::Remote(e)) if e.kind == ErrorKind::NoSuchProcess => {
@@ -34,31 +31,6 @@ pub fn kill(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// A paused sandbox cannot answer: signal the processes ourselves. They
-/// see the signal once thawed (SIGKILL included, on cgroup v1).
-fn signal_directly(
-    store: &ContainerStore,
-    c: &super::Container,
-    signal: i32,
-    all: bool,
-) -> Result<(), LifecycleError> {
-    let sig = nix::sys::signal::Signal::try_from(signal)
-        .map_err(|_| LifecycleError::Invalid(format!("invalid signal {signal}")))?;
-    let targets = if all {
-        super::processes::pids(store, c)?
-    } else {
-        c.init
-            .iter()
-            .filter(|p| p.is_alive())
-            .map(|p| p.pid)
-            .collect()
-    };
-    for pid in targets {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
-    }
-    Ok(())
 }
 
 /// Blocks until the container's init exits; returns its status (128 + the

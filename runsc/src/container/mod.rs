@@ -18,6 +18,7 @@ pub mod events;
 pub mod exec;
 pub mod fault;
 pub mod files;
+mod freezer;
 mod gofer;
 pub mod kill;
 mod labels;

@@ -1,11 +1,12 @@
-//! `pause` and `resume`: freeze and thaw the container's cgroup.
-//!
-//! The sandbox lives in that cgroup too, as gVisor's does, so the frontend
-//! freezes and thaws it directly rather than asking the sandbox (which
-//! would freeze before it could answer). While paused, commands that need
-//! the sandbox (exec) refuse, and `kill` signals the processes directly.
+//! `pause` and `resume`: asked of the sandbox, which freezes and thaws the
+//! container's cgroup. The sandbox of a pod's first container lives in that
+//! container's cgroup: it steps out to a sibling cgroup for the pause, so
+//! that it still answers `kill`, `ps` and the pod's other containers, and
+//! refuses exec into the paused one (see docs/decisions.md).
 
+use super::freezer::FreezerFiles;
 use super::{ContainerStore, LifecycleError, Status};
+use crate::api::Sandbox;
 
 pub fn pause(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
     let mut locked = store.lock(id)?;
@@ -15,7 +16,16 @@ pub fn pause(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
             "cannot pause container {id}: it is {status}"
         )));
     }
-    locked.container.cgroup()?.freeze()?;
+    let c = &locked.container;
+    let files = FreezerFiles::open(&c.cgroup()?, c.sandbox_id == c.id)?;
+    let paused = Sandbox::of(store, &c.sandbox_id).pause(id, files.kind, files.fds());
+    if let Err(e) = paused {
+        // The sandbox went back on failure; its sibling goes.
+        files.remove_park();
+        return Err(LifecycleError::Sandbox(format!(
+            "pause container {id}: {e}"
+        )));
+    }
     locked.container.status = status.transition(Status::Paused)?;
     locked.save()?;
     Ok(())
@@ -29,7 +39,12 @@ pub fn resume(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
             "cannot resume container {id}: it is {status}, not paused"
         )));
     }
-    locked.container.cgroup()?.thaw()?;
+    let c = &locked.container;
+    let files = FreezerFiles::open(&c.cgroup()?, c.sandbox_id == c.id)?;
+    Sandbox::of(store, &c.sandbox_id)
+        .resume(id, files.kind, files.fds())
+        .map_err(|e| LifecycleError::Sandbox(format!("resume container {id}: {e}")))?;
+    files.remove_park();
     locked.container.status = status.transition(Status::Running)?;
     locked.save()?;
     Ok(())

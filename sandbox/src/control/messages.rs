@@ -110,6 +110,62 @@ pub struct Processes {
     pub id: String,
 }
 
+/// Which freezer a container's cgroup has.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FreezerKind {
+    /// cgroup v1's freezer hierarchy: `freezer.state`.
+    V1,
+    /// cgroup2: `cgroup.freeze`, and `cgroup.events` to see it done.
+    V2,
+}
+
+/// Freezes a container's processes (pause).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Pause {
+    pub id: String,
+    pub freezer: FreezerKind,
+}
+
+/// Thaws what [`Pause`] froze (resume).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Resume {
+    pub id: String,
+    pub freezer: FreezerKind,
+}
+
+/// The descriptors of [`Pause`] and [`Resume`]: the container cgroup's
+/// freezer files, and, when the sandbox lives in that cgroup (a pod's first
+/// container), where it waits out the pause and where it returns.
+pub struct FreezerFds<F> {
+    /// `freezer.state` (v1) or `cgroup.freeze` (v2), read-write.
+    pub state: F,
+    /// `cgroup.events` (v2 only).
+    pub events: Vec<F>,
+    /// `cgroup.procs` of a sibling cgroup in the freezer's hierarchy.
+    pub park: Vec<F>,
+    /// `cgroup.procs` of the container's cgroup in that hierarchy.
+    pub home: Vec<F>,
+}
+
+impl<F> Descriptors<F> for FreezerFds<F> {
+    fn pack(self, into: &mut Packer<F>) {
+        into.one("state", self.state);
+        into.many("events", self.events);
+        into.many("park", self.park);
+        into.many("home", self.home);
+    }
+
+    fn unpack(from: &mut Unpacker<F>) -> Result<Self, SlotError> {
+        Ok(Self {
+            state: from.one("state")?,
+            events: from.many("events")?,
+            park: from.many("park")?,
+            home: from.many("home")?,
+        })
+    }
+}
+
 /// Every request, as it travels.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "method", content = "params")]
@@ -123,6 +179,8 @@ pub enum Request {
     WaitPid(WaitPid),
     SignalProcess(SignalProcess),
     Processes(Processes),
+    Pause(Pause),
+    Resume(Resume),
 }
 
 /// The reply to `CreateSub`.
@@ -236,4 +294,6 @@ requests! {
     WaitPid => ExitStatus, NoFds;
     SignalProcess => (), NoFds;
     Processes => Pids, NoFds;
+    Pause => (), FreezerFds<F>;
+    Resume => (), FreezerFds<F>;
 }

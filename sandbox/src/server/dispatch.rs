@@ -64,6 +64,12 @@ impl Server {
             Request::SignalProcess(r) => {
                 answer::<control::SignalProcess>(responder, |_| self.signal_exec(r.pid, r.signal))
             }
+            Request::Pause(r) => {
+                answer::<control::Pause>(responder, |fds| self.pause(&r.id, r.freezer, fds))
+            }
+            Request::Resume(r) => {
+                answer::<control::Resume>(responder, |fds| self.resume(&r.id, r.freezer, fds))
+            }
             Request::Processes(r) => answer::<control::Processes>(responder, |_| {
                 self.registry.get(&r.id)?;
                 Ok(Pids(self.registry.container_pids(&r.id)))
@@ -103,6 +109,12 @@ impl Server {
             return Err(remote(
                 ErrorKind::InvalidArgument,
                 format!("container {id} is not running"),
+            ));
+        }
+        if c.paused {
+            return Err(remote(
+                ErrorKind::InvalidArgument,
+                format!("cannot exec in container {id}: it is paused"),
             ));
         }
         self.retained

@@ -6,9 +6,11 @@
 //!
 //! [`registry`] holds what the sandbox tracks, [`dispatch`] answers each
 //! request, [`subcontainer`] adds and removes a pod's later containers
-//! (running their hooks through [`hooks`]), and [`reaping`] collects exits.
+//! (running their hooks through [`hooks`]), [`freezer`] pauses and resumes
+//! them, and [`reaping`] collects exits.
 
 mod dispatch;
+mod freezer;
 mod hooks;
 mod reaping;
 mod registry;

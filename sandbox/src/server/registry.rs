@@ -21,6 +21,8 @@ pub struct Container {
     pub(super) release: Option<Channel>,
     pub(super) own_pid_ns: bool,
     pub(super) exited: Option<i32>,
+    /// Frozen by `Pause`: exec is refused until `Resume`.
+    pub(super) paused: bool,
     /// `Wait` calls parked until the init exits.
     pub(super) waiters: Vec<Responder>,
     /// The container's filter, for processes exec'd into it.
@@ -83,6 +85,7 @@ impl Container {
             _init_pidfd: init_pidfd,
             release: None,
             exited: None,
+            paused: false,
             waiters: Vec::new(),
             seccomp,
             baseline,
