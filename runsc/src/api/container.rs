@@ -3,8 +3,8 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 
-use oci_spec::runtime::LinuxResources;
-use sandbox::control::{Pending, Wait};
+use oci_spec::runtime::{LinuxResources, Process};
+use sandbox::control::{Pending, Stdio, Wait};
 
 use super::Sandbox;
 use crate::container::checkpoint::CheckpointOptions;
@@ -110,6 +110,30 @@ impl Container {
     /// Runs a process in it; returns its exit status, or 0 when detached.
     pub fn exec(&self, opts: ExecOptions) -> Result<i32, LifecycleError> {
         lifecycle::exec::exec(&self.store, &self.id, opts)
+    }
+
+    /// Starts `process` in it with `stdio` (a console socket, or the
+    /// process's stdin, stdout and stderr), and returns its host pid
+    /// without waiting: for callers that keep their own processes' stdio,
+    /// as the shim does. See [`Container::wait_exec`].
+    pub fn exec_process(
+        &self,
+        mut process: Process,
+        stdio: Stdio<BorrowedFd<'_>>,
+    ) -> Result<i32, LifecycleError> {
+        let c = lifecycle::exec::ready_for_exec(&self.store, &self.id, &mut process)?;
+        Ok(Sandbox::of(&self.store, &c.sandbox_id).exec(&self.id, process, stdio)?)
+    }
+
+    /// Blocks until the process [`Container::exec_process`] started exits;
+    /// returns its status.
+    pub fn wait_exec(&self, pid: i32) -> Result<i32, LifecycleError> {
+        Ok(self.sandbox()?.wait_pid(pid)?.receive()?.status)
+    }
+
+    /// Signals a process [`Container::exec_process`] started.
+    pub fn signal_exec(&self, pid: i32, signal: i32) -> Result<(), LifecycleError> {
+        Ok(self.sandbox()?.signal_process(pid, signal)?)
     }
 
     /// The host pids of its processes.

@@ -252,8 +252,13 @@ fn spawn_sandbox(
     if opts.launch.no_baseline_seccomp {
         args.push("--no-baseline-seccomp".into());
     }
+    // The init gets the sandbox's stdio: the caller's, or those given.
+    let mut placed = fds.placed().to_vec();
+    for (n, fd) in opts.stdio.iter().flatten().enumerate() {
+        placed.push((fd.as_fd(), n as i32));
+    }
     let unified = join.unified.as_ref().map(|f| f.as_fd());
-    let sandbox = spawn_self_into(&args, fds.placed(), CloneFlags::CLONE_NEWNS, false, unified)
+    let sandbox = spawn_self_into(&args, &placed, CloneFlags::CLONE_NEWNS, false, unified)
         .map_err(os("start sandbox"))?;
     Ok(KillOnDrop(Some(sandbox)))
 }

@@ -77,7 +77,10 @@ pub fn create_sub(
     let fds = CreateSubFds {
         stdio: match &console {
             Some(c) => Stdio::Console(c.as_fd()),
-            None => Stdio::Streams(super::exec::our_stdio(3)?),
+            None => match &opts.stdio {
+                Some(given) => Stdio::Streams(given.iter().map(|f| f.as_fd()).collect()),
+                None => Stdio::Streams(super::exec::our_stdio(3)?),
+            },
         },
         exit_file: exit_file.as_fd(),
         cgroup_procs: procs.iter().map(|p| p.as_fd()).collect(),

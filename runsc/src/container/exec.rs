@@ -47,15 +47,7 @@ pub fn exec(
     } else {
         Some(Forwarder::new()?)
     };
-    let c = store.load(id)?;
-    let status = c.live_status();
-    if status != Status::Running {
-        return Err(LifecycleError::Invalid(format!(
-            "cannot exec in container {id}: it is {status}"
-        )));
-    }
-    super::labels::inherit(&mut opts.process, &store.dir(id))?;
-    super::labels::check_process(&opts.process)?;
+    let c = ready_for_exec(store, id, &mut opts.process)?;
     let tty = opts.process.terminal().unwrap_or(false);
     // As runc: a terminal without a console socket is ours to proxy to the
     // caller's own terminal, which needs us to stay.
@@ -139,6 +131,25 @@ pub(crate) fn our_stdio(count: u32) -> Result<Vec<BorrowedFd<'static>>, Lifecycl
             Ok(fd)
         })
         .collect()
+}
+
+/// Container `id`, checked to be running, with `process` given the
+/// container's security labels where it names none, and checked.
+pub(crate) fn ready_for_exec(
+    store: &ContainerStore,
+    id: &str,
+    process: &mut Process,
+) -> Result<super::Container, LifecycleError> {
+    let c = store.load(id)?;
+    let status = c.live_status();
+    if status != Status::Running {
+        return Err(LifecycleError::Invalid(format!(
+            "cannot exec in container {id}: it is {status}"
+        )));
+    }
+    super::labels::inherit(process, &store.dir(id))?;
+    super::labels::check_process(process)?;
+    Ok(c)
 }
 
 /// Waits for exec'd `pid`, passing the signals `signals` received (since

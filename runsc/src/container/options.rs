@@ -1,6 +1,7 @@
 //! What `create` (and `run`, `restore`) is asked for, and what it gives
 //! back.
 
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use super::spawn::Child;
@@ -29,6 +30,9 @@ pub struct CreateOptions {
     pub child_flags: Vec<String>,
     /// Restore the container from a checkpoint instead of creating it.
     pub restore: Option<RestoreRequest>,
+    /// The init's stdin, stdout and stderr (without a terminal); ours when
+    /// None, as for the CLI. The shim passes its pipes here.
+    pub stdio: Option<[OwnedFd; 3]>,
 }
 
 impl CreateOptions {
@@ -45,6 +49,7 @@ impl CreateOptions {
             launch: sandbox::setup::LaunchOptions::default(),
             child_flags: Vec::new(),
             restore: None,
+            stdio: None,
         }
     }
 }
