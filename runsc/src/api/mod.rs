@@ -7,6 +7,11 @@
 //! sandbox, with one typed method per control request; [`Container`] uses
 //! it, and so may a caller that tracks processes itself.
 //!
+//! A caller that is not the CLI (the containerd shim) points children at
+//! the runsc binary with [`crate::container::spawn::use_exe`], gives a
+//! container's init its own stdio through `CreateOptions::stdio`, and
+//! starts exec'd processes with [`Container::exec_process`].
+//!
 //! ```no_run
 //! use runsc::api::Container;
 //! use runsc::container::options::CreateOptions;
