@@ -32,7 +32,7 @@ pub enum Request {
         stdio: u32,
         cgroups: u32,
         #[serde(default)]
-        options: crate::setup::LaunchOptions,
+        options: crate::options::LaunchOptions,
     },
     /// Kills a subcontainer and forgets it.
     Destroy { id: String },

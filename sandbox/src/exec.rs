@@ -12,6 +12,7 @@ use specutils::sys::{clone_process, Cloned};
 
 use crate::init::{self, identity, InitError, InitMsg};
 use crate::seccomp::Filter;
+use specutils::error::os;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -173,11 +174,10 @@ fn child(
     init::reset_signals()?;
     init::join_cgroup(target.cgroup_procs)?;
     for (flag, fd) in &joins {
-        nix::sched::setns(fd.as_fd(), *flag)
-            .map_err(init::os(format!("join namespace {flag:?}")))?;
+        nix::sched::setns(fd.as_fd(), *flag).map_err(os(format!("join namespace {flag:?}")))?;
     }
     drop(joins);
-    nix::unistd::setsid().map_err(init::os("setsid"))?;
+    nix::unistd::setsid().map_err(os("setsid"))?;
     let preserved = if process.terminal().unwrap_or(false) {
         let console = fds.first().ok_or_else(|| {
             InitError::Invalid("terminal requested without a console socket".into())

@@ -22,8 +22,8 @@ use crate::control::{
     ErrorKind, ExecStarted, ExitStatus, Incoming, RemoteError, Request, SubCreated,
 };
 use crate::init::{InitCmd, InitMsg};
-use crate::launch::Init;
 use crate::seccomp::Filter;
+use crate::spawn::Init;
 
 /// One container in this sandbox, as the sandbox tracks it.
 pub struct Container {
@@ -59,7 +59,7 @@ impl Container {
         state: HookState,
         exit_file: Option<OwnedFd>,
         mounts: Vec<Channel>,
-        options: &crate::setup::LaunchOptions,
+        options: &crate::options::LaunchOptions,
     ) -> Self {
         let mut c = Self::running(spec, init.pid, init.pidfd, state, exit_file, options);
         c.release = Some(init.channel);
@@ -74,7 +74,7 @@ impl Container {
         init_pidfd: OwnedFd,
         state: HookState,
         exit_file: Option<OwnedFd>,
-        options: &crate::setup::LaunchOptions,
+        options: &crate::options::LaunchOptions,
     ) -> Self {
         // The create that set this container up checked the same spec; a
         // failure here would be a bug, and exec then runs without it.
@@ -118,7 +118,7 @@ struct SubRequest<'a> {
     mount_point: &'a std::path::Path,
     stdio: usize,
     cgroups: usize,
-    options: crate::setup::LaunchOptions,
+    options: crate::options::LaunchOptions,
 }
 
 /// A process exec'd into a container, until someone collects its status.
@@ -417,13 +417,13 @@ impl Server {
         } else {
             (None, fds)
         };
-        let (new, join) = crate::setup::pod_namespaces(req.spec, root.init_pid)
-            .map_err(|m| remote(ErrorKind::Failed, m))?;
+        let (new, join) = crate::spawn::pod_namespaces(req.spec, root.init_pid)
+            .map_err(|m| remote(ErrorKind::Failed, m.to_string()))?;
         let procs: Vec<OwnedFd> = cgroup_procs
             .iter()
             .filter_map(|f| f.try_clone().ok())
             .collect();
-        let setup = crate::setup::ContainerSetup {
+        let setup = crate::spawn::ContainerSetup {
             id: req.id,
             spec: req.spec,
             bundle: req.bundle,
@@ -455,8 +455,8 @@ impl Server {
             })
             .map_err(|e| e.to_string())
         };
-        let (init, state) =
-            crate::setup::create(setup, namespaced).map_err(|m| remote(ErrorKind::Failed, m))?;
+        let (init, state) = crate::spawn::create(setup, namespaced)
+            .map_err(|m| remote(ErrorKind::Failed, m.to_string()))?;
         let init_pid = init.pid;
         let mut container =
             Container::new(req.spec, init, state, exit_file, channels, &req.options);

@@ -5,6 +5,7 @@
 pub mod annotations;
 pub mod channel;
 pub mod cleanup;
+pub mod error;
 pub mod hooks;
 pub mod id;
 pub mod mounts;
@@ -14,5 +15,6 @@ pub mod spec;
 pub mod sys;
 
 pub use cleanup::Cleanup;
+pub use error::{os, OsError};
 pub use id::{validate_id, IdError};
 pub use spec::{load_spec, SpecError};

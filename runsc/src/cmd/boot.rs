@@ -58,7 +58,7 @@ pub fn run(_g: &GlobalFlags, a: Args) -> Result<u8> {
         ready: Channel::from_fd(super::take_fd(a.ready_fd)?),
         console: a.console_fd.map(super::take_fd).transpose()?,
         exit_status: super::take_fd(a.exit_fd)?,
-        options: sandbox::setup::LaunchOptions {
+        options: sandbox::options::LaunchOptions {
             no_new_keyring: a.no_new_keyring,
             no_baseline_seccomp: a.no_baseline_seccomp,
         },

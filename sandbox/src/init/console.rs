@@ -8,7 +8,9 @@ use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use oci_spec::runtime::Box as ConsoleSize;
 use rustix::fs::{Mode, OFlags};
 
-use super::{os, InitError};
+use specutils::error::os;
+
+use super::InitError;
 
 pub fn setup(console_socket: BorrowedFd<'_>, size: Option<&ConsoleSize>) -> Result<(), InitError> {
     let master = rustix::pty::openpt(

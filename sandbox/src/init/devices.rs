@@ -8,8 +8,10 @@ use oci_spec::runtime::{LinuxDeviceType, Spec};
 use rustix::fs::{Mode, OFlags};
 use specutils::sys;
 
-use super::rootfs::ensure_target;
-use super::{os, InitError};
+use super::in_root::ensure_target;
+use specutils::error::os;
+
+use super::InitError;
 
 /// (name, major, minor): what every container gets, as with runc.
 const DEFAULT_DEVICES: [(&str, u32, u32); 6] = [
@@ -91,7 +93,7 @@ fn make_device(
         Err(rustix::io::Errno::PERM) if kind == libc::S_IFCHR => {
             return bind_host_device(root, path);
         }
-        Err(e) => return Err(os(format!("mknod {}", path.display()))(e)),
+        Err(e) => return Err(os(format!("mknod {}", path.display()))(e).into()),
     }
     rustix::fs::chownat(
         &dir,
@@ -102,21 +104,21 @@ fn make_device(
     )
     .map_err(os(format!("chown {}", path.display())))?;
     // mknod honours the umask; the spec's mode is exact.
-    rustix::fs::chmodat(
+    Ok(rustix::fs::chmodat(
         &dir,
         name,
         Mode::from_bits_truncate(mode & 0o7777),
         rustix::fs::AtFlags::empty(),
     )
-    .map_err(os(format!("chmod {}", path.display())))
+    .map_err(os(format!("chmod {}", path.display())))?)
 }
 
 fn bind_host_device(root: BorrowedFd<'_>, path: &Path) -> Result<(), InitError> {
     let source =
         sys::clone_mount_tree(path, false).map_err(os(format!("bind host {}", path.display())))?;
     let target = ensure_target(root, path, false)?;
-    sys::attach_mount(source.as_fd(), target.as_fd())
-        .map_err(os(format!("bind host {}", path.display())))
+    Ok(sys::attach_mount(source.as_fd(), target.as_fd())
+        .map_err(os(format!("bind host {}", path.display())))?)
 }
 
 /// /dev/fd, stdin, stdout, stderr and ptmx, unless the image has them.
@@ -138,7 +140,7 @@ pub fn link_standard(root: BorrowedFd<'_>) -> Result<(), InitError> {
     for (name, target) in links {
         match rustix::fs::symlinkat(target, &dev, name) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-            Err(e) => return Err(os(format!("symlink /dev/{name}"))(e)),
+            Err(e) => return Err(os(format!("symlink /dev/{name}"))(e).into()),
         }
     }
     let has_pts =

@@ -10,6 +10,7 @@ pub(crate) mod cgroup_mount;
 pub(crate) mod console;
 mod devices;
 pub(crate) mod identity;
+mod in_root;
 mod inherited_fds;
 mod lsm;
 mod namespaces;
@@ -25,6 +26,9 @@ use serde::{Deserialize, Serialize};
 use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::{run_hooks, HookError, HookState};
 
+use specutils::error::{os, OsError};
+
+use crate::options::LaunchOptions;
 use crate::seccomp::{Filter, Program};
 
 /// Messages from the sandbox to the init.
@@ -59,11 +63,8 @@ pub enum InitMsg {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
-    #[error("{what}: {source}")]
-    Os {
-        what: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Os(#[from] OsError),
     #[error("{0}")]
     Invalid(String),
     #[error("sandbox channel: {0}")]
@@ -72,15 +73,6 @@ pub enum InitError {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Hook(#[from] HookError),
-}
-
-/// Adds context to an OS error: `os("mount proc on /proc")(err)`.
-pub(crate) fn os<E: Into<std::io::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> InitError {
-    let what = what.into();
-    move |e| InitError::Os {
-        what,
-        source: e.into(),
-    }
 }
 
 /// Everything the init needs, prepared by the sandbox before the fork so
@@ -117,7 +109,7 @@ pub struct InitPlan {
     /// Make the new cgroup namespace after joining `cgroup_procs`, so that
     /// it is rooted at the container's own cgroup.
     pub late_cgroup_ns: bool,
-    pub options: crate::setup::LaunchOptions,
+    pub options: LaunchOptions,
 }
 
 /// Runs in the forked child; never returns.
@@ -148,7 +140,7 @@ pub(crate) fn reset_signals() -> Result<(), InitError> {
         .map_err(os("unblock signals"))?;
     // SAFETY: SIG_DFL installs no Rust handler.
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.map_err(os("reset SIGPIPE"))?;
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(os("set parent death signal"))
+    Ok(nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(os("set parent death signal"))?)
 }
 
 fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitError> {
@@ -193,7 +185,7 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
     rootfs::protect_paths(&plan.spec)?;
     set_uts(&plan.spec)?;
     identity::apply_rlimits(process)?;
-    // oom_score_adj was set by the sandbox (launch::drive).
+    // oom_score_adj was set by the sandbox (spawn::drive).
     if !plan.options.no_new_keyring {
         join_own_keyring(&plan.id);
     }
@@ -278,10 +270,7 @@ pub(crate) fn exec_process(
         load_seccomp(seccomp, notify.as_ref(), state)?;
     }
     let Err(e) = nix::unistd::execve(&exe, &args, &env);
-    Err(InitError::Os {
-        what: format!("exec {exe:?}"),
-        source: e.into(),
-    })
+    Err(os(format!("exec {exe:?}"))(e).into())
 }
 
 /// A session keyring of the container's own, as runc gives it, so that it
@@ -314,7 +303,7 @@ fn enter_cwd(cwd: &Path, attempt: CwdAttempt) -> Result<bool, InitError> {
     match nix::unistd::chdir(cwd) {
         Ok(()) => check_cwd_inside_root(cwd).map(|()| true),
         Err(Errno::EACCES | Errno::EPERM) if attempt == CwdAttempt::Early => Ok(false),
-        Err(e) => Err(os(format!("chdir to cwd {}", cwd.display()))(e)),
+        Err(e) => Err(os(format!("chdir to cwd {}", cwd.display()))(e).into()),
     }
 }
 
@@ -332,7 +321,7 @@ fn check_cwd_inside_root(cwd: &std::path::Path) -> Result<(), InitError> {
     match nix::unistd::getcwd() {
         Ok(path) if path.is_absolute() => Ok(()),
         Ok(_) | Err(nix::errno::Errno::ENOENT) => Err(outside()),
-        Err(e) => Err(os(format!("getcwd after chdir to {}", cwd.display()))(e)),
+        Err(e) => Err(os(format!("getcwd after chdir to {}", cwd.display()))(e).into()),
     }
 }
 
@@ -446,9 +435,8 @@ fn set_uts(spec: &Spec) -> Result<(), InitError> {
         // SAFETY: `c` is a valid C string and its length is passed.
         let rc = unsafe { libc::setdomainname(c.as_ptr(), d.len()) };
         if rc != 0 {
-            return Err(os(format!("set domainname {d:?}"))(
-                std::io::Error::last_os_error(),
-            ));
+            let e = std::io::Error::last_os_error();
+            return Err(os(format!("set domainname {d:?}"))(e).into());
         }
     }
     Ok(())
@@ -476,6 +464,6 @@ fn apply_sysctls(spec: &Spec) -> Result<(), InitError> {
 fn cstrings(items: &[String]) -> Result<Vec<CString>, InitError> {
     items
         .iter()
-        .map(|s| specutils::sys::cstring(s).map_err(os("process argument")))
+        .map(|s| Ok(specutils::sys::cstring(s).map_err(os("process argument"))?))
         .collect()
 }

@@ -3,9 +3,8 @@
 //! rootfs with openat2(RESOLVE_IN_ROOT), so a symlink in the image can never
 //! place a mount outside it.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
 
 use nix::mount::MsFlags;
 use oci_spec::runtime::Mount;
@@ -13,7 +12,10 @@ use rustix::fs::{Mode, OFlags};
 use specutils::mounts::{apply_propagation, is_bind, parse_options, Propagation};
 use specutils::sys::{self, MountAttr};
 
-use super::{cgroup_mount, devices, lsm, os, InitError, InitPlan};
+use specutils::error::os;
+
+use super::in_root::ensure_target;
+use super::{cgroup_mount, devices, lsm, InitError, InitPlan};
 
 /// Builds the rootfs and pivots into it; `before_pivot` runs once every
 /// mount is in place.
@@ -119,153 +121,6 @@ pub fn protect_paths(spec: &oci_spec::runtime::Spec) -> Result<(), InitError> {
     Ok(())
 }
 
-/// Opens `dest` inside `root` as a mount target, creating it (and its
-/// parents) as a directory, or as an empty file for a file bind.
-pub(super) fn ensure_target(
-    root: BorrowedFd<'_>,
-    dest: &Path,
-    dir: bool,
-) -> Result<OwnedFd, InitError> {
-    ensure_target_at(root, &relative(dest), dir, 0).map_err(|e| match e {
-        InitError::Os { what, source } => InitError::Os {
-            what: format!("{what} (mount point {})", dest.display()),
-            source,
-        },
-        e => e,
-    })
-}
-
-fn ensure_target_at(
-    root: BorrowedFd<'_>,
-    rel: &Path,
-    dir: bool,
-    links: u32,
-) -> Result<OwnedFd, InitError> {
-    let flags = OFlags::PATH | OFlags::CLOEXEC;
-    if let Ok(fd) = sys::open_in_root(root, rel, flags, Mode::empty()) {
-        return Ok(fd);
-    }
-    if dir {
-        mkdir_all(root, rel)?;
-        return sys::open_in_root(root, rel, flags, Mode::empty()).map_err(os("open"));
-    }
-    let parent = rel.parent().unwrap_or(Path::new(""));
-    mkdir_all(root, parent)?;
-    let parent_fd = sys::open_in_root(
-        root,
-        parent,
-        OFlags::DIRECTORY | OFlags::PATH,
-        Mode::empty(),
-    )
-    .map_err(os("open parent"))?;
-    let name = rel.file_name().ok_or_else(|| {
-        InitError::Invalid(format!("mount destination /{} has no name", rel.display()))
-    })?;
-    let made = rustix::fs::openat(
-        &parent_fd,
-        name,
-        OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-        Mode::from_bits_truncate(0o644),
-    );
-    match made {
-        Ok(_) | Err(rustix::io::Errno::EXIST) => {}
-        // A dangling symlink: make the file it names, inside the root.
-        Err(rustix::io::Errno::LOOP) if links < MAX_LINKS => {
-            let target =
-                rustix::fs::readlinkat(&parent_fd, name, Vec::new()).map_err(os("readlink"))?;
-            let target = PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes()));
-            let resolved = if target.is_absolute() {
-                relative(&target)
-            } else {
-                clamp_in_root(&in_root_path(root, parent_fd.as_fd())?.join(target))
-            };
-            return ensure_target_at(root, &resolved, false, links + 1);
-        }
-        Err(e) => return Err(os("create")(e)),
-    }
-    sys::open_in_root(root, rel, flags, Mode::empty()).map_err(os("open"))
-}
-
-/// Creates every directory of `rel` inside `root`, one component at a
-/// time, each resolved within the root. A component that is a dangling
-/// symlink gets its target made, inside the root, as the kernel would
-/// resolve it there.
-fn mkdir_all(root: BorrowedFd<'_>, rel: &Path) -> Result<(), InitError> {
-    mkdir_all_at(root, rel, 0)
-}
-
-/// Symlinks followed at most, as the kernel's own limit.
-const MAX_LINKS: u32 = 40;
-
-fn mkdir_all_at(root: BorrowedFd<'_>, rel: &Path, links: u32) -> Result<(), InitError> {
-    let flags = OFlags::DIRECTORY | OFlags::PATH;
-    if sys::open_in_root(root, rel, flags, Mode::empty()).is_ok() {
-        return Ok(());
-    }
-    let Some(name) = rel.file_name() else {
-        return Ok(());
-    };
-    let parent = rel.parent().unwrap_or(Path::new(""));
-    mkdir_all_at(root, parent, links)?;
-    let shown = || Path::new("/").join(rel).display().to_string();
-    let parent_fd = sys::open_in_root(root, parent, flags, Mode::empty())
-        .map_err(os(format!("open parent of {}", shown())))?;
-    match rustix::fs::mkdirat(&parent_fd, name, Mode::from_bits_truncate(0o755)) {
-        Ok(()) => return Ok(()),
-        Err(rustix::io::Errno::EXIST) => {}
-        Err(e) => return Err(os(format!("mkdir {}", shown()))(e)),
-    }
-    // It exists: a directory made meanwhile, or a dangling symlink.
-    let Ok(target) = rustix::fs::readlinkat(&parent_fd, name, Vec::new()) else {
-        return Ok(());
-    };
-    if links >= MAX_LINKS {
-        return Err(InitError::Invalid(format!(
-            "too many symlinks under {}",
-            shown()
-        )));
-    }
-    let target = PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes()));
-    let resolved = if target.is_absolute() {
-        relative(&target)
-    } else {
-        clamp_in_root(&in_root_path(root, parent_fd.as_fd())?.join(target))
-    };
-    mkdir_all_at(root, &resolved, links + 1)
-}
-
-/// Where the directory `fd` lies inside `root`, from their /proc paths.
-fn in_root_path(root: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> Result<PathBuf, InitError> {
-    let root_path = std::fs::read_link(sys::fd_path(&root)).map_err(os("locate rootfs"))?;
-    let dir_path = std::fs::read_link(sys::fd_path(&fd)).map_err(os("locate directory"))?;
-    Ok(dir_path
-        .strip_prefix(&root_path)
-        .map(Path::to_path_buf)
-        .unwrap_or_default())
-}
-
-/// `a/../../b` as `b`: `..` stops at the root, as RESOLVE_IN_ROOT does.
-fn clamp_in_root(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// `/a/b` as `a/b`, for resolution relative to the root descriptor.
-fn relative(dest: &Path) -> PathBuf {
-    dest.components()
-        .filter(|c| matches!(c, Component::Normal(_)))
-        .collect()
-}
-
 /// The SELinux context of the filesystems the init mounts, if any.
 fn mount_label(spec: &oci_spec::runtime::Spec) -> Option<&str> {
     spec.linux()
@@ -311,10 +166,12 @@ fn mount_filesystem(
     let target = ensure_target(root, dest, true)?;
     sys::attach_mount(fs.as_fd(), target.as_fd())
         .map_err(os(format!("attach {fstype} on {}", dest.display())))?;
-    apply_propagation(fs.as_fd(), &options.propagation).map_err(os(format!(
-        "set propagation of {fstype} on {}",
-        dest.display()
-    )))
+    Ok(
+        apply_propagation(fs.as_fd(), &options.propagation).map_err(os(format!(
+            "set propagation of {fstype} on {}",
+            dest.display()
+        )))?,
+    )
 }
 
 /// Hides `path` (already inside the new root): /dev/null over a file, an
@@ -327,7 +184,7 @@ fn mask(path: &Path, label: Option<&str>) -> Result<(), InitError> {
     ) {
         Ok(fd) => fd,
         Err(rustix::io::Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(os(format!("open masked path {}", path.display()))(e)),
+        Err(e) => return Err(os(format!("open masked path {}", path.display()))(e).into()),
     };
     let is_dir = rustix::fs::fstat(&target)
         .map_err(os("stat masked path"))?
@@ -352,7 +209,8 @@ fn mask(path: &Path, label: Option<&str>) -> Result<(), InitError> {
         sys::clone_mount_tree(Path::new("/dev/null"), false)
             .map_err(os(format!("mask {}", path.display())))?
     };
-    sys::attach_mount(cover.as_fd(), target.as_fd()).map_err(os(format!("mask {}", path.display())))
+    Ok(sys::attach_mount(cover.as_fd(), target.as_fd())
+        .map_err(os(format!("mask {}", path.display())))?)
 }
 
 /// Makes `path` a read-only bind of itself. Missing paths are fine.
@@ -360,7 +218,7 @@ fn make_readonly(path: &Path) -> Result<(), InitError> {
     let tree = match sys::clone_mount_tree(path, true) {
         Ok(fd) => fd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(os(format!("read-only path {}", path.display()))(e)),
+        Err(e) => return Err(os(format!("read-only path {}", path.display()))(e).into()),
     };
     sys::mount_setattr(
         tree.as_fd(),
@@ -373,8 +231,8 @@ fn make_readonly(path: &Path) -> Result<(), InitError> {
     .map_err(os(format!("read-only path {}", path.display())))?;
     let target = rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
         .map_err(os(format!("open read-only path {}", path.display())))?;
-    sys::attach_mount(tree.as_fd(), target.as_fd())
-        .map_err(os(format!("read-only path {}", path.display())))
+    Ok(sys::attach_mount(tree.as_fd(), target.as_fd())
+        .map_err(os(format!("read-only path {}", path.display())))?)
 }
 
 /// The spec's rootfsPropagation, if any.
@@ -402,6 +260,8 @@ fn set_propagation(p: Propagation) -> Result<(), InitError> {
     if p.recursive {
         flags |= MsFlags::MS_REC;
     }
-    nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
-        .map_err(os(format!("set the propagation of / to {flags:?}")))
+    Ok(
+        nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .map_err(os(format!("set the propagation of / to {flags:?}")))?,
+    )
 }
