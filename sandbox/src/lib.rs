@@ -11,7 +11,6 @@ pub mod baseline;
 pub mod boot;
 pub mod capabilities;
 pub mod cgroup;
-mod cgroup_parent;
 pub mod checkpoint;
 pub mod control;
 pub mod criu;
