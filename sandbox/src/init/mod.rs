@@ -17,7 +17,7 @@ mod namespaces;
 mod rootfs;
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
@@ -334,29 +334,31 @@ fn listener_metadata(spec: &Spec) -> String {
 }
 
 /// Moves this process into the cgroup whose `cgroup.procs` files are
-/// given, one per hierarchy ("0" names the writer).
+/// given, one per hierarchy.
 pub(crate) fn join_cgroup(procs: &[OwnedFd]) -> Result<(), InitError> {
-    for fd in procs {
-        rustix::io::write(fd, b"0").map_err(os("join the container's cgroup"))?;
-    }
+    crate::cgroup::join_self(procs).map_err(os("join the container's cgroup"))?;
     Ok(())
 }
 
 /// Puts `fds` at 0, 1, 2, ... (the first three are stdio; more are
 /// preserved descriptors).
 pub(crate) fn install_stdio(fds: Vec<OwnedFd>) -> Result<u32, InitError> {
-    // Park above every target first, so no dup2 clobbers a source.
-    let parked: Vec<OwnedFd> = fds
-        .iter()
-        .map(|f| {
-            rustix::io::fcntl_dupfd_cloexec(f, 100 + fds.len() as i32).map_err(os("move stdio"))
-        })
-        .collect::<Result<_, _>>()?;
-    drop(fds);
-    for (target, fd) in parked.iter().enumerate() {
-        nix::unistd::dup2(fd.as_raw_fd(), target as i32).map_err(os("install stdio"))?;
+    use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
+    let n = fds.len() as RawFd;
+    let sources: Vec<RawFd> = fds.into_iter().map(IntoRawFd::into_raw_fd).collect();
+    let moves: Vec<(RawFd, RawFd)> = sources.iter().copied().zip(0..).collect();
+    let mut parked = vec![-1; moves.len()];
+    // SAFETY: 0..n are this process's stdio and preserved slots, which the
+    // container's process gets in their place.
+    unsafe { specutils::sys::place_fds(&moves, &mut parked, 100 + n) }
+        .map_err(os("install stdio"))?;
+    // A source below n was a target too, and is replaced; the rest are
+    // still ours.
+    for fd in sources.into_iter().filter(|&fd| fd >= n) {
+        // SAFETY: taken from an OwnedFd above and not closed since.
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
     }
-    Ok((parked.len() as u32).saturating_sub(3))
+    Ok((n as u32).saturating_sub(3))
 }
 
 /// Loads the container's filter; with SCMP_ACT_NOTIFY rules, hands the
@@ -381,15 +383,9 @@ fn load_seccomp(
         "state": state,
     })
     .to_string();
-    let fds = [fd.as_raw_fd()];
-    nix::sys::socket::sendmsg::<()>(
-        listener.as_raw_fd(),
-        &[std::io::IoSlice::new(message.as_bytes())],
-        &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
-        nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .map_err(os("send seccomp notify descriptor to listenerPath"))?;
+    let iov = [std::io::IoSlice::new(message.as_bytes())];
+    specutils::scm_rights::send_with_fds(listener.as_fd(), &iov, &[fd.as_fd()])
+        .map_err(os("send seccomp notify descriptor to listenerPath"))?;
     Ok(())
 }
 
