@@ -3,7 +3,7 @@
 //! rootfs with openat2(RESOLVE_IN_ROOT), so a symlink in the image can never
 //! place a mount outside it.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::mount::MsFlags;
@@ -46,40 +46,11 @@ pub fn build(
     let own_cgroup_ns =
         super::has_namespace(&plan.spec, oci_spec::runtime::LinuxNamespaceType::Cgroup);
     let label = mount_label(&plan.spec);
-    let mut dev_is_tmpfs = false;
-    for (index, m) in mounts.iter().enumerate() {
-        let dest = m.destination();
-        if !dest.is_absolute() {
-            return Err(InitError::Invalid(format!(
-                "mount destination {} is not absolute",
-                dest.display()
-            )));
-        }
-        if is_bind(m) {
-            let fd = plan
-                .binds
-                .iter()
-                .find(|(i, _)| *i == index)
-                .map(|(_, fd)| fd)
-                .ok_or_else(|| {
-                    InitError::Invalid(format!("no donated mount for {}", dest.display()))
-                })?;
-            let is_dir = rustix::fs::fstat(fd)
-                .map_err(os("stat donated mount"))?
-                .st_mode
-                & libc::S_IFMT
-                == libc::S_IFDIR;
-            let target = ensure_target(root, dest, is_dir)?;
-            sys::attach_mount(fd.as_fd(), target.as_fd())
-                .map_err(os(format!("bind mount on {}", dest.display())))?;
-            let options = parse_options(m.options().as_deref().unwrap_or(&[]));
-            apply_propagation(fd.as_fd(), &options.propagation)
-                .map_err(os(format!("set propagation of {}", dest.display())))?;
-        } else {
-            mount_filesystem(root, m, own_cgroup_ns, label)?;
-            if dest == Path::new("/dev") && m.typ().as_deref() == Some("tmpfs") {
-                dev_is_tmpfs = true;
-            }
+    let (steps, dev_is_tmpfs) = plan_mounts(mounts, &plan.binds)?;
+    for step in steps {
+        match step {
+            Step::Bind { mount, donated } => attach_bind(root, mount, donated)?,
+            Step::Filesystem(m) => mount_filesystem(root, m, own_cgroup_ns, label)?,
         }
     }
     if dev_is_tmpfs {
@@ -98,6 +69,80 @@ pub fn build(
     }
 
     sys::pivot_into(root).map_err(os("pivot_root into rootfs"))?;
+    Ok(())
+}
+
+/// What one of the spec's mounts becomes.
+#[derive(Debug)]
+enum Step<'a> {
+    /// A bind mount: the gofer's donated copy, attached as it is.
+    Bind {
+        mount: &'a Mount,
+        donated: &'a OwnedFd,
+    },
+    /// A fresh kernel filesystem (a cgroup one included).
+    Filesystem(&'a Mount),
+}
+
+/// The spec's mounts in order, each matched with what carries it out, and
+/// whether /dev is a fresh tmpfs that needs its nodes: every mount is
+/// checked before the first is made. This is the part of the rootfs that
+/// decides; `build` only carries it out.
+fn plan_mounts<'a>(
+    mounts: &'a [Mount],
+    binds: &'a [(usize, OwnedFd)],
+) -> Result<(Vec<Step<'a>>, bool), InitError> {
+    let mut steps = Vec::with_capacity(mounts.len());
+    let mut dev_is_tmpfs = false;
+    for (index, m) in mounts.iter().enumerate() {
+        let dest = m.destination();
+        if !dest.is_absolute() {
+            return Err(InitError::Invalid(format!(
+                "mount destination {} is not absolute",
+                dest.display()
+            )));
+        }
+        if is_bind(m) {
+            let donated = binds
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map(|(_, fd)| fd)
+                .ok_or_else(|| {
+                    InitError::Invalid(format!("no donated mount for {}", dest.display()))
+                })?;
+            steps.push(Step::Bind { mount: m, donated });
+            continue;
+        }
+        match m.typ().as_deref() {
+            None | Some("") => {
+                return Err(InitError::Invalid(format!(
+                    "mount on {} has no type",
+                    dest.display()
+                )))
+            }
+            Some("tmpfs") if dest == Path::new("/dev") => dev_is_tmpfs = true,
+            Some(_) => {}
+        }
+        steps.push(Step::Filesystem(m));
+    }
+    Ok((steps, dev_is_tmpfs))
+}
+
+/// Attaches a donated bind mount on its destination, a directory or a
+/// file as the source is.
+fn attach_bind(root: BorrowedFd<'_>, m: &Mount, donated: &OwnedFd) -> Result<(), InitError> {
+    let dest = m.destination();
+    let is_dir = rustix::fs::fstat(donated)
+        .map_err(os("stat donated mount"))?
+        .st_mode
+        & libc::S_IFMT
+        == libc::S_IFDIR;
+    let target = ensure_target(root, dest, is_dir)?;
+    sys::attach_mount(donated.as_fd(), target.as_fd())
+        .map_err(os(format!("bind mount on {}", dest.display())))?;
+    let options = parse_options(m.options().as_deref().unwrap_or(&[]));
+    apply_propagation(donated.as_fd(), &options.propagation)
+        .map_err(os(format!("set propagation of {}", dest.display())))?;
     Ok(())
 }
 
@@ -142,12 +187,6 @@ fn mount_filesystem(
             let target = ensure_target(root, dest, true)?;
             let v1 = fstype == "cgroup";
             return cgroup_mount::mount(target.as_fd(), dest, &options, v1, own_cgroup_ns);
-        }
-        "" => {
-            return Err(InitError::Invalid(format!(
-                "mount on {} has no type",
-                dest.display()
-            )))
         }
         t => t,
     };
@@ -264,4 +303,81 @@ fn set_propagation(p: Propagation) -> Result<(), InitError> {
         nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
             .map_err(os(format!("set the propagation of / to {flags:?}")))?,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::MountBuilder;
+
+    fn mount(dest: &str, typ: &str, options: &[&str]) -> Mount {
+        MountBuilder::default()
+            .destination(dest)
+            .typ(typ)
+            .source("src")
+            .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+            .build()
+            .expect("mount")
+    }
+
+    fn donated() -> OwnedFd {
+        std::fs::File::open("/dev/null").expect("open").into()
+    }
+
+    #[test]
+    fn binds_take_their_donated_mount_by_spec_index() {
+        let mounts = [
+            mount("/proc", "proc", &[]),
+            mount("/data", "bind", &["rbind"]),
+            mount("/tmp", "tmpfs", &[]),
+            mount("/etc/hosts", "none", &["bind", "ro"]),
+        ];
+        let binds = [(3, donated()), (1, donated())];
+        let (steps, dev_is_tmpfs) = plan_mounts(&mounts, &binds).expect("plan");
+        assert!(!dev_is_tmpfs);
+        let taken: Vec<String> = steps
+            .iter()
+            .map(|s| match s {
+                Step::Bind { mount, donated } => {
+                    let index = binds.iter().position(|(_, fd)| std::ptr::eq(fd, *donated));
+                    format!("bind {} <- {index:?}", mount.destination().display())
+                }
+                Step::Filesystem(m) => format!("fs {}", m.destination().display()),
+            })
+            .collect();
+        assert_eq!(
+            taken,
+            [
+                "fs /proc",
+                "bind /data <- Some(1)",
+                "fs /tmp",
+                "bind /etc/hosts <- Some(0)"
+            ]
+        );
+    }
+
+    #[test]
+    fn only_a_tmpfs_on_dev_gets_device_nodes() {
+        let tmpfs = [mount("/dev", "tmpfs", &[])];
+        assert!(plan_mounts(&tmpfs, &[]).expect("plan").1);
+        let bound = [mount("/dev", "bind", &["rbind"])];
+        assert!(!plan_mounts(&bound, &[(0, donated())]).expect("plan").1);
+        let elsewhere = [mount("/dev/shm", "tmpfs", &[])];
+        assert!(!plan_mounts(&elsewhere, &[]).expect("plan").1);
+    }
+
+    #[test]
+    fn bad_mounts_are_refused_before_any_is_made() {
+        let relative = [mount("proc", "proc", &[])];
+        let missing = [mount("/data", "bind", &["rbind"])];
+        let untyped = [mount("/x", "", &[])];
+        for (mounts, says) in [
+            (&relative[..], "is not absolute"),
+            (&missing[..], "no donated mount for /data"),
+            (&untyped[..], "has no type"),
+        ] {
+            let err = plan_mounts(mounts, &[]).expect_err(says);
+            assert!(err.to_string().contains(says), "{err}");
+        }
+    }
 }
