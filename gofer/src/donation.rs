@@ -34,8 +34,13 @@ pub enum GoferError {
     },
     #[error("bind mount {dest} has no source")]
     NoSource { dest: PathBuf },
+    /// The gofer's own report, as it sent it.
     #[error("{0}")]
     Failed(String),
+    #[error("gofer got {got} channels for {wanted} mounts")]
+    Channels { got: usize, wanted: usize },
+    #[error("{0}")]
+    Confine(Box<dyn std::error::Error + Send + Sync>),
     #[error("gofer channel: {0}")]
     Channel(#[from] ChannelError),
     #[error("gofer exited before donating mount {index}")]

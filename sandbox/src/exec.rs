@@ -26,8 +26,11 @@ pub enum ExecError {
     },
     #[error("fork exec process: {0}")]
     Fork(std::io::Error),
+    /// The exec'd process's own report, as it sent it.
     #[error("{0}")]
     Failed(String),
+    #[error("exec process sent {0:?}")]
+    OutOfTurn(Box<InitMsg>),
     #[error("exec channel: {0}")]
     Channel(#[from] ChannelError),
 }
@@ -158,7 +161,7 @@ pub fn exec(
                     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
                     Err(ExecError::Failed(message))
                 }
-                Ok((m, _)) => Err(ExecError::Failed(format!("exec process sent {m:?}"))),
+                Ok((m, _)) => Err(ExecError::OutOfTurn(Box::new(m))),
                 Err(e) => Err(e.into()),
             }
         }
