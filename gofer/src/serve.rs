@@ -82,3 +82,35 @@ fn wait_for_hangup(channels: &[Channel]) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_count_that_does_not_match_the_mounts_is_refused_first() {
+        // The default spec has no bind mounts: one channel, the rootfs's.
+        let spec = Spec::default();
+        let (a, _a) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        let (b, _b) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        let confined = std::cell::Cell::new(false);
+        let err = serve(
+            &spec,
+            Path::new("/nonexistent-bundle"),
+            vec![a.into(), b.into()],
+            || -> Result<(), String> {
+                confined.set(true);
+                Ok(())
+            },
+        )
+        .expect_err("two channels for one mount");
+        assert!(
+            matches!(err, GoferError::Channels { got: 2, wanted: 1 }),
+            "{err}"
+        );
+        assert!(
+            !confined.get(),
+            "nothing is donated or confined on a mismatch"
+        );
+    }
+}
