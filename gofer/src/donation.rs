@@ -34,14 +34,23 @@ pub enum GoferError {
     },
     #[error("bind mount {dest} has no source")]
     NoSource { dest: PathBuf },
+    /// The gofer's own report, as it sent it.
     #[error("{0}")]
     Failed(String),
+    #[error("gofer got {got} channels for {wanted} mounts")]
+    Channels { got: usize, wanted: usize },
+    #[error("{0}")]
+    Confine(Box<dyn std::error::Error + Send + Sync>),
     #[error("gofer channel: {0}")]
     Channel(#[from] ChannelError),
     #[error("gofer exited before donating mount {index}")]
     Gone { index: usize },
     #[error("gofer channel {index}: expected a mount descriptor")]
     NoDescriptor { index: usize },
+    #[error(
+        "gofer channel {index}: protocol version {found}, this sandbox speaks {PROTOCOL_VERSION}"
+    )]
+    Version { index: usize, found: u32 },
 }
 
 /// Clones the host tree at `source` with the flags of `options`. Its
@@ -98,11 +107,90 @@ pub fn donate(
 /// The sandbox side: receives mount `index`'s descriptor, or the gofer's
 /// reason why there is none.
 pub fn receive(channel: &Channel, index: usize) -> Result<OwnedFd, GoferError> {
-    match channel.recv::<Donation>() {
-        Ok((Donation::Mount { .. }, mut fds)) if fds.len() == 1 => Ok(fds.remove(0)),
-        Ok((Donation::Mount { .. }, _)) => Err(GoferError::NoDescriptor { index }),
-        Ok((Donation::Error { message, .. }, _)) => Err(GoferError::Failed(message)),
-        Err(ChannelError::Closed) => Err(GoferError::Gone { index }),
-        Err(e) => Err(e.into()),
+    let (donation, mut fds) = match channel.recv::<Donation>() {
+        Ok(received) => received,
+        Err(ChannelError::Closed) => return Err(GoferError::Gone { index }),
+        Err(e) => return Err(e.into()),
+    };
+    // A gofer from another build could mean something else by its frame;
+    // refuse it before trusting the descriptor or the message.
+    let found = match &donation {
+        Donation::Mount { version, .. } | Donation::Error { version, .. } => *version,
+    };
+    if found != PROTOCOL_VERSION {
+        return Err(GoferError::Version { index, found });
+    }
+    match donation {
+        Donation::Mount { .. } if fds.len() == 1 => Ok(fds.remove(0)),
+        Donation::Mount { .. } => Err(GoferError::NoDescriptor { index }),
+        Donation::Error { message, .. } => Err(GoferError::Failed(message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn donated(
+        donation: &Donation,
+        fds: &[std::os::fd::BorrowedFd<'_>],
+    ) -> Result<OwnedFd, GoferError> {
+        let (gofer, sandbox) = Channel::pair().expect("socketpair");
+        gofer.send(donation, fds).expect("send");
+        receive(&sandbox, 3)
+    }
+
+    #[test]
+    fn a_mount_of_this_version_is_received_with_its_descriptor() {
+        let file = std::fs::File::open("/dev/null").expect("open /dev/null");
+        let m = Donation::Mount {
+            version: PROTOCOL_VERSION,
+            source: "/src".into(),
+        };
+        assert!(donated(&m, &[file.as_fd()]).is_ok());
+    }
+
+    #[test]
+    fn another_version_is_refused_by_name() {
+        let file = std::fs::File::open("/dev/null").expect("open /dev/null");
+        let m = Donation::Mount {
+            version: PROTOCOL_VERSION + 1,
+            source: "/src".into(),
+        };
+        let err = donated(&m, &[file.as_fd()]).expect_err("a foreign version");
+        assert!(
+            matches!(err, GoferError::Version { index: 3, found } if found == PROTOCOL_VERSION + 1)
+        );
+        assert!(err.to_string().contains("protocol version"), "{err}");
+        let e = Donation::Error {
+            version: 0,
+            message: "no such file".into(),
+        };
+        assert!(matches!(
+            donated(&e, &[]),
+            Err(GoferError::Version { found: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn the_gofer_s_reason_is_passed_on() {
+        let e = Donation::Error {
+            version: PROTOCOL_VERSION,
+            message: "mount source /x: denied".into(),
+        };
+        let err = donated(&e, &[]).expect_err("an error donation");
+        assert_eq!(err.to_string(), "mount source /x: denied");
+    }
+
+    #[test]
+    fn a_mount_without_its_descriptor_is_refused() {
+        let m = Donation::Mount {
+            version: PROTOCOL_VERSION,
+            source: "/src".into(),
+        };
+        assert!(matches!(
+            donated(&m, &[]),
+            Err(GoferError::NoDescriptor { index: 3 })
+        ));
     }
 }

@@ -13,20 +13,22 @@ use crate::donation::{donate, make_mount, make_rootfs, GoferError};
 /// Donates the rootfs on `channels[0]` and the bind mounts on the rest,
 /// then calls `confine` (the gofer needs no more privilege once the mounts
 /// are made) and blocks until every channel is closed by the sandbox.
-pub fn serve(
+pub fn serve<E>(
     spec: &Spec,
     bundle: &Path,
     channels: Vec<OwnedFd>,
-    confine: impl FnOnce() -> Result<(), String>,
-) -> Result<(), GoferError> {
+    confine: impl FnOnce() -> Result<(), E>,
+) -> Result<(), GoferError>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let channels: Vec<Channel> = channels.into_iter().map(Channel::from_fd).collect();
     let mounts = donated_mounts(spec);
     if channels.len() != mounts.len() + 1 {
-        return Err(GoferError::Failed(format!(
-            "gofer got {} channels for {} mounts",
-            channels.len(),
-            mounts.len() + 1
-        )));
+        return Err(GoferError::Channels {
+            got: channels.len(),
+            wanted: mounts.len() + 1,
+        });
     }
     let rootfs = specutils::spec::rootfs_path(bundle, spec);
     donate(&channels[0], &rootfs, make_rootfs(&rootfs))?;
@@ -46,7 +48,7 @@ pub fn serve(
         };
         donate(channel, &source, made)?;
     }
-    confine().map_err(GoferError::Failed)?;
+    confine().map_err(|e| GoferError::Confine(e.into()))?;
     specutils::sys::release_free_memory();
     wait_for_hangup(&channels);
     Ok(())
@@ -78,5 +80,37 @@ fn wait_for_hangup(channels: &[Channel]) {
             i += 1;
             keep
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_count_that_does_not_match_the_mounts_is_refused_first() {
+        // The default spec has no bind mounts: one channel, the rootfs's.
+        let spec = Spec::default();
+        let (a, _a) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        let (b, _b) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        let confined = std::cell::Cell::new(false);
+        let err = serve(
+            &spec,
+            Path::new("/nonexistent-bundle"),
+            vec![a.into(), b.into()],
+            || -> Result<(), String> {
+                confined.set(true);
+                Ok(())
+            },
+        )
+        .expect_err("two channels for one mount");
+        assert!(
+            matches!(err, GoferError::Channels { got: 2, wanted: 1 }),
+            "{err}"
+        );
+        assert!(
+            !confined.get(),
+            "nothing is donated or confined on a mismatch"
+        );
     }
 }

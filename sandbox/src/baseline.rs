@@ -34,7 +34,7 @@ pub enum BaselineError {
 pub fn for_container(
     id: &str,
     spec: &Spec,
-    options: &crate::setup::LaunchOptions,
+    options: &crate::options::LaunchOptions,
 ) -> Result<Option<Program>, BaselineError> {
     if options.no_baseline_seccomp {
         tracing::warn!("container {id}: baseline seccomp filter off (--baseline-seccomp=off)");

@@ -15,11 +15,13 @@ use serde::{Deserialize, Serialize};
 use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::HookState;
 
-use crate::capabilities::Retained;
+use specutils::error::{os, OsError};
+
+use crate::capabilities::{CapsError, Retained};
 use crate::checkpoint::RestorePlan;
-use crate::launch::{self, Init};
+use crate::restore::RestoreError;
 use crate::server::{Container, Server};
-use crate::setup;
+use crate::spawn::{self, Init, SpawnError};
 
 /// The handshake between the frontend and a booting sandbox.
 #[derive(Debug, Serialize, Deserialize)]
@@ -55,13 +57,25 @@ pub struct BootConfig {
     pub console: Option<OwnedFd>,
     /// Where the root container's exit status is written before exiting.
     pub exit_status: OwnedFd,
-    pub options: setup::LaunchOptions,
+    pub options: crate::options::LaunchOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
-    #[error("{0}")]
-    Setup(String),
+    #[error(transparent)]
+    Os(#[from] OsError),
+    #[error("frontend sent {0:?}, expected {1}")]
+    Unexpected(Box<BootMsg>, &'static str),
+    #[error("ask frontend to run hooks: {0}")]
+    AskHooks(ChannelError),
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+    #[error(transparent)]
+    Capabilities(#[from] CapsError),
+    #[error("confine the sandbox with seccomp: {0}")]
+    Confine(std::io::Error),
     #[error("frontend channel: {0}")]
     Frontend(#[from] ChannelError),
 }
@@ -70,53 +84,43 @@ pub enum BootError {
 pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
     let mut sigchld = SigSet::empty();
     sigchld.add(Signal::SIGCHLD);
-    sigchld
-        .thread_block()
-        .map_err(|e| BootError::Setup(format!("block SIGCHLD: {e}")))?;
+    sigchld.thread_block().map_err(os("block SIGCHLD"))?;
     let signals = SignalFd::with_flags(&sigchld, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .map_err(|e| BootError::Setup(format!("signalfd: {e}")))?;
+        .map_err(os("signalfd"))?;
 
     tracing::debug!("sandbox {}: begins", cfg.id);
     let restore = match cfg.ready.recv::<BootMsg>()? {
         (BootMsg::Begin, _) => None,
         (BootMsg::Restore(plan), _) => Some(plan),
-        (other, _) => {
-            return Err(BootError::Setup(format!(
-                "frontend sent {other:?}, expected Begin or Restore"
-            )))
-        }
+        (other, _) => return Err(BootError::Unexpected(Box::new(other), "Begin or Restore")),
     };
     let started = match &restore {
         None => create_root(&cfg).map(|(init, state)| Root::Created(init, state)),
-        Some(plan) => crate::restore::restore(plan).map(|r| {
-            let mut state = setup::initial_state(&cfg.id, &cfg.spec, &cfg.bundle);
-            state.status = "running".into();
-            state.pid = r.pid;
-            Root::Restored(r, state)
-        }),
+        Some(plan) => crate::restore::restore(plan)
+            .map_err(BootError::from)
+            .map(|r| {
+                let mut state = spawn::initial_state(&cfg.id, &cfg.spec, &cfg.bundle);
+                state.status = "running".into();
+                state.pid = r.pid;
+                Root::Restored(r, state)
+            }),
     };
     // Everything forked from here on gets at most what the sandbox keeps,
     // under its filter. A sandbox that cannot confine itself does not
     // serve.
     let started = started.and_then(|root| {
         tracing::debug!("sandbox {}: root container set up", cfg.id);
-        let retained = Retained::for_root(&cfg.spec)
-            .and_then(|r| r.apply().map(|()| r))
-            .map_err(|e| e.to_string())?;
-        confine_self(&cfg.spec).map_err(|e| format!("confine the sandbox with seccomp: {e}"))?;
+        let retained = Retained::for_root(&cfg.spec).and_then(|r| r.apply().map(|()| r))?;
+        confine_self(&cfg.spec).map_err(BootError::Confine)?;
         tracing::debug!("sandbox {}: capabilities dropped, seccomp loaded", cfg.id);
         Ok((root, retained))
     });
     let (root, retained) = match started {
         Ok(started) => started,
-        Err(message) => {
-            cfg.ready.send(
-                &BootMsg::Failed {
-                    message: message.clone(),
-                },
-                &[],
-            )?;
-            return Err(BootError::Setup(message));
+        Err(e) => {
+            let message = e.to_string();
+            cfg.ready.send(&BootMsg::Failed { message }, &[])?;
+            return Err(e);
         }
     };
     let init_pid = match &root {
@@ -164,30 +168,29 @@ enum Root {
 
 /// Receives the donated mounts and launches the root container's init;
 /// the frontend runs the prestart and createRuntime hooks when asked.
-fn create_root(cfg: &BootConfig) -> Result<(Init, HookState), String> {
-    let runtime_hooks = setup::has_runtime_hooks(&cfg.spec);
+fn create_root(cfg: &BootConfig) -> Result<(Init, HookState), BootError> {
+    let runtime_hooks = spawn::has_runtime_hooks(&cfg.spec);
     // The frontend runs prestart and createRuntime hooks in the runtime's
     // namespaces; only then may the init go on.
-    let namespaced = |init_pid: i32, _state: &HookState| -> Result<(), String> {
+    let namespaced = |init_pid: i32, _state: &HookState| -> Result<(), BootError> {
         if !runtime_hooks {
             return Ok(());
         }
         cfg.ready
             .send(&BootMsg::RunHooks { init_pid }, &[])
-            .map_err(|e| format!("ask frontend to run hooks: {e}"))?;
-        match cfg.ready.recv::<BootMsg>() {
-            Ok((BootMsg::HooksDone, _)) => Ok(()),
-            Ok((other, _)) => Err(format!("frontend sent {other:?}, expected HooksDone")),
-            Err(e) => Err(format!("frontend: {e}")),
+            .map_err(BootError::AskHooks)?;
+        match cfg.ready.recv::<BootMsg>()? {
+            (BootMsg::HooksDone, _) => Ok(()),
+            (other, _) => Err(BootError::Unexpected(Box::new(other), "HooksDone")),
         }
     };
     let console = match &cfg.console {
-        Some(fd) => Some(fd.try_clone().map_err(|e| format!("console socket: {e}"))?),
+        Some(fd) => Some(fd.try_clone().map_err(os("console socket"))?),
         None => None,
     };
-    let (new, join) = launch::plan_namespaces(&cfg.spec).map_err(|e| e.to_string())?;
-    setup::create(
-        setup::ContainerSetup {
+    let (new, join) = spawn::plan_namespaces(&cfg.spec)?;
+    let created = spawn::create(
+        spawn::ContainerSetup {
             id: &cfg.id,
             spec: &cfg.spec,
             bundle: &cfg.bundle,
@@ -201,7 +204,8 @@ fn create_root(cfg: &BootConfig) -> Result<(Init, HookState), String> {
             options: cfg.options,
         },
         namespaced,
-    )
+    )?;
+    Ok(created)
 }
 
 /// Points stdin, stdout and stderr at /dev/null.

@@ -43,8 +43,13 @@ const NEEDED: [Cap; 12] = [
 
 #[derive(Debug, thiserror::Error)]
 pub enum CapsError {
-    #[error("{0}")]
-    Spec(String),
+    #[error(transparent)]
+    Spec(#[from] crate::init::InitError),
+    #[error("{} not held by sandbox {sandbox}: a sandbox that is not a pod's keeps only the capabilities its root container was created with", held_names(.missing))]
+    NotHeld {
+        missing: Vec<String>,
+        sandbox: String,
+    },
     #[error("drop {cap} from the sandbox's bounding set: {source}")]
     Bounding {
         cap: Cap,
@@ -123,17 +128,21 @@ impl Retained {
         if missing.is_empty() {
             return Ok(());
         }
-        let (noun, verb) = if missing.len() == 1 {
-            ("capability", "is")
-        } else {
-            ("capabilities", "are")
-        };
-        Err(CapsError::Spec(format!(
-            "{noun} {} {verb} not held by sandbox {sandbox}: a sandbox that is not a pod's \
-             keeps only the capabilities its root container was created with",
-            missing.into_iter().collect::<Vec<_>>().join(", ")
-        )))
+        Err(CapsError::NotHeld {
+            missing: missing.into_iter().collect(),
+            sandbox: sandbox.to_string(),
+        })
     }
+}
+
+/// "capability X is" or "capabilities X, Y are", for the error.
+fn held_names(missing: &[String]) -> String {
+    let (noun, verb) = if missing.len() == 1 {
+        ("capability", "is")
+    } else {
+        ("capabilities", "are")
+    };
+    format!("{noun} {} {verb}", missing.join(", "))
 }
 
 /// The union of a process's five capability sets.
@@ -149,7 +158,7 @@ fn granted(process: &Process) -> Result<CapsHashSet, CapsError> {
         c.inheritable(),
         c.ambient(),
     ] {
-        all.extend(to_caps(set.as_ref()).map_err(|e| CapsError::Spec(e.to_string()))?);
+        all.extend(to_caps(set.as_ref())?);
     }
     Ok(all)
 }

@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use specutils::error::{os, OsError};
 
 use crate::init::cgroup_mount::{cgroup_fs_mounts, own_dir};
 
@@ -50,10 +51,21 @@ fn binds_of(mountinfo: &str, known: &str) -> Vec<CgroupBind> {
         .collect()
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupDirError {
+    #[error(transparent)]
+    Os(#[from] OsError),
+    #[error("the checkpoint has a cgroup mount at {destination} of hierarchy {hierarchy:?}, which this host lacks")]
+    Missing {
+        destination: String,
+        hierarchy: String,
+    },
+}
+
 /// This process's own directory in the hierarchy of each of `binds`, from
 /// /proc/self: what a restore mounts in their place.
-pub fn own_dirs(binds: &[CgroupBind]) -> Result<Vec<PathBuf>, String> {
-    let read = |p: &str| std::fs::read_to_string(p).map_err(|e| format!("read {p}: {e}"));
+pub fn own_dirs(binds: &[CgroupBind]) -> Result<Vec<PathBuf>, CgroupDirError> {
+    let read = |p: &str| std::fs::read_to_string(p).map_err(os(format!("read {p}")));
     let mountinfo = read("/proc/self/mountinfo")?;
     let own = read("/proc/self/cgroup")?;
     let known = std::fs::read_to_string("/proc/cgroups").unwrap_or_default();
@@ -65,7 +77,7 @@ fn own_dirs_of(
     mountinfo: &str,
     own: &str,
     known: &str,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<Vec<PathBuf>, CgroupDirError> {
     let mounts = cgroup_fs_mounts(mountinfo, known);
     binds
         .iter()
@@ -74,12 +86,13 @@ fn own_dirs_of(
                 .iter()
                 .filter(|m| m.v2 == b.v2 && m.controllers == b.controllers)
                 .find_map(|m| own_dir(own, m))
-                .ok_or_else(|| {
-                    format!(
-                        "the checkpoint has a cgroup mount at {} of hierarchy {:?}, which this host lacks",
-                        b.destination,
-                        if b.v2 { "cgroup2".to_string() } else { b.controllers.join(",") }
-                    )
+                .ok_or_else(|| CgroupDirError::Missing {
+                    destination: b.destination.clone(),
+                    hierarchy: if b.v2 {
+                        "cgroup2".to_string()
+                    } else {
+                        b.controllers.join(",")
+                    },
                 })
         })
         .collect()
@@ -133,6 +146,7 @@ mod tests {
         let v2_only = "31 1 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
         assert!(own_dirs_of(&binds, v2_only, own, KNOWN)
             .unwrap_err()
+            .to_string()
             .contains("/sys/fs/cgroup/cpu"));
     }
 }

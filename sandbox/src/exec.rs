@@ -12,6 +12,7 @@ use specutils::sys::{clone_process, Cloned};
 
 use crate::init::{self, identity, InitError, InitMsg};
 use crate::seccomp::Filter;
+use specutils::error::os;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -25,8 +26,11 @@ pub enum ExecError {
     },
     #[error("fork exec process: {0}")]
     Fork(std::io::Error),
+    /// The exec'd process's own report, as it sent it.
     #[error("{0}")]
     Failed(String),
+    #[error("exec process sent {0:?}")]
+    OutOfTurn(Box<InitMsg>),
     #[error("exec channel: {0}")]
     Channel(#[from] ChannelError),
 }
@@ -157,7 +161,7 @@ pub fn exec(
                     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
                     Err(ExecError::Failed(message))
                 }
-                Ok((m, _)) => Err(ExecError::Failed(format!("exec process sent {m:?}"))),
+                Ok((m, _)) => Err(ExecError::OutOfTurn(Box::new(m))),
                 Err(e) => Err(e.into()),
             }
         }
@@ -173,11 +177,10 @@ fn child(
     init::reset_signals()?;
     init::join_cgroup(target.cgroup_procs)?;
     for (flag, fd) in &joins {
-        nix::sched::setns(fd.as_fd(), *flag)
-            .map_err(init::os(format!("join namespace {flag:?}")))?;
+        nix::sched::setns(fd.as_fd(), *flag).map_err(os(format!("join namespace {flag:?}")))?;
     }
     drop(joins);
-    nix::unistd::setsid().map_err(init::os("setsid"))?;
+    nix::unistd::setsid().map_err(os("setsid"))?;
     let preserved = if process.terminal().unwrap_or(false) {
         let console = fds.first().ok_or_else(|| {
             InitError::Invalid("terminal requested without a console socket".into())

@@ -6,8 +6,32 @@
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 
+use specutils::error::{os, OsError};
+
 use crate::checkpoint::{RestorePlan, RESTORE_STDIO_FD};
-use crate::criu::{self, Criu};
+use crate::criu::{self, Criu, CriuError};
+use crate::criu_cgroups::CgroupDirError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Os(#[from] OsError),
+    #[error(transparent)]
+    Criu(#[from] CriuError),
+    #[error(transparent)]
+    Cgroups(#[from] CgroupDirError),
+    #[error("{path}: not a pid: {text:?}")]
+    NotAPid {
+        path: std::path::PathBuf,
+        text: String,
+    },
+    #[error("restored init {pid}: {source}")]
+    Parent { pid: i32, source: std::io::Error },
+    #[error("restored init {pid} has parent {parent}, not the sandbox")]
+    NotOurs { pid: i32, parent: i32 },
+    #[error("restored init pid {0} is not valid")]
+    BadPid(i32),
+}
 
 /// A restored init, already running.
 pub struct Restored {
@@ -18,8 +42,8 @@ pub struct Restored {
 /// Runs CRIU to restore `plan`'s image. The container's stdio is the
 /// sandbox's own (the restore command's), handed to CRIU as inherited
 /// descriptors; CRIU itself prints to /dev/null.
-pub fn restore(plan: &RestorePlan) -> Result<Restored, String> {
-    let criu = Criu::find().map_err(|e| e.to_string())?;
+pub fn restore(plan: &RestorePlan) -> Result<Restored, RestoreError> {
+    let criu = Criu::find()?;
     let mut stdio = Vec::with_capacity(3);
     for fd in 0..3 {
         // SAFETY: 0, 1 and 2 stay open for the sandbox's life (the frontend
@@ -28,7 +52,7 @@ pub fn restore(plan: &RestorePlan) -> Result<Restored, String> {
         stdio.push(
             borrowed
                 .try_clone_to_owned()
-                .map_err(|e| format!("duplicate stdio {fd}: {e}"))?,
+                .map_err(os(format!("duplicate stdio {fd}")))?,
         );
     }
     let sources: Vec<RawFd> = stdio.iter().map(|f| f.as_raw_fd()).collect();
@@ -48,28 +72,26 @@ pub fn restore(plan: &RestorePlan) -> Result<Restored, String> {
     tracing::debug!("restore: {cmd:?}");
     let status = cmd
         .status()
-        .map_err(|e| format!("run {}: {e}", criu.path.display()))?;
+        .map_err(os(format!("run {}", criu.path.display())))?;
     drop(stdio);
     if !status.success() {
-        return Err(criu::failure("restore", status.to_string(), &plan.log).to_string());
+        return Err(criu::failure("restore", status.to_string(), &plan.log).into());
     }
     let text = std::fs::read_to_string(&plan.pid_file)
-        .map_err(|e| format!("read {}: {e}", plan.pid_file.display()))?;
+        .map_err(os(format!("read {}", plan.pid_file.display())))?;
     let _ = std::fs::remove_file(&plan.pid_file);
-    let pid: i32 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{}: not a pid: {text:?}", plan.pid_file.display()))?;
-    let parent = specutils::proc::parent(pid).map_err(|e| format!("restored init {pid}: {e}"))?;
+    let pid: i32 = text.trim().parse().map_err(|_| RestoreError::NotAPid {
+        path: plan.pid_file.clone(),
+        text: text.clone(),
+    })?;
+    let parent =
+        specutils::proc::parent(pid).map_err(|source| RestoreError::Parent { pid, source })?;
     if parent != std::process::id() as i32 {
-        return Err(format!(
-            "restored init {pid} has parent {parent}, not the sandbox"
-        ));
+        return Err(RestoreError::NotOurs { pid, parent });
     }
-    let pid_t = rustix::process::Pid::from_raw(pid)
-        .ok_or_else(|| format!("restored init pid {pid} is not valid"))?;
+    let pid_t = rustix::process::Pid::from_raw(pid).ok_or(RestoreError::BadPid(pid))?;
     let pidfd = rustix::process::pidfd_open(pid_t, rustix::process::PidfdFlags::empty())
-        .map_err(|e| format!("pidfd_open {pid}: {e}"))?;
+        .map_err(os(format!("pidfd_open {pid}")))?;
     Ok(Restored { pid, pidfd })
 }
 

@@ -5,19 +5,18 @@
 //! A frame is a 4-byte big-endian length, then that many bytes of JSON. The
 //! frame's descriptors travel with its first byte.
 
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Largest frame accepted; a spec with a large seccomp profile is well
 /// below it.
 pub const MAX_FRAME: usize = 16 << 20;
-/// Most descriptors one frame may carry.
-pub const MAX_FDS: usize = 64;
+pub use crate::scm_rights::MAX_FDS;
+use crate::scm_rights::{recv_with_fds, send_with_fds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
@@ -71,23 +70,8 @@ impl Channel {
             return Err(ChannelError::TooLarge(body.len()));
         }
         let len = (body.len() as u32).to_be_bytes();
-        let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-        let cmsgs = [ControlMessage::ScmRights(&raw)];
-        let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &cmsgs };
         let iov = [IoSlice::new(&len), IoSlice::new(&body)];
-        let sent = loop {
-            match sendmsg::<()>(
-                self.sock.as_raw_fd(),
-                &iov,
-                cmsgs,
-                MsgFlags::MSG_NOSIGNAL,
-                None,
-            ) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(io::Error::from(e).into()),
-                Ok(n) => break n,
-            }
-        };
+        let sent = send_with_fds(self.sock.as_fd(), &iov, fds)?;
         let frame: Vec<u8> = len.iter().chain(body.iter()).copied().collect();
         if sent < frame.len() {
             (&self.sock).write_all(&frame[sent..])?;
@@ -132,30 +116,7 @@ impl Channel {
     }
 
     fn recv_with_fds(&self, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> Result<usize, ChannelError> {
-        let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
-        let mut iov = [IoSliceMut::new(buf)];
-        let msg = loop {
-            match recvmsg::<()>(
-                self.sock.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(io::Error::from(e).into()),
-                Ok(m) => break m,
-            }
-        };
-        for c in msg.cmsgs().map_err(io::Error::from)? {
-            if let ControlMessageOwned::ScmRights(raw) = c {
-                for fd in raw {
-                    // SAFETY: the kernel just installed `fd` in our table for
-                    // us; nothing else owns it.
-                    fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
-                }
-            }
-        }
-        Ok(msg.bytes)
+        Ok(recv_with_fds(self.sock.as_fd(), buf, fds)?)
     }
 }
 

@@ -132,12 +132,7 @@ fn wait_exit(pid: i32, limit: Duration) -> bool {
     let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) else {
         return true;
     };
-    let mut fds = [rustix::event::PollFd::new(
-        &fd,
-        rustix::event::PollFlags::IN,
-    )];
-    let timeout = rustix::event::Timespec::try_from(limit).ok();
-    matches!(rustix::event::poll(&mut fds, timeout.as_ref()), Ok(n) if n > 0)
+    crate::proc::wait_exit(std::os::fd::AsFd::as_fd(&fd), limit)
 }
 
 #[cfg(test)]

@@ -5,14 +5,18 @@
 pub mod annotations;
 pub mod channel;
 pub mod cleanup;
+pub mod error;
+pub mod fs;
 pub mod hooks;
 pub mod id;
 pub mod mounts;
 pub mod namespaces;
 pub mod proc;
+pub mod scm_rights;
 pub mod spec;
 pub mod sys;
 
 pub use cleanup::Cleanup;
+pub use error::{os, OsError};
 pub use id::{validate_id, IdError};
 pub use spec::{load_spec, SpecError};

@@ -91,9 +91,37 @@ pub fn is_same_process_alive(pid: i32, start_time: u64) -> bool {
     !zombie && parse_start_time(&stat) == Some(start_time)
 }
 
+/// Whether the process behind `pidfd` exits within `limit` (reaped or
+/// not; it is not reaped here).
+pub fn wait_exit(pidfd: std::os::fd::BorrowedFd<'_>, limit: std::time::Duration) -> bool {
+    let mut fds = [rustix::event::PollFd::new(
+        &pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    let timeout = rustix::event::Timespec::try_from(limit).ok();
+    matches!(rustix::event::poll(&mut fds, timeout.as_ref()), Ok(n) if n > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wait_exit_sees_the_exit_and_only_it() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+            .expect("pidfd_open");
+        let short = std::time::Duration::from_millis(50);
+        assert!(!wait_exit(std::os::fd::AsFd::as_fd(&pidfd), short));
+        child.kill().expect("kill");
+        let long = std::time::Duration::from_secs(5);
+        assert!(wait_exit(std::os::fd::AsFd::as_fd(&pidfd), long));
+        child.wait().expect("reap");
+    }
 
     #[test]
     fn parses_odd_comm() {

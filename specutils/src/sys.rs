@@ -222,6 +222,53 @@ pub fn clear_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Puts each source `moves[i].0` at its target `moves[i].1`, however
+/// sources and targets overlap: every source is first parked at or above
+/// `park_base` (close-on-exec), so that no dup2 clobbers a source still to
+/// be moved; then each is dup2'd to its target (which clears
+/// close-on-exec there), and the parked copies are closed. The sources
+/// stay open. `parked` is scratch space of `moves.len()`; nothing here
+/// allocates, so a child between fork and exec may call it.
+///
+/// # Safety
+/// The caller owns every target number: whatever was open there is
+/// closed and replaced.
+pub unsafe fn place_fds(
+    moves: &[(RawFd, RawFd)],
+    parked: &mut [RawFd],
+    park_base: RawFd,
+) -> io::Result<()> {
+    if parked.len() < moves.len() || moves.iter().any(|&(_, to)| to >= park_base) {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    parked.fill(-1);
+    let close_parked = |parked: &[RawFd]| {
+        for &fd in parked.iter().filter(|&&fd| fd >= 0) {
+            // SAFETY: each parked descriptor was made here and is ours.
+            unsafe { libc::close(fd) };
+        }
+    };
+    for (slot, &(from, _)) in parked.iter_mut().zip(moves) {
+        // SAFETY: fcntl(F_DUPFD_CLOEXEC) only adds a descriptor.
+        *slot = unsafe { libc::fcntl(from, libc::F_DUPFD_CLOEXEC, park_base) };
+        if *slot < 0 {
+            let e = io::Error::last_os_error();
+            close_parked(parked);
+            return Err(e);
+        }
+    }
+    for (&high, &(_, to)) in parked.iter().zip(moves) {
+        // SAFETY: the caller owns `to`; `high` is ours.
+        if unsafe { libc::dup2(high, to) } < 0 {
+            let e = io::Error::last_os_error();
+            close_parked(parked);
+            return Err(e);
+        }
+    }
+    close_parked(parked);
+    Ok(())
+}
+
 /// `pivot_root(".", ".")` in `new_root`, then detaches the old root, so
 /// that nothing of the host's tree stays reachable.
 pub fn pivot_into(new_root: BorrowedFd<'_>) -> io::Result<()> {
@@ -314,4 +361,48 @@ pub fn loopback_up() -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inode(fd: RawFd) -> u64 {
+        // SAFETY: borrowed only for the fstat, while the test owns `fd`.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        rustix::fs::fstat(fd).expect("fstat").st_ino
+    }
+
+    #[test]
+    fn place_fds_swaps_without_clobbering_a_source() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = std::fs::File::create(dir.path().join("a")).expect("a");
+        let b = std::fs::File::create(dir.path().join("b")).expect("b");
+        let (ino_a, ino_b) = (inode(a.as_raw_fd()), inode(b.as_raw_fd()));
+        // High numbers that nothing else in the test process uses.
+        let (x, y) = (900, 901);
+        // SAFETY: dup2 onto numbers this test owns from here on.
+        unsafe {
+            assert_eq!(libc::dup2(a.as_raw_fd(), x), x);
+            assert_eq!(libc::dup2(b.as_raw_fd(), y), y);
+        }
+        let mut parked = [-1; 2];
+        // SAFETY: x and y are this test's.
+        unsafe { place_fds(&[(x, y), (y, x)], &mut parked, 950) }.expect("place");
+        assert_eq!((inode(x), inode(y)), (ino_b, ino_a));
+        // The parked copies are gone.
+        // SAFETY: fcntl(F_GETFD) only queries.
+        assert!(parked
+            .iter()
+            .all(|&p| unsafe { libc::fcntl(p, libc::F_GETFD) } < 0));
+        // SAFETY: x and y are this test's to close.
+        unsafe {
+            libc::close(x);
+            libc::close(y);
+        }
+        // A target at or above the parking base is refused.
+        // SAFETY: refused before any descriptor is touched.
+        let refused = unsafe { place_fds(&[(a.as_raw_fd(), 960)], &mut parked, 950) };
+        assert!(refused.is_err());
+    }
 }

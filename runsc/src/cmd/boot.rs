@@ -48,7 +48,7 @@ pub fn run(_g: &GlobalFlags, mut a: Args) -> Result<u8> {
         ready: Channel::from_fd(fds.one(ChildFd::Ready)?),
         console: fds.optional(ChildFd::Console)?,
         exit_status: fds.one(ChildFd::ExitStatus)?,
-        options: sandbox::setup::LaunchOptions {
+        options: sandbox::options::LaunchOptions {
             no_new_keyring: a.no_new_keyring,
             no_baseline_seccomp: a.no_baseline_seccomp,
         },

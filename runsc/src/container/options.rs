@@ -25,7 +25,7 @@ pub struct CreateOptions {
     /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
     pub systemd_cgroup: bool,
     /// `--no-new-keyring`.
-    pub launch: sandbox::setup::LaunchOptions,
+    pub launch: sandbox::options::LaunchOptions,
     /// Global flags (logging) the gofer and sandbox are started with.
     pub child_flags: Vec<String>,
     /// Restore the container from a checkpoint instead of creating it.
@@ -46,7 +46,7 @@ impl CreateOptions {
             console_socket: None,
             network: NetworkMode::Sandbox,
             systemd_cgroup: false,
-            launch: sandbox::setup::LaunchOptions::default(),
+            launch: sandbox::options::LaunchOptions::default(),
             child_flags: Vec::new(),
             restore: None,
             stdio: None,

@@ -52,13 +52,13 @@ fn annotations_name_known_families_only() {
 
 #[test]
 fn the_global_switch_and_cap_sys_admin_choose_the_program() {
-    let off = crate::setup::LaunchOptions {
+    let off = crate::options::LaunchOptions {
         no_baseline_seccomp: true,
         ..Default::default()
     };
     let spec = spec_with(&[]);
     assert!(for_container("t", &spec, &off).expect("off").is_none());
-    let on = crate::setup::LaunchOptions::default();
+    let on = crate::options::LaunchOptions::default();
     let usual = for_container("t", &spec, &on).expect("on").expect("some");
     let prebuilt = Program::from_bytes(BASELINE_BPF).expect("bpf");
     let expected = prebuilt.prepend(socket_stub(&[])).expect("prepend");

@@ -30,7 +30,7 @@ pub struct CreateSub {
     pub bundle: PathBuf,
     pub mount_point: PathBuf,
     #[serde(default)]
-    pub options: crate::setup::LaunchOptions,
+    pub options: crate::options::LaunchOptions,
 }
 
 /// The descriptors of [`CreateSub`].

@@ -23,7 +23,9 @@ use rustix::fs::{Mode, OFlags};
 use specutils::mounts::MountOptions;
 use specutils::sys::{self, MountAttr};
 
-use super::{os, InitError};
+use specutils::error::os;
+
+use super::InitError;
 
 /// One cgroup hierarchy of the host, as this process sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +60,7 @@ pub fn mount(
     if !v1_wanted || v1.is_empty() {
         let unified = hierarchies.iter().find(|h| h.v2);
         let tree = one_hierarchy(unified, &[], own_ns).map_err(os(what("mount")))?;
-        return attach(tree, target, options).map_err(os(what("mount")));
+        return Ok(attach(tree, target, options).map_err(os(what("mount")))?);
     }
 
     let fs = sys::new_filesystem("tmpfs", "tmpfs", &["mode=755".to_string()])

@@ -4,11 +4,13 @@
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use oci_spec::runtime::Box as ConsoleSize;
 use rustix::fs::{Mode, OFlags};
 
-use super::{os, InitError};
+use specutils::error::os;
+use specutils::scm_rights::send_with_fds;
+
+use super::InitError;
 
 pub fn setup(console_socket: BorrowedFd<'_>, size: Option<&ConsoleSize>) -> Result<(), InitError> {
     let master = rustix::pty::openpt(
@@ -35,16 +37,9 @@ pub fn setup(console_socket: BorrowedFd<'_>, size: Option<&ConsoleSize>) -> Resu
         };
         rustix::termios::tcsetwinsize(&slave, ws).map_err(os("set terminal size"))?;
     }
-    let fds = [master.as_raw_fd()];
     let iov = [IoSlice::new(name_str.as_bytes())];
-    sendmsg::<()>(
-        console_socket.as_raw_fd(),
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .map_err(os("send pty master to console socket"))?;
+    send_with_fds(console_socket, &iov, &[master.as_fd()])
+        .map_err(os("send pty master to console socket"))?;
     drop(master);
     rustix::process::ioctl_tiocsctty(&slave)
         .map_err(os("make the pty the controlling terminal"))?;

@@ -11,15 +11,19 @@ use caps::{CapSet, Capability as Cap, CapsHashSet};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{Capability, PosixRlimit, Process};
 
-use super::{os, InitError};
+use specutils::error::os;
+
+use super::InitError;
 
 /// Right after the uid map is written, the process is still "nobody" in
 /// its new user namespace until it sets its ids to 0 there.
 pub fn become_root_in_user_ns() -> Result<(), InitError> {
     nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
         .map_err(os("setresgid 0 in user namespace"))?;
-    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
-        .map_err(os("setresuid 0 in user namespace"))
+    Ok(
+        nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .map_err(os("setresuid 0 in user namespace"))?,
+    )
 }
 
 pub fn apply_rlimits(process: &Process) -> Result<(), InitError> {
@@ -41,7 +45,7 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<(), InitError> {
         };
         // SAFETY: `limit` is a valid rlimit that the kernel only reads.
         if unsafe { libc::setrlimit(resource, &limit) } != 0 {
-            return Err(os(format!("set {name}"))(std::io::Error::last_os_error()));
+            return Err(os(format!("set {name}"))(std::io::Error::last_os_error()).into());
         }
     }
     Ok(())
@@ -170,7 +174,7 @@ pub fn find_executable(process: &Process) -> Result<CString, InitError> {
         .and_then(|a| a.first())
         .ok_or_else(|| InitError::Invalid("process.args is empty".into()))?;
     if arg0.contains('/') {
-        return specutils::sys::cstring(arg0).map_err(os("executable path"));
+        return Ok(specutils::sys::cstring(arg0).map_err(os("executable path"))?);
     }
     let path = process
         .env()

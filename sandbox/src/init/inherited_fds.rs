@@ -3,7 +3,9 @@
 
 use std::os::fd::BorrowedFd;
 
-use super::{os, InitError};
+use specutils::error::os;
+
+use super::InitError;
 
 /// Marks every descriptor from `first` on close-on-exec. close_range does
 /// it in one call; a kernel before 5.11 (5.9 without the flag), or a

@@ -13,7 +13,9 @@ use std::path::Path;
 use oci_spec::runtime::Process;
 use rustix::fs::{Mode, OFlags};
 
-use super::{os, InitError};
+use specutils::error::os;
+
+use super::InitError;
 
 /// Where this thread's attributes live: the container's own /proc, which
 /// the init mounted and an exec'd process sees once it joined the mount
@@ -70,8 +72,8 @@ fn apparmor_exec(proc: &Path, profile: &str) -> Result<(), InitError> {
     } else {
         Path::new("attr/exec")
     };
-    write_attr(proc, attr, format!("exec {profile}").as_bytes())
-        .map_err(os(format!("apply AppArmor profile {profile:?}")))
+    Ok(write_attr(proc, attr, format!("exec {profile}").as_bytes())
+        .map_err(os(format!("apply AppArmor profile {profile:?}")))?)
 }
 
 /// Writes `value` to the attribute file `attr` under `proc` in one write,

@@ -10,13 +10,14 @@ pub(crate) mod cgroup_mount;
 pub(crate) mod console;
 mod devices;
 pub(crate) mod identity;
+mod in_root;
 mod inherited_fds;
 mod lsm;
 mod namespaces;
 mod rootfs;
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
@@ -25,6 +26,9 @@ use serde::{Deserialize, Serialize};
 use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::{run_hooks, HookError, HookState};
 
+use specutils::error::{os, OsError};
+
+use crate::options::LaunchOptions;
 use crate::seccomp::{Filter, Program};
 
 /// Messages from the sandbox to the init.
@@ -59,11 +63,8 @@ pub enum InitMsg {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
-    #[error("{what}: {source}")]
-    Os {
-        what: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Os(#[from] OsError),
     #[error("{0}")]
     Invalid(String),
     #[error("sandbox channel: {0}")]
@@ -72,15 +73,6 @@ pub enum InitError {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Hook(#[from] HookError),
-}
-
-/// Adds context to an OS error: `os("mount proc on /proc")(err)`.
-pub(crate) fn os<E: Into<std::io::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> InitError {
-    let what = what.into();
-    move |e| InitError::Os {
-        what,
-        source: e.into(),
-    }
 }
 
 /// Everything the init needs, prepared by the sandbox before the fork so
@@ -117,7 +109,7 @@ pub struct InitPlan {
     /// Make the new cgroup namespace after joining `cgroup_procs`, so that
     /// it is rooted at the container's own cgroup.
     pub late_cgroup_ns: bool,
-    pub options: crate::setup::LaunchOptions,
+    pub options: LaunchOptions,
 }
 
 /// Runs in the forked child; never returns.
@@ -148,7 +140,7 @@ pub(crate) fn reset_signals() -> Result<(), InitError> {
         .map_err(os("unblock signals"))?;
     // SAFETY: SIG_DFL installs no Rust handler.
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.map_err(os("reset SIGPIPE"))?;
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(os("set parent death signal"))
+    Ok(nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(os("set parent death signal"))?)
 }
 
 fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitError> {
@@ -193,7 +185,7 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
     rootfs::protect_paths(&plan.spec)?;
     set_uts(&plan.spec)?;
     identity::apply_rlimits(process)?;
-    // oom_score_adj was set by the sandbox (launch::drive).
+    // oom_score_adj was set by the sandbox (spawn::drive).
     if !plan.options.no_new_keyring {
         join_own_keyring(&plan.id);
     }
@@ -278,10 +270,7 @@ pub(crate) fn exec_process(
         load_seccomp(seccomp, notify.as_ref(), state)?;
     }
     let Err(e) = nix::unistd::execve(&exe, &args, &env);
-    Err(InitError::Os {
-        what: format!("exec {exe:?}"),
-        source: e.into(),
-    })
+    Err(os(format!("exec {exe:?}"))(e).into())
 }
 
 /// A session keyring of the container's own, as runc gives it, so that it
@@ -314,7 +303,7 @@ fn enter_cwd(cwd: &Path, attempt: CwdAttempt) -> Result<bool, InitError> {
     match nix::unistd::chdir(cwd) {
         Ok(()) => check_cwd_inside_root(cwd).map(|()| true),
         Err(Errno::EACCES | Errno::EPERM) if attempt == CwdAttempt::Early => Ok(false),
-        Err(e) => Err(os(format!("chdir to cwd {}", cwd.display()))(e)),
+        Err(e) => Err(os(format!("chdir to cwd {}", cwd.display()))(e).into()),
     }
 }
 
@@ -332,7 +321,7 @@ fn check_cwd_inside_root(cwd: &std::path::Path) -> Result<(), InitError> {
     match nix::unistd::getcwd() {
         Ok(path) if path.is_absolute() => Ok(()),
         Ok(_) | Err(nix::errno::Errno::ENOENT) => Err(outside()),
-        Err(e) => Err(os(format!("getcwd after chdir to {}", cwd.display()))(e)),
+        Err(e) => Err(os(format!("getcwd after chdir to {}", cwd.display()))(e).into()),
     }
 }
 
@@ -345,29 +334,31 @@ fn listener_metadata(spec: &Spec) -> String {
 }
 
 /// Moves this process into the cgroup whose `cgroup.procs` files are
-/// given, one per hierarchy ("0" names the writer).
+/// given, one per hierarchy.
 pub(crate) fn join_cgroup(procs: &[OwnedFd]) -> Result<(), InitError> {
-    for fd in procs {
-        rustix::io::write(fd, b"0").map_err(os("join the container's cgroup"))?;
-    }
+    crate::cgroup::join_self(procs).map_err(os("join the container's cgroup"))?;
     Ok(())
 }
 
 /// Puts `fds` at 0, 1, 2, ... (the first three are stdio; more are
 /// preserved descriptors).
 pub(crate) fn install_stdio(fds: Vec<OwnedFd>) -> Result<u32, InitError> {
-    // Park above every target first, so no dup2 clobbers a source.
-    let parked: Vec<OwnedFd> = fds
-        .iter()
-        .map(|f| {
-            rustix::io::fcntl_dupfd_cloexec(f, 100 + fds.len() as i32).map_err(os("move stdio"))
-        })
-        .collect::<Result<_, _>>()?;
-    drop(fds);
-    for (target, fd) in parked.iter().enumerate() {
-        nix::unistd::dup2(fd.as_raw_fd(), target as i32).map_err(os("install stdio"))?;
+    use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
+    let n = fds.len() as RawFd;
+    let sources: Vec<RawFd> = fds.into_iter().map(IntoRawFd::into_raw_fd).collect();
+    let moves: Vec<(RawFd, RawFd)> = sources.iter().copied().zip(0..).collect();
+    let mut parked = vec![-1; moves.len()];
+    // SAFETY: 0..n are this process's stdio and preserved slots, which the
+    // container's process gets in their place.
+    unsafe { specutils::sys::place_fds(&moves, &mut parked, 100 + n) }
+        .map_err(os("install stdio"))?;
+    // A source below n was a target too, and is replaced; the rest are
+    // still ours.
+    for fd in sources.into_iter().filter(|&fd| fd >= n) {
+        // SAFETY: taken from an OwnedFd above and not closed since.
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
     }
-    Ok((parked.len() as u32).saturating_sub(3))
+    Ok((n as u32).saturating_sub(3))
 }
 
 /// Loads the container's filter; with SCMP_ACT_NOTIFY rules, hands the
@@ -392,15 +383,9 @@ fn load_seccomp(
         "state": state,
     })
     .to_string();
-    let fds = [fd.as_raw_fd()];
-    nix::sys::socket::sendmsg::<()>(
-        listener.as_raw_fd(),
-        &[std::io::IoSlice::new(message.as_bytes())],
-        &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
-        nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .map_err(os("send seccomp notify descriptor to listenerPath"))?;
+    let iov = [std::io::IoSlice::new(message.as_bytes())];
+    specutils::scm_rights::send_with_fds(listener.as_fd(), &iov, &[fd.as_fd()])
+        .map_err(os("send seccomp notify descriptor to listenerPath"))?;
     Ok(())
 }
 
@@ -446,9 +431,8 @@ fn set_uts(spec: &Spec) -> Result<(), InitError> {
         // SAFETY: `c` is a valid C string and its length is passed.
         let rc = unsafe { libc::setdomainname(c.as_ptr(), d.len()) };
         if rc != 0 {
-            return Err(os(format!("set domainname {d:?}"))(
-                std::io::Error::last_os_error(),
-            ));
+            let e = std::io::Error::last_os_error();
+            return Err(os(format!("set domainname {d:?}"))(e).into());
         }
     }
     Ok(())
@@ -476,6 +460,6 @@ fn apply_sysctls(spec: &Spec) -> Result<(), InitError> {
 fn cstrings(items: &[String]) -> Result<Vec<CString>, InitError> {
     items
         .iter()
-        .map(|s| specutils::sys::cstring(s).map_err(os("process argument")))
+        .map(|s| Ok(specutils::sys::cstring(s).map_err(os("process argument"))?))
         .collect()
 }

@@ -16,7 +16,9 @@ use nix::sched::CloneFlags;
 use specutils::channel::Channel;
 use specutils::sys::{clone_sibling, Cloned};
 
-use super::{expect, identity, os, InitCmd, InitError, InitMsg, InitPlan};
+use specutils::error::os;
+
+use super::{expect, identity, InitCmd, InitError, InitMsg, InitPlan};
 
 /// Namespaces that only a child enters: they need the extra fork.
 const FOR_CHILDREN: CloneFlags =
@@ -80,7 +82,7 @@ fn join(mut pending: Vec<(CloneFlags, OwnedFd)>) -> Result<(), InitError> {
                 Ok(()) => {}
                 // Perhaps allowed once inside the user namespace.
                 Err(Errno::EPERM) if pass == Pass::OthersFirst => left.push((flag, fd)),
-                Err(e) => return Err(os(format!("join {} namespace", name(flag)))(e)),
+                Err(e) => return Err(os(format!("join {} namespace", name(flag)))(e).into()),
             }
         }
         pending = left;

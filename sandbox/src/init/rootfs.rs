@@ -4,8 +4,7 @@
 //! place a mount outside it.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use nix::mount::MsFlags;
 use oci_spec::runtime::Mount;
@@ -13,7 +12,10 @@ use rustix::fs::{Mode, OFlags};
 use specutils::mounts::{apply_propagation, is_bind, parse_options, Propagation};
 use specutils::sys::{self, MountAttr};
 
-use super::{cgroup_mount, devices, lsm, os, InitError, InitPlan};
+use specutils::error::os;
+
+use super::in_root::ensure_target;
+use super::{cgroup_mount, devices, lsm, InitError, InitPlan};
 
 /// Builds the rootfs and pivots into it; `before_pivot` runs once every
 /// mount is in place.
@@ -44,40 +46,11 @@ pub fn build(
     let own_cgroup_ns =
         super::has_namespace(&plan.spec, oci_spec::runtime::LinuxNamespaceType::Cgroup);
     let label = mount_label(&plan.spec);
-    let mut dev_is_tmpfs = false;
-    for (index, m) in mounts.iter().enumerate() {
-        let dest = m.destination();
-        if !dest.is_absolute() {
-            return Err(InitError::Invalid(format!(
-                "mount destination {} is not absolute",
-                dest.display()
-            )));
-        }
-        if is_bind(m) {
-            let fd = plan
-                .binds
-                .iter()
-                .find(|(i, _)| *i == index)
-                .map(|(_, fd)| fd)
-                .ok_or_else(|| {
-                    InitError::Invalid(format!("no donated mount for {}", dest.display()))
-                })?;
-            let is_dir = rustix::fs::fstat(fd)
-                .map_err(os("stat donated mount"))?
-                .st_mode
-                & libc::S_IFMT
-                == libc::S_IFDIR;
-            let target = ensure_target(root, dest, is_dir)?;
-            sys::attach_mount(fd.as_fd(), target.as_fd())
-                .map_err(os(format!("bind mount on {}", dest.display())))?;
-            let options = parse_options(m.options().as_deref().unwrap_or(&[]));
-            apply_propagation(fd.as_fd(), &options.propagation)
-                .map_err(os(format!("set propagation of {}", dest.display())))?;
-        } else {
-            mount_filesystem(root, m, own_cgroup_ns, label)?;
-            if dest == Path::new("/dev") && m.typ().as_deref() == Some("tmpfs") {
-                dev_is_tmpfs = true;
-            }
+    let (steps, dev_is_tmpfs) = plan_mounts(mounts, &plan.binds)?;
+    for step in steps {
+        match step {
+            Step::Bind { mount, donated } => attach_bind(root, mount, donated)?,
+            Step::Filesystem(m) => mount_filesystem(root, m, own_cgroup_ns, label)?,
         }
     }
     if dev_is_tmpfs {
@@ -99,6 +72,80 @@ pub fn build(
     Ok(())
 }
 
+/// What one of the spec's mounts becomes.
+#[derive(Debug)]
+enum Step<'a> {
+    /// A bind mount: the gofer's donated copy, attached as it is.
+    Bind {
+        mount: &'a Mount,
+        donated: &'a OwnedFd,
+    },
+    /// A fresh kernel filesystem (a cgroup one included).
+    Filesystem(&'a Mount),
+}
+
+/// The spec's mounts in order, each matched with what carries it out, and
+/// whether /dev is a fresh tmpfs that needs its nodes: every mount is
+/// checked before the first is made. This is the part of the rootfs that
+/// decides; `build` only carries it out.
+fn plan_mounts<'a>(
+    mounts: &'a [Mount],
+    binds: &'a [(usize, OwnedFd)],
+) -> Result<(Vec<Step<'a>>, bool), InitError> {
+    let mut steps = Vec::with_capacity(mounts.len());
+    let mut dev_is_tmpfs = false;
+    for (index, m) in mounts.iter().enumerate() {
+        let dest = m.destination();
+        if !dest.is_absolute() {
+            return Err(InitError::Invalid(format!(
+                "mount destination {} is not absolute",
+                dest.display()
+            )));
+        }
+        if is_bind(m) {
+            let donated = binds
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map(|(_, fd)| fd)
+                .ok_or_else(|| {
+                    InitError::Invalid(format!("no donated mount for {}", dest.display()))
+                })?;
+            steps.push(Step::Bind { mount: m, donated });
+            continue;
+        }
+        match m.typ().as_deref() {
+            None | Some("") => {
+                return Err(InitError::Invalid(format!(
+                    "mount on {} has no type",
+                    dest.display()
+                )))
+            }
+            Some("tmpfs") if dest == Path::new("/dev") => dev_is_tmpfs = true,
+            Some(_) => {}
+        }
+        steps.push(Step::Filesystem(m));
+    }
+    Ok((steps, dev_is_tmpfs))
+}
+
+/// Attaches a donated bind mount on its destination, a directory or a
+/// file as the source is.
+fn attach_bind(root: BorrowedFd<'_>, m: &Mount, donated: &OwnedFd) -> Result<(), InitError> {
+    let dest = m.destination();
+    let is_dir = rustix::fs::fstat(donated)
+        .map_err(os("stat donated mount"))?
+        .st_mode
+        & libc::S_IFMT
+        == libc::S_IFDIR;
+    let target = ensure_target(root, dest, is_dir)?;
+    sys::attach_mount(donated.as_fd(), target.as_fd())
+        .map_err(os(format!("bind mount on {}", dest.display())))?;
+    let options = parse_options(m.options().as_deref().unwrap_or(&[]));
+    apply_propagation(donated.as_fd(), &options.propagation)
+        .map_err(os(format!("set propagation of {}", dest.display())))?;
+    Ok(())
+}
+
 /// Masked and read-only paths, and the rootfs propagation; after the
 /// pivot, inside the new root.
 pub fn protect_paths(spec: &oci_spec::runtime::Spec) -> Result<(), InitError> {
@@ -117,153 +164,6 @@ pub fn protect_paths(spec: &oci_spec::runtime::Spec) -> Result<(), InitError> {
         }
     }
     Ok(())
-}
-
-/// Opens `dest` inside `root` as a mount target, creating it (and its
-/// parents) as a directory, or as an empty file for a file bind.
-pub(super) fn ensure_target(
-    root: BorrowedFd<'_>,
-    dest: &Path,
-    dir: bool,
-) -> Result<OwnedFd, InitError> {
-    ensure_target_at(root, &relative(dest), dir, 0).map_err(|e| match e {
-        InitError::Os { what, source } => InitError::Os {
-            what: format!("{what} (mount point {})", dest.display()),
-            source,
-        },
-        e => e,
-    })
-}
-
-fn ensure_target_at(
-    root: BorrowedFd<'_>,
-    rel: &Path,
-    dir: bool,
-    links: u32,
-) -> Result<OwnedFd, InitError> {
-    let flags = OFlags::PATH | OFlags::CLOEXEC;
-    if let Ok(fd) = sys::open_in_root(root, rel, flags, Mode::empty()) {
-        return Ok(fd);
-    }
-    if dir {
-        mkdir_all(root, rel)?;
-        return sys::open_in_root(root, rel, flags, Mode::empty()).map_err(os("open"));
-    }
-    let parent = rel.parent().unwrap_or(Path::new(""));
-    mkdir_all(root, parent)?;
-    let parent_fd = sys::open_in_root(
-        root,
-        parent,
-        OFlags::DIRECTORY | OFlags::PATH,
-        Mode::empty(),
-    )
-    .map_err(os("open parent"))?;
-    let name = rel.file_name().ok_or_else(|| {
-        InitError::Invalid(format!("mount destination /{} has no name", rel.display()))
-    })?;
-    let made = rustix::fs::openat(
-        &parent_fd,
-        name,
-        OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-        Mode::from_bits_truncate(0o644),
-    );
-    match made {
-        Ok(_) | Err(rustix::io::Errno::EXIST) => {}
-        // A dangling symlink: make the file it names, inside the root.
-        Err(rustix::io::Errno::LOOP) if links < MAX_LINKS => {
-            let target =
-                rustix::fs::readlinkat(&parent_fd, name, Vec::new()).map_err(os("readlink"))?;
-            let target = PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes()));
-            let resolved = if target.is_absolute() {
-                relative(&target)
-            } else {
-                clamp_in_root(&in_root_path(root, parent_fd.as_fd())?.join(target))
-            };
-            return ensure_target_at(root, &resolved, false, links + 1);
-        }
-        Err(e) => return Err(os("create")(e)),
-    }
-    sys::open_in_root(root, rel, flags, Mode::empty()).map_err(os("open"))
-}
-
-/// Creates every directory of `rel` inside `root`, one component at a
-/// time, each resolved within the root. A component that is a dangling
-/// symlink gets its target made, inside the root, as the kernel would
-/// resolve it there.
-fn mkdir_all(root: BorrowedFd<'_>, rel: &Path) -> Result<(), InitError> {
-    mkdir_all_at(root, rel, 0)
-}
-
-/// Symlinks followed at most, as the kernel's own limit.
-const MAX_LINKS: u32 = 40;
-
-fn mkdir_all_at(root: BorrowedFd<'_>, rel: &Path, links: u32) -> Result<(), InitError> {
-    let flags = OFlags::DIRECTORY | OFlags::PATH;
-    if sys::open_in_root(root, rel, flags, Mode::empty()).is_ok() {
-        return Ok(());
-    }
-    let Some(name) = rel.file_name() else {
-        return Ok(());
-    };
-    let parent = rel.parent().unwrap_or(Path::new(""));
-    mkdir_all_at(root, parent, links)?;
-    let shown = || Path::new("/").join(rel).display().to_string();
-    let parent_fd = sys::open_in_root(root, parent, flags, Mode::empty())
-        .map_err(os(format!("open parent of {}", shown())))?;
-    match rustix::fs::mkdirat(&parent_fd, name, Mode::from_bits_truncate(0o755)) {
-        Ok(()) => return Ok(()),
-        Err(rustix::io::Errno::EXIST) => {}
-        Err(e) => return Err(os(format!("mkdir {}", shown()))(e)),
-    }
-    // It exists: a directory made meanwhile, or a dangling symlink.
-    let Ok(target) = rustix::fs::readlinkat(&parent_fd, name, Vec::new()) else {
-        return Ok(());
-    };
-    if links >= MAX_LINKS {
-        return Err(InitError::Invalid(format!(
-            "too many symlinks under {}",
-            shown()
-        )));
-    }
-    let target = PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes()));
-    let resolved = if target.is_absolute() {
-        relative(&target)
-    } else {
-        clamp_in_root(&in_root_path(root, parent_fd.as_fd())?.join(target))
-    };
-    mkdir_all_at(root, &resolved, links + 1)
-}
-
-/// Where the directory `fd` lies inside `root`, from their /proc paths.
-fn in_root_path(root: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> Result<PathBuf, InitError> {
-    let root_path = std::fs::read_link(sys::fd_path(&root)).map_err(os("locate rootfs"))?;
-    let dir_path = std::fs::read_link(sys::fd_path(&fd)).map_err(os("locate directory"))?;
-    Ok(dir_path
-        .strip_prefix(&root_path)
-        .map(Path::to_path_buf)
-        .unwrap_or_default())
-}
-
-/// `a/../../b` as `b`: `..` stops at the root, as RESOLVE_IN_ROOT does.
-fn clamp_in_root(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// `/a/b` as `a/b`, for resolution relative to the root descriptor.
-fn relative(dest: &Path) -> PathBuf {
-    dest.components()
-        .filter(|c| matches!(c, Component::Normal(_)))
-        .collect()
 }
 
 /// The SELinux context of the filesystems the init mounts, if any.
@@ -288,12 +188,6 @@ fn mount_filesystem(
             let v1 = fstype == "cgroup";
             return cgroup_mount::mount(target.as_fd(), dest, &options, v1, own_cgroup_ns);
         }
-        "" => {
-            return Err(InitError::Invalid(format!(
-                "mount on {} has no type",
-                dest.display()
-            )))
-        }
         t => t,
     };
     let source = m
@@ -311,10 +205,12 @@ fn mount_filesystem(
     let target = ensure_target(root, dest, true)?;
     sys::attach_mount(fs.as_fd(), target.as_fd())
         .map_err(os(format!("attach {fstype} on {}", dest.display())))?;
-    apply_propagation(fs.as_fd(), &options.propagation).map_err(os(format!(
-        "set propagation of {fstype} on {}",
-        dest.display()
-    )))
+    Ok(
+        apply_propagation(fs.as_fd(), &options.propagation).map_err(os(format!(
+            "set propagation of {fstype} on {}",
+            dest.display()
+        )))?,
+    )
 }
 
 /// Hides `path` (already inside the new root): /dev/null over a file, an
@@ -327,7 +223,7 @@ fn mask(path: &Path, label: Option<&str>) -> Result<(), InitError> {
     ) {
         Ok(fd) => fd,
         Err(rustix::io::Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(os(format!("open masked path {}", path.display()))(e)),
+        Err(e) => return Err(os(format!("open masked path {}", path.display()))(e).into()),
     };
     let is_dir = rustix::fs::fstat(&target)
         .map_err(os("stat masked path"))?
@@ -352,7 +248,8 @@ fn mask(path: &Path, label: Option<&str>) -> Result<(), InitError> {
         sys::clone_mount_tree(Path::new("/dev/null"), false)
             .map_err(os(format!("mask {}", path.display())))?
     };
-    sys::attach_mount(cover.as_fd(), target.as_fd()).map_err(os(format!("mask {}", path.display())))
+    Ok(sys::attach_mount(cover.as_fd(), target.as_fd())
+        .map_err(os(format!("mask {}", path.display())))?)
 }
 
 /// Makes `path` a read-only bind of itself. Missing paths are fine.
@@ -360,7 +257,7 @@ fn make_readonly(path: &Path) -> Result<(), InitError> {
     let tree = match sys::clone_mount_tree(path, true) {
         Ok(fd) => fd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(os(format!("read-only path {}", path.display()))(e)),
+        Err(e) => return Err(os(format!("read-only path {}", path.display()))(e).into()),
     };
     sys::mount_setattr(
         tree.as_fd(),
@@ -373,8 +270,8 @@ fn make_readonly(path: &Path) -> Result<(), InitError> {
     .map_err(os(format!("read-only path {}", path.display())))?;
     let target = rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
         .map_err(os(format!("open read-only path {}", path.display())))?;
-    sys::attach_mount(tree.as_fd(), target.as_fd())
-        .map_err(os(format!("read-only path {}", path.display())))
+    Ok(sys::attach_mount(tree.as_fd(), target.as_fd())
+        .map_err(os(format!("read-only path {}", path.display())))?)
 }
 
 /// The spec's rootfsPropagation, if any.
@@ -402,6 +299,85 @@ fn set_propagation(p: Propagation) -> Result<(), InitError> {
     if p.recursive {
         flags |= MsFlags::MS_REC;
     }
-    nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
-        .map_err(os(format!("set the propagation of / to {flags:?}")))
+    Ok(
+        nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .map_err(os(format!("set the propagation of / to {flags:?}")))?,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::MountBuilder;
+
+    fn mount(dest: &str, typ: &str, options: &[&str]) -> Mount {
+        MountBuilder::default()
+            .destination(dest)
+            .typ(typ)
+            .source("src")
+            .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+            .build()
+            .expect("mount")
+    }
+
+    fn donated() -> OwnedFd {
+        std::fs::File::open("/dev/null").expect("open").into()
+    }
+
+    #[test]
+    fn binds_take_their_donated_mount_by_spec_index() {
+        let mounts = [
+            mount("/proc", "proc", &[]),
+            mount("/data", "bind", &["rbind"]),
+            mount("/tmp", "tmpfs", &[]),
+            mount("/etc/hosts", "none", &["bind", "ro"]),
+        ];
+        let binds = [(3, donated()), (1, donated())];
+        let (steps, dev_is_tmpfs) = plan_mounts(&mounts, &binds).expect("plan");
+        assert!(!dev_is_tmpfs);
+        let taken: Vec<String> = steps
+            .iter()
+            .map(|s| match s {
+                Step::Bind { mount, donated } => {
+                    let index = binds.iter().position(|(_, fd)| std::ptr::eq(fd, *donated));
+                    format!("bind {} <- {index:?}", mount.destination().display())
+                }
+                Step::Filesystem(m) => format!("fs {}", m.destination().display()),
+            })
+            .collect();
+        assert_eq!(
+            taken,
+            [
+                "fs /proc",
+                "bind /data <- Some(1)",
+                "fs /tmp",
+                "bind /etc/hosts <- Some(0)"
+            ]
+        );
+    }
+
+    #[test]
+    fn only_a_tmpfs_on_dev_gets_device_nodes() {
+        let tmpfs = [mount("/dev", "tmpfs", &[])];
+        assert!(plan_mounts(&tmpfs, &[]).expect("plan").1);
+        let bound = [mount("/dev", "bind", &["rbind"])];
+        assert!(!plan_mounts(&bound, &[(0, donated())]).expect("plan").1);
+        let elsewhere = [mount("/dev/shm", "tmpfs", &[])];
+        assert!(!plan_mounts(&elsewhere, &[]).expect("plan").1);
+    }
+
+    #[test]
+    fn bad_mounts_are_refused_before_any_is_made() {
+        let relative = [mount("proc", "proc", &[])];
+        let missing = [mount("/data", "bind", &["rbind"])];
+        let untyped = [mount("/x", "", &[])];
+        for (mounts, says) in [
+            (&relative[..], "is not absolute"),
+            (&missing[..], "no donated mount for /data"),
+            (&untyped[..], "has no type"),
+        ] {
+            let err = plan_mounts(mounts, &[]).expect_err(says);
+            assert!(err.to_string().contains(says), "{err}");
+        }
+    }
 }

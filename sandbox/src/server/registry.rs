@@ -9,8 +9,8 @@ use specutils::channel::Channel;
 use specutils::hooks::HookState;
 
 use crate::control::{ErrorKind, RemoteError, Responder};
-use crate::launch::Init;
 use crate::seccomp::Filter;
+use crate::spawn::Init;
 
 /// One container in this sandbox, as the sandbox tracks it.
 pub struct Container {
@@ -49,7 +49,7 @@ impl Container {
         state: HookState,
         exit_file: Option<OwnedFd>,
         mounts: Vec<Channel>,
-        options: &crate::setup::LaunchOptions,
+        options: &crate::options::LaunchOptions,
     ) -> Self {
         let mut c = Self::running(spec, init.pid, init.pidfd, state, exit_file, options);
         c.release = Some(init.channel);
@@ -64,7 +64,7 @@ impl Container {
         init_pidfd: OwnedFd,
         state: HookState,
         exit_file: Option<OwnedFd>,
-        options: &crate::setup::LaunchOptions,
+        options: &crate::options::LaunchOptions,
     ) -> Self {
         // The create that set this container up checked the same spec; a
         // failure here would be a bug, and exec then runs without it.

@@ -64,7 +64,8 @@ impl Server {
                 )))
             }
         };
-        let (new, join) = crate::setup::pod_namespaces(&req.spec, root.init_pid).map_err(failed)?;
+        let (new, join) = crate::spawn::pod_namespaces(&req.spec, root.init_pid)
+            .map_err(|e| failed(e.to_string()))?;
         // The init joins the cgroup through its copies; ours stay for the
         // processes exec'd into the container later.
         let procs = fds
@@ -73,7 +74,7 @@ impl Server {
             .map(|f| f.try_clone())
             .collect::<Result<Vec<OwnedFd>, _>>()
             .map_err(|e| failed(format!("duplicate cgroup descriptor: {e}")))?;
-        let setup = crate::setup::ContainerSetup {
+        let setup = crate::spawn::ContainerSetup {
             id: &req.id,
             spec: &req.spec,
             bundle: &req.bundle,
@@ -88,7 +89,8 @@ impl Server {
         };
         let hooks = req.spec.hooks().clone().unwrap_or_default();
         let namespaced = |_pid: i32, state: &HookState| super::hooks::create_runtime(&hooks, state);
-        let (init, state) = crate::setup::create(setup, namespaced).map_err(failed)?;
+        let (init, state) =
+            crate::spawn::create(setup, namespaced).map_err(|e| failed(e.to_string()))?;
         let init_pid = init.pid;
         let mut container = Container::new(
             &req.spec,

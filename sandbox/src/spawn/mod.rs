@@ -1,17 +1,27 @@
-//! Forking a container's init into its namespaces and driving it to Ready.
+//! The parent side of the fork: the sandbox prepares a container's init
+//! (`container`, `namespaces`), forks it, and drives it over its channel
+//! until it reports Ready. What runs in the child is `crate::init`.
+
+mod container;
+mod namespaces;
+
+pub use container::{create, has_runtime_hooks, initial_state, ContainerSetup};
+pub use namespaces::{plan_namespaces, pod_namespaces, Namespaces};
 
 use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sched::CloneFlags;
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use oci_spec::runtime::LinuxIdMapping;
 use specutils::channel::{Channel, ChannelError};
 use specutils::sys::{clone_process, Cloned};
 
 use crate::init::{self, InitCmd, InitMsg, InitPlan};
 use specutils::hooks::HookState;
 
+/// Why a container's init could not be made; its text is what the user
+/// reads, so each names the input.
 #[derive(Debug, thiserror::Error)]
-pub enum LaunchError {
+pub enum SpawnError {
     #[error("open namespace {path}: {source}")]
     Namespace {
         path: String,
@@ -27,12 +37,34 @@ pub enum LaunchError {
         pid: i32,
         source: std::io::Error,
     },
+    /// The init's own report, as it sent it.
     #[error("{0}")]
     Init(String),
+    #[error("container init sent {0:?} out of turn")]
+    OutOfTurn(Box<InitMsg>),
+    #[error("container init handed over {0} descriptors, not a pidfd")]
+    NoPidfd(usize),
     #[error("container init exited during setup")]
     InitGone,
     #[error("init channel: {0}")]
     Channel(#[from] ChannelError),
+    #[error("sandbox got {got} mount channels for {wanted} mounts")]
+    MountChannels { got: usize, wanted: usize },
+    #[error(transparent)]
+    Donation(#[from] gofer::GoferError),
+    #[error("seccomp: {0}")]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Baseline(#[from] crate::baseline::BaselineError),
+    #[error("connect to seccomp listenerPath {path}: {source}")]
+    SeccompListener {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// The hooks that run once the init's namespaces exist (prestart,
+    /// createRuntime), run by whoever the caller is.
+    #[error("{0}")]
+    Hooks(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A container init, forked and set up, blocked before execve.
@@ -42,64 +74,18 @@ pub struct Init {
     pub channel: Channel,
 }
 
-/// The clone flag of each namespace type.
-fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
-    match t {
-        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
-        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
-        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
-        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
-        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
-        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
-    }
-}
-
-/// The namespaces the spec asks for: those to create, and those to join
-/// (opened now, while the paths mean what the caller meant).
-pub fn plan_namespaces(
-    spec: &Spec,
-) -> Result<(CloneFlags, Vec<(CloneFlags, OwnedFd)>), LaunchError> {
-    // The frontend checked it; the rootfs must never be built in ours.
-    specutils::namespaces::check_mount_namespace(spec)?;
-    let mut new = CloneFlags::empty();
-    let mut join = Vec::new();
-    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
-    for ns in namespaces.into_iter().flatten() {
-        let flag = clone_flag(ns.typ());
-        match ns.path() {
-            None => new |= flag,
-            Some(p) if p.as_os_str().is_empty() => new |= flag,
-            Some(p) => {
-                let fd = rustix::fs::open(
-                    p,
-                    rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-                    rustix::fs::Mode::empty(),
-                )
-                .map_err(|e| LaunchError::Namespace {
-                    path: p.display().to_string(),
-                    source: e.into(),
-                })?;
-                join.push((flag, fd));
-            }
-        }
-    }
-    Ok((new, join))
-}
-
 /// Forks the init with `new` namespaces, runs its setup, and returns once
 /// it reports Ready. Once the init's namespaces exist, `namespaced` runs
 /// with its pid (for createRuntime hooks); `state` is completed with that
 /// pid and handed to the init for its own hooks. The caller must be
 /// single-threaded.
-pub fn launch(
+pub fn spawn(
     plan: InitPlan,
     new: CloneFlags,
     mut state: HookState,
-    namespaced: impl FnOnce(i32) -> Result<(), String>,
-) -> Result<Init, LaunchError> {
-    let (ours, theirs) = Channel::pair().map_err(LaunchError::Fork)?;
+    namespaced: impl FnOnce(i32) -> Result<(), SpawnError>,
+) -> Result<Init, SpawnError> {
+    let (ours, theirs) = Channel::pair().map_err(SpawnError::Fork)?;
     let uid_maps = plan
         .spec
         .linux()
@@ -121,14 +107,9 @@ pub fn launch(
         .map(|i| plan.join.remove(i).1);
     let own_pid_ns = match &pid_join {
         Some(fd) => {
-            let own = rustix::fs::open(
-                "/proc/self/ns/pid",
-                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-            )
-            .map_err(|e| LaunchError::Fork(e.into()))?;
+            let own = namespaces::open_ns("/proc/self/ns/pid".as_ref())?;
             nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
-                .map_err(|e| LaunchError::Fork(e.into()))?;
+                .map_err(|e| SpawnError::Fork(e.into()))?;
             Some(own)
         }
         None => None,
@@ -144,7 +125,7 @@ pub fn launch(
     plan.unshare = new - at_fork;
     // The child inherits this working directory, translated into its new
     // mount namespace: that is where it attaches the rootfs.
-    std::env::set_current_dir(&plan.mount_point).map_err(LaunchError::Fork)?;
+    std::env::set_current_dir(&plan.mount_point).map_err(SpawnError::Fork)?;
     // SAFETY: the sandbox is single-threaded (no async runtime, no threads),
     // so the child may run ordinary code, as after fork().
     let cloned = unsafe { clone_process(at_fork.bits() as u64) };
@@ -154,7 +135,7 @@ pub fn launch(
             tracing::error!("return to the sandbox's pid namespace: {e}");
         }
     }
-    let cloned = cloned.map_err(LaunchError::Fork)?;
+    let cloned = cloned.map_err(SpawnError::Fork)?;
     let (pid, pidfd) = match cloned {
         Cloned::Child => {
             drop(ours);
@@ -171,7 +152,7 @@ pub fn launch(
     };
     let result = drive(&mut init, uid_maps, gid_maps, &mut state, |pid| {
         set_oom_score_adj(pid, oom_score_adj)?;
-        namespaced(pid).map_err(LaunchError::Init)
+        namespaced(pid)
     });
     if result.is_err() {
         let _ =
@@ -188,8 +169,8 @@ fn drive(
     uid_maps: Option<Vec<LinuxIdMapping>>,
     gid_maps: Option<Vec<LinuxIdMapping>>,
     state: &mut HookState,
-    namespaced: impl FnOnce(i32) -> Result<(), LaunchError>,
-) -> Result<(), LaunchError> {
+    namespaced: impl FnOnce(i32) -> Result<(), SpawnError>,
+) -> Result<(), SpawnError> {
     loop {
         match init.channel.recv::<InitMsg>() {
             Ok((InitMsg::UserNamespaced, _)) => {
@@ -198,13 +179,9 @@ fn drive(
             }
             Ok((InitMsg::Forked, fds)) => adopt(init, fds)?,
             Ok((InitMsg::Namespaced, _)) => break,
-            Ok((InitMsg::Failed { message }, _)) => return Err(LaunchError::Init(message)),
-            Ok((m, _)) => {
-                return Err(LaunchError::Init(format!(
-                    "container init sent {m:?} out of turn"
-                )))
-            }
-            Err(ChannelError::Closed) => return Err(LaunchError::InitGone),
+            Ok((InitMsg::Failed { message }, _)) => return Err(SpawnError::Init(message)),
+            Ok((m, _)) => return Err(SpawnError::OutOfTurn(Box::new(m))),
+            Err(ChannelError::Closed) => return Err(SpawnError::InitGone),
             Err(e) => return Err(e.into()),
         }
     }
@@ -222,15 +199,12 @@ fn drive(
 /// Takes over the init that the forked process made in its new pid
 /// namespace (our child too, by CLONE_PARENT), and reaps the one that
 /// made it, which exits.
-fn adopt(init: &mut Init, mut fds: Vec<OwnedFd>) -> Result<(), LaunchError> {
+fn adopt(init: &mut Init, mut fds: Vec<OwnedFd>) -> Result<(), SpawnError> {
     if fds.len() != 1 {
-        return Err(LaunchError::Init(format!(
-            "container init handed over {} descriptors, not a pidfd",
-            fds.len()
-        )));
+        return Err(SpawnError::NoPidfd(fds.len()));
     }
     let pidfd = fds.remove(0);
-    let pid = specutils::proc::pidfd_pid(pidfd.as_fd()).map_err(LaunchError::Fork)?;
+    let pid = specutils::proc::pidfd_pid(pidfd.as_fd()).map_err(SpawnError::Fork)?;
     reap(init);
     init.pid = pid;
     init.pidfd = pidfd;
@@ -238,14 +212,12 @@ fn adopt(init: &mut Init, mut fds: Vec<OwnedFd>) -> Result<(), LaunchError> {
 }
 
 /// Receives the init's next message; anything but `ok` is an error.
-fn expect_msg(init: &Init, ok: impl Fn(&InitMsg) -> bool) -> Result<(), LaunchError> {
+fn expect_msg(init: &Init, ok: impl Fn(&InitMsg) -> bool) -> Result<(), SpawnError> {
     match init.channel.recv::<InitMsg>() {
         Ok((m, _)) if ok(&m) => Ok(()),
-        Ok((InitMsg::Failed { message }, _)) => Err(LaunchError::Init(message)),
-        Ok((m, _)) => Err(LaunchError::Init(format!(
-            "container init sent {m:?} out of turn"
-        ))),
-        Err(ChannelError::Closed) => Err(LaunchError::InitGone),
+        Ok((InitMsg::Failed { message }, _)) => Err(SpawnError::Init(message)),
+        Ok((m, _)) => Err(SpawnError::OutOfTurn(Box::new(m))),
+        Err(ChannelError::Closed) => Err(SpawnError::InitGone),
         Err(e) => Err(e.into()),
     }
 }
@@ -259,12 +231,12 @@ fn reap(init: &Init) {
 /// exists: inside one, the init may not write its own (its /proc files
 /// belong to an unmapped owner, and lowering needs CAP_SYS_RESOURCE in the
 /// initial namespace).
-fn set_oom_score_adj(pid: i32, adj: Option<i32>) -> Result<(), LaunchError> {
+fn set_oom_score_adj(pid: i32, adj: Option<i32>) -> Result<(), SpawnError> {
     let Some(adj) = adj else {
         return Ok(());
     };
     std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string()).map_err(|source| {
-        LaunchError::ProcWrite {
+        SpawnError::ProcWrite {
             what: "oom_score_adj",
             pid,
             source,
@@ -276,7 +248,7 @@ fn write_id_maps(
     pid: i32,
     uid: Option<&[LinuxIdMapping]>,
     gid: Option<&[LinuxIdMapping]>,
-) -> Result<(), LaunchError> {
+) -> Result<(), SpawnError> {
     let format = |maps: Option<&[LinuxIdMapping]>| {
         maps.unwrap_or(&[])
             .iter()
@@ -285,7 +257,7 @@ fn write_id_maps(
     };
     let write = |what: &'static str, data: String| {
         std::fs::write(format!("/proc/{pid}/{what}"), data)
-            .map_err(|source| LaunchError::ProcWrite { what, pid, source })
+            .map_err(|source| SpawnError::ProcWrite { what, pid, source })
     };
     write("uid_map", format(uid))?;
     write("gid_map", format(gid))

@@ -44,22 +44,27 @@
 //! (libcgroups' `cgroupsv2_devices` feature, off here); the container then
 //! sees only the device nodes the sandbox creates.
 
-use std::collections::{BTreeSet, HashMap};
+mod dirs;
+mod parent;
+mod path;
+mod stats;
+mod systemd;
+mod teardown;
+
+pub use systemd::systemd_path;
+
+use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
 use std::io;
-use std::path::{Component, Path, PathBuf};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+
+use path::resolve_path;
 
 use libcgroups::common::{
     create_cgroup_manager, get_all_pids, get_cgroup_setup, AnyCgroupManager, AnyManagerError,
     CgroupConfig, CgroupManager, CgroupSetup, ControllerOpt, CreateCgroupSetupError, FreezerState,
     GetCgroupSetupError, WrappedIoError,
-};
-use libcgroups::stats::{
-    parse_single_value, pid_stats, supported_page_sizes, CpuStats, CpuUsage, HugeTlbStats,
-    MemoryData, MemoryStats,
 };
 use libcgroups::v1::util::{
     list_subsystem_mount_points, list_supported_mount_points, V1MountPointError,
@@ -79,8 +84,6 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// libcgroups recognises a hybrid setup only by a cgroup2 mount exactly here.
 const HYBRID_UNIFIED_ROOT: &str = "/sys/fs/cgroup/unified";
 const DEFAULT_PARENT: &str = "/runsc";
-/// How long [`Cgroup::remove`] waits for SIGKILLed processes to go.
-const REMOVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Errors name the cgroup by its path relative to the hierarchy roots.
 #[derive(Debug, thiserror::Error)]
@@ -163,8 +166,9 @@ pub struct JoinHandles {
     pub v1_tasks: Vec<std::os::fd::OwnedFd>,
 }
 
-/// Moves the calling single-threaded process into the cgroups whose v1
-/// `tasks` files are given (see [`Cgroup::join_handles`]).
+/// Moves the calling single-threaded process into the cgroups whose
+/// `tasks` or `cgroup.procs` files are given, one per hierarchy (see
+/// [`Cgroup::join_handles`]): "0" names the writer.
 pub fn join_self(tasks: &[std::os::fd::OwnedFd]) -> io::Result<()> {
     for fd in tasks {
         rustix::io::write(fd, b"0")?;
@@ -183,9 +187,7 @@ impl Cgroup {
     ) -> Result<Self, CgroupError> {
         let cgroup = Self::open(path, id)?;
         let mut created = Vec::new();
-        let parent_lock = cgroup
-            .in_default_parent()
-            .then(|| crate::cgroup_parent::lock(false));
+        let parent_lock = cgroup.in_default_parent().then(|| parent::lock(false));
         let made = cgroup.make_dirs(&mut created);
         drop(parent_lock);
         let result = made.and_then(|()| resources.map_or(Ok(()), |r| cgroup.update(r)));
@@ -410,23 +412,6 @@ impl Cgroup {
             .map_err(|e| CgroupError::Apply(self.path.clone(), e))
     }
 
-    /// Usage and limits: cpu, memory, pids, blkio, hugetlb.
-    ///
-    /// libcgroups returns nothing at all when one file it expects is missing
-    /// (`memory.memsw.*` on v1 without swap accounting, `nr_periods` in a v2
-    /// `cpu.stat` without the cpu controller). Then this reports what the
-    /// files present tell: pids, memory usage and limit, cpu time.
-    pub fn stats(&self) -> Result<Stats, CgroupError> {
-        let mut stats = self.manager()?.stats().unwrap_or_else(|e| {
-            tracing::debug!("cgroup {}: partial stats: {e}", self.path.display());
-            self.basic_stats()
-        });
-        if let Some((_, dir)) = &self.unified_hugetlb {
-            stats.hugetlb = self.v2_hugetlb_stats(dir)?;
-        }
-        Ok(stats)
-    }
-
     /// Sends `signal` to every process in the cgroup. Processes forked while
     /// this runs may escape it; [`Cgroup::remove`] freezes first for that.
     pub fn kill_all(&self, signal: Signal) -> Result<(), CgroupError> {
@@ -442,201 +427,6 @@ impl Cgroup {
             }
         }
         Ok(())
-    }
-
-    /// SIGKILLs every process left in the cgroup, waits at most
-    /// [`REMOVE_TIMEOUT`] for them to go, and removes the cgroup, nested
-    /// cgroups included, from every hierarchy. Removing a cgroup that does not
-    /// exist succeeds.
-    pub fn remove(&self) -> Result<(), CgroupError> {
-        if !self.exists() {
-            return Ok(());
-        }
-        // The usual case after a container ended: nothing left, so no
-        // freeze, kill and thaw round (~3 ms in 11 hierarchies).
-        if !self.pids()?.is_empty() {
-            // Frozen, nothing in the cgroup can fork a child the kill loop
-            // misses.
-            let frozen = self.freeze();
-            if let Err(e) = self.kill_all(Signal::SIGKILL) {
-                tracing::warn!("{e}");
-            }
-            // A SIGKILLed task in a frozen v1 cgroup dies only once thawed.
-            // Thaw even if freezing failed: the container may have been
-            // paused.
-            if let (Err(e), Ok(())) = (self.thaw(), frozen) {
-                tracing::warn!("{e}");
-            }
-        }
-
-        let deadline = Instant::now() + REMOVE_TIMEOUT;
-        let mut delay = Duration::from_millis(2);
-        loop {
-            let pids = self.pids()?;
-            let expired = Instant::now() >= deadline;
-            if pids.is_empty() {
-                match self.remove_dirs() {
-                    Ok(()) => {
-                        if self.in_default_parent() {
-                            let parents = self.hierarchies.iter().filter_map(|h| h.dir.parent());
-                            crate::cgroup_parent::remove_if_empty(parents);
-                        }
-                        return Ok(());
-                    }
-                    Err(e) if expired => return Err(e),
-                    // The kernel may still be tearing down the last exit.
-                    Err(_) => {}
-                }
-            } else if expired {
-                return Err(CgroupError::Busy(self.path.clone(), pids));
-            } else if let Err(e) = self.kill_all(Signal::SIGKILL) {
-                tracing::debug!("{e}");
-            }
-            thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_millis(100));
-        }
-    }
-
-    /// Makes this cgroup's directories, recording in `created` those that did
-    /// not exist, parents before children.
-    fn make_dirs(&self, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
-        let relative = self.path.strip_prefix("/").unwrap_or(&self.path);
-        for h in &self.hierarchies {
-            let controllers = match h.kind {
-                Kind::V2 => self.read(&h.root.join("cgroup.controllers"))?,
-                Kind::V1 | Kind::V1Cpuset => String::new(),
-            };
-            let mut current = h.root.clone();
-            for component in relative.components() {
-                // Every v2 ancestor must hand the controllers down, or the
-                // leaf has no limit files; never the leaf itself, which would
-                // then be refused processes ("no internal processes").
-                for controller in controllers.split_whitespace() {
-                    let file = current.join("cgroup.subtree_control");
-                    if let Err(e) = fs::write(&file, format!("+{controller}")) {
-                        tracing::debug!("cannot enable {controller} in {}: {e}", file.display());
-                    }
-                }
-                let parent = current.clone();
-                current.push(component);
-                match fs::create_dir(&current) {
-                    Ok(()) => created.push(current.clone()),
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(CgroupError::CreateDir(self.path.clone(), current, e)),
-                }
-                if h.kind == Kind::V1Cpuset {
-                    for name in ["cpuset.cpus", "cpuset.mems"] {
-                        if self.read(&current.join(name))?.trim().is_empty() {
-                            let inherited = self.read(&parent.join(name))?;
-                            self.write(&current.join(name), inherited.trim())?;
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn remove_dirs(&self) -> Result<(), CgroupError> {
-        for h in &self.hierarchies {
-            self.remove_tree(&h.dir)?;
-        }
-        Ok(())
-    }
-
-    /// rmdir `dir` after its nested cgroups. The control files inside need no
-    /// removal: the kernel drops them with the directory.
-    fn remove_tree(&self, dir: &Path) -> Result<(), CgroupError> {
-        let remove_err = |e| CgroupError::Remove(self.path.clone(), dir.to_path_buf(), e);
-        let entries = match fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(remove_err(e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(remove_err)?;
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                self.remove_tree(&entry.path())?;
-            }
-        }
-        match fs::remove_dir(dir) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(remove_err(e)),
-            _ => Ok(()),
-        }
-    }
-
-    /// What the control files present tell, whichever hierarchy holds them.
-    fn basic_stats(&self) -> Stats {
-        let value = |names: &[&str]| {
-            let mut files = self
-                .hierarchies
-                .iter()
-                .flat_map(|h| names.iter().map(|n| h.dir.join(n)));
-            files
-                .find_map(|file| parse_single_value(&file).ok())
-                .unwrap_or_default()
-        };
-        let v2_cpu_usec = self.hierarchies.iter().find_map(|h| {
-            let stat = fs::read_to_string(h.dir.join("cpu.stat")).ok()?;
-            stat.lines()
-                .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse::<u64>().ok())
-        });
-        let memory = MemoryData {
-            usage: value(&["memory.usage_in_bytes", "memory.current"]),
-            max_usage: value(&["memory.max_usage_in_bytes", "memory.peak"]),
-            limit: value(&["memory.limit_in_bytes", "memory.max"]),
-            fail_count: value(&["memory.failcnt"]),
-        };
-        let usage_total = match v2_cpu_usec {
-            Some(usec) => usec.saturating_mul(1000),
-            None => value(&["cpuacct.usage"]),
-        };
-        Stats {
-            pids: (self.hierarchies.iter())
-                .find_map(|h| pid_stats(&h.dir).ok())
-                .unwrap_or_default(),
-            memory: MemoryStats {
-                memory,
-                ..Default::default()
-            },
-            cpu: CpuStats {
-                usage: CpuUsage {
-                    usage_total,
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-            hugetlb: (self.hierarchies.iter())
-                .filter(|h| h.kind == Kind::V2)
-                .find_map(|h| self.v2_hugetlb_stats(&h.dir).ok())
-                .unwrap_or_default(),
-            ..Default::default()
-        }
-    }
-
-    /// hugetlb usage in the v2 directory `dir`, as libcgroups' v2 manager
-    /// reports it (cgroup v2 keeps no peak usage).
-    fn v2_hugetlb_stats(&self, dir: &Path) -> Result<HashMap<String, HugeTlbStats>, CgroupError> {
-        let sizes = supported_page_sizes().map_err(|e| {
-            self.file_err(Path::new("/sys/kernel/mm/hugepages"), io::Error::other(e))
-        })?;
-        let mut stats = HashMap::new();
-        for size in sizes {
-            let current = dir.join(format!("hugetlb.{size}.current"));
-            let usage = parse_single_value(&current)
-                .map_err(|e| CgroupError::Read(self.path.clone(), e))?;
-            let events = self.read(&dir.join(format!("hugetlb.{size}.events")))?;
-            let fail_count = (events.lines())
-                .find_map(|l| l.strip_prefix("max ")?.trim().parse().ok())
-                .unwrap_or(0);
-            let entry = HugeTlbStats {
-                usage,
-                fail_count,
-                ..Default::default()
-            };
-            stats.insert(size, entry);
-        }
-        Ok(stats)
     }
 
     fn read(&self, file: &Path) -> Result<String, CgroupError> {
@@ -659,153 +449,5 @@ fn controller_opt(resources: &LinuxResources) -> ControllerOpt<'_> {
             .unwrap_or(false),
         oom_score_adj: None,
         freezer_state: None,
-    }
-}
-
-/// The cgroup path, absolute and normalised. `..` is refused because it would
-/// leave the cgroup filesystem, and the root because removing it would kill
-/// every process on the host.
-/// The cgroupfs path of a systemd-style `cgroupsPath`, `slice:prefix:name`
-/// (what containerd and kubelet send with runc's `--systemd-cgroup`): the
-/// directory systemd would give unit `<prefix>-<name>.scope` in that
-/// slice, whose dashes nest (`a-b.slice` is `a.slice/a-b.slice`). A name
-/// ending in `.slice` is a slice of its own. An empty slice is
-/// `system.slice`; no path at all is `system.slice:runsc:<id>`. No unit is
-/// registered with systemd: only the place is the same.
-pub fn systemd_path(given: Option<&str>, id: &str) -> Result<PathBuf, CgroupError> {
-    let raw = given.filter(|p| !p.is_empty());
-    let invalid = |reason| CgroupError::InvalidPath(PathBuf::from(raw.unwrap_or_default()), reason);
-    let (slice, prefix, name) = match raw.map(|r| r.split(':').collect::<Vec<_>>()) {
-        None => ("", "runsc", id),
-        Some(parts) => match parts[..] {
-            [slice, prefix, name] => (slice, prefix, name),
-            _ => {
-                return Err(invalid(
-                    "with --systemd-cgroup it must be slice:prefix:name",
-                ))
-            }
-        },
-    };
-    let slice = if slice.is_empty() {
-        "system.slice"
-    } else {
-        slice
-    };
-    let mut path = expand_slice(slice).ok_or_else(|| invalid("the slice is not a valid name"))?;
-    if name.is_empty() || name.contains('/') || prefix.contains('/') {
-        return Err(invalid("the unit name is not a valid name"));
-    }
-    if name.ends_with(".slice") {
-        path.push(name);
-    } else if prefix.is_empty() {
-        path.push(format!("{name}.scope"));
-    } else {
-        path.push(format!("{prefix}-{name}.scope"));
-    }
-    resolve_path(Some(&path), id)
-}
-
-/// `a-b-c.slice` as the directories systemd nests it in:
-/// `/a.slice/a-b.slice/a-b-c.slice`; `-.slice` is the root.
-fn expand_slice(slice: &str) -> Option<PathBuf> {
-    let mut path = PathBuf::from("/");
-    if slice == "-.slice" {
-        return Some(path);
-    }
-    let stem = slice.strip_suffix(".slice")?;
-    if stem.is_empty()
-        || stem.contains('/')
-        || stem.starts_with('-')
-        || stem.ends_with('-')
-        || stem.contains("--")
-    {
-        return None;
-    }
-    let mut prefix = String::new();
-    for part in stem.split('-') {
-        if !prefix.is_empty() {
-            prefix.push('-');
-        }
-        prefix.push_str(part);
-        path.push(format!("{prefix}.slice"));
-    }
-    Some(path)
-}
-
-fn resolve_path(path: Option<&Path>, id: &str) -> Result<PathBuf, CgroupError> {
-    let given = path.filter(|p| !p.as_os_str().is_empty());
-    let raw = given.map_or_else(|| Path::new(DEFAULT_PARENT).join(id), Path::to_path_buf);
-    let invalid = |reason| CgroupError::InvalidPath(raw.clone(), reason);
-    let id_is_one_name = matches!(
-        Path::new(id).components().collect::<Vec<_>>()[..],
-        [Component::Normal(_)]
-    );
-    if given.is_none() && !id_is_one_name {
-        // Otherwise removing one container's cgroup could take others along.
-        return Err(invalid("the container id must be one path component"));
-    }
-    let mut resolved = PathBuf::from("/");
-    for component in raw.components() {
-        match component {
-            Component::Normal(name) => resolved.push(name),
-            Component::RootDir | Component::CurDir => {}
-            Component::ParentDir | Component::Prefix(_) => return Err(invalid("\"..\" in it")),
-        }
-    }
-    if resolved == Path::new("/") {
-        return Err(invalid("the root cgroup holds the whole host"));
-    }
-    Ok(resolved)
-}
-
-#[cfg(test)]
-mod path_tests {
-    use super::*;
-
-    fn ok(given: Option<&str>) -> String {
-        systemd_path(given, "c1")
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|e| format!("error: {e}"))
-    }
-
-    #[test]
-    fn systemd_paths_land_where_systemd_puts_them() {
-        assert_eq!(
-            ok(Some("kubepods-besteffort-pod12.slice:cri-containerd:abc")),
-            "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/cri-containerd-abc.scope"
-        );
-        assert_eq!(
-            ok(Some("system.slice:docker:abc")),
-            "/system.slice/docker-abc.scope"
-        );
-        assert_eq!(ok(Some(":runsc:abc")), "/system.slice/runsc-abc.scope");
-        assert_eq!(ok(Some("machine.slice::abc")), "/machine.slice/abc.scope");
-        assert_eq!(ok(Some("-.slice:x:abc")), "/x-abc.scope");
-        assert_eq!(ok(Some("a.slice:x:a-b.slice")), "/a.slice/a-b.slice");
-        assert_eq!(ok(None), "/system.slice/runsc-c1.scope");
-        assert_eq!(ok(Some("")), "/system.slice/runsc-c1.scope");
-    }
-
-    #[test]
-    fn bad_systemd_paths_are_refused() {
-        for bad in [
-            "/runsc/c1",
-            "a:b",
-            "a:b:c:d",
-            "a.slice:x:",
-            "noslice:x:abc",
-            "-a.slice:x:abc",
-            "a--b.slice:x:abc",
-            "a-.slice:x:abc",
-            "../x.slice:x:abc",
-            "a.slice:x:../../etc",
-            "a.slice:../x:abc",
-        ] {
-            assert!(
-                ok(Some(bad)).starts_with("error: invalid cgroup path"),
-                "{bad}: {}",
-                ok(Some(bad))
-            );
-        }
     }
 }

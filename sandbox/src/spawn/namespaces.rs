@@ -1,0 +1,99 @@
+//! Which namespaces a container's init is forked into, and which it
+//! joins: opened here, in the sandbox, while the paths mean what the
+//! caller meant.
+
+use std::os::fd::OwnedFd;
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::SpawnError;
+
+/// Namespaces to create, and namespaces to join with their descriptors.
+pub type Namespaces = (CloneFlags, Vec<(CloneFlags, OwnedFd)>);
+
+/// The clone flag of each namespace type.
+fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// Opens a namespace file to join later.
+pub(super) fn open_ns(path: &std::path::Path) -> Result<OwnedFd, SpawnError> {
+    rustix::fs::open(
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| SpawnError::Namespace {
+        path: path.display().to_string(),
+        source: e.into(),
+    })
+}
+
+/// The namespaces the spec asks for: those to create, and those to join.
+pub fn plan_namespaces(spec: &Spec) -> Result<Namespaces, SpawnError> {
+    // The frontend checked it; the rootfs must never be built in ours.
+    specutils::namespaces::check_mount_namespace(spec)?;
+    let mut new = CloneFlags::empty();
+    let mut join = Vec::new();
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    for ns in namespaces.into_iter().flatten() {
+        let flag = clone_flag(ns.typ());
+        match ns.path() {
+            None => new |= flag,
+            Some(p) if p.as_os_str().is_empty() => new |= flag,
+            Some(p) => join.push((flag, open_ns(p)?)),
+        }
+    }
+    Ok((new, join))
+}
+
+/// The namespaces of a subcontainer: the pod's network, ipc and uts (and
+/// user) namespaces always; the pod's pid and cgroup namespaces where the
+/// spec names one by path (such paths point at the pod's namespaces);
+/// fresh ones otherwise; and always a mount namespace of its own.
+pub fn pod_namespaces(spec: &Spec, pod_init: i32) -> Result<Namespaces, SpawnError> {
+    let open = |ns: &str| open_ns(std::path::Path::new(&format!("/proc/{pod_init}/ns/{ns}")));
+    let differs = |ns: &str| {
+        std::fs::read_link(format!("/proc/{pod_init}/ns/{ns}")).ok()
+            != std::fs::read_link(format!("/proc/self/ns/{ns}")).ok()
+    };
+    let mut new = CloneFlags::CLONE_NEWNS;
+    let mut join = Vec::new();
+    if differs("user") {
+        join.push((CloneFlags::CLONE_NEWUSER, open("user")?));
+    }
+    for (ns, flag) in [
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+    ] {
+        if differs(ns) {
+            join.push((flag, open(ns)?));
+        }
+    }
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    for n in namespaces.into_iter().flatten() {
+        let shared = n.path().as_ref().is_some_and(|p| !p.as_os_str().is_empty());
+        let (name, flag) = match n.typ() {
+            LinuxNamespaceType::Pid => ("pid", CloneFlags::CLONE_NEWPID),
+            LinuxNamespaceType::Cgroup => ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+            _ => continue,
+        };
+        if shared {
+            join.push((flag, open(name)?));
+        } else {
+            new |= flag;
+        }
+    }
+    Ok((new, join))
+}
