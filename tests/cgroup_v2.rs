@@ -58,6 +58,9 @@ fn read(path: &Path) -> String {
 
 #[test]
 fn systemd_scope_holds_the_container_while_it_runs() {
+    if common::skip_without_root() {
+        return;
+    }
     if !pure_v2_with_systemd("systemd_scope_holds_the_container_while_it_runs") {
         return;
     }
@@ -122,6 +125,9 @@ fn systemd_scope_holds_the_container_while_it_runs() {
 
 #[test]
 fn a_killed_create_leaves_no_unit_behind() {
+    if common::skip_without_root() {
+        return;
+    }
     if !pure_v2_with_systemd("a_killed_create_leaves_no_unit_behind") {
         return;
     }
@@ -189,6 +195,9 @@ fn root_disk() -> String {
 
 #[test]
 fn v2_limits_update_freeze_and_stats_under_a_scope() {
+    if common::skip_without_root() {
+        return;
+    }
     if !pure_v2_with_systemd("v2_limits_update_freeze_and_stats_under_a_scope") {
         return;
     }
@@ -279,6 +288,9 @@ fn v2_limits_update_freeze_and_stats_under_a_scope() {
 
 #[test]
 fn a_cgroup_namespace_sees_its_own_cgroup_as_the_root() {
+    if common::skip_without_root() {
+        return;
+    }
     if !pure_v2_with_systemd("a_cgroup_namespace_sees_its_own_cgroup_as_the_root") {
         return;
     }

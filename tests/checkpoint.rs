@@ -77,6 +77,9 @@ fn status_of(env: &Env, id: &str) -> String {
 
 #[test]
 fn checkpoint_stops_the_counter_and_restore_continues_it() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (bundle, data) = bundle_with_data(&env, "b", COUNTER);
     let b = bundle.to_str().unwrap();
@@ -149,6 +152,9 @@ fn checkpoint_stops_the_counter_and_restore_continues_it() {
 
 #[test]
 fn leave_running_and_paused_checkpoints_restore_under_a_new_id() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (bundle, data) = bundle_with_data(&env, "b", COUNTER);
     let b = bundle.to_str().unwrap();
@@ -232,6 +238,9 @@ fn ticks(path: &Path) -> Vec<(u64, String)> {
 
 #[test]
 fn memory_open_files_and_pipes_survive_restore() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (bundle, data) = bundle_with_data(&env, "b", &["memhold", "256", "/data"]);
     common::install_program(&bundle, "memhold");
@@ -298,6 +307,9 @@ fn fake_criu(env: &Env, version: &str) -> PathBuf {
 
 #[test]
 fn bad_checkpoints_and_restores_fail_cleanly() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (bundle, data) = bundle_with_data(&env, "b", COUNTER);
     let b = bundle.to_str().unwrap();
@@ -464,6 +476,9 @@ fn bad_checkpoints_and_restores_fail_cleanly() {
 
 #[test]
 fn restored_output_files_must_match_the_checkpointed_ones() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle(
         "b",

@@ -146,6 +146,9 @@ const HOLDER: &str =
 
 #[test]
 fn postgres_holding_an_open_transaction_survives_checkpoint_and_restore() {
+    if common::skip_without_root() {
+        return;
+    }
     let rootfs = rootfs();
     let env = Env::new();
     let bundle = postgres_bundle(&env, &rootfs);

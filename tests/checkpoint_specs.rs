@@ -196,6 +196,9 @@ fn checkpoint_and_restore(env: &Env, name: &str, bundle: &Path) {
 
 #[test]
 fn specs_of_runc_docker_and_containerd_checkpoint_and_restore() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let runc = common::default_spec(&env, &env.path().join("spec"));
     let cmd = ["sh", "-c", COUNTER];
@@ -217,6 +220,9 @@ fn specs_of_runc_docker_and_containerd_checkpoint_and_restore() {
 
 #[test]
 fn a_failed_checkpoint_leaves_the_container_running() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let runc = common::default_spec(&env, &env.path().join("spec"));
     let bundle = bundle_with_spec(&env, "b", containerd_spec(&runc), &["sh", "-c", COUNTER]);
@@ -266,6 +272,9 @@ fn a_failed_checkpoint_leaves_the_container_running() {
 
 #[test]
 fn checkpoints_of_a_container_that_forks_all_the_time_succeed() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     // Short-lived processes without pause: `cgroup.procs` always names
     // some that are gone a moment later.

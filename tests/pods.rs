@@ -23,6 +23,9 @@ fn sub_bundle(env: &Env, name: &str, pod: &str, cmd: &[&str]) -> std::path::Path
 
 #[test]
 fn a_pod_of_three_containers() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let pod = env.id("pod");
     let server = env.id("server");
@@ -138,6 +141,9 @@ fn a_pod_of_three_containers() {
 
 #[test]
 fn subcontainer_of_a_missing_sandbox_fails_cleanly() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let id = env.id("orphan");
     let bundle = sub_bundle(&env, "b", "nosuchpod", &["true"]);
@@ -148,6 +154,9 @@ fn subcontainer_of_a_missing_sandbox_fails_cleanly() {
 
 #[test]
 fn later_containers_and_execs_may_use_sysv_ipc() {
+    if common::skip_without_root() {
+        return;
+    }
     // Both are forked by a sandbox that already runs under its own seccomp
     // filter; PostgreSQL-style IPC must still work in them, as under runc.
     let env = Env::new();
@@ -175,6 +184,9 @@ fn later_containers_and_execs_may_use_sysv_ipc() {
 
 #[test]
 fn a_later_container_sees_its_own_cgroup() {
+    if common::skip_without_root() {
+        return;
+    }
     // Forked in the sandbox's cgroup, a subcontainer's init moves to its
     // own; its cgroup namespace and /sys/fs/cgroup must be rooted there,
     // so that it reads its own memory limit, not the pod's.

@@ -3,14 +3,27 @@
 //! whether it passed or not.
 #![allow(dead_code)]
 
+mod privilege;
 pub mod profiles;
+mod watchdog;
+
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use privilege::{in_subreaper_process, skip_without_root};
+#[allow(unused_imports)]
+pub use watchdog::Watchdog;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The binary under test.
+/// The binary under test: cargo's, or `RUNSC_TEST_BIN` where a runner
+/// copied the binaries aside (tools/vmtest runs them while the tree is
+/// rebuilt).
 pub fn runsc_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_runsc")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("RUNSC_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_runsc").to_string())
+    })
 }
 
 /// A test's private world: `--root`, a scratch directory, a log file.
