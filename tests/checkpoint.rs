@@ -4,9 +4,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{assert_fails_with, edit_config, stderr, stdout, Env, Reaper};
+use common::{assert_fails_with, edit_config, status_of, stderr, stdout, wait_for, Env, Reaper};
 use serde_json::json;
 
 /// A bundle running `cmd` with the host directory `<env>/<name>-data`
@@ -48,14 +48,6 @@ fn numbers(path: &Path) -> Vec<u64> {
         .collect()
 }
 
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// 1, 2, ..., n with nothing skipped, repeated or restarted.
 fn assert_consecutive(values: &[u64]) {
     for (i, v) in values.iter().enumerate() {
@@ -66,13 +58,6 @@ fn assert_consecutive(values: &[u64]) {
             i + 1
         );
     }
-}
-
-fn status_of(env: &Env, id: &str) -> String {
-    env.state(id)["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[test]

@@ -6,9 +6,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{edit_config, stderr, Env, Reaper};
+use common::{edit_config, status_of, stderr, wait_for, Env, Reaper};
 use serde_json::{json, Value};
 
 /// A counter in /dev/shm (a tmpfs of the container, so that read-only
@@ -93,14 +93,6 @@ fn docker_spec(env: &Env, runc: &Value) -> Value {
     spec
 }
 
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The counter's value, read from the host through the init's root: not
 /// through `exec`, which a container left frozen would hang.
 fn count(env: &Env, id: &str) -> u64 {
@@ -112,13 +104,6 @@ fn count(env: &Env, id: &str) -> u64 {
         .find_map(|init| std::fs::read_to_string(format!("/proc/{init}/root/dev/shm/n")).ok())
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn status_of(env: &Env, id: &str) -> String {
-    env.state(id)["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// `run --detach` with output on /dev/null, which a restore's can stand

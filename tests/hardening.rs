@@ -143,19 +143,11 @@ fn a_killed_sandbox_leaves_a_stopped_container_delete_can_clean() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    wait_stopped(&env, &id);
+    common::wait_for_status(&env, &id, "stopped");
     // Its init died with it.
     assert_eq!(env.state(&id)["pid"], 0);
     env.ok(&["delete", &id]);
     env.assert_clean(&[&id]);
-}
-
-fn wait_stopped(env: &Env, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while env.state(id)["status"] != "stopped" {
-        assert!(Instant::now() < deadline, "never stopped");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The gofer's pid, from the container's meta.json.
@@ -185,7 +177,7 @@ fn a_killed_gofer_stops_its_container_and_says_so() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    wait_stopped(&env, &id);
+    common::wait_for_status(&env, &id, "stopped");
     assert_eq!(env.runsc(&["wait", &id]).status.code(), Some(137));
     let reported = env.log_lines().iter().any(|l| {
         l["level"] == "error"

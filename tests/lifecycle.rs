@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{assert_fails_with, edit_config, stderr, stdout, Env, Reaper};
+use common::{assert_fails_with, edit_config, stderr, stdout, wait_for_status, Env, Reaper};
 
 fn set_args(bundle: &std::path::Path, args: &[&str]) {
     edit_config(bundle, |c| c["process"]["args"] = serde_json::json!(args));
@@ -111,18 +111,6 @@ fn create_start_kill_wait_delete() {
     // delete is idempotent under --force, as runc's is.
     env.ok(&["delete", "--force", &id]);
     env.assert_clean(&[&id]);
-}
-
-fn wait_for_status(env: &Env, id: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let s = env.state(id);
-        if s["status"] == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{id} never became {want}: {s}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

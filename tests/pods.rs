@@ -105,11 +105,7 @@ fn a_pod_of_three_containers() {
 
     // Killing one container leaves the others running.
     env.ok(&["kill", &server, "KILL"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while env.state(&server)["status"] != "stopped" {
-        assert!(Instant::now() < deadline, "server did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_for_status(&env, &server, "stopped");
     let out = env.runsc(&["wait", &server]);
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
     assert_eq!(env.state(&pod)["status"], "running");

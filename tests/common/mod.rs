@@ -5,11 +5,14 @@
 
 mod privilege;
 pub mod profiles;
+mod wait;
 mod watchdog;
 
 // Each test binary uses some of these.
 #[allow(unused_imports)]
 pub use privilege::{in_subreaper_process, skip_without_root};
+#[allow(unused_imports)]
+pub use wait::{status_of, wait_for, wait_for_status};
 #[allow(unused_imports)]
 pub use watchdog::Watchdog;
 
