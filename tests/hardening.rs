@@ -348,7 +348,6 @@ fn the_sandbox_and_gofer_hold_no_stray_descriptors() {
     if common::skip_without_root() {
         return;
     }
-    use std::os::fd::AsRawFd;
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("stray");
@@ -358,18 +357,9 @@ fn the_sandbox_and_gofer_hold_no_stray_descriptors() {
     };
     let stray_path = env.path().join("stray-file");
     let stray = std::fs::File::create(&stray_path).unwrap();
-    let raw = stray.as_raw_fd();
     let mut cmd = env.cmd(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
-    // SAFETY: dup2 and fcntl in the child before exec: fd 9 is inherited
-    // without close-on-exec, as a careless caller's would be.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            if libc::dup2(raw, 9) < 0 || libc::fcntl(9, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // Inherited as fd 9, as a careless caller's would be.
+    common::pass_fd(&mut cmd, &stray, 9);
     let out = env.output(cmd);
     assert!(out.status.success(), "{}", stderr(&out));
     let state_dir = env.root.join(&id);
@@ -447,17 +437,7 @@ fn no_host_descriptor_reaches_the_container() {
         &id,
         "pwd",
     ]);
-    let raw = std::os::fd::AsRawFd::as_raw_fd(&host_dir);
-    // SAFETY: dup2 and fcntl in the child before exec, on a descriptor it
-    // inherited; the fcntl clears close-on-exec when raw was already 3.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    common::pass_fd(&mut cmd, &host_dir, 3);
     let out = env.output(cmd);
     assert_fails_with(&out, "outside the container's root");
 }

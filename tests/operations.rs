@@ -150,16 +150,7 @@ fn exec_preserves_fds_and_forwards_signals() {
         "-c",
         "echo through-fd3 >&3",
     ]);
-    let raw = std::os::fd::AsRawFd::as_raw_fd(&writer);
-    // SAFETY: dup2 in the child before exec, on descriptors it owns.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(raw, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    common::pass_fd(&mut cmd, &writer, 3);
     let status = cmd.status().unwrap();
     drop(writer);
     assert!(status.success());

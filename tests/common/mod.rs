@@ -3,12 +3,15 @@
 //! whether it passed or not.
 #![allow(dead_code)]
 
+mod fds;
 mod privilege;
 pub mod profiles;
 mod wait;
 mod watchdog;
 
 // Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use fds::pass_fd;
 #[allow(unused_imports)]
 pub use privilege::{in_subreaper_process, skip_without_root};
 #[allow(unused_imports)]
