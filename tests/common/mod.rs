@@ -6,6 +6,7 @@
 mod fds;
 mod privilege;
 pub mod profiles;
+pub mod systemd;
 mod wait;
 mod watchdog;
 
