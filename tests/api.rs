@@ -21,6 +21,9 @@ fn read(path: &std::path::Path) -> String {
 
 #[test]
 fn a_container_and_its_exec_write_to_the_stdio_given() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     runsc::container::spawn::use_exe(PathBuf::from(common::runsc_bin()));
     let store = ContainerStore::open(&env.root).unwrap();

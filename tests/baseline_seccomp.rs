@@ -107,6 +107,9 @@ fn assert_refused(what: &str, report: &Report, except: &[&str]) {
 
 #[test]
 fn a_root_container_without_a_profile_is_refused_what_runc_reaches() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = probe_bundle(&env, "noprofile");
     for nnp in [true, false] {
@@ -125,6 +128,9 @@ fn a_root_container_without_a_profile_is_refused_what_runc_reaches() {
 
 #[test]
 fn a_32_bit_program_is_refused_the_same_but_through_socketcall() {
+    if common::skip_without_root() {
+        return;
+    }
     // The i386 ABI reaches the same kernel code under other numbers. Its
     // libc opens sockets through socketcall(2), whose arguments lie in
     // memory: the socket families are refused only on the direct calls.
@@ -149,6 +155,9 @@ fn a_32_bit_program_is_refused_the_same_but_through_socketcall() {
 
 #[test]
 fn under_dockers_profile_the_baseline_adds_the_socket_families() {
+    if common::skip_without_root() {
+        return;
+    }
     // Docker's profile refuses most families itself (EPERM; ENOSYS for
     // syscalls newer than it, io_uring and clone3 among them): there the
     // answers are runc's, and the baseline adds the socket families.
@@ -174,6 +183,9 @@ fn under_dockers_profile_the_baseline_adds_the_socket_families() {
 
 #[test]
 fn exec_and_a_pods_later_container_are_refused_too() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let pod = env.id("pod");
     let sub = env.id("sub");
@@ -206,6 +218,9 @@ fn exec_and_a_pods_later_container_are_refused_too() {
 
 #[test]
 fn cap_sys_admin_gives_user_namespaces_back() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = probe_bundle(&env, "sysadmin");
     edit_config(&bundle, |c| {
@@ -227,6 +242,9 @@ fn cap_sys_admin_gives_user_namespaces_back() {
 
 #[test]
 fn annotations_give_one_family_back_and_are_logged() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = probe_bundle(&env, "optout");
     let given = ["io_uring", "userfaultfd", "keyring", "af_vsock", "userns"];
@@ -296,6 +314,9 @@ fn annotations_give_one_family_back_and_are_logged() {
 
 #[test]
 fn the_global_flag_turns_the_baseline_off_and_is_logged() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = probe_bundle(&env, "off");
     let (ours, runc) = ours_and_runc(&env, "off", &bundle, &["--baseline-seccomp=off"]);
@@ -314,6 +335,9 @@ fn the_global_flag_turns_the_baseline_off_and_is_logged() {
 /// also runs runc and crun) rests on it.
 #[test]
 fn the_attack_surface_tool_sees_the_baseline_in_the_init() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let tool = env.path().join("seccomp_surface");
     let src =

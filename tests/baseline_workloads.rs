@@ -42,6 +42,9 @@ const FILTERS: &str = "grep Seccomp_filters /proc/self/status";
 
 #[test]
 fn busybox_runs_and_its_init_holds_the_filter() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let script = "echo hello | wc -c; (sleep 0.1; echo child) & wait; \
                   ls /bin | grep -cx sh; id -u; kill -0 $$ && echo signal";
@@ -61,6 +64,9 @@ fn busybox_runs_and_its_init_holds_the_filter() {
 
 #[test]
 fn glibc_posix_spawn_and_ipc_work() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("spawn", &["sh", "-c", "/bin/newer_syscalls; /bin/ipc"]);
     install_program(&bundle, "newer_syscalls");
@@ -80,6 +86,9 @@ fn glibc_posix_spawn_and_ipc_work() {
 
 #[test]
 fn a_static_go_program_works() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("go", &["/bin/workload"]);
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/programs/workload.go");
@@ -177,6 +186,9 @@ except OSError as e:
 
 #[test]
 fn python_from_a_debian_userland_works() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = debian_bundle(&env, "python", "exec python3 -c \"$SCRIPT\"");
     edit_config(&bundle, |c| {
@@ -190,6 +202,9 @@ fn python_from_a_debian_userland_works() {
 
 #[test]
 fn postgresql_from_a_debian_userland_works() {
+    if common::skip_without_root() {
+        return;
+    }
     // Shared memory (SysV and POSIX), a postmaster forking backends and
     // signalling them, a client over a unix socket.
     let env = Env::new();
@@ -218,6 +233,9 @@ fn filters_of(pid: i64) -> String {
 
 #[test]
 fn checkpoint_and_restore_keep_the_filter() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let data = env.path().join("data");
     std::fs::create_dir(&data).expect("data dir");

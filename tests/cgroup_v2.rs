@@ -8,46 +8,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::systemd::{load_state, pure_v2_with_systemd, scoped_bundle, unit_properties};
 use common::{edit_config, Env, Reaper};
 use serde_json::json;
-
-/// Whether this host is pure cgroup v2 with systemd as init; says why a
-/// test skips when it is not.
-fn pure_v2_with_systemd(test: &str) -> bool {
-    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    let systemd = Path::new("/run/systemd/system").is_dir();
-    if !(v2 && systemd) {
-        eprintln!("{test}: skipped: needs pure cgroup v2 with systemd (tools/vmtest runs it)");
-    }
-    v2 && systemd
-}
-
-/// `systemctl show UNIT -p PROPS...` as `Key=value` lines.
-fn unit_properties(unit: &str, props: &[&str]) -> String {
-    let mut cmd = Command::new("systemctl");
-    cmd.args(["show", unit]);
-    for p in props {
-        cmd.args(["-p", p]);
-    }
-    let out = cmd.output().expect("run systemctl");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn load_state(unit: &str) -> String {
-    unit_properties(unit, &["LoadState"]).trim().to_owned()
-}
-
-/// A bundle whose cgroupsPath is `system.slice:runsc-test:<id>`, that is
-/// unit `runsc-test-<id>.scope`.
-fn scoped_bundle(env: &Env, id: &str, cmd: &[&str]) -> (PathBuf, String) {
-    let bundle = env.bundle(id, cmd);
-    edit_config(&bundle, |c| {
-        c["linux"]["cgroupsPath"] = json!(format!("system.slice:runsc-test:{id}"));
-    });
-    (bundle, format!("runsc-test-{id}.scope"))
-}
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path)
@@ -58,6 +23,9 @@ fn read(path: &Path) -> String {
 
 #[test]
 fn systemd_scope_holds_the_container_while_it_runs() {
+    if common::skip_without_root() {
+        return;
+    }
     if !pure_v2_with_systemd("systemd_scope_holds_the_container_while_it_runs") {
         return;
     }
@@ -122,6 +90,9 @@ fn systemd_scope_holds_the_container_while_it_runs() {
 
 #[test]
 fn a_killed_create_leaves_no_unit_behind() {
+    if common::skip_without_root() {
+        return;
+    }
     if !pure_v2_with_systemd("a_killed_create_leaves_no_unit_behind") {
         return;
     }
@@ -164,11 +135,11 @@ fn a_killed_create_leaves_no_unit_behind() {
     for pid in read(&procs).lines() {
         let _ = Command::new("kill").args(["-9", pid]).status();
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while load_state(&unit) != "LoadState=not-found" {
-        assert!(Instant::now() < deadline, "{unit} outlived its processes");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_for(
+        &format!("{unit} to go with its processes"),
+        Duration::from_secs(30),
+        || load_state(&unit) == "LoadState=not-found",
+    );
     env.ok(&["delete", "--force", &ids[1]]);
     env.assert_clean(&[&ids[0], &ids[1]]);
 }
@@ -189,6 +160,9 @@ fn root_disk() -> String {
 
 #[test]
 fn v2_limits_update_freeze_and_stats_under_a_scope() {
+    if common::skip_without_root() {
+        return;
+    }
     if !pure_v2_with_systemd("v2_limits_update_freeze_and_stats_under_a_scope") {
         return;
     }
@@ -279,6 +253,9 @@ fn v2_limits_update_freeze_and_stats_under_a_scope() {
 
 #[test]
 fn a_cgroup_namespace_sees_its_own_cgroup_as_the_root() {
+    if common::skip_without_root() {
+        return;
+    }
     if !pure_v2_with_systemd("a_cgroup_namespace_sees_its_own_cgroup_as_the_root") {
         return;
     }

@@ -4,9 +4,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{assert_fails_with, edit_config, stderr, stdout, Env, Reaper};
+use common::{assert_fails_with, edit_config, status_of, stderr, stdout, wait_for, Env, Reaper};
 use serde_json::json;
 
 /// A bundle running `cmd` with the host directory `<env>/<name>-data`
@@ -48,14 +48,6 @@ fn numbers(path: &Path) -> Vec<u64> {
         .collect()
 }
 
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// 1, 2, ..., n with nothing skipped, repeated or restarted.
 fn assert_consecutive(values: &[u64]) {
     for (i, v) in values.iter().enumerate() {
@@ -68,15 +60,11 @@ fn assert_consecutive(values: &[u64]) {
     }
 }
 
-fn status_of(env: &Env, id: &str) -> String {
-    env.state(id)["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[test]
 fn checkpoint_stops_the_counter_and_restore_continues_it() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (bundle, data) = bundle_with_data(&env, "b", COUNTER);
     let b = bundle.to_str().unwrap();
@@ -149,6 +137,9 @@ fn checkpoint_stops_the_counter_and_restore_continues_it() {
 
 #[test]
 fn leave_running_and_paused_checkpoints_restore_under_a_new_id() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (bundle, data) = bundle_with_data(&env, "b", COUNTER);
     let b = bundle.to_str().unwrap();
@@ -232,6 +223,9 @@ fn ticks(path: &Path) -> Vec<(u64, String)> {
 
 #[test]
 fn memory_open_files_and_pipes_survive_restore() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (bundle, data) = bundle_with_data(&env, "b", &["memhold", "256", "/data"]);
     common::install_program(&bundle, "memhold");
@@ -298,6 +292,9 @@ fn fake_criu(env: &Env, version: &str) -> PathBuf {
 
 #[test]
 fn bad_checkpoints_and_restores_fail_cleanly() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (bundle, data) = bundle_with_data(&env, "b", COUNTER);
     let b = bundle.to_str().unwrap();
@@ -464,6 +461,9 @@ fn bad_checkpoints_and_restores_fail_cleanly() {
 
 #[test]
 fn restored_output_files_must_match_the_checkpointed_ones() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle(
         "b",

@@ -12,9 +12,9 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{stderr, Env, Reaper};
+use common::{stderr, wait_for, Env, Reaper};
 use serde_json::json;
 
 const ROOTFS: &str = "/var/cache/runsc-tests/pg-rootfs";
@@ -131,14 +131,6 @@ fn session(env: &Env, id: &str, sql: &str) {
     env.ok(&["exec", id, "sh", "-c", &format!("echo \"{sql}\" > /tmp/q")]);
 }
 
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// What the session holding the transaction looks like from the server:
 /// its backend pid and state.
 const HOLDER: &str =
@@ -146,6 +138,9 @@ const HOLDER: &str =
 
 #[test]
 fn postgres_holding_an_open_transaction_survives_checkpoint_and_restore() {
+    if common::skip_without_root() {
+        return;
+    }
     let rootfs = rootfs();
     let env = Env::new();
     let bundle = postgres_bundle(&env, &rootfs);
@@ -160,10 +155,10 @@ fn postgres_holding_an_open_transaction_survives_checkpoint_and_restore() {
         common::run_quietly(&env, &["run", "--detach", "-b", b, &id]),
         "run postgres failed"
     );
-    wait_until("the server", Duration::from_secs(60), || {
+    wait_for("the server", Duration::from_secs(60), || {
         psql(&env, &id, "SELECT 1").as_deref() == Some("1")
     });
-    wait_until("the session", Duration::from_secs(10), || {
+    wait_for("the session", Duration::from_secs(10), || {
         env.runsc(&["exec", &id, "test", "-e", "/tmp/ready"])
             .status
             .success()
@@ -183,7 +178,7 @@ fn postgres_holding_an_open_transaction_survives_checkpoint_and_restore() {
         "BEGIN; INSERT INTO t SELECT g, 'pending' FROM generate_series(1001, 1500) g;",
     );
     let mut holder = String::new();
-    wait_until("the open transaction", Duration::from_secs(10), || {
+    wait_for("the open transaction", Duration::from_secs(10), || {
         holder = psql(&env, &id, HOLDER).unwrap_or_default();
         !holder.is_empty()
     });
@@ -228,7 +223,7 @@ fn postgres_holding_an_open_transaction_survives_checkpoint_and_restore() {
         "the restored server has other processes"
     );
     session(&env, &restored, "COMMIT;");
-    wait_until("the commit", Duration::from_secs(10), || {
+    wait_for("the commit", Duration::from_secs(10), || {
         psql(&env, &restored, "SELECT count(*) FROM t").as_deref() == Some("1500")
     });
     assert_eq!(

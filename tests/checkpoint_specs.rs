@@ -6,9 +6,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{edit_config, stderr, Env, Reaper};
+use common::{edit_config, status_of, stderr, wait_for, Env, Reaper};
 use serde_json::{json, Value};
 
 /// A counter in /dev/shm (a tmpfs of the container, so that read-only
@@ -93,14 +93,6 @@ fn docker_spec(env: &Env, runc: &Value) -> Value {
     spec
 }
 
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The counter's value, read from the host through the init's root: not
 /// through `exec`, which a container left frozen would hang.
 fn count(env: &Env, id: &str) -> u64 {
@@ -112,13 +104,6 @@ fn count(env: &Env, id: &str) -> u64 {
         .find_map(|init| std::fs::read_to_string(format!("/proc/{init}/root/dev/shm/n")).ok())
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn status_of(env: &Env, id: &str) -> String {
-    env.state(id)["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// `run --detach` with output on /dev/null, which a restore's can stand
@@ -196,6 +181,9 @@ fn checkpoint_and_restore(env: &Env, name: &str, bundle: &Path) {
 
 #[test]
 fn specs_of_runc_docker_and_containerd_checkpoint_and_restore() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let runc = common::default_spec(&env, &env.path().join("spec"));
     let cmd = ["sh", "-c", COUNTER];
@@ -217,6 +205,9 @@ fn specs_of_runc_docker_and_containerd_checkpoint_and_restore() {
 
 #[test]
 fn a_failed_checkpoint_leaves_the_container_running() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let runc = common::default_spec(&env, &env.path().join("spec"));
     let bundle = bundle_with_spec(&env, "b", containerd_spec(&runc), &["sh", "-c", COUNTER]);
@@ -266,6 +257,9 @@ fn a_failed_checkpoint_leaves_the_container_running() {
 
 #[test]
 fn checkpoints_of_a_container_that_forks_all_the_time_succeed() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     // Short-lived processes without pause: `cgroup.procs` always names
     // some that are gone a moment later.

@@ -20,6 +20,9 @@ fn add(env: &Env, id: &str) {
 
 #[test]
 fn state_of_missing_id_fails_with_json_log() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let out = env.runsc(&["state", "nope"]);
     assert_fails_with(&out, "container does not exist");
@@ -35,6 +38,9 @@ fn state_of_missing_id_fails_with_json_log() {
 
 #[test]
 fn state_by_abbreviated_ambiguous_and_exact_id() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     for id in ["alpha1", "alpha2", "beta"] {
         add(&env, id);
@@ -73,6 +79,9 @@ fn state_of(env: &Env, id: &str) -> serde_json::Value {
 
 #[test]
 fn liveness_follows_the_sandbox_process_and_its_start_time() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     add(&env, "live");
     add(&env, "reused");
@@ -105,6 +114,9 @@ fn liveness_follows_the_sandbox_process_and_its_start_time() {
 
 #[test]
 fn bad_ids_are_rejected() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     add(&env, "x");
     let long = "a".repeat(1025);
@@ -116,6 +128,9 @@ fn bad_ids_are_rejected() {
 
 #[test]
 fn corrupt_meta_is_a_clear_error() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     add(&env, "broken");
     let meta = env.root.join("broken/meta.json");
@@ -133,6 +148,9 @@ fn corrupt_meta_is_a_clear_error() {
 
 #[test]
 fn list_formats() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let out = env.runsc(&["list"]);
     assert!(out.status.success());
@@ -158,6 +176,9 @@ fn list_formats() {
 
 #[test]
 fn spec_writes_a_valid_spec_once() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.path().join("b");
     std::fs::create_dir(&bundle).unwrap();
@@ -197,6 +218,9 @@ fn spec_writes_a_valid_spec_once() {
 
 #[test]
 fn features_is_json_and_flags_take_both_forms() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let out = env.runsc(&["--debug=true", "--platform=native", "features"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
@@ -225,6 +249,9 @@ fn features_is_json_and_flags_take_both_forms() {
 
 #[test]
 fn debug_log_directory_gets_one_file_per_command() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let dir = env.path().join("dbg/");
     let flag = format!("--debug-log={}/", dir.display());
@@ -245,6 +272,9 @@ fn debug_log_directory_gets_one_file_per_command() {
 
 #[test]
 fn mkrootfs_builds_a_loadable_bundle() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("bundle", &["echo", "hello world"]);
     assert!(bundle.join("rootfs/bin/sh").symlink_metadata().is_ok());

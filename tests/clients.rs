@@ -168,6 +168,9 @@ impl Containerd {
 
 #[test]
 fn containerd_runs_containers_through_runsc() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let ctd = Containerd::start(&env);
     ctd.import_busybox(&env);
@@ -311,6 +314,9 @@ fn containerd_runs_containers_through_runsc() {
 
 #[test]
 fn containerd_checkpoints_and_restores_through_runsc() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let ctd = Containerd::start(&env);
     ctd.import_busybox(&env);
@@ -442,6 +448,9 @@ impl Dockerd {
 
 #[test]
 fn docker_runs_containers_through_runsc() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     // `runsc install` writes the daemon configuration dockerd reads.
     let config = env.path().join("daemon.json");
@@ -589,6 +598,9 @@ fn docker_runs_containers_through_runsc() {
 
 #[test]
 fn install_keeps_other_keys_and_refuses_bad_json() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let config = env.path().join("daemon.json");
     std::fs::write(
@@ -633,6 +645,9 @@ fn install_keeps_other_keys_and_refuses_bad_json() {
 
 #[test]
 fn do_runs_a_command_over_the_host_root() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let root = env.root.to_str().unwrap().to_string();
     let runsc = |args: &[&str]| {
@@ -691,8 +706,7 @@ fn do_runs_a_command_over_the_host_root() {
     // Were SIGINT to kill `do` instead, its container would hold the pipe
     // open and the reads below would block: remove it after a while.
     let watchdog_root = root.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(20));
+    let _watchdog = common::Watchdog::new(Duration::from_secs(20), move || {
         let listed = run(Command::new(runsc_bin()).args(["--root", &watchdog_root, "list", "-q"]));
         for id in stdout(&listed).lines() {
             let _ =
@@ -709,6 +723,9 @@ fn do_runs_a_command_over_the_host_root() {
 
 #[test]
 fn docker_seccomp_unconfined_keeps_the_baseline() {
+    if common::skip_without_root() {
+        return;
+    }
     // Only the global flag (here a runtime registered with it) or an
     // annotation gives interfaces back; Docker's unconfined does not.
     // (Debian 12's dockerd, API 1.41, cannot pass annotations.)

@@ -59,6 +59,9 @@ fn cap_mask(names: &[&str]) -> String {
 
 #[test]
 fn spec_settings_are_applied() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["true"]);
     let host_ro = env.path().join("host-ro");
@@ -173,6 +176,9 @@ fn spec_settings_are_applied() {
 
 #[test]
 fn readonly_root_gives_erofs() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["true"]);
     // A mount whose mount point the image lacks: made before the root
@@ -200,6 +206,9 @@ fn readonly_root_gives_erofs() {
 
 #[test]
 fn user_groups_and_umask() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["true"]);
     edit_config(&bundle, |c| {
@@ -269,6 +278,13 @@ fn user_groups_and_umask() {
 
 #[test]
 fn terminal_through_console_socket() {
+    if common::skip_without_root() {
+        return;
+    }
+    // The orphaned sandbox becomes our child, as it becomes the shim's.
+    if !common::in_subreaper_process("terminal_through_console_socket") {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sh"]);
     edit_config(&bundle, |c| c["process"]["terminal"] = json!(true));
@@ -277,8 +293,6 @@ fn terminal_through_console_socket() {
         env: &env,
         ids: vec![id.clone()],
     };
-    // The orphaned sandbox becomes our child, as it becomes the shim's.
-    nix::sys::prctl::set_child_subreaper(true).unwrap();
     let sock = env.path().join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let create = env
@@ -324,6 +338,9 @@ fn terminal_through_console_socket() {
 
 #[test]
 fn pids_limit_stops_a_fork_bomb() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["true"]);
     edit_config(&bundle, |c| {
@@ -356,6 +373,9 @@ fn pids_limit_stops_a_fork_bomb() {
 
 #[test]
 fn memory_limit_oom_kills() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["true"]);
     edit_config(&bundle, |c| {
@@ -370,6 +390,9 @@ fn memory_limit_oom_kills() {
 
 #[test]
 fn sandbox_and_gofer_confine_themselves() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("confined");
@@ -406,6 +429,9 @@ fn sandbox_and_gofer_confine_themselves() {
 
 #[test]
 fn user_namespace_with_id_mappings() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["true"]);
     edit_config(&bundle, |c| {
@@ -468,6 +494,9 @@ fn user_namespace_with_id_mappings() {
 
 #[test]
 fn namespaces_are_joined_by_path() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["readlink", "/proc/self/ns/net"]);
     let mut holder = std::process::Command::new("unshare")
@@ -503,6 +532,9 @@ fn namespaces_are_joined_by_path() {
 
 #[test]
 fn seccomp_notify_descriptor_reaches_the_listener() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let sock = env.path().join("seccomp.sock");
@@ -554,6 +586,9 @@ fn seccomp_notify_descriptor_reaches_the_listener() {
 
 #[test]
 fn systemd_cgroup_paths_are_placed_as_systemd_would() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let id = env.id("sd");
     // A slice of this test's own, nested as a kubelet pod slice is.
@@ -626,6 +661,9 @@ fn systemd_cgroup_paths_are_placed_as_systemd_would() {
 
 #[test]
 fn cgroup_mounts_show_the_hosts_v1_hierarchies_as_runc_does() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let v1_host = std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()

@@ -8,6 +8,9 @@ use common::{assert_fails_with, Env, Reaper};
 
 #[test]
 fn delete_removes_a_created_container_as_runc_does() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("created");
@@ -35,6 +38,9 @@ fn delete_removes_a_created_container_as_runc_does() {
 
 #[test]
 fn delete_refuses_a_paused_container_and_changes_nothing() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sh", "-c", "while true; do sleep 0.05; done"]);
     let id = env.id("paused");

@@ -35,6 +35,9 @@ fn exec_pids(env: &Env, id: &str) -> Vec<i32> {
 
 #[test]
 fn sigterm_while_the_exec_starts_reaches_the_process() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("sig");

@@ -11,6 +11,9 @@ use serde_json::json;
 
 #[test]
 fn malformed_specs_are_one_line_errors() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["true"]);
     let config = bundle.join("config.json");
@@ -55,6 +58,9 @@ fn malformed_specs_are_one_line_errors() {
 
 #[test]
 fn bad_arguments_are_one_line_errors() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("args");
@@ -106,6 +112,9 @@ fn bad_arguments_are_one_line_errors() {
 
 #[test]
 fn bundle_paths_with_spaces_and_unicode() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("a bündle ✓", &["echo", "fine"]);
     let id = env.id("unicode");
@@ -117,6 +126,9 @@ fn bundle_paths_with_spaces_and_unicode() {
 
 #[test]
 fn a_killed_sandbox_leaves_a_stopped_container_delete_can_clean() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("sigkill");
@@ -131,19 +143,11 @@ fn a_killed_sandbox_leaves_a_stopped_container_delete_can_clean() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    wait_stopped(&env, &id);
+    common::wait_for_status(&env, &id, "stopped");
     // Its init died with it.
     assert_eq!(env.state(&id)["pid"], 0);
     env.ok(&["delete", &id]);
     env.assert_clean(&[&id]);
-}
-
-fn wait_stopped(env: &Env, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while env.state(id)["status"] != "stopped" {
-        assert!(Instant::now() < deadline, "never stopped");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The gofer's pid, from the container's meta.json.
@@ -156,6 +160,9 @@ fn gofer_pid(env: &Env, id: &str) -> i32 {
 
 #[test]
 fn a_killed_gofer_stops_its_container_and_says_so() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("gofer");
@@ -170,7 +177,7 @@ fn a_killed_gofer_stops_its_container_and_says_so() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    wait_stopped(&env, &id);
+    common::wait_for_status(&env, &id, "stopped");
     assert_eq!(env.runsc(&["wait", &id]).status.code(), Some(137));
     let reported = env.log_lines().iter().any(|l| {
         l["level"] == "error"
@@ -188,6 +195,9 @@ fn a_killed_gofer_stops_its_container_and_says_so() {
 /// gofer run runsc through a read-only bind mount, so that fails.
 #[test]
 fn the_runsc_binary_cannot_be_reopened_for_writing_through_the_sandbox() {
+    if common::skip_without_root() {
+        return;
+    }
     use std::os::fd::AsRawFd;
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
@@ -230,6 +240,9 @@ fn the_runsc_binary_cannot_be_reopened_for_writing_through_the_sandbox() {
 /// never torn, and `delete --force` always cleans up completely.
 #[test]
 fn a_frontend_killed_midway_leaves_nothing_delete_force_cannot_clean() {
+    if common::skip_without_root() {
+        return;
+    }
     use std::os::unix::process::ExitStatusExt;
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
@@ -297,6 +310,9 @@ fn a_frontend_killed_midway_leaves_nothing_delete_force_cannot_clean() {
 
 #[test]
 fn delete_force_of_a_running_container_with_corrupt_metadata_kills_it() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("corrupt");
@@ -329,7 +345,9 @@ fn delete_force_of_a_running_container_with_corrupt_metadata_kills_it() {
 /// whatever their caller let them inherit.
 #[test]
 fn the_sandbox_and_gofer_hold_no_stray_descriptors() {
-    use std::os::fd::AsRawFd;
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("stray");
@@ -339,18 +357,9 @@ fn the_sandbox_and_gofer_hold_no_stray_descriptors() {
     };
     let stray_path = env.path().join("stray-file");
     let stray = std::fs::File::create(&stray_path).unwrap();
-    let raw = stray.as_raw_fd();
     let mut cmd = env.cmd(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
-    // SAFETY: dup2 and fcntl in the child before exec: fd 9 is inherited
-    // without close-on-exec, as a careless caller's would be.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            if libc::dup2(raw, 9) < 0 || libc::fcntl(9, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // Inherited as fd 9, as a careless caller's would be.
+    common::pass_fd(&mut cmd, &stray, 9);
     let out = env.output(cmd);
     assert!(out.status.success(), "{}", stderr(&out));
     let state_dir = env.root.join(&id);
@@ -380,6 +389,9 @@ fn the_sandbox_and_gofer_hold_no_stray_descriptors() {
 
 #[test]
 fn no_host_descriptor_reaches_the_container() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("fds");
@@ -425,23 +437,16 @@ fn no_host_descriptor_reaches_the_container() {
         &id,
         "pwd",
     ]);
-    let raw = std::os::fd::AsRawFd::as_raw_fd(&host_dir);
-    // SAFETY: dup2 and fcntl in the child before exec, on a descriptor it
-    // inherited; the fcntl clears close-on-exec when raw was already 3.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    common::pass_fd(&mut cmd, &host_dir, 3);
     let out = env.output(cmd);
     assert_fails_with(&out, "outside the container's root");
 }
 
 #[test]
 fn a_symlinked_mount_destination_stays_inside_the_rootfs() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle(
         "b",
@@ -481,6 +486,9 @@ fn a_symlinked_mount_destination_stays_inside_the_rootfs() {
 
 #[test]
 fn read_only_mounts_cannot_be_made_writable_without_cap_sys_admin() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let source = env.path().join("source");
     std::fs::create_dir(&source).unwrap();
@@ -502,6 +510,9 @@ fn read_only_mounts_cannot_be_made_writable_without_cap_sys_admin() {
 
 #[test]
 fn racing_creates_of_one_id_have_one_winner() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("race");
@@ -533,6 +544,9 @@ fn racing_creates_of_one_id_have_one_winner() {
 
 #[test]
 fn a_hundred_parallel_lifecycles() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["true"]);
     let ids: Vec<String> = (0..100).map(|n| env.id(&format!("par{n}"))).collect();
@@ -577,6 +591,9 @@ fn a_hundred_parallel_lifecycles() {
 
 #[test]
 fn a_full_state_root_is_enospc_and_keeps_meta() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut env = Env::new();
     let small = env.path().join("small-root");
     std::fs::create_dir(&small).unwrap();
@@ -646,6 +663,9 @@ const CAP_SYS_TIME: u32 = 25;
 
 #[test]
 fn the_sandbox_keeps_only_what_it_uses_and_its_container_is_granted() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     // A container that runs as another user with one capability no
@@ -728,6 +748,9 @@ fn the_sandbox_keeps_only_what_it_uses_and_its_container_is_granted() {
 
 #[test]
 fn a_pod_sandbox_keeps_what_later_containers_may_be_granted() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let pod_bundle = env.bundle("pod", &["sleep", "1000"]);
     edit_config(&pod_bundle, |c| {

@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{assert_fails_with, edit_config, stderr, stdout, Env, Reaper};
+use common::{assert_fails_with, edit_config, stderr, stdout, wait_for_status, Env, Reaper};
 
 fn set_args(bundle: &std::path::Path, args: &[&str]) {
     edit_config(bundle, |c| c["process"]["args"] = serde_json::json!(args));
@@ -13,6 +13,9 @@ fn set_args(bundle: &std::path::Path, args: &[&str]) {
 
 #[test]
 fn run_echo_prints_and_exits_zero() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["echo", "hello from the sandbox"]);
     let id = env.id("echo");
@@ -24,6 +27,9 @@ fn run_echo_prints_and_exits_zero() {
 
 #[test]
 fn run_exits_with_the_container_status() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sh", "-c", "exit 7"]);
     let id = env.id("seven");
@@ -37,6 +43,9 @@ fn run_exits_with_the_container_status() {
 
 #[test]
 fn create_start_kill_wait_delete() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("life");
@@ -104,20 +113,11 @@ fn create_start_kill_wait_delete() {
     env.assert_clean(&[&id]);
 }
 
-fn wait_for_status(env: &Env, id: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let s = env.state(id);
-        if s["status"] == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{id} never became {want}: {s}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn delete_refuses_a_running_container_unless_forced() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("busy");
@@ -135,6 +135,9 @@ fn delete_refuses_a_running_container_unless_forced() {
 
 #[test]
 fn abbreviated_and_ambiguous_ids_end_to_end() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let a = format!("abc1{}", env.id(""));
@@ -159,6 +162,9 @@ fn abbreviated_and_ambiguous_ids_end_to_end() {
 
 #[test]
 fn failed_create_leaves_nothing_and_says_why() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["true"]);
     let id = env.id("bad");
@@ -195,6 +201,9 @@ fn logging_hook(name: &str, log: &std::path::Path) -> serde_json::Value {
 
 #[test]
 fn hooks_run_in_oci_order() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["true"]);
     let id = env.id("hooks");
@@ -239,6 +248,9 @@ fn hooks_run_in_oci_order() {
 
 #[test]
 fn failing_hooks() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["true"]);
     let id = env.id("badhook");
@@ -271,6 +283,9 @@ fn failing_hooks() {
 
 #[test]
 fn state_roots_longer_than_a_socket_address_work() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut env = Env::new();
     env.root = env.path().join("r".repeat(100)).join("s".repeat(100));
     let bundle = env.bundle("b", &["echo", "long"]);
@@ -283,6 +298,9 @@ fn state_roots_longer_than_a_socket_address_work() {
 
 #[test]
 fn kill_all_reaches_every_process() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
     let id = env.id("killall");
@@ -307,6 +325,9 @@ fn kill_all_reaches_every_process() {
 
 #[test]
 fn run_gives_a_terminal_spec_our_own_terminal() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sh"]);
     edit_config(&bundle, |c| {
@@ -329,6 +350,9 @@ fn run_gives_a_terminal_spec_our_own_terminal() {
 
 #[test]
 fn a_foreground_run_passes_signals_to_the_container() {
+    if common::skip_without_root() {
+        return;
+    }
     use std::io::{BufRead, BufReader};
     let env = Env::new();
     let bundle = env.bundle(
@@ -352,10 +376,9 @@ fn a_foreground_run_passes_signals_to_the_container() {
         .expect("runsc run");
     // Were a signal to kill `run` instead, the container would hold the
     // pipe open and the reads below would block: end it after a while.
-    let mut watchdog = env.cmd(&["delete", "--force", &id]);
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(20));
-        let _ = watchdog.output();
+    let mut delete = env.cmd(&["delete", "--force", &id]);
+    let _watchdog = common::Watchdog::new(Duration::from_secs(20), move || {
+        let _ = delete.output();
     });
     let mut lines = BufReader::new(run.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
@@ -372,6 +395,9 @@ fn a_foreground_run_passes_signals_to_the_container() {
 
 #[test]
 fn runc_create_flags_keyring_pivot_and_keep() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["/bin/keyring"]);
     common::install_program(&bundle, "keyring");

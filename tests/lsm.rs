@@ -98,6 +98,9 @@ fn init_pid(env: &Env, id: &str) -> i64 {
 
 #[test]
 fn a_container_runs_under_its_apparmor_profile() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = bundle_with_secret(&env, "b", &["sh", "-c", SHOW]);
     let id = env.id("aa");
@@ -150,6 +153,9 @@ fn a_container_runs_under_its_apparmor_profile() {
 
 #[test]
 fn exec_runs_under_the_containers_profile_or_its_own() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = bundle_with_secret(&env, "b", &["sleep", "1000"]);
     let id = env.id("aaexec");
@@ -220,6 +226,9 @@ fn exec_runs_under_the_containers_profile_or_its_own() {
 
 #[test]
 fn a_pods_later_container_runs_under_its_profile() {
+    if common::skip_without_root() {
+        return;
+    }
     if !apparmor_enabled() {
         eprintln!("skipped: needs a kernel with AppArmor (tools/vmlane-lsm)");
         return;
@@ -257,6 +266,9 @@ fn a_pods_later_container_runs_under_its_profile() {
 
 #[test]
 fn selinux_labels_without_selinux_are_refused_as_runc_refuses() {
+    if common::skip_without_root() {
+        return;
+    }
     if selinux_enabled() {
         eprintln!("skipped: this host has SELinux");
         return;

@@ -52,6 +52,9 @@ const SHOW: &str = "for n in user net ipc uts cgroup pid; do readlink /proc/self
 
 #[test]
 fn joins_the_namespaces_of_another_container_by_path() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let a = env.id("a");
     let b = env.id("b");
@@ -95,6 +98,9 @@ fn joins_the_namespaces_of_another_container_by_path() {
 
 #[test]
 fn a_pods_later_container_joins_the_pods_user_namespace() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let pod = env.id("pod");
     let sub = env.id("sub");
@@ -126,6 +132,9 @@ fn a_pods_later_container_joins_the_pods_user_namespace() {
 
 #[test]
 fn bad_namespace_specs_fail_clearly_and_leave_nothing() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let b = env.id("b");
     let _r = Reaper {
@@ -217,6 +226,9 @@ fn peer_group(mount_point: &Path) -> String {
 
 #[test]
 fn bind_mount_propagation_follows_the_options_in_spec_order() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let id = env.id("prop");
     let _r = Reaper {

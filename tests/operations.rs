@@ -24,6 +24,9 @@ fn running<'a>(env: &'a Env, name: &str, cmd: &[&str]) -> (String, Reaper<'a>) {
 
 #[test]
 fn exec_runs_in_the_container_with_flags() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (id, _r) = running(&env, "b", &["sleep", "1000"]);
     let out = env.runsc(&[
@@ -132,6 +135,9 @@ fn exec_runs_in_the_container_with_flags() {
 
 #[test]
 fn exec_preserves_fds_and_forwards_signals() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (id, _r) = running(&env, "b", &["sleep", "1000"]);
     let (reader, writer) = std::io::pipe().unwrap();
@@ -144,16 +150,7 @@ fn exec_preserves_fds_and_forwards_signals() {
         "-c",
         "echo through-fd3 >&3",
     ]);
-    let raw = std::os::fd::AsRawFd::as_raw_fd(&writer);
-    // SAFETY: dup2 in the child before exec, on descriptors it owns.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(raw, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    common::pass_fd(&mut cmd, &writer, 3);
     let status = cmd.status().unwrap();
     drop(writer);
     assert!(status.success());
@@ -188,10 +185,15 @@ fn exec_preserves_fds_and_forwards_signals() {
 
 #[test]
 fn detached_exec_pid_file_mirrors_the_exit_status() {
+    if common::skip_without_root() {
+        return;
+    }
+    // Orphans become ours, as they become the shim's.
+    if !common::in_subreaper_process("detached_exec_pid_file_mirrors_the_exit_status") {
+        return;
+    }
     let env = Env::new();
     let (id, _r) = running(&env, "b", &["sleep", "1000"]);
-    // Orphans become ours, as they become the shim's.
-    nix::sys::prctl::set_child_subreaper(true).unwrap();
     let pid_file = env.path().join("exec.pid");
     env.ok(&[
         "exec",
@@ -217,6 +219,9 @@ fn detached_exec_pid_file_mirrors_the_exit_status() {
 
 #[test]
 fn ps_lists_host_pids() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (id, _r) = running(&env, "b", &["sh", "-c", "sleep 1000 & wait"]);
     std::thread::sleep(Duration::from_millis(200));
@@ -239,6 +244,9 @@ fn ps_lists_host_pids() {
 
 #[test]
 fn pause_freezes_and_resume_thaws() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let shared = env.path().join("shared");
     std::fs::create_dir(&shared).unwrap();
@@ -315,6 +323,9 @@ fn pids_current(id: &str) -> u64 {
 
 #[test]
 fn update_lowers_pids_max_and_forks_fail() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (id, _r) = running(&env, "b", &["sleep", "1000"]);
     env.ok(&["exec", &id, "true"]);
@@ -346,6 +357,9 @@ fn update_lowers_pids_max_and_forks_fail() {
 
 #[test]
 fn events_stats_and_oom() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let bundle = env.bundle("b", &["sh", "-c", "while true; do dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; sleep 0.2; done"]);
     edit_config(&bundle, |c| {
@@ -394,6 +408,9 @@ fn events_stats_and_oom() {
 
 #[test]
 fn exec_with_a_terminal() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (id, _r) = running(&env, "b", &["sleep", "1000"]);
     let sock = env.path().join("console.sock");
@@ -421,6 +438,9 @@ fn exec_with_a_terminal() {
 
 #[test]
 fn exec_with_a_terminal_of_our_own() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (id, _r) = running(&env, "b", &["sleep", "1000"]);
     // script(1) gives runsc a terminal; without --console-socket, exec -t
@@ -451,6 +471,9 @@ fn exec_with_a_terminal_of_our_own() {
 
 #[test]
 fn exec_on_our_terminal_follows_its_size() {
+    if common::skip_without_root() {
+        return;
+    }
     use std::io::Write;
     let env = Env::new();
     let (id, _r) = running(&env, "b", &["sleep", "1000"]);

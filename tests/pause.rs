@@ -8,20 +8,7 @@ mod common;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{assert_fails_with, cgroup_dirs, edit_config, stdout, Env, Reaper};
-use serde_json::json;
-
-/// A subcontainer bundle of `cmd` in pod `pod`.
-fn sub_bundle(env: &Env, name: &str, pod: &str, cmd: &[&str]) -> std::path::PathBuf {
-    let bundle = env.bundle(name, cmd);
-    edit_config(&bundle, |c| {
-        c["annotations"] = json!({
-            "io.kubernetes.cri.container-type": "container",
-            "io.kubernetes.cri.sandbox-id": pod,
-        });
-    });
-    bundle
-}
+use common::{assert_fails_with, cgroup_dirs, stdout, Env, Reaper};
 
 /// Runs `cmd`, killing it if it has not finished within 10 seconds (a
 /// frozen sandbox would never answer).
@@ -72,7 +59,7 @@ fn cgroup_of(pid: i64, controller: &str) -> Option<String> {
 fn run_pod(env: &Env, pod: &str, sub: &str) {
     let pod_bundle = env.bundle("pod", &["sleep", "1000"]);
     env.ok(&["run", "-d", "-b", pod_bundle.to_str().unwrap(), pod]);
-    let sub_bundle = sub_bundle(env, "sub", pod, &["sleep", "1000"]);
+    let sub_bundle = env.sub_bundle("sub", pod, &["sleep", "1000"]);
     env.ok(&["run", "-d", "-b", sub_bundle.to_str().unwrap(), sub]);
 }
 
@@ -93,6 +80,9 @@ fn assert_no_park(id: &str) {
 
 #[test]
 fn pausing_a_pods_first_container_leaves_the_rest_answering() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (pod, sub) = (env.id("pod"), env.id("sub"));
     let _r = Reaper {
@@ -137,6 +127,9 @@ fn pausing_a_pods_first_container_leaves_the_rest_answering() {
 
 #[test]
 fn a_paused_subcontainer_refuses_exec_while_its_pod_goes_on() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (pod, sub) = (env.id("pod"), env.id("sub"));
     let _r = Reaper {
@@ -158,6 +151,9 @@ fn a_paused_subcontainer_refuses_exec_while_its_pod_goes_on() {
 
 #[test]
 fn a_container_killed_while_paused_stops_and_leaves_nothing() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let id = env.id("killed");
     let _r = Reaper {
@@ -182,6 +178,9 @@ fn a_container_killed_while_paused_stops_and_leaves_nothing() {
 
 #[test]
 fn deleting_a_paused_container_removes_its_park_cgroup() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let id = env.id("gone");
     let _r = Reaper {

@@ -9,20 +9,11 @@ use std::time::{Duration, Instant};
 use common::{edit_config, init_pid, ns_of, stderr, stdout, Env, Reaper};
 use serde_json::json;
 
-/// A subcontainer bundle of `cmd` in pod `pod`.
-fn sub_bundle(env: &Env, name: &str, pod: &str, cmd: &[&str]) -> std::path::PathBuf {
-    let bundle = env.bundle(name, cmd);
-    edit_config(&bundle, |c| {
-        c["annotations"] = json!({
-            "io.kubernetes.cri.container-type": "container",
-            "io.kubernetes.cri.sandbox-id": pod,
-        });
-    });
-    bundle
-}
-
 #[test]
 fn a_pod_of_three_containers() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let pod = env.id("pod");
     let server = env.id("server");
@@ -34,8 +25,7 @@ fn a_pod_of_three_containers() {
     let pod_bundle = env.bundle("pod", &["sleep", "1000"]);
     env.ok(&["run", "-d", "-b", pod_bundle.to_str().unwrap(), &pod]);
 
-    let server_bundle = sub_bundle(
-        &env,
+    let server_bundle = env.sub_bundle(
         "server",
         &pod,
         &[
@@ -44,7 +34,7 @@ fn a_pod_of_three_containers() {
             "echo pong | nc -l -p 7777 127.0.0.1; sleep 1000",
         ],
     );
-    let client_bundle = sub_bundle(&env, "client", &pod, &["sleep", "1000"]);
+    let client_bundle = env.sub_bundle("client", &pod, &["sleep", "1000"]);
     let pid_file = env.path().join("server.pid");
     env.ok(&[
         "create",
@@ -102,11 +92,7 @@ fn a_pod_of_three_containers() {
 
     // Killing one container leaves the others running.
     env.ok(&["kill", &server, "KILL"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while env.state(&server)["status"] != "stopped" {
-        assert!(Instant::now() < deadline, "server did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_for_status(&env, &server, "stopped");
     let out = env.runsc(&["wait", &server]);
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
     assert_eq!(env.state(&pod)["status"], "running");
@@ -138,9 +124,12 @@ fn a_pod_of_three_containers() {
 
 #[test]
 fn subcontainer_of_a_missing_sandbox_fails_cleanly() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let id = env.id("orphan");
-    let bundle = sub_bundle(&env, "b", "nosuchpod", &["true"]);
+    let bundle = env.sub_bundle("b", "nosuchpod", &["true"]);
     let out = env.runsc(&["create", "-b", bundle.to_str().unwrap(), &id]);
     common::assert_fails_with(&out, "nosuchpod");
     env.assert_clean(&[&id]);
@@ -148,6 +137,9 @@ fn subcontainer_of_a_missing_sandbox_fails_cleanly() {
 
 #[test]
 fn later_containers_and_execs_may_use_sysv_ipc() {
+    if common::skip_without_root() {
+        return;
+    }
     // Both are forked by a sandbox that already runs under its own seccomp
     // filter; PostgreSQL-style IPC must still work in them, as under runc.
     let env = Env::new();
@@ -160,7 +152,7 @@ fn later_containers_and_execs_may_use_sysv_ipc() {
     let pod_bundle = env.bundle("pod", &["sleep", "1000"]);
     common::install_program(&pod_bundle, "ipc");
     env.ok(&["run", "-d", "-b", pod_bundle.to_str().unwrap(), &pod]);
-    let sub_bundle = sub_bundle(&env, "sub", &pod, &["/bin/ipc"]);
+    let sub_bundle = env.sub_bundle("sub", &pod, &["/bin/ipc"]);
     common::install_program(&sub_bundle, "ipc");
     let b = sub_bundle.to_str().unwrap();
     for args in [&["exec", &pod, "/bin/ipc"][..], &["run", "-b", b, &sub][..]] {
@@ -175,6 +167,9 @@ fn later_containers_and_execs_may_use_sysv_ipc() {
 
 #[test]
 fn a_later_container_sees_its_own_cgroup() {
+    if common::skip_without_root() {
+        return;
+    }
     // Forked in the sandbox's cgroup, a subcontainer's init moves to its
     // own; its cgroup namespace and /sys/fs/cgroup must be rooted there,
     // so that it reads its own memory limit, not the pod's.
@@ -197,7 +192,7 @@ fn a_later_container_sees_its_own_cgroup() {
     let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max \
                   2>/dev/null; grep -c '::/$' /proc/self/cgroup || true";
     for (sub, own_ns) in [(&subs[0], true), (&subs[1], false)] {
-        let bundle = sub_bundle(&env, sub, &pod, &["sh", "-c", script]);
+        let bundle = env.sub_bundle(sub, &pod, &["sh", "-c", script]);
         edit_config(&bundle, |c| {
             c["mounts"]
                 .as_array_mut()

@@ -129,6 +129,9 @@ fn check_container(env: &Env, id: &str, want: &HashMap<String, (u64, u64)>) {
 
 #[test]
 fn every_rlimit_of_the_spec_is_what_proc_shows() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let (rlimits, want) = wanted();
     let id = env.id("rl");

@@ -57,6 +57,9 @@ fn assert_report(what: &str, out: &str, unshare: &str) {
 
 #[test]
 fn old_profiles_start_containers_and_newer_syscalls_get_enosys() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = Env::new();
     let caps = mkrootfs_caps(&env);
     // Without CAP_SYS_ADMIN, Docker's profile leaves unshare out.
@@ -86,6 +89,9 @@ fn old_profiles_start_containers_and_newer_syscalls_get_enosys() {
 
 #[test]
 fn exec_as_a_user_under_an_old_profile() {
+    if common::skip_without_root() {
+        return;
+    }
     // An exec'd process also runs under the sandbox's own filter, and a
     // user other than root changes identity (capset) under the profile.
     let env = Env::new();

@@ -72,6 +72,9 @@ fn store_child() {
 
 #[test]
 fn thirty_two_processes_race_to_create_one_id() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = common::Env::new();
     let go = env.path().join("go");
     let children: Vec<_> = (0..32)
@@ -105,6 +108,9 @@ fn thirty_two_processes_race_to_create_one_id() {
 
 #[test]
 fn kill_between_write_and_rename_keeps_old_meta() {
+    if common::skip_without_root() {
+        return;
+    }
     let env = common::Env::new();
     let store = ContainerStore::open(&env.root).unwrap();
     store.create(&sample("victim")).unwrap();
@@ -172,6 +178,9 @@ impl Drop for OneTaskCgroup {
 
 #[test]
 fn list_reads_everything_when_it_cannot_make_threads() {
+    if common::skip_without_root() {
+        return;
+    }
     use std::os::unix::process::CommandExt;
     let env = common::Env::new();
     let store = ContainerStore::open(&env.root).expect("open store");

@@ -3,14 +3,34 @@
 //! whether it passed or not.
 #![allow(dead_code)]
 
+mod fds;
+mod privilege;
 pub mod profiles;
+pub mod systemd;
+mod wait;
+mod watchdog;
+
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use fds::pass_fd;
+#[allow(unused_imports)]
+pub use privilege::{in_subreaper_process, skip_without_root};
+#[allow(unused_imports)]
+pub use wait::{status_of, wait_for, wait_for_status};
+#[allow(unused_imports)]
+pub use watchdog::Watchdog;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The binary under test.
+/// The binary under test: cargo's, or `RUNSC_TEST_BIN` where a runner
+/// copied the binaries aside (tools/vmtest runs them while the tree is
+/// rebuilt).
 pub fn runsc_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_runsc")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("RUNSC_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_runsc").to_string())
+    })
 }
 
 /// A test's private world: `--root`, a scratch directory, a log file.
@@ -151,6 +171,19 @@ impl Env {
             stdout: std::fs::read(&out_path).unwrap_or_default(),
             stderr: std::fs::read(&err_path).unwrap_or_default(),
         }
+    }
+
+    /// A busybox bundle of `cmd` as a subcontainer of pod `pod`, annotated
+    /// as containerd's CRI plugin annotates one.
+    pub fn sub_bundle(&self, name: &str, pod: &str, cmd: &[&str]) -> PathBuf {
+        let bundle = self.bundle(name, cmd);
+        edit_config(&bundle, |c| {
+            c["annotations"] = serde_json::json!({
+                "io.kubernetes.cri.container-type": "container",
+                "io.kubernetes.cri.sandbox-id": pod,
+            });
+        });
+        bundle
     }
 
     /// Builds a busybox bundle running `cmd` under the scratch directory.
