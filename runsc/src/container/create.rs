@@ -61,7 +61,14 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
                 "restore into an existing sandbox (a pod's subcontainer) is not supported".into(),
             ));
         }
-        return super::create_sub::create_sub(store, &opts, &spec, container, console);
+        return super::create_sub::create_sub(
+            store,
+            &opts,
+            &spec,
+            container,
+            console,
+            systemd.as_ref(),
+        );
     }
     tracing::debug!("create {}: spec loaded", opts.id);
     let (mut cleanup, cgroup) = register(store, &container, &spec)?;

@@ -28,6 +28,7 @@ pub fn create_sub(
     spec: &Spec,
     mut container: Container,
     console: Option<UnixStream>,
+    systemd: Option<&crate::systemd::Systemd>,
 ) -> Result<Created, LifecycleError> {
     let pod = store.load(&container.sandbox_id).map_err(|e| {
         LifecycleError::Invalid(format!(
@@ -43,7 +44,7 @@ pub fn create_sub(
         )));
     }
     container.sandbox = pod.sandbox;
-    let (cleanup, cgroup) = register(store, &container, spec)?;
+    let (mut cleanup, cgroup) = register(store, &container, spec)?;
     let dir = store.dir(&opts.id);
     let spec_fd = spec_memfd(spec, &dir)?;
     let mounts = specutils::mounts::donated_mounts(spec).len() + 1;
@@ -55,6 +56,20 @@ pub fn create_sub(
         mounts,
         &join,
     )?;
+    // The gofer is in the cgroup now: the scope unit starts around it, and
+    // the init joins the same directory when the sandbox forks it.
+    if let (Some(systemd), Some(unit), Some(g)) = (systemd, &container.systemd_unit, &gofer.0) {
+        let pids = [g.pid as u32];
+        super::scope::start_scope(
+            systemd,
+            unit,
+            &container,
+            spec,
+            &pids,
+            &cgroup,
+            &mut cleanup,
+        )?;
+    }
 
     let exit_file = exit_status_file(&dir)?;
     // The init (single-threaded) moves itself: `tasks` in each v1
