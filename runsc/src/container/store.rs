@@ -8,7 +8,7 @@
 //! new file, never a torn one.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -351,21 +351,12 @@ fn create_lock_file(path: &Path) -> Result<(), StoreError> {
         .map_err(|e| os(format!("create {}", path.display()))(e).into())
 }
 
-/// A fully written temporary file, not yet in place; removed if dropped
-/// uncommitted.
+/// New metadata written beside meta.json, not yet in place; removed if
+/// dropped uncommitted.
 #[derive(Debug)]
 pub struct PendingWrite {
-    temp: PathBuf,
+    pending: specutils::fs::PendingWrite,
     dest: PathBuf,
-    committed: bool,
-}
-
-impl Drop for PendingWrite {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.temp);
-        }
-    }
 }
 
 /// Writes `data` to a temporary file in `dir`; nothing is replaced until
@@ -374,41 +365,25 @@ impl Drop for PendingWrite {
 /// whole when a process dies midway (see docs/decisions.md).
 pub fn write_temp(dir: &Path, name: &str, data: &[u8]) -> Result<PendingWrite, StoreError> {
     let temp = dir.join(format!("{TEMP_PREFIX}{name}.{}", std::process::id()));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temp)
-        .map_err(os(format!("create {}", temp.display())))?;
-    let written = f.write_all(data);
-    if let Err(e) = written {
-        let _ = fs::remove_file(&temp);
-        return Err(os(format!("write {}", temp.display()))(e).into());
-    }
-    Ok(PendingWrite {
-        temp,
-        dest: dir.join(name),
-        committed: false,
-    })
+    let dest = dir.join(name);
+    let pending = specutils::fs::prepare_atomic(&temp, &dest, data, 0o600)
+        .map_err(os(format!("write {}", temp.display())))?;
+    Ok(PendingWrite { pending, dest })
 }
 
 impl PendingWrite {
     /// Renames the temporary file over the destination.
-    pub fn commit(mut self) -> Result<(), StoreError> {
-        fs::rename(&self.temp, &self.dest)
-            .map_err(os(format!("rename {}", self.dest.display())))?;
-        self.committed = true;
-        Ok(())
+    pub fn commit(self) -> Result<(), StoreError> {
+        let dest = self.dest;
+        self.pending
+            .commit()
+            .map_err(|e| os(format!("rename {}", dest.display()))(e).into())
     }
 }
 
 /// Replaces `dir`'s metadata with `c`'s, whole or not at all.
 fn write_meta(dir: &Path, c: &Container) -> Result<(), StoreError> {
-    let path = dir.join(META_NAME);
-    specutils::fs::write_atomic(&path, &encode(c), 0o600)
-        .map_err(os(format!("write {}", path.display())))?;
-    Ok(())
+    write_temp(dir, META_NAME, &encode(c))?.commit()
 }
 
 #[cfg(test)]
