@@ -100,7 +100,7 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
             .map_err(BootError::from)
             .map(|r| {
                 let mut state = spawn::initial_state(&cfg.id, &cfg.spec, &cfg.bundle);
-                state.status = "running".into();
+                state.status = oci_spec::runtime::ContainerState::Running;
                 state.pid = r.pid;
                 Root::Restored(r, state)
             }),

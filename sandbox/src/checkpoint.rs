@@ -15,12 +15,13 @@ use std::process::Command;
 
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
+use specutils::error::{os, OsError};
 
 use crate::criu::Criu;
 use crate::criu_cgroups::CgroupBind;
 use crate::criu_devices::DeviceBind;
-use crate::criu_stdio::describe_fd;
-pub use crate::criu_stdio::{check_stdio, Stdio};
+pub use crate::criu_stdio::Stdio;
+use crate::criu_stdio::{describe_fd, StdioError};
 
 /// The file of ours in an image directory.
 pub const INFO_NAME: &str = "runsc-checkpoint.json";
@@ -35,11 +36,8 @@ pub const RESTORE_STDIO_FD: i32 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Os(#[from] OsError),
     #[error("{0} is not a runsc checkpoint image (no {INFO_NAME})")]
     NotAnImage(PathBuf),
     #[error("{path}: {source}")]
@@ -51,31 +49,14 @@ pub enum CheckpointError {
     Version { path: PathBuf, found: u32 },
     #[error("the checkpoint has a bind mount at {0}, which the bundle's config.json lacks")]
     MissingMount(String),
-    #[error("{name} of the restore is {found}, but the checkpointed container's was {wanted} ({link}); CRIU cannot put one in place of the other")]
-    StdioMismatch {
-        name: &'static str,
-        found: &'static str,
-        wanted: &'static str,
-        link: String,
-    },
-    #[error("{name} of the restore is a file of {found} bytes, but CRIU checks it against the checkpointed container's {name} ({link}), which had {wanted}: restore with that file, or with {name} opened for appending")]
-    StdioSize {
-        name: &'static str,
-        found: u64,
-        wanted: u64,
-        link: String,
-    },
+    #[error(transparent)]
+    Stdio(#[from] StdioError),
     #[error("image {image} is damaged: {file} {problem}")]
     Damaged {
         image: PathBuf,
         file: String,
         problem: String,
     },
-}
-
-pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CheckpointError {
-    let what = what.into();
-    move |source| CheckpointError::Io { what, source }
 }
 
 /// A bind mount of the container: CRIU's image calls it `cookie`.
@@ -109,6 +90,12 @@ pub struct ImageInfo {
     pub files: BTreeMap<String, u64>,
 }
 
+/// Checks that this process's stdio can stand in for the stdio `info`
+/// recorded (see [`crate::criu_stdio::check_stdio`]).
+pub fn check_stdio(info: &ImageInfo) -> Result<(), CheckpointError> {
+    Ok(crate::criu_stdio::check_stdio(&info.stdio)?)
+}
+
 impl ImageInfo {
     pub fn new(
         id: &str,
@@ -127,9 +114,9 @@ impl ImageInfo {
             })
             .collect();
         let cgroups = crate::criu_cgroups::cgroup_binds(init_pid)
-            .map_err(io(format!("read the mounts of process {init_pid}")))?;
+            .map_err(os(format!("read the mounts of process {init_pid}")))?;
         let devices = crate::criu_devices::device_binds(init_pid)
-            .map_err(io(format!("read the mounts of process {init_pid}")))?;
+            .map_err(os(format!("read the mounts of process {init_pid}")))?;
         let stdio = (0..3).filter_map(|fd| describe_fd(init_pid, fd)).collect();
         Ok(Self {
             version: FORMAT_VERSION,
@@ -171,26 +158,22 @@ impl ImageInfo {
     /// Writes the file whole or not at all.
     pub fn write(&self, image: &Path) -> Result<(), CheckpointError> {
         let path = image.join(INFO_NAME);
-        let temp = image.join(format!(".{INFO_NAME}.{}", std::process::id()));
-        let data = serde_json::to_vec_pretty(self)
-            .map_err(|e| io(format!("encode {}", path.display()))(e.into()))?;
-        std::fs::write(&temp, data)
-            .and_then(|()| std::fs::rename(&temp, &path))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&temp);
-                io(format!("write {}", path.display()))(e)
-            })
+        let data =
+            serde_json::to_vec_pretty(self).map_err(os(format!("encode {}", path.display())))?;
+        specutils::fs::write_atomic(&path, &data, 0o666)
+            .map_err(os(format!("write {}", path.display())))?;
+        Ok(())
     }
 
     pub fn read(image: &Path) -> Result<Self, CheckpointError> {
-        std::fs::metadata(image).map_err(io(format!("image directory {}", image.display())))?;
+        std::fs::metadata(image).map_err(os(format!("image directory {}", image.display())))?;
         let path = image.join(INFO_NAME);
         let data = match std::fs::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CheckpointError::NotAnImage(image.to_path_buf()))
             }
-            Err(e) => return Err(io(format!("read {}", path.display()))(e)),
+            Err(e) => return Err(os(format!("read {}", path.display()))(e).into()),
         };
         #[derive(Deserialize)]
         struct Versioned {
@@ -215,16 +198,16 @@ impl ImageInfo {
 fn image_files(image: &Path) -> Result<BTreeMap<String, u64>, CheckpointError> {
     let mut files = BTreeMap::new();
     let entries =
-        std::fs::read_dir(image).map_err(io(format!("image directory {}", image.display())))?;
+        std::fs::read_dir(image).map_err(os(format!("image directory {}", image.display())))?;
     for entry in entries {
-        let entry = entry.map_err(io(format!("image directory {}", image.display())))?;
+        let entry = entry.map_err(os(format!("image directory {}", image.display())))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.ends_with(".img") {
             continue;
         }
         let meta = entry
             .metadata()
-            .map_err(io(format!("{}", entry.path().display())))?;
+            .map_err(os(format!("{}", entry.path().display())))?;
         if meta.is_file() {
             files.insert(name, meta.len());
         }

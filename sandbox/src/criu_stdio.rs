@@ -2,8 +2,28 @@
 //! whether the restore command's own stdio can stand in for it.
 
 use serde::{Deserialize, Serialize};
+use specutils::error::{os, OsError};
 
-use crate::checkpoint::{io, CheckpointError, ImageInfo};
+/// Why this process's stdio cannot stand in for the dumped container's.
+#[derive(Debug, thiserror::Error)]
+pub enum StdioError {
+    #[error(transparent)]
+    Os(#[from] OsError),
+    #[error("{name} of the restore is {found}, but the checkpointed container's was {wanted} ({link}); CRIU cannot put one in place of the other")]
+    Mismatch {
+        name: &'static str,
+        found: &'static str,
+        wanted: &'static str,
+        link: String,
+    },
+    #[error("{name} of the restore is a file of {found} bytes, but CRIU checks it against the checkpointed container's {name} ({link}), which had {wanted}: restore with that file, or with {name} opened for appending")]
+    Size {
+        name: &'static str,
+        found: u64,
+        wanted: u64,
+        link: String,
+    },
+}
 
 /// One of the init's stdio descriptors, as CRIU will look for it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -35,22 +55,22 @@ fn stdio_kind(link: &str) -> &'static str {
 /// Checks that this process's stdio can stand in for the dumped
 /// container's: CRIU restores a file's offset (so a stand-in for a file
 /// must be seekable) and takes pipes and sockets as they are.
-pub fn check_stdio(info: &ImageInfo) -> Result<(), CheckpointError> {
+pub fn check_stdio(dumped: &[Stdio]) -> Result<(), StdioError> {
     const NAMES: [&str; 3] = ["stdin", "stdout", "stderr"];
-    for s in &info.stdio {
+    for s in dumped {
         let Some(name) = usize::try_from(s.fd).ok().and_then(|i| NAMES.get(i)) else {
             continue;
         };
         let ours = std::fs::read_link(format!("/proc/self/fd/{}", s.fd))
             .map(|l| l.display().to_string())
-            .map_err(io(format!("{name} of the restore")))?;
+            .map_err(os(format!("{name} of the restore")))?;
         let wanted = stdio_kind(&s.link);
         let mut found = stdio_kind(&ours);
         if found == "a file" && !seekable(s.fd) {
             found = "not seekable (a terminal?)";
         }
         if found != wanted {
-            return Err(CheckpointError::StdioMismatch {
+            return Err(StdioError::Mismatch {
                 name,
                 found,
                 wanted,
@@ -60,9 +80,9 @@ pub fn check_stdio(info: &ImageInfo) -> Result<(), CheckpointError> {
         if let Some(size) = s.checked_size {
             let ours = std::fs::metadata(format!("/proc/self/fd/{}", s.fd))
                 .map(|m| m.len())
-                .map_err(io(format!("{name} of the restore")))?;
+                .map_err(os(format!("{name} of the restore")))?;
             if ours != size {
-                return Err(CheckpointError::StdioSize {
+                return Err(StdioError::Size {
                     name,
                     found: ours,
                     wanted: size,

@@ -55,7 +55,15 @@ pub fn restore(plan: &RestorePlan) -> Result<Restored, RestoreError> {
                 .map_err(os(format!("duplicate stdio {fd}")))?,
         );
     }
-    let sources: Vec<RawFd> = stdio.iter().map(|f| f.as_raw_fd()).collect();
+    // The container's stdio goes where `--inherit-fd` says, from
+    // RESTORE_STDIO_FD on (dup2 clears close-on-exec there, as CRIU needs).
+    let moves: Vec<(RawFd, RawFd)> = stdio
+        .iter()
+        .zip(RESTORE_STDIO_FD..)
+        .map(|(f, to)| (f.as_raw_fd(), to))
+        .collect();
+    let mut parked: Vec<RawFd> = vec![-1; moves.len()];
+    let park_base = RESTORE_STDIO_FD + moves.len() as RawFd;
     let mut cmd = criu.command("restore");
     cmd.args(&plan.args);
     let dirs = crate::criu_cgroups::own_dirs(&plan.cgroups)?;
@@ -63,11 +71,12 @@ pub fn restore(plan: &RestorePlan) -> Result<Restored, RestoreError> {
         cmd.arg("--external")
             .arg(format!("mnt[{}]:{}", c.cookie, dir.display()));
     }
-    // SAFETY: the closure runs in the forked child before exec and only
-    // calls dup2, which is async-signal-safe; `sources` is a Vec moved in
-    // and only read.
+    // SAFETY: the closure runs in the forked child before exec, where the
+    // numbers from RESTORE_STDIO_FD on are ours to fill; place_fds only
+    // calls fcntl, dup2 and close (async-signal-safe), and `moves` and
+    // `parked` were allocated before the fork.
     unsafe {
-        cmd.pre_exec(move || place_stdio(&sources));
+        cmd.pre_exec(move || specutils::sys::place_fds(&moves, &mut parked, park_base));
     }
     tracing::debug!("restore: {cmd:?}");
     let status = cmd
@@ -93,16 +102,4 @@ pub fn restore(plan: &RestorePlan) -> Result<Restored, RestoreError> {
     let pidfd = rustix::process::pidfd_open(pid_t, rustix::process::PidfdFlags::empty())
         .map_err(os(format!("pidfd_open {pid}")))?;
     Ok(Restored { pid, pidfd })
-}
-
-/// In CRIU's child: puts the container's stdio where `--inherit-fd` says.
-fn place_stdio(sources: &[RawFd]) -> std::io::Result<()> {
-    for (n, &fd) in sources.iter().enumerate() {
-        // SAFETY: dup2 on descriptors we own in this child; it clears
-        // close-on-exec on the new descriptor, which is what CRIU needs.
-        if unsafe { libc::dup2(fd, RESTORE_STDIO_FD + n as RawFd) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }

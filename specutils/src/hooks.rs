@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use oci_spec::runtime::Hook;
+use oci_spec::runtime::{ContainerState, Hook};
 use serde::{Deserialize, Serialize};
 
 /// The state document a hook reads on stdin.
@@ -16,7 +16,8 @@ pub struct HookState {
     #[serde(rename = "ociVersion")]
     pub oci_version: String,
     pub id: String,
-    pub status: String,
+    /// Serialised as the lowercase word the runtime spec uses ("creating").
+    pub status: ContainerState,
     pub pid: i32,
     pub bundle: PathBuf,
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -144,7 +145,7 @@ mod tests {
         HookState {
             oci_version: "1.2.0".into(),
             id: "c".into(),
-            status: "creating".into(),
+            status: ContainerState::Creating,
             pid: 42,
             bundle: "/b".into(),
             annotations: Default::default(),
@@ -189,6 +190,29 @@ mod tests {
             msg.contains("poststart hook /bin/sh exited") && msg.ends_with("boom"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn the_state_json_hooks_read_uses_the_spec_words() {
+        let mut st = state();
+        st.annotations.insert("a".into(), "b".into());
+        for (status, word) in [
+            (ContainerState::Creating, "creating"),
+            (ContainerState::Created, "created"),
+            (ContainerState::Running, "running"),
+            (ContainerState::Stopped, "stopped"),
+        ] {
+            st.status = status;
+            let json = serde_json::to_string(&st).expect("encode");
+            assert_eq!(
+                json,
+                format!(
+                    r#"{{"ociVersion":"1.2.0","id":"c","status":"{word}","pid":42,"bundle":"/b","annotations":{{"a":"b"}}}}"#
+                )
+            );
+            let back: HookState = serde_json::from_str(&json).expect("decode");
+            assert_eq!(back.status, status);
+        }
     }
 
     #[test]

@@ -46,17 +46,7 @@ fn write_config(path: &Path, config: &Map<String, Value>) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     let mut data = serde_json::to_vec_pretty(config)?;
     data.push(b'\n');
-    let name = path.file_name().context("config file has no name")?;
-    let temp = dir.join(format!(
-        ".{}.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&temp, &data)
-        .and_then(|()| std::fs::rename(&temp, path))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&temp);
-        })
+    specutils::fs::write_atomic(path, &data, 0o666)
         .with_context(|| format!("write {}", path.display()))
 }
 

@@ -7,6 +7,7 @@
 //! code and netlink dumps would exceed.
 
 use std::collections::HashSet;
+use std::os::fd::AsFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,9 +16,9 @@ use sandbox::cgroup::Cgroup;
 use sandbox::checkpoint::{dump_command, DumpOptions, ImageInfo, INFO_NAME};
 use sandbox::criu::Criu;
 
-use super::error::os;
 use super::files::SPEC_NAME;
 use super::{ContainerStore, LifecycleError, Status};
+use specutils::error::os;
 
 #[derive(Debug, Clone)]
 pub struct CheckpointOptions {
@@ -124,7 +125,7 @@ pub fn checkpoint(
     frozen.release();
     cgroup.thaw()?;
     if let Some(pidfd) = c.sandbox.and_then(|s| s.pidfd()) {
-        super::meta::wait_exit(&pidfd, Duration::from_secs(10));
+        specutils::proc::wait_exit(pidfd.as_fd(), Duration::from_secs(10));
     }
     locked.container.status = status.transition(Status::Stopped)?;
     locked.save()?;
@@ -177,7 +178,7 @@ fn make_dir(path: &Path) -> Result<PathBuf, LifecycleError> {
         .mode(0o700)
         .create(path)
         .map_err(os(format!("create directory {}", path.display())))?;
-    std::fs::canonicalize(path).map_err(os(format!("directory {}", path.display())))
+    Ok(std::fs::canonicalize(path).map_err(os(format!("directory {}", path.display())))?)
 }
 
 /// Pids of the container's cgroup that are neither the sandbox, the gofer,

@@ -24,7 +24,6 @@ use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::run_hooks;
 
 use super::child_fds::{ChildFd, ChildFds};
-use super::error::os;
 use super::files::{exit_status_file, spec_memfd, MOUNT_POINT, RESTORED_PID};
 use super::gofer::start_gofer;
 use super::options::{CreateOptions, Created};
@@ -34,6 +33,7 @@ use super::register::{new_entry, register};
 use super::restoring::{check_restore, Restoring};
 use super::spawn::{spawn_self_into, KillOnDrop};
 use super::{hook_state, ContainerStore, LifecycleError, ProcessRef, Status};
+use specutils::error::os;
 
 pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, LifecycleError> {
     tracing::debug!("create {}: begins", opts.id);
@@ -80,13 +80,10 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
             .map_err(os(format!("work directory {}", r.work.display())))?;
     }
 
-    let listener = sandbox::control::listen(&dir).map_err(|e| LifecycleError::Os {
-        what: format!(
-            "listen on {}",
-            dir.join(sandbox::control::SOCKET_NAME).display()
-        ),
-        source: e,
-    })?;
+    let listener = sandbox::control::listen(&dir).map_err(os(format!(
+        "listen on {}",
+        dir.join(sandbox::control::SOCKET_NAME).display()
+    )))?;
     let spec_fd = spec_memfd(&spec, &dir)?;
     let join = cgroup.join_handles()?;
     // A restored container's mounts are rebuilt by CRIU from the image and

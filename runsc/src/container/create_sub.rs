@@ -14,13 +14,13 @@ use sandbox::control::{CreateSub, CreateSubFds, Stdio};
 
 use crate::api::Sandbox;
 
-use super::error::os;
 use super::files::{exit_status_file, spec_memfd, MOUNT_POINT};
 use super::gofer::start_gofer;
 use super::options::{CreateOptions, Created};
 use super::pid_file::write_pid_file;
 use super::register::register;
 use super::{Container, ContainerStore, LifecycleError, ProcessRef, Status};
+use specutils::error::os;
 
 pub fn create_sub(
     store: &ContainerStore,

@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use oci_spec::runtime::ContainerState;
 
 use crate::api::Sandbox;
 
-use super::meta::wait_exit;
 use super::{ContainerStore, LifecycleError, ProcessRef, Status, StoreError};
+use specutils::proc::wait_exit;
 
 pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), LifecycleError> {
     let _lock = store.lock_raw(id)?;
@@ -69,7 +69,7 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
     // kill and thaw round.
     if status != Status::Paused {
         for fd in &pidfds {
-            wait_exit(fd, Duration::from_secs(1));
+            wait_exit(fd.as_fd(), Duration::from_secs(1));
         }
     }
     cgroup.remove()?;
@@ -78,7 +78,7 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
         crate::systemd::Systemd::connect()?.stop_unit(unit)?;
     }
     for fd in pidfds {
-        wait_exit(&fd, Duration::from_secs(10));
+        wait_exit(fd.as_fd(), Duration::from_secs(10));
     }
     // A sandbox paused with its container waited outside its cgroup.
     if !is_sub {

@@ -23,11 +23,8 @@ pub enum LifecycleError {
     Checkpoint(#[from] sandbox::checkpoint::CheckpointError),
     #[error(transparent)]
     Systemd(#[from] crate::systemd::SystemdError),
-    #[error("{what}: {source}")]
-    Os {
-        what: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Os(#[from] specutils::error::OsError),
     #[error("{0}")]
     Invalid(String),
     /// The sandbox's own account of why it failed.
@@ -35,10 +32,4 @@ pub enum LifecycleError {
     Sandbox(String),
     #[error("container {id} is not running: it is {status}")]
     NotRunning { id: String, status: super::Status },
-}
-
-/// Wraps an OS error with what was being done.
-pub(crate) fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LifecycleError {
-    let what = what.into();
-    move |source| LifecycleError::Os { what, source }
 }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::Process;
 use sandbox::control::Stdio;
+use specutils::error::os;
 
 use crate::api::Sandbox;
 
@@ -77,10 +78,10 @@ pub fn exec(
         .as_deref()
         .or(own_console.as_ref().map(|c| c.path()));
     let console = match (console_path, tty) {
-        (Some(path), true) => Some(UnixStream::connect(path).map_err(|e| LifecycleError::Os {
-            what: format!("connect to console socket {}", path.display()),
-            source: e,
-        })?),
+        (Some(path), true) => Some(
+            UnixStream::connect(path)
+                .map_err(os(format!("connect to console socket {}", path.display())))?,
+        ),
         _ => None,
     };
     let stdio = match &console {
@@ -99,13 +100,8 @@ pub fn exec(
                 c.sandbox_id.clone(),
                 pid.to_string(),
             ]);
-            let waiter =
-                spawn_self(&args, &[], nix::sched::CloneFlags::empty(), true).map_err(|e| {
-                    LifecycleError::Os {
-                        what: "start exec waiter".into(),
-                        source: e,
-                    }
-                })?;
+            let waiter = spawn_self(&args, &[], nix::sched::CloneFlags::empty(), true)
+                .map_err(os("start exec waiter"))?;
             super::pid_file::write_pid_file(path, waiter.pid)?;
         }
         return Ok(0);
@@ -124,10 +120,8 @@ pub(crate) fn our_stdio(count: u32) -> Result<Vec<BorrowedFd<'static>>, Lifecycl
             // SAFETY: stdio and the preserved numbers stay open for the
             // length of the command; fcntl checks they are open at all.
             let fd = unsafe { BorrowedFd::borrow_raw(n) };
-            rustix::io::fcntl_getfd(fd).map_err(|e| LifecycleError::Os {
-                what: format!("descriptor {n} to pass to the process"),
-                source: e.into(),
-            })?;
+            rustix::io::fcntl_getfd(fd)
+                .map_err(os(format!("descriptor {n} to pass to the process")))?;
             Ok(fd)
         })
         .collect()

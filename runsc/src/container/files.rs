@@ -7,8 +7,8 @@ use std::path::Path;
 
 use oci_spec::runtime::Spec;
 
-use super::error::os;
 use super::LifecycleError;
+use specutils::error::os;
 
 /// Name of the empty directory the init attaches the rootfs on.
 pub const MOUNT_POINT: &str = "rootfs";
@@ -29,7 +29,7 @@ pub(super) fn spec_memfd(spec: &Spec, dir: &Path) -> Result<OwnedFd, LifecycleEr
     let kept = dir.join(SPEC_NAME);
     std::fs::write(&kept, &data).map_err(os(format!("write {}", kept.display())))?;
     let fd = rustix::fs::memfd_create("runsc-spec", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(|e| os("memfd_create")(e.into()))?;
+        .map_err(os("memfd_create"))?;
     let mut f = std::fs::File::from(fd);
     f.write_all(&data).map_err(os("write spec memfd"))?;
     Ok(OwnedFd::from(f))

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use sandbox::cgroup::Cgroup;
 use sandbox::control::{FreezerFds, FreezerKind};
 
-use super::error::os;
 use super::LifecycleError;
+use specutils::error::os;
 
 pub(super) struct FreezerFiles {
     pub kind: FreezerKind,
@@ -53,7 +53,7 @@ impl FreezerFiles {
             match std::fs::create_dir(&sibling) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(os(format!("create cgroup {}", sibling.display()))(e)),
+                Err(e) => return Err(os(format!("create cgroup {}", sibling.display()))(e).into()),
             }
             park = Some(rw(&sibling.join("cgroup.procs"), true)?);
             home = Some(rw(&dir.join("cgroup.procs"), true)?);

@@ -8,9 +8,9 @@ use sandbox::cgroup::JoinHandles;
 use specutils::channel::Channel;
 
 use super::child_fds::{ChildFd, ChildFds};
-use super::error::os;
 use super::spawn::{spawn_self_into, KillOnDrop};
 use super::LifecycleError;
+use specutils::error::os;
 
 /// Starts a gofer for `mounts` mounts (the rootfs and each bind) in new
 /// mount, pid, net, ipc and uts namespaces; returns it and the sandbox's

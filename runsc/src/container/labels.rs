@@ -59,10 +59,8 @@ pub(super) fn inherit(process: &mut Process, dir: &Path) -> Result<(), Lifecycle
         return Ok(());
     }
     let path = dir.join(super::files::SPEC_NAME);
-    let data = std::fs::read(&path).map_err(|e| LifecycleError::Os {
-        what: format!("read {}", path.display()),
-        source: e,
-    })?;
+    let data =
+        std::fs::read(&path).map_err(specutils::error::os(format!("read {}", path.display())))?;
     let spec: Spec = serde_json::from_slice(&data)
         .map_err(|e| LifecycleError::Invalid(format!("parse {}: {e}", path.display())))?;
     let Some(theirs) = spec.process() else {

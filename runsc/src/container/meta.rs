@@ -38,17 +38,6 @@ impl ProcessRef {
     }
 }
 
-/// Waits at most `limit` until the process behind `pidfd` has exited
-/// (reaped or not).
-pub fn wait_exit(pidfd: &std::os::fd::OwnedFd, limit: std::time::Duration) {
-    let mut fds = [rustix::event::PollFd::new(
-        pidfd,
-        rustix::event::PollFlags::IN,
-    )];
-    let timeout = rustix::event::Timespec::try_from(limit).ok();
-    let _ = rustix::event::poll(&mut fds, timeout.as_ref());
-}
-
 /// One container's metadata, as the frontend stores it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Container {

@@ -54,7 +54,7 @@ pub fn hook_state(
     specutils::hooks::HookState {
         oci_version: state::OCI_VERSION.to_string(),
         id: c.id.clone(),
-        status: status.to_string(),
+        status,
         pid,
         bundle: c.bundle.clone(),
         annotations: c.annotations.clone(),

@@ -7,9 +7,9 @@ use oci_spec::runtime::Spec;
 use sandbox::cgroup::Cgroup;
 use specutils::Cleanup;
 
-use super::error::os;
 use super::files::MOUNT_POINT;
 use super::{Container, ContainerStore, LifecycleError};
+use specutils::error::os;
 
 /// The store entry of a new container.
 pub(super) fn new_entry(id: &str, bundle: &Path, spec: &Spec, sandbox_id: &str) -> Container {

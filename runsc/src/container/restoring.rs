@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::error::os;
 use super::options::RestoreRequest;
 use super::LifecycleError;
+use specutils::error::os;
 
 /// A checked restore request: the image read, CRIU found.
 pub(super) struct Restoring<'a> {

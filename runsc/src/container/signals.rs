@@ -44,10 +44,7 @@ impl Forwarder {
             .and_then(|()| {
                 SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             })
-            .map_err(|e| LifecycleError::Os {
-                what: "set up signal forwarding".into(),
-                source: e.into(),
-            })?;
+            .map_err(specutils::error::os("set up signal forwarding"))?;
         Ok(Self { fd })
     }
 

@@ -124,18 +124,9 @@ pub fn spawn_self_into(
         Cloned::Child => {
             // SAFETY: plain descriptor syscalls on numbers we own, then exec.
             unsafe {
-                // Park every source above any target, so no dup2 clobbers a
-                // source that is still to be moved.
-                for (slot, (from, _)) in parked.iter_mut().zip(&moves) {
-                    *slot = libc::fcntl(*from, libc::F_DUPFD_CLOEXEC, PARK_BASE);
-                    if *slot < 0 {
-                        libc::_exit(126);
-                    }
-                }
-                for (high, (_, to)) in parked.iter().zip(&moves) {
-                    if libc::dup2(*high, *to) < 0 {
-                        libc::_exit(126);
-                    }
+                // Every target is below PARK_BASE and ours to replace.
+                if specutils::sys::place_fds(&moves, &mut parked, PARK_BASE).is_err() {
+                    libc::_exit(126);
                 }
                 if let Some(n) = null_raw {
                     for std in 0..3 {

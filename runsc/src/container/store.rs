@@ -8,13 +8,14 @@
 //! new file, never a torn one.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use fs4::FileExt;
 use nix::errno::Errno;
 use nix::fcntl::{renameat2, RenameFlags};
+use specutils::error::{os, OsError};
 use specutils::{validate_id, IdError};
 
 use super::Container;
@@ -38,12 +39,8 @@ pub enum StoreError {
         prefix: String,
         candidates: Vec<String>,
     },
-    #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Os(#[from] OsError),
     #[error("parse {path}: {source}")]
     Corrupt {
         path: PathBuf,
@@ -55,14 +52,6 @@ pub enum StoreError {
         expected: String,
         found: String,
     },
-}
-
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
-    move |source| StoreError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// The directory of container metadata named by `--root`.
@@ -86,7 +75,7 @@ impl ContainerStore {
             .recursive(true)
             .mode(0o700)
             .create(root)
-            .map_err(io_err("create state root", root))?;
+            .map_err(os(format!("create state root {}", root.display())))?;
         Ok(Self {
             root: root.to_path_buf(),
         })
@@ -112,19 +101,15 @@ impl ContainerStore {
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&temp)
-            .map_err(io_err("create", &temp))?;
+            .map_err(os(format!("create {}", temp.display())))?;
         let result = (|| {
             create_lock_file(&temp.join(LOCK_NAME))?;
-            write_atomic(&temp, META_NAME, &encode(c))?;
+            write_meta(&temp, c)?;
             let dest = self.dir(&c.id);
             renameat2(None, &temp, None, &dest, RenameFlags::RENAME_NOREPLACE).map_err(
                 |e| match e {
                     Errno::EEXIST | Errno::ENOTEMPTY => StoreError::AlreadyExists(c.id.clone()),
-                    e => StoreError::Io {
-                        op: "rename into place",
-                        path: dest.clone(),
-                        source: e.into(),
-                    },
+                    e => os(format!("rename into place {}", dest.display()))(e).into(),
                 },
             )?;
             Ok(())
@@ -167,12 +152,12 @@ impl ContainerStore {
         ) {
             Ok(fd) => fd,
             Err(rustix::io::Errno::NOENT) => return Ok(Vec::new()),
-            Err(e) => return Err(io_err("read", &self.root)(e.into())),
+            Err(e) => return Err(os(format!("read {}", self.root.display()))(e).into()),
         };
-        let dir = Dir::read_from(&fd).map_err(|e| io_err("read", &self.root)(e.into()))?;
+        let dir = Dir::read_from(&fd).map_err(os(format!("read {}", self.root.display())))?;
         let mut ids = Vec::new();
         for entry in dir {
-            let entry = entry.map_err(|e| io_err("read", &self.root)(e.into()))?;
+            let entry = entry.map_err(os(format!("read {}", self.root.display())))?;
             let name = entry.file_name().to_bytes();
             if !name.starts_with(prefix.as_bytes()) {
                 continue;
@@ -197,11 +182,11 @@ impl ContainerStore {
         let entries = match fs::read_dir(&self.root) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err("read", &self.root)(e)),
+            Err(e) => return Err(os(format!("read {}", self.root.display()))(e).into()),
         };
         let mut ids = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(io_err("read", &self.root))?;
+            let entry = entry.map_err(os(format!("read {}", self.root.display())))?;
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
@@ -220,7 +205,7 @@ impl ContainerStore {
         let entries = match fs::read_dir(&self.root) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io_err("read", &self.root)(e)),
+            Err(e) => return Err(os(format!("read {}", self.root.display()))(e).into()),
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
@@ -231,7 +216,7 @@ impl ContainerStore {
                 continue;
             }
             let path = entry.path();
-            fs::remove_dir_all(&path).map_err(io_err("remove", &path))?;
+            fs::remove_dir_all(&path).map_err(os(format!("remove {}", path.display())))?;
         }
         Ok(())
     }
@@ -240,8 +225,10 @@ impl ContainerStore {
     pub fn load(&self, id: &str) -> Result<Container, StoreError> {
         validate_id(id)?;
         let lock = self.open_lock(id)?;
-        <File as FileExt>::lock_shared(&lock)
-            .map_err(io_err("lock", &self.dir(id).join(LOCK_NAME)))?;
+        <File as FileExt>::lock_shared(&lock).map_err(os(format!(
+            "lock {}",
+            self.dir(id).join(LOCK_NAME).display()
+        )))?;
         self.read_meta(id)
     }
 
@@ -251,7 +238,7 @@ impl ContainerStore {
         let path = self.dir(id).join(META_NAME);
         let data = fs::read(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => StoreError::NotExist(id.to_string()),
-            _ => io_err("read", &path)(e),
+            _ => os(format!("read {}", path.display()))(e).into(),
         })?;
         let c: Container = serde_json::from_slice(&data).map_err(|source| StoreError::Corrupt {
             path: path.clone(),
@@ -271,7 +258,10 @@ impl ContainerStore {
     pub fn lock(&self, id: &str) -> Result<LockedContainer, StoreError> {
         validate_id(id)?;
         let lock = self.open_lock(id)?;
-        <File as FileExt>::lock(&lock).map_err(io_err("lock", &self.dir(id).join(LOCK_NAME)))?;
+        <File as FileExt>::lock(&lock).map_err(os(format!(
+            "lock {}",
+            self.dir(id).join(LOCK_NAME).display()
+        )))?;
         let container = self.read_meta(id)?;
         Ok(LockedContainer {
             container,
@@ -285,7 +275,10 @@ impl ContainerStore {
     pub fn lock_raw(&self, id: &str) -> Result<File, StoreError> {
         validate_id(id)?;
         let lock = self.open_lock(id)?;
-        <File as FileExt>::lock(&lock).map_err(io_err("lock", &self.dir(id).join(LOCK_NAME)))?;
+        <File as FileExt>::lock(&lock).map_err(os(format!(
+            "lock {}",
+            self.dir(id).join(LOCK_NAME).display()
+        )))?;
         Ok(lock)
     }
 
@@ -303,16 +296,17 @@ impl ContainerStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(StoreError::NotExist(id.to_string()))
             }
-            Err(e) => return Err(io_err("remove", &dir)(e)),
+            Err(e) => return Err(os(format!("remove {}", dir.display()))(e).into()),
         }
-        fs::remove_dir_all(&doomed).map_err(io_err("remove", &doomed))
+        fs::remove_dir_all(&doomed)
+            .map_err(|e| os(format!("remove {}", doomed.display()))(e).into())
     }
 
     fn open_lock(&self, id: &str) -> Result<File, StoreError> {
         let path = self.dir(id).join(LOCK_NAME);
         File::open(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => StoreError::NotExist(id.to_string()),
-            _ => io_err("open", &path)(e),
+            _ => os(format!("open {}", path.display()))(e).into(),
         })
     }
 }
@@ -320,7 +314,7 @@ impl ContainerStore {
 impl LockedContainer {
     /// Writes the container's metadata back atomically.
     pub fn save(&self) -> Result<(), StoreError> {
-        write_atomic(&self.dir, META_NAME, &encode(&self.container))
+        write_meta(&self.dir, &self.container)
     }
 
     /// Writes `next` as the container's metadata, to be put in place by
@@ -354,24 +348,15 @@ fn create_lock_file(path: &Path) -> Result<(), StoreError> {
         .mode(0o600)
         .open(path)
         .map(drop)
-        .map_err(io_err("create", path))
+        .map_err(|e| os(format!("create {}", path.display()))(e).into())
 }
 
-/// A fully written temporary file, not yet in place; removed if dropped
-/// uncommitted.
+/// New metadata written beside meta.json, not yet in place; removed if
+/// dropped uncommitted.
 #[derive(Debug)]
 pub struct PendingWrite {
-    temp: PathBuf,
+    pending: specutils::fs::PendingWrite,
     dest: PathBuf,
-    committed: bool,
-}
-
-impl Drop for PendingWrite {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.temp);
-        }
-    }
 }
 
 /// Writes `data` to a temporary file in `dir`; nothing is replaced until
@@ -380,37 +365,25 @@ impl Drop for PendingWrite {
 /// whole when a process dies midway (see docs/decisions.md).
 pub fn write_temp(dir: &Path, name: &str, data: &[u8]) -> Result<PendingWrite, StoreError> {
     let temp = dir.join(format!("{TEMP_PREFIX}{name}.{}", std::process::id()));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temp)
-        .map_err(io_err("create", &temp))?;
-    let written = f.write_all(data);
-    if let Err(e) = written {
-        let _ = fs::remove_file(&temp);
-        return Err(io_err("write", &temp)(e));
-    }
-    Ok(PendingWrite {
-        temp,
-        dest: dir.join(name),
-        committed: false,
-    })
+    let dest = dir.join(name);
+    let pending = specutils::fs::prepare_atomic(&temp, &dest, data, 0o600)
+        .map_err(os(format!("write {}", temp.display())))?;
+    Ok(PendingWrite { pending, dest })
 }
 
 impl PendingWrite {
     /// Renames the temporary file over the destination.
-    pub fn commit(mut self) -> Result<(), StoreError> {
-        fs::rename(&self.temp, &self.dest).map_err(io_err("rename", &self.dest))?;
-        self.committed = true;
-        Ok(())
+    pub fn commit(self) -> Result<(), StoreError> {
+        let dest = self.dest;
+        self.pending
+            .commit()
+            .map_err(|e| os(format!("rename {}", dest.display()))(e).into())
     }
 }
 
-/// Replaces `dir/name` with `data`: temp file, then rename.
-pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<(), StoreError> {
-    write_temp(dir, name, data)?.commit()
+/// Replaces `dir`'s metadata with `c`'s, whole or not at all.
+fn write_meta(dir: &Path, c: &Container) -> Result<(), StoreError> {
+    write_temp(dir, META_NAME, &encode(c))?.commit()
 }
 
 #[cfg(test)]

@@ -3,22 +3,15 @@
 //! master ourselves and copy between it and our own terminal until the
 //! process exits.
 
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use specutils::error::os;
+use specutils::scm_rights::recv_with_fds;
 
 use super::signals::Forwarder;
 use super::LifecycleError;
-
-fn os(what: &str) -> impl FnOnce(std::io::Error) -> LifecycleError + '_ {
-    move |source| LifecycleError::Os {
-        what: what.to_string(),
-        source,
-    }
-}
 
 /// A console socket of our own, removed when dropped.
 pub struct ConsoleSocket {
@@ -45,29 +38,12 @@ impl ConsoleSocket {
             .accept()
             .map_err(os("accept on console socket"))?;
         let mut buf = [0u8; 4096];
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(|e| os("receive pty master")(e.into()))?;
-        for c in msg
-            .cmsgs()
-            .map_err(|e| os("receive pty master")(e.into()))?
-        {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                if let Some(fd) = fds.first() {
-                    // SAFETY: the kernel just installed this descriptor for us.
-                    return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
-                }
-            }
-        }
-        Err(LifecycleError::Invalid(
-            "console socket: no pty master received".into(),
-        ))
+        let mut fds = Vec::new();
+        recv_with_fds(conn.as_fd(), &mut buf, &mut fds).map_err(os("receive pty master"))?;
+        // Anything sent beyond the first descriptor is closed here.
+        fds.into_iter()
+            .next()
+            .ok_or_else(|| LifecycleError::Invalid("console socket: no pty master received".into()))
     }
 }
 

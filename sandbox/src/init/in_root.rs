@@ -28,7 +28,7 @@ pub(crate) fn ensure_target(
     dest: &Path,
     dir: bool,
 ) -> Result<OwnedFd, InitError> {
-    ensure_target_at(root, &relative(dest), dir, 0).map_err(|e| match e {
+    ensure_target_at(root, &clamp_in_root(dest), dir, 0).map_err(|e| match e {
         InitError::Os(e) => {
             InitError::Os(e.context(format_args!("mount point {}", dest.display())))
         }
@@ -76,7 +76,7 @@ fn ensure_target_at(
                 rustix::fs::readlinkat(&parent_fd, name, Vec::new()).map_err(os("readlink"))?;
             let target = PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes()));
             let resolved = if target.is_absolute() {
-                relative(&target)
+                clamp_in_root(&target)
             } else {
                 clamp_in_root(&in_root_path(root, parent_fd.as_fd())?.join(target))
             };
@@ -128,7 +128,7 @@ fn mkdir_all_at(root: BorrowedFd<'_>, rel: &Path, links: u32) -> Result<(), Init
     }
     let target = PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes()));
     let resolved = if target.is_absolute() {
-        relative(&target)
+        clamp_in_root(&target)
     } else {
         clamp_in_root(&in_root_path(root, parent_fd.as_fd())?.join(target))
     };
@@ -145,7 +145,9 @@ fn in_root_path(root: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> Result<PathBuf, Ini
         .unwrap_or_default())
 }
 
-/// `a/../../b` as `b`: `..` stops at the root, as RESOLVE_IN_ROOT does.
+/// `/a/../../b` as `b`, relative to the root descriptor: cleaned
+/// lexically, `..` stopping at the root, as runc cleans a mount
+/// destination before resolving it (and as RESOLVE_IN_ROOT treats `..`).
 fn clamp_in_root(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
@@ -158,13 +160,6 @@ fn clamp_in_root(p: &Path) -> PathBuf {
         }
     }
     out
-}
-
-/// `/a/b` as `a/b`, for resolution relative to the root descriptor.
-fn relative(dest: &Path) -> PathBuf {
-    dest.components()
-        .filter(|c| matches!(c, Component::Normal(_)))
-        .collect()
 }
 
 #[cfg(test)]
@@ -260,6 +255,17 @@ mod tests {
         symlink("/loop-b", f.rootfs.join("loop-a")).expect("symlink");
         symlink("/loop-a", f.rootfs.join("loop-b")).expect("symlink");
         assert!(ensure_target(f.root.as_fd(), Path::new("/loop-a/x"), true).is_err());
+        assert!(host_is_empty(&f));
+    }
+
+    #[test]
+    fn dotdot_in_a_destination_is_cleaned_as_runc_cleans_it() {
+        let f = fixture();
+        ensure_target(f.root.as_fd(), Path::new("/x/../y"), true).expect("dir");
+        ensure_target(f.root.as_fd(), Path::new("/../../etc/./z"), false).expect("file");
+        assert!(f.rootfs.join("y").is_dir());
+        assert!(!f.rootfs.join("x").exists(), "/x/../y made /x");
+        assert!(f.rootfs.join("etc/z").is_file());
         assert!(host_is_empty(&f));
     }
 

@@ -200,7 +200,7 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
 
     channel.send(&InitMsg::Ready, &[])?;
     expect(channel, "Start", |c| matches!(c, InitCmd::Start))?;
-    state.status = "created".into();
+    state.status = oci_spec::runtime::ContainerState::Created;
     run_hooks(
         "startContainer",
         hooks.start_container().as_deref().unwrap_or(&[]),

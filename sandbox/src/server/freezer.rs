@@ -88,8 +88,7 @@ fn fail(message: String) -> RemoteError {
 /// Moves this (single-threaded) process into the cgroup whose
 /// `cgroup.procs` is `procs`.
 fn join(procs: &OwnedFd) -> std::io::Result<()> {
-    rustix::io::write(procs, b"0")?;
-    Ok(())
+    crate::cgroup::join_self(std::slice::from_ref(procs))
 }
 
 /// Freezes (`frozen`) or thaws the cgroup and waits until the kernel says

@@ -3,10 +3,10 @@
 //! hooks run here, not in the frontend.
 
 use oci_spec::runtime::Hooks;
-use specutils::hooks::{run_hooks, HookState};
+use specutils::hooks::{run_hooks, HookError, HookState};
 
 /// Runs `hooks`' prestart then createRuntime hooks with `state`.
-pub(super) fn create_runtime(hooks: &Hooks, state: &HookState) -> Result<(), String> {
+pub(super) fn create_runtime(hooks: &Hooks, state: &HookState) -> Result<(), HookError> {
     run_hooks(
         "prestart",
         hooks.prestart().as_deref().unwrap_or(&[]),
@@ -19,5 +19,4 @@ pub(super) fn create_runtime(hooks: &Hooks, state: &HookState) -> Result<(), Str
             state,
         )
     })
-    .map_err(|e| e.to_string())
 }

@@ -44,7 +44,7 @@ pub fn initial_state(id: &str, spec: &Spec, bundle: &Path) -> HookState {
     HookState {
         oci_version: specutils::spec::OCI_VERSION.to_string(),
         id: id.to_string(),
-        status: "creating".into(),
+        status: oci_spec::runtime::ContainerState::Creating,
         pid: 0,
         bundle: bundle.to_path_buf(),
         annotations: spec
