@@ -26,10 +26,19 @@ impl Child {
     }
 }
 
-/// Our own executable, resolved once so that every child runs the same
-/// file even if the path is replaced meanwhile.
+static EXE: OnceLock<PathBuf> = OnceLock::new();
+
+/// Makes children run `exe` (the runsc binary) instead of our own: for a
+/// program that uses this library but is not runsc, the containerd shim.
+/// False if children already ran some binary.
+pub fn use_exe(exe: PathBuf) -> bool {
+    EXE.set(exe).is_ok()
+}
+
+/// Our own executable (or the one [`use_exe`] chose), resolved once so
+/// that every child runs the same file even if the path is replaced
+/// meanwhile.
 pub fn self_exe() -> io::Result<&'static PathBuf> {
-    static EXE: OnceLock<PathBuf> = OnceLock::new();
     if let Some(p) = EXE.get() {
         return Ok(p);
     }

@@ -1,0 +1,215 @@
+//! Every call the shim makes into the runsc frontend, in one place, so
+//! that following the frontend's API is a change to this file alone.
+//!
+//! The frontend runs in process: the shim is its caller, as the `runsc`
+//! CLI is. It starts sandboxes and gofers by running the runsc binary
+//! (our own executable is the shim), and takes a process's stdio from our
+//! descriptors 0, 1 and 2, which [`with_stdio`] points at the process's
+//! pipes for the length of one call.
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::sync::Mutex;
+
+use runsc::container::{self, create, ContainerStore, LifecycleError, Status, StoreError};
+use sandbox::control::{ControlClient, ControlError, ExecStarted, Request};
+
+use crate::options::RuntimeOptions;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrontendError {
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    #[error(transparent)]
+    Cgroup(#[from] sandbox::cgroup::CgroupError),
+    #[error("{what}: {source}")]
+    Os {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("no runsc binary beside the shim or on PATH: set `binary` in the runtime options")]
+    NoRunsc,
+}
+
+impl FrontendError {
+    /// Whether the error says the process has already exited.
+    pub fn is_not_running(&self) -> bool {
+        matches!(self, Self::Lifecycle(LifecycleError::NotRunning { .. }))
+    }
+}
+
+/// The frontend over one state root.
+pub struct Frontend {
+    store: ContainerStore,
+    child_flags: Vec<String>,
+    systemd_cgroup: bool,
+}
+
+impl Frontend {
+    pub fn open(options: &RuntimeOptions) -> Result<Self, FrontendError> {
+        let exe = options.runsc_binary().ok_or(FrontendError::NoRunsc)?;
+        // Once per process: the first container's options choose it.
+        container::spawn::use_exe(exe);
+        Ok(Self {
+            store: ContainerStore::open(&options.root)?,
+            child_flags: options.child_flags(),
+            systemd_cgroup: options.systemd_cgroup,
+        })
+    }
+
+    /// Creates container `id` from `bundle` with `stdio` as its init's
+    /// stdin, stdout and stderr; returns the init's pid.
+    pub fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        stdio: [BorrowedFd<'_>; 3],
+    ) -> Result<i32, FrontendError> {
+        let opts = create::CreateOptions {
+            id: id.to_string(),
+            bundle: bundle.to_path_buf(),
+            pid_file: None,
+            console_socket: None,
+            network: create::NetworkMode::Sandbox,
+            systemd_cgroup: self.systemd_cgroup,
+            launch: Default::default(),
+            child_flags: self.child_flags.clone(),
+            restore: None,
+        };
+        // The new sandbox is our child: the shim's reaper collects it.
+        let created = with_stdio(stdio, || create::create(&self.store, opts))??;
+        Ok(created.container.init.map(|p| p.pid).unwrap_or(0))
+    }
+
+    pub fn start(&self, id: &str) -> Result<(), FrontendError> {
+        Ok(container::start::start(&self.store, id)?)
+    }
+
+    pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), FrontendError> {
+        Ok(container::kill::kill(&self.store, id, signal, all)?)
+    }
+
+    /// Blocks until the init of `id` exits; its status, 128 + signal for
+    /// a signal.
+    pub fn wait(&self, id: &str) -> Result<i32, FrontendError> {
+        Ok(container::kill::wait(&self.store, id)?)
+    }
+
+    /// Starts `process` in running container `id` with `stdio`; its pid.
+    pub fn exec(
+        &self,
+        id: &str,
+        process: oci_spec::runtime::Process,
+        stdio: [BorrowedFd<'_>; 3],
+    ) -> Result<i32, FrontendError> {
+        let c = self.store.load(id)?;
+        let status = c.live_status();
+        if status != Status::Running {
+            return Err(LifecycleError::Invalid(format!(
+                "cannot exec in container {id}: it is {status}"
+            ))
+            .into());
+        }
+        let started: ExecStarted = ControlClient::connect(&self.store.dir(&c.sandbox_id))?.call(
+            Request::Exec {
+                id: id.to_string(),
+                process: Box::new(process),
+            },
+            &stdio,
+        )?;
+        Ok(started.pid)
+    }
+
+    /// Blocks until exec'd process `pid` of container `id` exits.
+    pub fn wait_exec(&self, id: &str, pid: i32) -> Result<i32, FrontendError> {
+        let c = self.store.load(id)?;
+        Ok(container::exec::exec_wait(&self.store, &c.sandbox_id, pid)?)
+    }
+
+    pub fn kill_exec(&self, id: &str, pid: i32, signal: i32) -> Result<(), FrontendError> {
+        let c = self.store.load(id)?;
+        ControlClient::connect(&self.store.dir(&c.sandbox_id))?
+            .call::<serde_json::Value>(Request::SignalProcess { pid, signal }, &[])?;
+        Ok(())
+    }
+
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>, FrontendError> {
+        let c = self.store.load(id)?;
+        Ok(container::processes::pids(&self.store, &c)?)
+    }
+
+    pub fn pause(&self, id: &str) -> Result<(), FrontendError> {
+        Ok(container::pause::pause(&self.store, id)?)
+    }
+
+    pub fn resume(&self, id: &str) -> Result<(), FrontendError> {
+        Ok(container::pause::resume(&self.store, id)?)
+    }
+
+    /// Removes `id` and what is left of it; a container already gone is
+    /// not an error.
+    pub fn delete(&self, id: &str) -> Result<(), FrontendError> {
+        match container::delete::delete(&self.store, id, true) {
+            Err(LifecycleError::Store(StoreError::NotExist(_))) => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// The cgroup statistics of `id`, and how often the OOM killer struck.
+    pub fn stats(&self, id: &str) -> Result<(sandbox::cgroup::Stats, u64), FrontendError> {
+        let c = self.store.load(id)?;
+        let stats = c.cgroup()?.stats()?;
+        Ok((stats, container::events::oom_kills(&c)))
+    }
+
+    /// Whether `id`'s cgroup is a cgroup2 one (else v1 hierarchies).
+    pub fn cgroup_is_v2(&self, id: &str) -> Result<bool, FrontendError> {
+        let c = self.store.load(id)?;
+        let cgroup = c.cgroup()?;
+        let dirs = cgroup.dirs();
+        Ok(dirs.iter().all(|d| d.join("cgroup.controllers").exists()))
+    }
+}
+
+/// One process's stdio swap at a time: our 0, 1 and 2 are process-wide.
+static STDIO: Mutex<()> = Mutex::new(());
+
+/// Runs `f` with our descriptors 0, 1 and 2 pointing at `stdio`, as the
+/// frontend hands its caller's stdio to the processes it starts.
+fn with_stdio<T>(stdio: [BorrowedFd<'_>; 3], f: impl FnOnce() -> T) -> Result<T, FrontendError> {
+    let _one = STDIO.lock().unwrap_or_else(|e| e.into_inner());
+    let saved = [save_fd(0)?, save_fd(1)?, save_fd(2)?];
+    for (n, fd) in stdio.iter().enumerate() {
+        move_fd(fd.as_raw_fd(), n as RawFd)?;
+    }
+    let out = f();
+    for (n, fd) in saved.iter().enumerate() {
+        move_fd(fd.as_raw_fd(), n as RawFd)?;
+    }
+    Ok(out)
+}
+
+/// A close-on-exec copy of our descriptor `n`.
+fn save_fd(n: RawFd) -> Result<OwnedFd, FrontendError> {
+    let copy = nix::fcntl::fcntl(n, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)).map_err(|e| {
+        FrontendError::Os {
+            what: format!("duplicate descriptor {n}"),
+            source: e.into(),
+        }
+    })?;
+    // SAFETY: fcntl just made `copy`, and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+/// Puts `from` at descriptor number `to` (0, 1 or 2).
+fn move_fd(from: RawFd, to: RawFd) -> Result<(), FrontendError> {
+    nix::unistd::dup2(from, to).map_err(|e| FrontendError::Os {
+        what: format!("descriptor {from} onto {to}"),
+        source: e.into(),
+    })?;
+    Ok(())
+}
