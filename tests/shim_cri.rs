@@ -1,0 +1,128 @@
+//! Pods through containerd's CRI plugin with containerd-shim-runsc-v1: a
+//! host-network pod of three containers in one sandbox and one shim,
+//! ExecSync's exit codes, a container's exit while the pod runs, and a
+//! pod stopped and removed leaving nothing behind.
+//!
+//! The CRI client is tools/cri-client (PyPI's CRI stubs; tools/install-deps).
+
+mod common;
+mod shim_support;
+
+use serde_json::{json, Value};
+
+use common::Env;
+use shim_support::{cgroups_left, Containerd, BUSYBOX};
+
+fn pod_config(env: &Env, name: &str) -> Value {
+    json!({
+        "metadata": {"name": name, "uid": env.id(name), "namespace": "default"},
+        "logDirectory": env.path().join("pod-logs").join(name),
+        "linux": {"securityContext": {"namespaceOptions": {"network": "NODE"}}},
+    })
+}
+
+fn container(ctd: &Containerd, pod: &str, config: &Value, name: &str, cmd: &[&str]) -> String {
+    let reply = ctd.cri_ok(
+        "CreateContainer",
+        json!({
+            "podSandboxId": pod,
+            "config": {
+                "metadata": {"name": name},
+                "image": {"image": BUSYBOX},
+                "command": cmd,
+                "logPath": format!("{name}.log"),
+            },
+            "sandboxConfig": config,
+        }),
+    );
+    let id = reply["containerId"]
+        .as_str()
+        .expect("containerId")
+        .to_string();
+    ctd.cri_ok("StartContainer", json!({"containerId": id}));
+    id
+}
+
+fn status(ctd: &Containerd, id: &str) -> Value {
+    ctd.cri_ok("ContainerStatus", json!({"containerId": id}))["status"].clone()
+}
+
+#[test]
+fn pod_of_three_containers_through_cri() {
+    let env = Env::new();
+    let ctd = Containerd::start(&env, true);
+    ctd.import_images(&env, "k8s.io");
+    let config = pod_config(&env, "p1");
+    let pod = ctd.cri_ok(
+        "RunPodSandbox",
+        json!({"config": config, "runtimeHandler": "runsc"}),
+    )["podSandboxId"]
+        .as_str()
+        .expect("podSandboxId")
+        .to_string();
+    let c1 = container(&ctd, &pod, &config, "c1", &["sleep", "1000"]);
+    let c2 = container(&ctd, &pod, &config, "c2", &["sleep", "1000"]);
+    for id in [&c1, &c2] {
+        assert_eq!(status(&ctd, id)["state"], "CONTAINER_RUNNING");
+    }
+    // One shim and one sandbox for the whole pod.
+    assert_eq!(ctd.shims().len(), 1, "one shim per pod");
+    let sandboxes: Vec<_> = std::fs::read_dir(&env.root)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("meta.json")).ok())
+        .filter_map(|m| serde_json::from_str::<Value>(&m).ok())
+        .map(|m| m["sandbox_id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(sandboxes.len(), 3, "{sandboxes:?}");
+    assert!(sandboxes.iter().all(|s| *s == pod), "{sandboxes:?}");
+
+    // ExecSync: output and exit codes.
+    let reply = ctd.cri_ok(
+        "ExecSync",
+        json!({"containerId": c1, "cmd": ["sh", "-c", "echo out; exit 4"], "timeout": 20}),
+    );
+    assert_eq!(reply["stdout"], "out\n");
+    assert_eq!(reply["exitCode"], 4);
+    let reply = ctd.cri_ok(
+        "ExecSync",
+        json!({"containerId": c2, "cmd": ["true"], "timeout": 20}),
+    );
+    assert_eq!(
+        reply.get("exitCode").and_then(Value::as_i64).unwrap_or(0),
+        0
+    );
+
+    // A container exiting 3 while the pod runs: containerd learns of it.
+    let c3 = container(&ctd, &pod, &config, "c3", &["sh", "-c", "echo bye; exit 3"]);
+    ctd.eventually(15, "c3 exited", || {
+        status(&ctd, &c3)["state"] == "CONTAINER_EXITED"
+    });
+    let s = status(&ctd, &c3);
+    assert_eq!(s["exitCode"], 3, "{s}");
+    let log = std::fs::read_to_string(env.path().join("pod-logs/p1/c3.log")).unwrap();
+    assert!(log.contains("stdout F bye"), "{log}");
+    assert_eq!(status(&ctd, &c1)["state"], "CONTAINER_RUNNING");
+
+    let stats = ctd.cri_ok("ContainerStats", json!({"containerId": c1}));
+    assert!(
+        stats["stats"]["memory"]["workingSetBytes"]["value"]
+            .as_str()
+            .is_some_and(|v| v != "0"),
+        "{stats}"
+    );
+
+    // Stop and remove the pod: nothing is left.
+    ctd.cri_ok("StopPodSandbox", json!({"podSandboxId": pod}));
+    for id in [&c1, &c2] {
+        assert_eq!(status(&ctd, id)["state"], "CONTAINER_EXITED");
+    }
+    ctd.cri_ok("RemovePodSandbox", json!({"podSandboxId": pod}));
+    ctd.eventually(10, "the pod's shim gone", || ctd.shims().is_empty());
+    let ids = [pod.clone(), c1, c2, c3];
+    assert_eq!(
+        cgroups_left("k8s.io", &ids),
+        Vec::<std::path::PathBuf>::new()
+    );
+    ctd.assert_clean(&env);
+}

@@ -1,0 +1,176 @@
+//! containerd-shim-runsc-v1 under `ctr`: a lone container gets a shim of
+//! its own, exec, pause and stats through it, and containerd's cleanup
+//! after a killed shim leaves nothing behind. Also the runc shim's path:
+//! a kill of a stopped container says runc's words.
+
+mod common;
+mod shim_support;
+
+use common::{assert_fails_with, stdout, Env};
+use shim_support::{cgroups_left, Containerd, BUSYBOX, RUNTIME};
+
+#[test]
+fn lone_container_with_exec_through_ctr() {
+    let env = Env::new();
+    let ctd = Containerd::start(&env, false);
+    ctd.import_images(&env, "default");
+    let options = ctd.options.to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "run",
+            "--runtime",
+            RUNTIME,
+            "--runtime-config-path",
+            &options,
+        ];
+        all.extend_from_slice(args);
+        ctd.ctr("default", &all)
+    };
+
+    // Output and exit status of a short-lived container.
+    let out = run(&["--rm", BUSYBOX, "echo1", "sh", "-c", "echo hello; exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", common::stderr(&out));
+    assert_eq!(stdout(&out), "hello\n");
+    assert!(ctd.shims().is_empty(), "the shim outlived its container");
+
+    // containerd's event stream, to see the exits the shim publishes.
+    let events_file = env.path().join("events");
+    let mut events = std::process::Command::new("ctr")
+        .arg("--address")
+        .arg(&ctd.address)
+        .arg("events")
+        .stdout(std::fs::File::create(&events_file).unwrap())
+        .spawn()
+        .expect("ctr events");
+    let exits = || {
+        std::fs::read_to_string(&events_file)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("/tasks/exit"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let out = run(&["-d", BUSYBOX, "bg", "sleep", "1000"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(ctd.shims().len(), 1, "one shim for the lone container");
+    let tasks = ctd.ok("default", &["task", "ls"]);
+    assert!(
+        tasks
+            .lines()
+            .any(|l| l.starts_with("bg ") && l.contains("RUNNING")),
+        "{tasks}"
+    );
+
+    // An exec's output and status reach ctr through the same shim.
+    let out = ctd.ctr(
+        "default",
+        &[
+            "task",
+            "exec",
+            "--exec-id",
+            "e1",
+            "bg",
+            "sh",
+            "-c",
+            "echo exec works; exit 3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
+    assert_eq!(stdout(&out), "exec works\n");
+    let ps = ctd.ok("default", &["task", "ps", "bg"]);
+    assert_eq!(ps.lines().count(), 2, "{ps}");
+
+    ctd.ok("default", &["task", "pause", "bg"]);
+    assert!(ctd.ok("default", &["task", "ls"]).contains("PAUSED"));
+    ctd.ok("default", &["task", "resume", "bg"]);
+    assert!(ctd.ok("default", &["task", "ls"]).contains("RUNNING"));
+    let metrics = ctd.ok("default", &["task", "metrics", "bg"]);
+    assert!(
+        metrics.contains("memory.usage_in_bytes") || metrics.contains("memory.usage"),
+        "{metrics}"
+    );
+
+    // The exit reaches containerd as it happens: the task shows STOPPED
+    // with the signal's status.
+    ctd.ok("default", &["task", "kill", "-s", "SIGKILL", "bg"]);
+    ctd.eventually(10, "bg stopped", || {
+        ctd.ok("default", &["task", "ls"]).contains("STOPPED")
+    });
+    ctd.eventually(10, "exit events", || exits().len() == 2);
+    let _ = events.kill();
+    let _ = events.wait();
+    let exits = exits();
+    assert!(
+        exits[0].contains(r#""id":"e1""#) && exits[0].contains(r#""exit_status":3"#),
+        "{exits:?}"
+    );
+    assert!(
+        exits[1].contains(r#""id":"bg""#) && exits[1].contains(r#""exit_status":137"#),
+        "{exits:?}"
+    );
+    ctd.ok("default", &["task", "delete", "bg"]);
+    ctd.ok("default", &["container", "delete", "bg"]);
+    ctd.eventually(10, "shim gone", || ctd.shims().is_empty());
+    assert!(cgroups_left("default", &["bg".into()]).is_empty());
+    ctd.assert_clean(&env);
+}
+
+#[test]
+fn killed_shim_leaves_nothing_behind() {
+    let env = Env::new();
+    let ctd = Containerd::start(&env, false);
+    ctd.import_images(&env, "default");
+    let options = ctd.options.to_str().unwrap().to_string();
+    let id = env.id("k");
+    ctd.ok(
+        "default",
+        &[
+            "run",
+            "-d",
+            "--runtime",
+            RUNTIME,
+            "--runtime-config-path",
+            &options,
+            BUSYBOX,
+            &id,
+            "sleep",
+            "1000",
+        ],
+    );
+    let shims = ctd.shims();
+    assert_eq!(shims.len(), 1);
+    assert!(!ctd.leftover_processes(&env).is_empty());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shims[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // containerd runs `containerd-shim-runsc-v1 delete` for the dead shim.
+    ctd.eventually(15, "the sandbox cleaned up", || {
+        ctd.leftover_processes(&env).is_empty()
+            && std::fs::read_dir(&env.root).is_ok_and(|mut d| d.next().is_none())
+    });
+    assert!(cgroups_left("default", std::slice::from_ref(&id)).is_empty());
+    let _ = ctd.ctr("default", &["container", "delete", &id]);
+    ctd.assert_clean(&env);
+}
+
+#[test]
+fn kill_of_stopped_container_says_container_not_running() {
+    let env = Env::new();
+    let bundle = env.bundle("b", &["true"]);
+    let id = env.id("stopped");
+    let _reaper = common::Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    env.ok(&["run", "--detach", "--bundle", bundle.to_str().unwrap(), &id]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while env.state(&id)["status"] != "stopped" {
+        assert!(std::time::Instant::now() < deadline, "never stopped");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // containerd's runc shim takes these words to mean "already gone".
+    let out = env.runsc(&["kill", &id, "KILL"]);
+    assert_fails_with(&out, "container not running");
+}
