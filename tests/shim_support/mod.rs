@@ -295,17 +295,7 @@ impl Drop for Containerd {
                 .args(["delete", "--force", id])
                 .output();
         }
-        let needle = self.dir.to_string_lossy().into_owned();
-        let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
-            .filter(|p| p.starts_with(&needle))
-            .collect();
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for p in points {
-            let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
-        }
+        common::unmount_under(&self.dir);
         // The parents containerd's default cgroupsPath made, once empty.
         for parent in ["default", "k8s.io"] {
             for dir in common::cgroup_dirs(parent) {
