@@ -112,6 +112,18 @@ fn pod_of_three_containers_through_cri() {
         "{stats}"
     );
 
+    // UpdateContainerResources reaches the container's cgroup.
+    ctd.cri_ok(
+        "UpdateContainerResources",
+        json!({"containerId": c1, "linux": {"memoryLimitInBytes": 67108864}}),
+    );
+    let limits: Vec<String> = common::cgroup_dirs(&format!("k8s.io/{c1}"))
+        .iter()
+        .flat_map(|d| ["memory.limit_in_bytes", "memory.max"].map(|f| d.join(f)))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .collect();
+    assert!(limits.iter().any(|l| l.trim() == "67108864"), "{limits:?}");
+
     // Stop and remove the pod: nothing is left.
     ctd.cri_ok("StopPodSandbox", json!({"podSandboxId": pod}));
     for id in [&c1, &c2] {

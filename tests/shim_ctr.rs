@@ -27,6 +27,24 @@ fn lone_container_with_exec_through_ctr() {
         ctd.ctr("default", &all)
     };
 
+    // An options file the shim cannot read: the error says which.
+    let out = ctd.ctr(
+        "default",
+        &[
+            "run",
+            "--rm",
+            "--runtime",
+            RUNTIME,
+            "--runtime-config-path",
+            "/nonexistent.toml",
+            BUSYBOX,
+            "bad",
+            "true",
+        ],
+    );
+    assert_fails_with(&out, "runtime options file /nonexistent.toml");
+    let _ = ctd.ctr("default", &["container", "delete", "bad"]);
+
     // Output and exit status of a short-lived container.
     let out = run(&["--rm", BUSYBOX, "echo1", "sh", "-c", "echo hello; exit 7"]);
     assert_eq!(out.status.code(), Some(7), "{}", common::stderr(&out));

@@ -150,6 +150,15 @@ impl Frontend {
         Ok(container::pause::resume(&self.store, id)?)
     }
 
+    /// New cgroup limits for `id`.
+    pub fn update(
+        &self,
+        id: &str,
+        resources: &oci_spec::runtime::LinuxResources,
+    ) -> Result<(), FrontendError> {
+        Ok(container::update::update(&self.store, id, resources)?)
+    }
+
     /// Removes `id` and what is left of it; a container already gone is
     /// not an error.
     pub fn delete(&self, id: &str) -> Result<(), FrontendError> {

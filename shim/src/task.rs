@@ -513,6 +513,24 @@ impl Task for Service {
         Ok(api::Empty::new())
     }
 
+    fn update(&self, _ctx: &TtrpcContext, req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
+        // containerd sends the OCI LinuxResources as JSON.
+        let value = req
+            .resources
+            .as_ref()
+            .map(|r| r.value.as_slice())
+            .unwrap_or_default();
+        let resources: oci_spec::runtime::LinuxResources =
+            serde_json::from_slice(value).map_err(|e| {
+                status(
+                    Code::INVALID_ARGUMENT,
+                    format!("update {}: resources: {e}", req.id),
+                )
+            })?;
+        self.inner.frontend()?.update(&req.id, &resources)?;
+        Ok(api::Empty::new())
+    }
+
     fn close_io(&self, _ctx: &TtrpcContext, req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
         let containers = self.inner.table.lock();
         let p = containers
