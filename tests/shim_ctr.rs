@@ -68,6 +68,26 @@ fn lone_container_with_exec_through_ctr() {
             .map(str::to_string)
             .collect::<Vec<_>>()
     };
+    // A terminal: the shim copies between the pty master and ctr.
+    let tty = |line: &str| {
+        std::process::Command::new("script")
+            .args(["-qec", &format!(
+                "ctr --address {} run -t --rm --runtime {RUNTIME} --runtime-config-path {options} {BUSYBOX} {line}",
+                ctd.address.display()
+            ), "/dev/null"])
+            .output()
+            .expect("script (apt-get install bsdutils)")
+    };
+    let out = tty("tty1 sh -c 'tty; exit 5'");
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}{}",
+        stdout(&out),
+        common::stderr(&out)
+    );
+    assert!(stdout(&out).contains("/dev/pts/0"), "{}", stdout(&out));
+
     let out = run(&["-d", BUSYBOX, "bg", "sleep", "1000"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     assert_eq!(ctd.shims().len(), 1, "one shim for the lone container");
@@ -95,6 +115,25 @@ fn lone_container_with_exec_through_ctr() {
     );
     assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
     assert_eq!(stdout(&out), "exec works\n");
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!(
+                "ctr --address {} task exec -t --exec-id e2 bg sh -c 'tty; exit 6'",
+                ctd.address.display()
+            ),
+            "/dev/null",
+        ])
+        .output()
+        .expect("script");
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}{}",
+        stdout(&out),
+        common::stderr(&out)
+    );
+    assert!(stdout(&out).contains("/dev/pts/"), "{}", stdout(&out));
     let ps = ctd.ok("default", &["task", "ps", "bg"]);
     assert_eq!(ps.lines().count(), 2, "{ps}");
 
@@ -114,18 +153,22 @@ fn lone_container_with_exec_through_ctr() {
     ctd.eventually(10, "bg stopped", || {
         ctd.ok("default", &["task", "ls"]).contains("STOPPED")
     });
-    ctd.eventually(10, "exit events", || exits().len() == 2);
+    // Each exit once, with its status.
+    let seen = |id: &str, status: u32| {
+        let (id, status) = (
+            format!(r#""id":"{id}""#),
+            format!(r#""exit_status":{status}"#),
+        );
+        move |l: &String| l.contains(&id) && l.contains(&status)
+    };
+    ctd.eventually(10, "exit events", || exits().iter().any(seen("bg", 137)));
     let _ = events.kill();
     let _ = events.wait();
     let exits = exits();
-    assert!(
-        exits[0].contains(r#""id":"e1""#) && exits[0].contains(r#""exit_status":3"#),
-        "{exits:?}"
-    );
-    assert!(
-        exits[1].contains(r#""id":"bg""#) && exits[1].contains(r#""exit_status":137"#),
-        "{exits:?}"
-    );
+    for (id, status) in [("e1", 3), ("e2", 6), ("bg", 137)] {
+        let n = exits.iter().filter(|l| seen(id, status)(l)).count();
+        assert_eq!(n, 1, "{id} exit {status}: {exits:?}");
+    }
     ctd.ok("default", &["task", "delete", "bg"]);
     ctd.ok("default", &["container", "delete", "bg"]);
     ctd.eventually(10, "shim gone", || ctd.shims().is_empty());

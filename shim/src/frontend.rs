@@ -7,10 +7,12 @@
 //! descriptors 0, 1 and 2, which [`with_stdio`] points at the process's
 //! pipes for the length of one call.
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Mutex;
 
+use runsc::container::terminal::ConsoleSocket;
 use runsc::container::{self, create, ContainerStore, LifecycleError, Status, StoreError};
 use sandbox::control::{ControlClient, ControlError, ExecStarted, Request};
 
@@ -61,15 +63,15 @@ impl Frontend {
         })
     }
 
-    /// Creates container `id` from `bundle` with `stdio` as its init's
-    /// stdin, stdout and stderr; returns the init's pid.
+    /// Creates container `id` from `bundle`, its init's stdio `handover`;
+    /// returns the init's pid, and the pty master if it has a terminal.
     pub fn create(
         &self,
         id: &str,
         bundle: &Path,
-        stdio: [BorrowedFd<'_>; 3],
-    ) -> Result<i32, FrontendError> {
-        let opts = create::CreateOptions {
+        handover: Handover<'_>,
+    ) -> Result<(i32, Option<OwnedFd>), FrontendError> {
+        let mut opts = create::CreateOptions {
             id: id.to_string(),
             bundle: bundle.to_path_buf(),
             pid_file: None,
@@ -80,9 +82,24 @@ impl Frontend {
             child_flags: self.child_flags.clone(),
             restore: None,
         };
+        let _one = STDIO.lock().unwrap_or_else(|e| e.into_inner());
         // The new sandbox is our child: the shim's reaper collects it.
-        let created = with_stdio(stdio, || create::create(&self.store, opts))??;
-        Ok(created.container.init.map(|p| p.pid).unwrap_or(0))
+        match handover {
+            Handover::Pipes(stdio) => {
+                let created = with_stdio(stdio, || create::create(&self.store, opts))??;
+                Ok((created.container.init.map(|p| p.pid).unwrap_or(0), None))
+            }
+            Handover::Terminal => {
+                let console = ConsoleSocket::bind(self.store.root())?;
+                opts.console_socket = Some(console.path().to_path_buf());
+                let created = create::create(&self.store, opts)?;
+                let master = console.receive_master()?;
+                Ok((
+                    created.container.init.map(|p| p.pid).unwrap_or(0),
+                    Some(master),
+                ))
+            }
+        }
     }
 
     pub fn start(&self, id: &str) -> Result<(), FrontendError> {
@@ -99,13 +116,14 @@ impl Frontend {
         Ok(container::kill::wait(&self.store, id)?)
     }
 
-    /// Starts `process` in running container `id` with `stdio`; its pid.
+    /// Starts `process` in running container `id` with `handover` as its
+    /// stdio; its pid, and the pty master if it has a terminal.
     pub fn exec(
         &self,
         id: &str,
         process: oci_spec::runtime::Process,
-        stdio: [BorrowedFd<'_>; 3],
-    ) -> Result<i32, FrontendError> {
+        handover: Handover<'_>,
+    ) -> Result<(i32, Option<OwnedFd>), FrontendError> {
         let c = self.store.load(id)?;
         let status = c.live_status();
         if status != Status::Running {
@@ -114,14 +132,29 @@ impl Frontend {
             ))
             .into());
         }
-        let started: ExecStarted = ControlClient::connect(&self.store.dir(&c.sandbox_id))?.call(
-            Request::Exec {
-                id: id.to_string(),
-                process: Box::new(process),
-            },
-            &stdio,
-        )?;
-        Ok(started.pid)
+        let _one = STDIO.lock().unwrap_or_else(|e| e.into_inner());
+        let client = ControlClient::connect(&self.store.dir(&c.sandbox_id))?;
+        let request = Request::Exec {
+            id: id.to_string(),
+            process: Box::new(process),
+        };
+        match handover {
+            Handover::Pipes(stdio) => {
+                let started: ExecStarted = client.call(request, &stdio)?;
+                Ok((started.pid, None))
+            }
+            Handover::Terminal => {
+                // The sandbox sends the master over the socket we pass.
+                let console = ConsoleSocket::bind(self.store.root())?;
+                let conn = UnixStream::connect(console.path()).map_err(|e| FrontendError::Os {
+                    what: format!("connect to console socket {}", console.path().display()),
+                    source: e,
+                })?;
+                let started: ExecStarted = client.call(request, &[conn.as_fd()])?;
+                drop(conn);
+                Ok((started.pid, Some(console.receive_master()?)))
+            }
+        }
     }
 
     /// Blocks until exec'd process `pid` of container `id` exits.
@@ -184,13 +217,22 @@ impl Frontend {
     }
 }
 
-/// One process's stdio swap at a time: our 0, 1 and 2 are process-wide.
+/// One handover at a time: our 0, 1 and 2 are process-wide, and so is the
+/// console socket's name.
 static STDIO: Mutex<()> = Mutex::new(());
 
+/// How a new process gets its stdio.
+pub enum Handover<'a> {
+    /// These as its stdin, stdout and stderr.
+    Pipes([BorrowedFd<'a>; 3]),
+    /// A new terminal, whose master comes back to us.
+    Terminal,
+}
+
 /// Runs `f` with our descriptors 0, 1 and 2 pointing at `stdio`, as the
-/// frontend hands its caller's stdio to the processes it starts.
+/// frontend hands its caller's stdio to the processes it starts. The
+/// caller holds the STDIO lock.
 fn with_stdio<T>(stdio: [BorrowedFd<'_>; 3], f: impl FnOnce() -> T) -> Result<T, FrontendError> {
-    let _one = STDIO.lock().unwrap_or_else(|e| e.into_inner());
     let saved = [save_fd(0)?, save_fd(1)?, save_fd(2)?];
     for (n, fd) in stdio.iter().enumerate() {
         move_fd(fd.as_raw_fd(), n as RawFd)?;

@@ -1,5 +1,5 @@
-//! A process's stdio: pipes between it and containerd's fifos, copied by
-//! a thread each.
+//! A process's stdio: pipes (or a pty master) between it and containerd's
+//! fifos, copied by a thread each.
 //!
 //! The process never gets the fifos themselves: the sandbox may hold its
 //! stdio too, and containerd waits for end-of-file on each fifo before it
@@ -49,6 +49,8 @@ pub struct Stdio {
     stop: Option<OwnedFd>,
     done: mpsc::Receiver<()>,
     copiers: usize,
+    /// The pty master, when the process has a terminal.
+    master: Option<OwnedFd>,
 }
 
 impl Stdio {
@@ -102,6 +104,62 @@ impl Stdio {
             stop: Some(stop_w),
             done,
             copiers,
+            master: None,
+        })
+    }
+
+    /// A process with a terminal: containerd's stdin fifo into `master`,
+    /// `master` into its stdout fifo.
+    pub fn terminal(paths: &Paths, master: OwnedFd) -> Result<Self, StdioError> {
+        let (stop_r, stop_w) = pipe()?;
+        let (done_tx, done) = mpsc::channel();
+        let stdin = Arc::new(Mutex::new(None));
+        let dup = |what: &str| {
+            master
+                .try_clone()
+                .map_err(os(format!("duplicate pty master for {what}")))
+        };
+        if !paths.stdin.is_empty() {
+            *stdin.lock().unwrap_or_else(|e| e.into_inner()) = Some(File::from(dup("stdin")?));
+            let (fifo, stdin) = (PathBuf::from(&paths.stdin), stdin.clone());
+            std::thread::spawn(move || copy_stdin(&fifo, &stdin));
+        }
+        let mut copiers = 0;
+        if !paths.stdout.is_empty() {
+            let from = File::from(dup("stdout")?);
+            set_nonblocking(from.as_fd())?;
+            let fifo = PathBuf::from(&paths.stdout);
+            std::thread::spawn(move || {
+                copy_output(from, &fifo, stop_r.as_fd());
+                let _ = done_tx.send(());
+            });
+            copiers = 1;
+        }
+        Ok(Self {
+            child: None,
+            stdin,
+            stop: Some(stop_w),
+            done,
+            copiers,
+            master: Some(master),
+        })
+    }
+
+    /// ResizePty: the terminal's new size, which the process sees as
+    /// SIGWINCH.
+    pub fn resize(&self, width: u16, height: u16) -> Result<(), StdioError> {
+        let Some(master) = &self.master else {
+            return Ok(());
+        };
+        let size = rustix::termios::Winsize {
+            ws_row: height,
+            ws_col: width,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(master, size).map_err(|e| StdioError::Os {
+            what: "resize terminal".into(),
+            source: e.into(),
         })
     }
 
@@ -126,6 +184,7 @@ impl Stdio {
     /// closes the fifos, waiting a little for the copiers.
     pub fn finish(&mut self) {
         self.child = None;
+        self.master = None;
         self.close_stdin();
         if self.stop.take().is_none() {
             return;

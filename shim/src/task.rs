@@ -14,7 +14,7 @@ use containerd_shim::protos::ttrpc::{self, Code, TtrpcContext};
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{Context, ExitSignal, Task, TtrpcResult};
 
-use crate::frontend::{Frontend, FrontendError};
+use crate::frontend::{Frontend, FrontendError, Handover};
 use crate::options::RuntimeOptions;
 use crate::process::{Container, Exec, Phase, Process, Table};
 use crate::stdio::{Paths, Stdio};
@@ -126,12 +126,6 @@ impl Inner {
     }
 
     fn create(&self, req: &api::CreateTaskRequest) -> TtrpcResult<i32> {
-        if req.terminal {
-            return Err(status(
-                Code::UNIMPLEMENTED,
-                "terminals are not supported by containerd-shim-runsc-v1 yet",
-            ));
-        }
         if !req.checkpoint.is_empty() {
             return Err(status(
                 Code::UNIMPLEMENTED,
@@ -156,14 +150,24 @@ impl Inner {
             stdout: req.stdout.clone(),
             stderr: req.stderr.clone(),
         };
-        let made = Stdio::open(&paths).map_err(internal).and_then(|mut stdio| {
-            let fds = stdio
-                .child()
-                .ok_or_else(|| internal("stdio already handed over"))?;
-            let pid = frontend.create(&req.id, &bundle, fds)?;
-            stdio.handed_over();
-            Ok((pid, stdio))
-        });
+        let made = if req.terminal {
+            frontend
+                .create(&req.id, &bundle, Handover::Terminal)
+                .map_err(ttrpc::Error::from)
+                .and_then(|(pid, master)| {
+                    let master = master.ok_or_else(|| internal("no pty master"))?;
+                    Ok((pid, Stdio::terminal(&paths, master).map_err(internal)?))
+                })
+        } else {
+            Stdio::open(&paths).map_err(internal).and_then(|mut stdio| {
+                let fds = stdio
+                    .child()
+                    .ok_or_else(|| internal("stdio already handed over"))?;
+                let (pid, _) = frontend.create(&req.id, &bundle, Handover::Pipes(fds))?;
+                stdio.handed_over();
+                Ok((pid, stdio))
+            })
+        };
         let (pid, stdio) = match made {
             Ok(m) => m,
             Err(e) => {
@@ -197,12 +201,19 @@ impl Inner {
                 .ok_or_else(|| not_found(&format!("exec {exec_id} of {id}")))?;
             (exec.spec.clone(), exec.process.paths.clone())
         };
-        let mut stdio = Stdio::open(&paths).map_err(internal)?;
-        let fds = stdio
-            .child()
-            .ok_or_else(|| internal("stdio already handed over"))?;
-        let pid = self.frontend()?.exec(id, spec, fds)?;
-        stdio.handed_over();
+        let (pid, stdio) = if spec.terminal().unwrap_or(false) {
+            let (pid, master) = self.frontend()?.exec(id, spec, Handover::Terminal)?;
+            let master = master.ok_or_else(|| internal("no pty master"))?;
+            (pid, Stdio::terminal(&paths, master).map_err(internal)?)
+        } else {
+            let mut stdio = Stdio::open(&paths).map_err(internal)?;
+            let fds = stdio
+                .child()
+                .ok_or_else(|| internal("stdio already handed over"))?;
+            let (pid, _) = self.frontend()?.exec(id, spec, Handover::Pipes(fds))?;
+            stdio.handed_over();
+            (pid, stdio)
+        };
         let mut containers = self.table.lock();
         if let Some(p) = containers.get_mut(id).and_then(|c| c.process_mut(exec_id)) {
             p.pid = pid;
@@ -420,12 +431,6 @@ impl Task for Service {
     }
 
     fn exec(&self, _ctx: &TtrpcContext, req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
-        if req.terminal {
-            return Err(status(
-                Code::UNIMPLEMENTED,
-                "terminals are not supported by containerd-shim-runsc-v1 yet",
-            ));
-        }
         let spec: oci_spec::runtime::Process = serde_json::from_slice(
             &req.spec
                 .as_ref()
@@ -549,9 +554,27 @@ impl Task for Service {
     fn resize_pty(
         &self,
         _ctx: &TtrpcContext,
-        _req: api::ResizePtyRequest,
+        req: api::ResizePtyRequest,
     ) -> TtrpcResult<api::Empty> {
-        // No process of ours has a terminal (Create and Exec refuse one).
+        let stdio = {
+            let containers = self.inner.table.lock();
+            let p = containers
+                .get(&req.id)
+                .and_then(|c| c.process(&req.exec_id))
+                .ok_or_else(|| not_found(&req.id))?;
+            p.stdio.clone()
+        };
+        if let Some(stdio) = stdio {
+            let (w, h) = (
+                req.width.min(u16::MAX.into()),
+                req.height.min(u16::MAX.into()),
+            );
+            stdio
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .resize(w as u16, h as u16)
+                .map_err(internal)?;
+        }
         Ok(api::Empty::new())
     }
 
