@@ -124,6 +124,32 @@ fn pod_of_three_containers_through_cri() {
         .collect();
     assert!(limits.iter().any(|l| l.trim() == "67108864"), "{limits:?}");
 
+    // An OOM kill: containerd hears of it, and CRI gives the reason.
+    let hog = ctd.cri_ok(
+        "CreateContainer",
+        json!({
+            "podSandboxId": pod,
+            "config": {
+                "metadata": {"name": "hog"},
+                "image": {"image": BUSYBOX},
+                "command": ["sh", "-c", "a=$(head -c 200000000 /dev/zero | tr '\\0' x); echo survived"],
+                "linux": {"resources": {"memoryLimitInBytes": 33554432}},
+                "logPath": "hog.log",
+            },
+            "sandboxConfig": config,
+        }),
+    )["containerId"]
+        .as_str()
+        .expect("containerId")
+        .to_string();
+    ctd.cri_ok("StartContainer", json!({"containerId": hog}));
+    ctd.eventually(30, "hog exited", || {
+        status(&ctd, &hog)["state"] == "CONTAINER_EXITED"
+    });
+    let s = status(&ctd, &hog);
+    assert_eq!(s["reason"], "OOMKilled", "{s}");
+    assert_eq!(s["exitCode"], 137, "{s}");
+
     // Stop and remove the pod: nothing is left.
     ctd.cri_ok("StopPodSandbox", json!({"podSandboxId": pod}));
     for id in [&c1, &c2] {
@@ -131,7 +157,7 @@ fn pod_of_three_containers_through_cri() {
     }
     ctd.cri_ok("RemovePodSandbox", json!({"podSandboxId": pod}));
     ctd.eventually(10, "the pod's shim gone", || ctd.shims().is_empty());
-    let ids = [pod.clone(), c1, c2, c3];
+    let ids = [pod.clone(), c1, c2, c3, hog];
     assert_eq!(
         cgroups_left("k8s.io", &ids),
         Vec::<std::path::PathBuf>::new()

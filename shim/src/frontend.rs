@@ -9,7 +9,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use runsc::container::terminal::ConsoleSocket;
@@ -208,12 +208,11 @@ impl Frontend {
         Ok((stats, container::events::oom_kills(&c)))
     }
 
-    /// Whether `id`'s cgroup is a cgroup2 one (else v1 hierarchies).
-    pub fn cgroup_is_v2(&self, id: &str) -> Result<bool, FrontendError> {
+    /// The directories of `id`'s cgroup, one per hierarchy.
+    pub fn cgroup_dirs(&self, id: &str) -> Result<Vec<PathBuf>, FrontendError> {
         let c = self.store.load(id)?;
         let cgroup = c.cgroup()?;
-        let dirs = cgroup.dirs();
-        Ok(dirs.iter().all(|d| d.join("cgroup.controllers").exists()))
+        Ok(cgroup.dirs().into_iter().map(Path::to_path_buf).collect())
     }
 }
 

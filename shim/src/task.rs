@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use containerd_shim::api::{self, Status};
 use containerd_shim::protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskPaused, TaskResumed,
-    TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskPaused,
+    TaskResumed, TaskStart,
 };
 use containerd_shim::protos::protobuf::{MessageDyn, MessageField};
 use containerd_shim::protos::topics;
@@ -122,6 +122,23 @@ impl Inner {
                 ..Default::default()
             };
             inner.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(event));
+        });
+    }
+
+    /// Tells containerd of each OOM kill in container `id`'s cgroup.
+    fn watch_oom(self: &Arc<Self>, id: &str) {
+        let dirs = match self.frontend().map(|f| f.cgroup_dirs(id)) {
+            Ok(Ok(dirs)) => dirs,
+            Ok(Err(e)) => return log::warn!("cgroup of {id}: {e}"),
+            Err(_) => return,
+        };
+        let (inner, id) = (self.clone(), id.to_string());
+        crate::oom::watch(&dirs, move || {
+            let event = TaskOOM {
+                container_id: id.clone(),
+                ..Default::default()
+            };
+            inner.publish(topics::TASK_OOM_EVENT_TOPIC, Box::new(event));
         });
     }
 
@@ -269,6 +286,7 @@ impl Task for Service {
     ) -> TtrpcResult<api::CreateTaskResponse> {
         let pid = self.inner.create(&req)?;
         self.inner.watch(&req.id, "", pid);
+        self.inner.watch_oom(&req.id);
         self.inner.publish(
             topics::TASK_CREATE_EVENT_TOPIC,
             Box::new(TaskCreate {
@@ -585,7 +603,9 @@ impl Task for Service {
     ) -> TtrpcResult<api::StatsResponse> {
         let frontend = self.inner.frontend()?;
         let (stats, ooms) = frontend.stats(&req.id)?;
-        let any = if frontend.cgroup_is_v2(&req.id)? {
+        let dirs = frontend.cgroup_dirs(&req.id)?;
+        let v2 = dirs.iter().all(|d| d.join("cgroup.controllers").exists());
+        let any = if v2 {
             crate::stats::v2(&stats, ooms)
         } else {
             crate::stats::v1(&stats, ooms)
