@@ -164,3 +164,60 @@ fn pod_of_three_containers_through_cri() {
     );
     ctd.assert_clean(&env);
 }
+
+#[test]
+fn pod_survives_containerd_restart() {
+    let env = Env::new();
+    let mut ctd = Containerd::start(&env, true);
+    ctd.import_images(&env, "k8s.io");
+    let config = pod_config(&env, "p2");
+    let pod = ctd.cri_ok(
+        "RunPodSandbox",
+        json!({"config": config, "runtimeHandler": "runsc"}),
+    )["podSandboxId"]
+        .as_str()
+        .expect("podSandboxId")
+        .to_string();
+    let c1 = container(&ctd, &pod, &config, "c1", &["sleep", "1000"]);
+    // Exits 2 once told to, by a file an exec makes.
+    let waiter = [
+        "sh",
+        "-c",
+        "while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 2",
+    ];
+    let c2 = container(&ctd, &pod, &config, "c2", &waiter);
+    let shims = ctd.shims();
+    assert_eq!(shims.len(), 1);
+
+    ctd.restart();
+    // The containers kept running, under the same shim.
+    assert_eq!(ctd.shims(), shims);
+    for id in [&c1, &c2] {
+        assert_eq!(status(&ctd, id)["state"], "CONTAINER_RUNNING");
+    }
+    // Exec still works, and an exit after the restart reaches containerd.
+    let reply = ctd.cri_ok(
+        "ExecSync",
+        json!({"containerId": c2, "cmd": ["touch", "/tmp/go"], "timeout": 20}),
+    );
+    assert_eq!(
+        reply.get("exitCode").and_then(Value::as_i64).unwrap_or(0),
+        0
+    );
+    ctd.eventually(15, "c2 exited", || {
+        status(&ctd, &c2)["state"] == "CONTAINER_EXITED"
+    });
+    assert_eq!(status(&ctd, &c2)["exitCode"], 2);
+
+    // Stop still works.
+    ctd.cri_ok("StopContainer", json!({"containerId": c1, "timeout": 5}));
+    assert_eq!(status(&ctd, &c1)["state"], "CONTAINER_EXITED");
+    ctd.cri_ok("StopPodSandbox", json!({"podSandboxId": pod}));
+    ctd.cri_ok("RemovePodSandbox", json!({"podSandboxId": pod}));
+    ctd.eventually(10, "the pod's shim gone", || ctd.shims().is_empty());
+    assert_eq!(
+        cgroups_left("k8s.io", &[pod, c1, c2]),
+        Vec::<std::path::PathBuf>::new()
+    );
+    ctd.assert_clean(&env);
+}

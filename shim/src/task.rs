@@ -25,7 +25,9 @@ pub struct Service {
 
 struct Inner {
     namespace: String,
-    publisher: RemotePublisher,
+    /// containerd's ttrpc address, to connect again after it restarted.
+    address: String,
+    publisher: Mutex<RemotePublisher>,
     /// Opened at the first Create, with that container's options.
     frontend: OnceLock<Frontend>,
     table: Table,
@@ -60,7 +62,8 @@ impl Service {
         Self {
             inner: Arc::new(Inner {
                 namespace: namespace.to_string(),
-                publisher,
+                address: std::env::var("TTRPC_ADDRESS").unwrap_or_default(),
+                publisher: Mutex::new(publisher),
                 frontend: OnceLock::new(),
                 table: Table::default(),
                 exit,
@@ -76,12 +79,21 @@ impl Inner {
             .ok_or_else(|| status(Code::FAILED_PRECONDITION, "no container created yet"))
     }
 
+    /// Publishes `event`; once more on a new connection if containerd
+    /// restarted since the last one.
     fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
-        if let Err(e) = self
-            .publisher
-            .publish(Context::default(), topic, &self.namespace, event)
-        {
-            log::warn!("publish {topic}: {e}");
+        let mut publisher = self.publisher.lock().unwrap_or_else(|e| e.into_inner());
+        let again = event.clone_box();
+        let Err(first) = publisher.publish(Context::default(), topic, &self.namespace, event)
+        else {
+            return;
+        };
+        let retried = RemotePublisher::new(&self.address).and_then(|fresh| {
+            *publisher = fresh;
+            publisher.publish(Context::default(), topic, &self.namespace, again)
+        });
+        if let Err(e) = retried {
+            log::warn!("publish {topic}: {first}; again: {e}");
         }
     }
 

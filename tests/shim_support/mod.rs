@@ -96,39 +96,49 @@ impl Containerd {
             config += "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n";
         }
         std::fs::write(dir.join("config.toml"), config).unwrap();
-        let path = format!(
-            "{}:{}",
-            bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let child = Command::new("containerd")
-            .env("PATH", path)
-            .env("TMPDIR", dir.join("tmp"))
-            .arg("--config")
-            .arg(dir.join("config.toml"))
-            .stdout(std::fs::File::create(dir.join("log")).unwrap())
-            .stderr(std::fs::File::create(dir.join("err")).unwrap())
-            .spawn()
-            .expect("containerd (apt-get install containerd)");
         let mut me = Self {
-            child,
+            child: spawn(&dir),
             dir,
             address,
             options,
             runsc_root: env.root.clone(),
         };
+        me.wait_listening();
+        me
+    }
+
+    /// Stops containerd (its shims keep running) and starts it again on
+    /// the same state.
+    pub fn restart(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_file(&self.address);
+        self.child = spawn(&self.dir);
+        self.wait_listening();
+    }
+
+    fn stop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && !matches!(self.child.try_wait(), Ok(Some(_))) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn wait_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !me.address.exists() {
-            if let Ok(Some(status)) = me.child.try_wait() {
+        while !self.address.exists() {
+            if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
                     "containerd exited ({status}): {}",
-                    std::fs::read_to_string(me.dir.join("err")).unwrap_or_default()
+                    std::fs::read_to_string(self.dir.join("err")).unwrap_or_default()
                 );
             }
             assert!(Instant::now() < deadline, "containerd never listened");
             std::thread::sleep(Duration::from_millis(50));
         }
-        me
     }
 
     pub fn ctr(&self, namespace: &str, args: &[&str]) -> Output {
@@ -264,16 +274,34 @@ pub fn cgroups_left(parent: &str, ids: &[String]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// containerd on the config in `dir`, our shim first on its PATH.
+fn spawn(dir: &Path) -> Child {
+    let path = format!(
+        "{}:{}",
+        dir.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let log = |name: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(name))
+            .unwrap()
+    };
+    Command::new("containerd")
+        .env("PATH", path)
+        .env("TMPDIR", dir.join("tmp"))
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .stdout(log("log"))
+        .stderr(log("err"))
+        .spawn()
+        .expect("containerd (apt-get install containerd)")
+}
+
 impl Drop for Containerd {
     fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline && !matches!(self.child.try_wait(), Ok(Some(_))) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
         // What a failed test left: shims first, then what they ran.
         for shim in self.shims() {
             let _ = nix::sys::signal::kill(
