@@ -21,6 +21,18 @@ fn pod_config(env: &Env, name: &str) -> Value {
     })
 }
 
+/// A host-network pod under our runtime handler; its id.
+fn run_pod(ctd: &Containerd, config: &Value) -> String {
+    let reply = ctd.cri_ok(
+        "RunPodSandbox",
+        json!({"config": config, "runtimeHandler": "runsc"}),
+    );
+    reply["podSandboxId"]
+        .as_str()
+        .expect("podSandboxId")
+        .to_string()
+}
+
 fn container(ctd: &Containerd, pod: &str, config: &Value, name: &str, cmd: &[&str]) -> String {
     let reply = ctd.cri_ok(
         "CreateContainer",
@@ -53,13 +65,7 @@ fn pod_of_three_containers_through_cri() {
     let ctd = Containerd::start(&env, true);
     ctd.import_images(&env, "k8s.io");
     let config = pod_config(&env, "p1");
-    let pod = ctd.cri_ok(
-        "RunPodSandbox",
-        json!({"config": config, "runtimeHandler": "runsc"}),
-    )["podSandboxId"]
-        .as_str()
-        .expect("podSandboxId")
-        .to_string();
+    let pod = run_pod(&ctd, &config);
     let c1 = container(&ctd, &pod, &config, "c1", &["sleep", "1000"]);
     let c2 = container(&ctd, &pod, &config, "c2", &["sleep", "1000"]);
     for id in [&c1, &c2] {
@@ -171,13 +177,7 @@ fn pod_survives_containerd_restart() {
     let mut ctd = Containerd::start(&env, true);
     ctd.import_images(&env, "k8s.io");
     let config = pod_config(&env, "p2");
-    let pod = ctd.cri_ok(
-        "RunPodSandbox",
-        json!({"config": config, "runtimeHandler": "runsc"}),
-    )["podSandboxId"]
-        .as_str()
-        .expect("podSandboxId")
-        .to_string();
+    let pod = run_pod(&ctd, &config);
     let c1 = container(&ctd, &pod, &config, "c1", &["sleep", "1000"]);
     // Exits 2 once told to, by a file an exec makes.
     let waiter = [
