@@ -5,6 +5,8 @@ mod frontend;
 mod oom;
 mod options;
 mod process;
+mod rootfs;
+mod service;
 mod shim;
 mod stats;
 mod stdio;

@@ -13,7 +13,7 @@ use containerd_shim::{Config, Error, ExitSignal, Flags, StartOpts};
 
 use crate::frontend::Frontend;
 use crate::options::RuntimeOptions;
-use crate::task::Service;
+use crate::service::Service;
 
 pub struct Shim {
     namespace: String,
@@ -66,7 +66,7 @@ impl containerd_shim::Shim for Shim {
         frontend
             .delete(&self.id)
             .map_err(|e| Error::Other(format!("delete container {}: {e}", self.id)))?;
-        crate::task::unmount_rootfs(&self.bundle);
+        crate::rootfs::unmount_rootfs(&self.bundle);
         Ok(DeleteResponse {
             exit_status: 128 + libc::SIGKILL as u32,
             exited_at: MessageField::some(Timestamp::now()),
