@@ -17,7 +17,8 @@ fn pod_config(env: &Env, name: &str) -> Value {
     json!({
         "metadata": {"name": name, "uid": env.id(name), "namespace": "default"},
         "logDirectory": env.path().join("pod-logs").join(name),
-        "linux": {"securityContext": {"namespaceOptions": {"network": "NODE"}}},
+        // Host network (no CNI); one pid namespace for the pod.
+        "linux": {"securityContext": {"namespaceOptions": {"network": "NODE", "pid": "POD"}}},
     })
 }
 
@@ -118,6 +119,49 @@ fn pod_of_three_containers_through_cri() {
         "{stats}"
     );
 
+    // One pid namespace for the pod: c1 sees c2's and the pause's
+    // processes.
+    let reply = ctd.cri_ok(
+        "ExecSync",
+        json!({"containerId": c1, "cmd": ["ps", "-o", "args"], "timeout": 20}),
+    );
+    let ps = reply["stdout"].as_str().unwrap_or_default();
+    assert!(ps.contains("sleep 2147483647"), "{ps}");
+    assert_eq!(ps.matches("sleep 1000").count(), 2, "{ps}");
+
+    // A container stopped, removed and made again (attempt 1).
+    ctd.cri_ok("StopContainer", json!({"containerId": c2, "timeout": 5}));
+    assert_eq!(status(&ctd, &c2)["state"], "CONTAINER_EXITED");
+    ctd.cri_ok("RemoveContainer", json!({"containerId": c2}));
+    let first_c2 = c2;
+    let reply = ctd.cri_ok(
+        "CreateContainer",
+        json!({
+            "podSandboxId": pod,
+            "config": {
+                "metadata": {"name": "c2", "attempt": 1},
+                "image": {"image": BUSYBOX},
+                "command": ["sleep", "1000"],
+                "logPath": "c2-1.log",
+            },
+            "sandboxConfig": config,
+        }),
+    );
+    let c2 = reply["containerId"]
+        .as_str()
+        .expect("containerId")
+        .to_string();
+    ctd.cri_ok("StartContainer", json!({"containerId": c2}));
+    let s = status(&ctd, &c2);
+    assert_eq!(s["state"], "CONTAINER_RUNNING", "{s}");
+    assert_eq!(s["metadata"]["attempt"], 1, "{s}");
+
+    // ReopenContainerLog: the log file is made again after a rotation.
+    let log = env.path().join("pod-logs/p1/c1.log");
+    std::fs::rename(&log, log.with_extension("old")).unwrap();
+    ctd.cri_ok("ReopenContainerLog", json!({"containerId": c1}));
+    assert!(log.exists());
+
     // UpdateContainerResources reaches the container's cgroup.
     ctd.cri_ok(
         "UpdateContainerResources",
@@ -163,7 +207,7 @@ fn pod_of_three_containers_through_cri() {
     }
     ctd.cri_ok("RemovePodSandbox", json!({"podSandboxId": pod}));
     ctd.eventually(10, "the pod's shim gone", || ctd.shims().is_empty());
-    let ids = [pod.clone(), c1, c2, c3, hog];
+    let ids = [pod.clone(), c1, first_c2, c2, c3, hog];
     assert_eq!(
         cgroups_left("k8s.io", &ids),
         Vec::<std::path::PathBuf>::new()
