@@ -265,3 +265,40 @@ fn pod_survives_containerd_restart() {
     );
     ctd.assert_clean(&env);
 }
+
+#[test]
+fn twenty_pods_at_once() {
+    let env = Env::new();
+    let ctd = Containerd::start(&env, true);
+    ctd.import_images(&env, "k8s.io");
+    let ids: Vec<Vec<String>> = std::thread::scope(|s| {
+        let pods: Vec<_> = (0..20)
+            .map(|n| {
+                let (env, ctd) = (&env, &ctd);
+                s.spawn(move || {
+                    let config = pod_config(env, &format!("many{n}"));
+                    let pod = run_pod(ctd, &config);
+                    let c = container(ctd, &pod, &config, "c", &["sleep", "1000"]);
+                    let reply = ctd.cri_ok(
+                        "ExecSync",
+                        json!({"containerId": c, "cmd": ["echo", n.to_string()], "timeout": 60}),
+                    );
+                    assert_eq!(reply["stdout"], format!("{n}\n"));
+                    ctd.cri_ok("StopPodSandbox", json!({"podSandboxId": pod}));
+                    ctd.cri_ok("RemovePodSandbox", json!({"podSandboxId": pod}));
+                    vec![pod, c]
+                })
+            })
+            .collect();
+        pods.into_iter()
+            .map(|p| p.join().expect("pod thread"))
+            .collect()
+    });
+    ctd.eventually(20, "every shim gone", || ctd.shims().is_empty());
+    let ids: Vec<String> = ids.into_iter().flatten().collect();
+    assert_eq!(
+        cgroups_left("k8s.io", &ids),
+        Vec::<std::path::PathBuf>::new()
+    );
+    ctd.assert_clean(&env);
+}

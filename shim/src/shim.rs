@@ -2,6 +2,7 @@
 //! `delete` cleans up after a shim that is gone, and the serving shim
 //! waits for its last container.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -56,7 +57,14 @@ impl containerd_shim::Shim for Shim {
         // and answers with the same address.
         let (_, address) = containerd_shim::spawn(opts, &group, Vec::new())?;
         containerd_shim::util::write_address(&address)?;
-        Ok(address)
+        // The crate would print the address and then drop its signal
+        // handlers, and that drop can spin forever when the SIGCHLD of
+        // the shim just started arrives during it (seen in signal-hook's
+        // unregister): containerd's start then never returns. Nothing is
+        // left to do but answer, so answer and exit here.
+        let mut out = std::io::stdout().lock();
+        let answered = out.write_all(address.as_bytes()).and_then(|()| out.flush());
+        std::process::exit(if answered.is_ok() { 0 } else { 1 })
     }
 
     fn delete_shim(&mut self) -> Result<DeleteResponse, Error> {
