@@ -234,6 +234,11 @@ fn pod_survives_containerd_restart() {
     assert_eq!(shims.len(), 1);
 
     ctd.restart();
+    // CRI answers once it has recovered its containers.
+    ctd.eventually(30, "CRI serving again", || {
+        ctd.cri("ContainerStatus", json!({"containerId": c1}))
+            .is_ok()
+    });
     // The containers kept running, under the same shim.
     assert_eq!(ctd.shims(), shims);
     for id in [&c1, &c2] {
