@@ -181,23 +181,8 @@ fn killed_shim_leaves_nothing_behind() {
     let env = Env::new();
     let ctd = Containerd::start(&env, false);
     ctd.import_images(&env, "default");
-    let options = ctd.options.to_str().unwrap().to_string();
     let id = env.id("k");
-    ctd.ok(
-        "default",
-        &[
-            "run",
-            "-d",
-            "--runtime",
-            RUNTIME,
-            "--runtime-config-path",
-            &options,
-            BUSYBOX,
-            &id,
-            "sleep",
-            "1000",
-        ],
-    );
+    ctd.run_detached(&id, &["sleep", "1000"]);
     let shims = ctd.shims();
     assert_eq!(shims.len(), 1);
     assert!(!ctd.leftover_processes(&env).is_empty());
@@ -234,4 +219,57 @@ fn kill_of_stopped_container_says_container_not_running() {
     // containerd's runc shim takes these words to mean "already gone".
     let out = env.runsc(&["kill", &id, "KILL"]);
     assert_fails_with(&out, "container not running");
+}
+
+#[test]
+fn checkpoint_and_restore_through_ctr() {
+    let env = Env::new();
+    let ctd = Containerd::start(&env, false);
+    ctd.import_images(&env, "default");
+    let counter = "i=0; while true; do i=$((i+1)); echo $i >> /tmp/log; sleep 0.05; done";
+    ctd.run_detached("cr", &["sh", "-c", counter]);
+    let log = || -> Vec<u64> {
+        let out = ctd.ctr(
+            "default",
+            &["task", "exec", "--exec-id", "log", "cr", "cat", "/tmp/log"],
+        );
+        // Only complete lines: the counter may be halfway through the last.
+        let mut text = stdout(&out);
+        text.truncate(text.rfind('\n').map_or(0, |i| i + 1));
+        text.lines().filter_map(|l| l.trim().parse().ok()).collect()
+    };
+    ctd.eventually(10, "the counter counted", || log().len() >= 5);
+
+    // containerd pauses the task, has the shim checkpoint it into a
+    // directory of its own, resumes it, and keeps the image as content.
+    ctd.ok(
+        "default",
+        &[
+            "container",
+            "checkpoint",
+            "--task",
+            "--image",
+            "cr",
+            "checkpoint/cr:1",
+        ],
+    );
+    assert!(ctd.ok("default", &["task", "ls"]).contains("RUNNING"));
+    ctd.kill_and_delete("cr");
+
+    // Restored in a fresh snapshot: /tmp/log starts again, the counter
+    // goes on from where it was.
+    ctd.ok(
+        "default",
+        &["container", "restore", "--live", "cr", "checkpoint/cr:1"],
+    );
+    assert!(ctd.ok("default", &["task", "ls"]).contains("RUNNING"));
+    ctd.eventually(10, "the restored counter counted", || log().len() >= 3);
+    let values = log();
+    assert!(values[0] > 5, "the counter restarted: {values:?}");
+    for pair in values.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "{values:?}");
+    }
+    ctd.kill_and_delete("cr");
+    ctd.eventually(10, "shim gone", || ctd.shims().is_empty());
+    ctd.assert_clean(&env);
 }

@@ -63,14 +63,20 @@ impl Frontend {
         })
     }
 
-    /// Creates container `id` from `bundle`, its init's stdio `handover`;
-    /// returns the init's pid, and the pty master if it has a terminal.
+    /// Creates container `id` from `bundle` (restored from the checkpoint
+    /// image `restore_from`), its init's stdio `handover`; returns the init's pid, and the pty master if it has a terminal.
     pub fn create(
         &self,
         id: &str,
         bundle: &Path,
         handover: Handover<'_>,
+        restore_from: Option<&Path>,
     ) -> Result<(i32, Option<OwnedFd>), FrontendError> {
+        let restore = restore_from.map(|image| create::RestoreRequest {
+            image: image.to_path_buf(),
+            work: None,
+            options: Default::default(),
+        });
         let mut opts = create::CreateOptions {
             id: id.to_string(),
             bundle: bundle.to_path_buf(),
@@ -80,26 +86,27 @@ impl Frontend {
             systemd_cgroup: self.systemd_cgroup,
             launch: Default::default(),
             child_flags: self.child_flags.clone(),
-            restore: None,
+            restore,
         };
         let _one = STDIO.lock().unwrap_or_else(|e| e.into_inner());
-        // The new sandbox is our child: the shim's reaper collects it.
-        match handover {
-            Handover::Pipes(stdio) => {
-                let created = with_stdio(stdio, || create::create(&self.store, opts))??;
-                Ok((created.container.init.map(|p| p.pid).unwrap_or(0), None))
-            }
+        let (created, master) = match handover {
+            Handover::Pipes(stdio) => (
+                with_stdio(stdio, || create::create(&self.store, opts))??,
+                None,
+            ),
             Handover::Terminal => {
                 let console = ConsoleSocket::bind(self.store.root())?;
                 opts.console_socket = Some(console.path().to_path_buf());
                 let created = create::create(&self.store, opts)?;
-                let master = console.receive_master()?;
-                Ok((
-                    created.container.init.map(|p| p.pid).unwrap_or(0),
-                    Some(master),
-                ))
+                (created, Some(console.receive_master()?))
             }
+        };
+        // The new sandbox and gofer are our children.
+        let children = created.sandbox.iter().map(|s| s.pid);
+        for pid in children.chain(created.container.gofer.map(|g| g.pid)) {
+            crate::reap::adopt(pid);
         }
+        Ok((created.container.init.map(|p| p.pid).unwrap_or(0), master))
     }
 
     pub fn start(&self, id: &str) -> Result<(), FrontendError> {
@@ -181,6 +188,19 @@ impl Frontend {
 
     pub fn resume(&self, id: &str) -> Result<(), FrontendError> {
         Ok(container::pause::resume(&self.store, id)?)
+    }
+
+    /// Checkpoints `id` into `image`; stops it too when `exit`.
+    pub fn checkpoint(&self, id: &str, image: &Path, exit: bool) -> Result<(), FrontendError> {
+        let opts = container::checkpoint::CheckpointOptions {
+            image: image.to_path_buf(),
+            work: None,
+            dump: sandbox::checkpoint::DumpOptions {
+                leave_running: !exit,
+                ..Default::default()
+            },
+        };
+        Ok(container::checkpoint::checkpoint(&self.store, id, opts)?)
     }
 
     /// New cgroup limits for `id`.

@@ -5,6 +5,7 @@ mod frontend;
 mod oom;
 mod options;
 mod process;
+mod reap;
 mod rootfs;
 mod service;
 mod shim;
@@ -13,5 +14,11 @@ mod stdio;
 mod task;
 
 fn main() {
-    containerd_shim::run::<shim::Shim>("io.containerd.runsc.v1", None);
+    // No reaper of the crate's, nor a subreaper: see reap.rs.
+    let config = containerd_shim::Config {
+        no_reaper: true,
+        no_sub_reaper: true,
+        ..Default::default()
+    };
+    containerd_shim::run::<shim::Shim>("io.containerd.runsc.v1", Some(config));
 }

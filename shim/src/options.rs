@@ -153,32 +153,67 @@ impl RuntimeOptions {
     }
 }
 
-/// Field 2 (ConfigPath, a string) of a protobuf message, read by hand:
-/// the options type is not among the generated protos.
-fn config_path(mut buf: &[u8]) -> Result<Option<String>, String> {
-    let mut found = None;
+/// A protobuf field's value, as far as the shim reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field<'a> {
+    Varint(u64),
+    Bytes(&'a [u8]),
+    Fixed,
+}
+
+/// The fields of a protobuf message, read by hand: the options types
+/// containerd sends are not among the generated protos.
+fn fields(mut buf: &[u8]) -> Result<Vec<(u64, Field<'_>)>, String> {
+    let mut out = Vec::new();
     while !buf.is_empty() {
         let (key, rest) = varint(buf)?;
         buf = rest;
-        let (field, wire) = (key >> 3, key & 7);
-        match wire {
-            0 => buf = varint(buf)?.1,
-            1 => buf = buf.get(8..).ok_or("truncated fixed64")?,
-            5 => buf = buf.get(4..).ok_or("truncated fixed32")?,
+        let (number, wire) = (key >> 3, key & 7);
+        let value = match wire {
+            0 => {
+                let (v, rest) = varint(buf)?;
+                buf = rest;
+                Field::Varint(v)
+            }
+            1 => {
+                buf = buf.get(8..).ok_or("truncated fixed64")?;
+                Field::Fixed
+            }
+            5 => {
+                buf = buf.get(4..).ok_or("truncated fixed32")?;
+                Field::Fixed
+            }
             2 => {
                 let (len, rest) = varint(buf)?;
                 let len = usize::try_from(len).map_err(|_| "length too large")?;
                 let bytes = rest.get(..len).ok_or("truncated field")?;
-                if field == 2 {
-                    let s = std::str::from_utf8(bytes).map_err(|_| "ConfigPath is not UTF-8")?;
-                    found = Some(s.to_string());
-                }
                 buf = &rest[len..];
+                Field::Bytes(bytes)
             }
             w => return Err(format!("unexpected wire type {w}")),
+        };
+        out.push((number, value));
+    }
+    Ok(out)
+}
+
+/// Field 2 (ConfigPath, a string) of `runtimeoptions.v1.Options`.
+fn config_path(buf: &[u8]) -> Result<Option<String>, String> {
+    for (number, value) in fields(buf)? {
+        if let (2, Field::Bytes(bytes)) = (number, value) {
+            let s = std::str::from_utf8(bytes).map_err(|_| "ConfigPath is not UTF-8")?;
+            return Ok(Some(s.to_string()));
         }
     }
-    Ok(found)
+    Ok(None)
+}
+
+/// Field 1 (exit: stop the container once checkpointed) of runc's
+/// `CheckpointOptions`, which `ctr` sends for a checkpoint.
+pub fn checkpoint_exits(buf: &[u8]) -> Result<bool, String> {
+    Ok(fields(buf)?
+        .into_iter()
+        .any(|(n, v)| n == 1 && matches!(v, Field::Varint(x) if x != 0)))
 }
 
 fn varint(buf: &[u8]) -> Result<(u64, &[u8]), String> {
@@ -204,6 +239,8 @@ mod tests {
         assert_eq!(config_path(&msg).unwrap().as_deref(), Some("/x.toml"));
         assert_eq!(config_path(&[0x0a, 1, b't']).unwrap(), None);
         assert!(config_path(&[0x12, 9, b'a']).is_err());
+        assert!(checkpoint_exits(&[0x08, 1]).unwrap());
+        assert!(!checkpoint_exits(&[0x08, 0, 0x12, 1, b'x']).unwrap());
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub struct Container {
     pub execs: HashMap<String, Exec>,
     /// Whether the shim mounted the rootfs, to unmount at delete.
     pub mounted_rootfs: bool,
+    /// Restored from a checkpoint: its init runs since Create.
+    pub restored: bool,
 }
 
 impl Container {

@@ -155,12 +155,6 @@ impl Inner {
     }
 
     pub(crate) fn create(&self, req: &api::CreateTaskRequest) -> TtrpcResult<i32> {
-        if !req.checkpoint.is_empty() {
-            return Err(status(
-                Code::UNIMPLEMENTED,
-                "restore from a checkpoint is not supported by containerd-shim-runsc-v1 yet",
-            ));
-        }
         let options = match req.options.as_ref() {
             Some(any) => RuntimeOptions::from_any(&any.type_url, &any.value),
             None => Ok(RuntimeOptions::default()),
@@ -174,6 +168,9 @@ impl Inner {
         }
         let frontend = self.frontend()?;
         let mounted = mount_rootfs(&bundle, &req.rootfs)?;
+        // A restored init already runs once created; Start has nothing to do.
+        let restore_from =
+            Some(std::path::Path::new(&req.checkpoint)).filter(|_| !req.checkpoint.is_empty());
         let paths = Paths {
             stdin: req.stdin.clone(),
             stdout: req.stdout.clone(),
@@ -181,7 +178,7 @@ impl Inner {
         };
         let made = if req.terminal {
             frontend
-                .create(&req.id, &bundle, Handover::Terminal)
+                .create(&req.id, &bundle, Handover::Terminal, restore_from)
                 .map_err(ttrpc::Error::from)
                 .and_then(|(pid, master)| {
                     let master = master.ok_or_else(|| internal("no pty master"))?;
@@ -192,7 +189,8 @@ impl Inner {
                 let fds = stdio
                     .child()
                     .ok_or_else(|| internal("stdio already handed over"))?;
-                let (pid, _) = frontend.create(&req.id, &bundle, Handover::Pipes(fds))?;
+                let (pid, _) =
+                    frontend.create(&req.id, &bundle, Handover::Pipes(fds), restore_from)?;
                 stdio.handed_over();
                 Ok((pid, stdio))
             })
@@ -216,6 +214,7 @@ impl Inner {
                 init,
                 execs: Default::default(),
                 mounted_rootfs: mounted,
+                restored: restore_from.is_some(),
             },
         );
         Ok(pid)

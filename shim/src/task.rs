@@ -53,7 +53,15 @@ impl Task for Service {
         req: api::StartRequest,
     ) -> TtrpcResult<api::StartResponse> {
         let pid = if req.exec_id.is_empty() {
-            self.inner.frontend()?.start(&req.id)?;
+            let restored = self
+                .inner
+                .table
+                .lock()
+                .get(&req.id)
+                .is_some_and(|c| c.restored);
+            if !restored {
+                self.inner.frontend()?.start(&req.id)?;
+            }
             let mut containers = self.inner.table.lock();
             let c = containers
                 .get_mut(&req.id)
@@ -296,6 +304,22 @@ impl Task for Service {
                 )
             })?;
         self.inner.frontend()?.update(&req.id, &resources)?;
+        Ok(api::Empty::new())
+    }
+
+    fn checkpoint(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::CheckpointTaskRequest,
+    ) -> TtrpcResult<api::Empty> {
+        let exit = match req.options.as_ref() {
+            Some(any) => crate::options::checkpoint_exits(&any.value)
+                .map_err(|e| status(Code::INVALID_ARGUMENT, format!("checkpoint options: {e}")))?,
+            None => false,
+        };
+        self.inner
+            .frontend()?
+            .checkpoint(&req.id, std::path::Path::new(&req.path), exit)?;
         Ok(api::Empty::new())
     }
 

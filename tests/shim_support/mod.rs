@@ -158,6 +158,35 @@ impl Containerd {
         stdout(&out)
     }
 
+    /// `ctr run -d` of busybox `cmd` as `id` under our runtime, in the
+    /// default namespace.
+    pub fn run_detached(&self, id: &str, cmd: &[&str]) {
+        let options = self.options.to_str().expect("options path").to_string();
+        let mut args = vec![
+            "run",
+            "-d",
+            "--runtime",
+            RUNTIME,
+            "--runtime-config-path",
+            &options,
+            BUSYBOX,
+            id,
+        ];
+        args.extend_from_slice(cmd);
+        self.ok("default", &args);
+    }
+
+    /// SIGKILLs task `id` of the default namespace and deletes it and its
+    /// container once containerd sees it stopped.
+    pub fn kill_and_delete(&self, id: &str) {
+        self.ok("default", &["task", "kill", "-s", "SIGKILL", id]);
+        self.eventually(10, "task stopped", || {
+            self.ok("default", &["task", "ls"]).contains("STOPPED")
+        });
+        self.ok("default", &["task", "delete", id]);
+        self.ok("default", &["container", "delete", id]);
+    }
+
     /// Imports busybox (command sh) and a pause image (a command that
     /// keeps running) into `namespace`.
     pub fn import_images(&self, env: &Env, namespace: &str) {
@@ -253,6 +282,28 @@ impl Containerd {
             }
         }
         pids
+    }
+
+    /// Exited children of our shims that nobody reaped.
+    pub fn zombies(&self) -> Vec<i32> {
+        let shims = self.shims();
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // After the command name in parentheses: state, then ppid.
+            let mut rest = stat
+                .rsplit_once(')')
+                .map_or("", |(_, r)| r)
+                .split_whitespace();
+            let (state, ppid) = (rest.next(), rest.next().and_then(|p| p.parse().ok()));
+            if state == Some("Z") && ppid.is_some_and(|p| shims.contains(&p)) {
+                out.push(pid);
+            }
+        }
+        out
     }
 
     /// Waits up to `secs` for `done`.
