@@ -45,6 +45,25 @@ fn lone_container_with_exec_through_ctr() {
     assert_fails_with(&out, "runtime options file /nonexistent.toml");
     let _ = ctd.ctr("default", &["container", "delete", "bad"]);
 
+    // A file:// log URI: output appended to that file.
+    let logged = env.path().join("logged");
+    let uri = format!("file://{}", logged.display());
+    let out = run(&[
+        "--rm",
+        "--log-uri",
+        &uri,
+        BUSYBOX,
+        "logged",
+        "sh",
+        "-c",
+        "echo to the file",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&logged).unwrap_or_default(),
+        "to the file\n"
+    );
+
     // Output and exit status of a short-lived container.
     let out = run(&["--rm", BUSYBOX, "echo1", "sh", "-c", "echo hello; exit 7"]);
     assert_eq!(out.status.code(), Some(7), "{}", common::stderr(&out));

@@ -19,6 +19,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StdioError {
+    #[error("log URI {0}: binary:// logging is not supported yet")]
+    Unsupported(String),
     #[error("{what}: {source}")]
     Os {
         what: String,
@@ -81,6 +83,9 @@ impl Stdio {
         let mut output = |path: &str| -> Result<OwnedFd, StdioError> {
             if path.is_empty() {
                 return null();
+            }
+            if path.starts_with("binary://") {
+                return Err(StdioError::Unsupported(path.to_string()));
             }
             let (r, w) = pipe()?;
             set_nonblocking(r.as_fd())?;
@@ -223,8 +228,15 @@ fn copy_stdin(fifo: &std::path::Path, stdin: &Mutex<Option<File>>) {
 /// The process's output pipe `from` into containerd's fifo, until `stop`
 /// says the process exited; then what is left, then end-of-file.
 fn copy_output(mut from: File, fifo: &std::path::Path, stop: BorrowedFd<'_>) {
-    // Blocks until containerd reads, as it has since before the create.
-    let mut to = match std::fs::OpenOptions::new().write(true).open(fifo) {
+    // A fifo's open blocks until containerd reads, as it has since before
+    // the create; a `file://` log URI names a file to append to.
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true);
+    let file = fifo.to_str().and_then(|f| f.strip_prefix("file://"));
+    if file.is_some() {
+        open.create(true).append(true);
+    }
+    let mut to = match open.open(file.map(std::path::Path::new).unwrap_or(fifo)) {
         Ok(f) => f,
         Err(e) => {
             log::warn!("open output fifo {}: {e}", fifo.display());
