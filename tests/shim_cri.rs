@@ -87,13 +87,13 @@ fn pod_of_three_containers_through_cri() {
     // ExecSync: output and exit codes.
     let reply = ctd.cri_ok(
         "ExecSync",
-        json!({"containerId": c1, "cmd": ["sh", "-c", "echo out; exit 4"], "timeout": 20}),
+        json!({"containerId": c1, "cmd": ["sh", "-c", "echo out; exit 4"], "timeout": 60}),
     );
     assert_eq!(reply["stdout"], "out\n");
     assert_eq!(reply["exitCode"], 4);
     let reply = ctd.cri_ok(
         "ExecSync",
-        json!({"containerId": c2, "cmd": ["true"], "timeout": 20}),
+        json!({"containerId": c2, "cmd": ["true"], "timeout": 60}),
     );
     assert_eq!(
         reply.get("exitCode").and_then(Value::as_i64).unwrap_or(0),
@@ -123,7 +123,7 @@ fn pod_of_three_containers_through_cri() {
     // processes.
     let reply = ctd.cri_ok(
         "ExecSync",
-        json!({"containerId": c1, "cmd": ["ps", "-o", "args"], "timeout": 20}),
+        json!({"containerId": c1, "cmd": ["ps", "-o", "args"], "timeout": 60}),
     );
     let ps = reply["stdout"].as_str().unwrap_or_default();
     assert!(ps.contains("sleep 2147483647"), "{ps}");
@@ -249,7 +249,7 @@ fn pod_survives_containerd_restart() {
     // Exec still works, and an exit after the restart reaches containerd.
     let reply = ctd.cri_ok(
         "ExecSync",
-        json!({"containerId": c2, "cmd": ["touch", "/tmp/go"], "timeout": 20}),
+        json!({"containerId": c2, "cmd": ["touch", "/tmp/go"], "timeout": 60}),
     );
     assert_eq!(
         reply.get("exitCode").and_then(Value::as_i64).unwrap_or(0),
