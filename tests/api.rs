@@ -1,6 +1,7 @@
 //! The frontend as a library, in process, as the containerd shim calls it:
 //! a container whose init and exec'd process get the stdio the caller
-//! gives, not the caller's own.
+//! gives, not the caller's own, and an exec'd process the label rules of
+//! `runsc exec`.
 
 mod common;
 
@@ -17,6 +18,21 @@ use sandbox::control::Stdio;
 
 fn read(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Kills and reaps what a failed assertion left behind (the sandbox is our
+/// child, so nothing else would).
+struct OnPanic(Container, Option<i32>);
+
+impl Drop for OnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.delete(true);
+            if let Some(pid) = self.1 {
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            }
+        }
+    }
 }
 
 #[test]
@@ -40,6 +56,7 @@ fn a_container_and_its_exec_write_to_the_stdio_given() {
     ];
     opts.stdio = Some([null(), out.try_clone().unwrap().into(), out.into()]);
     let (c, created) = Container::create(&store, opts).unwrap();
+    let _cleanup = OnPanic(c.clone(), created.sandbox.as_ref().map(|s| s.pid));
     c.start().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while read(&init_out) != "from-init\n" {
@@ -49,6 +66,20 @@ fn a_container_and_its_exec_write_to_the_stdio_given() {
             read(&init_out)
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Exec through the api keeps `runsc exec`'s label rules: on a host
+    // without AppArmor, a profile is refused rather than run unconfined.
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y");
+    if !apparmor {
+        let mut confined = oci_spec::runtime::Process::default();
+        confined.set_args(Some(vec!["true".into()]));
+        confined.set_apparmor_profile(Some("runsc-test".into()));
+        let none = null();
+        let stdio = Stdio::Streams(vec![none.as_fd(); 3]);
+        let err = c.exec_process(confined, stdio).unwrap_err();
+        assert!(err.to_string().contains("AppArmor is not enabled"), "{err}");
     }
 
     let exec_out = env.path().join("exec.out");

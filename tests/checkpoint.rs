@@ -365,7 +365,7 @@ fn bad_checkpoints_and_restores_fail_cleanly() {
     // A good image, for the restore cases.
     env.ok(&["checkpoint", "--image-path", img, &id]);
     let out = env.runsc(&["checkpoint", "--image-path", img, &id]);
-    assert_fails_with(&out, "is not running: it is stopped");
+    assert_fails_with(&out, "container not running: container");
     env.ok(&["delete", &id]);
 
     // Restore onto an id in use: the running container is untouched.

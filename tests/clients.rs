@@ -53,21 +53,6 @@ fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().expect("spawn client")
 }
 
-/// Unmounts whatever a daemon left under `dir` (it should have left nothing).
-fn unmount_under(dir: &Path) {
-    let needle = dir.to_string_lossy().into_owned();
-    let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
-        .filter(|p| p.starts_with(&needle))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    for p in points {
-        let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
-    }
-}
-
 struct Containerd {
     _daemon: Daemon,
     address: PathBuf,
@@ -76,7 +61,7 @@ struct Containerd {
 
 impl Drop for Containerd {
     fn drop(&mut self) {
-        unmount_under(&self.dir);
+        common::unmount_under(&self.dir);
         remove_empty_cgroup("default");
     }
 }
@@ -392,7 +377,7 @@ struct Dockerd {
 
 impl Drop for Dockerd {
     fn drop(&mut self) {
-        unmount_under(&self.dir);
+        common::unmount_under(&self.dir);
         remove_empty_cgroup("docker");
     }
 }

@@ -90,10 +90,13 @@ pub struct ImageInfo {
     pub files: BTreeMap<String, u64>,
 }
 
-/// Checks that this process's stdio can stand in for the stdio `info`
+/// Checks that `stdio` can stand in for the stdio `info`
 /// recorded (see [`crate::criu_stdio::check_stdio`]).
-pub fn check_stdio(info: &ImageInfo) -> Result<(), CheckpointError> {
-    Ok(crate::criu_stdio::check_stdio(&info.stdio)?)
+pub fn check_stdio(
+    info: &ImageInfo,
+    stdio: [std::os::fd::BorrowedFd<'_>; 3],
+) -> Result<(), CheckpointError> {
+    Ok(crate::criu_stdio::check_stdio(&info.stdio, stdio)?)
 }
 
 impl ImageInfo {

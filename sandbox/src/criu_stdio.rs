@@ -1,6 +1,8 @@
 //! The init's stdio in a checkpoint: how CRIU names each descriptor, and
 //! whether the restore command's own stdio can stand in for it.
 
+use std::os::fd::{AsRawFd, BorrowedFd};
+
 use serde::{Deserialize, Serialize};
 use specutils::error::{os, OsError};
 
@@ -52,21 +54,24 @@ fn stdio_kind(link: &str) -> &'static str {
     }
 }
 
-/// Checks that this process's stdio can stand in for the dumped
-/// container's: CRIU restores a file's offset (so a stand-in for a file
-/// must be seekable) and takes pipes and sockets as they are.
-pub fn check_stdio(dumped: &[Stdio]) -> Result<(), StdioError> {
+/// Checks that `stdio` (the restored init's stdin, stdout and stderr: the
+/// restore command's own, or those its caller gave) can stand in for the
+/// dumped container's: CRIU restores a file's offset (so a stand-in for a
+/// file must be seekable) and takes pipes and sockets as they are.
+pub fn check_stdio(dumped: &[Stdio], stdio: [BorrowedFd<'_>; 3]) -> Result<(), StdioError> {
     const NAMES: [&str; 3] = ["stdin", "stdout", "stderr"];
     for s in dumped {
-        let Some(name) = usize::try_from(s.fd).ok().and_then(|i| NAMES.get(i)) else {
+        let Some(i) = usize::try_from(s.fd).ok().filter(|i| *i < NAMES.len()) else {
             continue;
         };
-        let ours = std::fs::read_link(format!("/proc/self/fd/{}", s.fd))
+        let (name, fd) = (NAMES[i], stdio[i]);
+        let proc_fd = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        let ours = std::fs::read_link(&proc_fd)
             .map(|l| l.display().to_string())
             .map_err(os(format!("{name} of the restore")))?;
         let wanted = stdio_kind(&s.link);
         let mut found = stdio_kind(&ours);
-        if found == "a file" && !seekable(s.fd) {
+        if found == "a file" && !seekable(fd) {
             found = "not seekable (a terminal?)";
         }
         if found != wanted {
@@ -78,7 +83,7 @@ pub fn check_stdio(dumped: &[Stdio]) -> Result<(), StdioError> {
             });
         }
         if let Some(size) = s.checked_size {
-            let ours = std::fs::metadata(format!("/proc/self/fd/{}", s.fd))
+            let ours = std::fs::metadata(&proc_fd)
                 .map(|m| m.len())
                 .map_err(os(format!("{name} of the restore")))?;
             if ours != size {
@@ -94,10 +99,7 @@ pub fn check_stdio(dumped: &[Stdio]) -> Result<(), StdioError> {
     Ok(())
 }
 
-fn seekable(fd: i32) -> bool {
-    // SAFETY: fd is one of our stdio descriptors, open for our whole life;
-    // the borrow does not outlive this call.
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+fn seekable(fd: BorrowedFd<'_>) -> bool {
     rustix::fs::seek(fd, rustix::fs::SeekFrom::Current(0)).is_ok()
 }
 

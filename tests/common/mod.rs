@@ -421,3 +421,18 @@ pub fn run_quietly(env: &Env, args: &[&str]) -> bool {
         .expect("spawn runsc")
         .success()
 }
+
+/// Unmounts whatever a daemon left under `dir` (it should have left nothing).
+pub fn unmount_under(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+        .filter(|p| p.starts_with(&needle))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}

@@ -161,6 +161,12 @@ impl Container {
         lifecycle::events::stats(&self.load()?)
     }
 
+    /// Its cgroup, for callers that read the typed statistics or watch
+    /// its files themselves (the shim's Stats and OOM events).
+    pub fn cgroup(&self) -> Result<sandbox::cgroup::Cgroup, LifecycleError> {
+        Ok(self.load()?.cgroup()?)
+    }
+
     /// How many OOM kills its cgroup has recorded.
     pub fn oom_kills(&self) -> Result<u64, LifecycleError> {
         Ok(lifecycle::events::oom_kills(&self.load()?))

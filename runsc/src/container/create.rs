@@ -39,7 +39,11 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     tracing::debug!("create {}: begins", opts.id);
     let (bundle, spec) = prepared_spec(&opts)?;
     let console = console(&opts, &spec)?;
-    let restoring = opts.restore.as_ref().map(check_restore).transpose()?;
+    let restoring = opts
+        .restore
+        .as_ref()
+        .map(|r| check_restore(r, opts.stdio.as_ref()))
+        .transpose()?;
 
     let sandbox_id = match pod_role(&spec) {
         PodRole::Sandbox => opts.id.clone(),

@@ -30,6 +30,8 @@ pub enum LifecycleError {
     /// The sandbox's own account of why it failed.
     #[error("{0}")]
     Sandbox(String),
-    #[error("container {id} is not running: it is {status}")]
+    /// runc's words come first: containerd's runc shim takes "container not
+    /// running" from a kill to mean the process is already gone.
+    #[error("container not running: container {id} is {status}")]
     NotRunning { id: String, status: super::Status },
 }

@@ -1,6 +1,7 @@
 //! A `restore` request checked before anything is made: the image read and
 //! verified, CRIU found, the work directory chosen.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 use super::options::RestoreRequest;
@@ -15,15 +16,24 @@ pub(super) struct Restoring<'a> {
     pub info: sandbox::checkpoint::ImageInfo,
 }
 
-/// Fails early, before anything is made, when a restore cannot work.
-pub(super) fn check_restore(request: &RestoreRequest) -> Result<Restoring<'_>, LifecycleError> {
+/// Fails early, before anything is made, when a restore cannot work;
+/// `stdio` is what the restored init will get (ours when None).
+pub(super) fn check_restore<'a>(
+    request: &'a RestoreRequest,
+    stdio: Option<&[OwnedFd; 3]>,
+) -> Result<Restoring<'a>, LifecycleError> {
     let criu = sandbox::criu::Criu::find()?;
     tracing::debug!("restore with criu {}", criu.version);
     let image = std::fs::canonicalize(&request.image)
         .map_err(os(format!("image directory {}", request.image.display())))?;
     let info = sandbox::checkpoint::ImageInfo::read(&image)?;
     info.verify_files(&image)?;
-    sandbox::checkpoint::check_stdio(&info)?;
+    let ours = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let stdio = match stdio {
+        Some([i, o, e]) => [i.as_fd(), o.as_fd(), e.as_fd()],
+        None => [ours.0.as_fd(), ours.1.as_fd(), ours.2.as_fd()],
+    };
+    sandbox::checkpoint::check_stdio(&info, stdio)?;
     // Made only once the id is ours, so a refused restore leaves no
     // directory behind.
     let work = match &request.work {
