@@ -12,7 +12,6 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use fs4::FileExt;
 use nix::errno::Errno;
 use nix::fcntl::{renameat2, RenameFlags};
 use specutils::error::{os, OsError};
@@ -225,7 +224,7 @@ impl ContainerStore {
     pub fn load(&self, id: &str) -> Result<Container, StoreError> {
         validate_id(id)?;
         let lock = self.open_lock(id)?;
-        <File as FileExt>::lock_shared(&lock).map_err(os(format!(
+        lock.lock_shared().map_err(os(format!(
             "lock {}",
             self.dir(id).join(LOCK_NAME).display()
         )))?;
@@ -258,7 +257,7 @@ impl ContainerStore {
     pub fn lock(&self, id: &str) -> Result<LockedContainer, StoreError> {
         validate_id(id)?;
         let lock = self.open_lock(id)?;
-        <File as FileExt>::lock(&lock).map_err(os(format!(
+        lock.lock().map_err(os(format!(
             "lock {}",
             self.dir(id).join(LOCK_NAME).display()
         )))?;
@@ -275,7 +274,7 @@ impl ContainerStore {
     pub fn lock_raw(&self, id: &str) -> Result<File, StoreError> {
         validate_id(id)?;
         let lock = self.open_lock(id)?;
-        <File as FileExt>::lock(&lock).map_err(os(format!(
+        lock.lock().map_err(os(format!(
             "lock {}",
             self.dir(id).join(LOCK_NAME).display()
         )))?;
