@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::unix::net::UnixStream;
 
 use libfuzzer_sys::fuzz_target;
-use sandbox::control::{Incoming, Request};
+use sandbox::control::{Request, Responder};
 use specutils::channel::Channel;
 
 fuzz_target!(
@@ -34,7 +34,7 @@ fuzz_target!(
         let writer_thread = std::thread::spawn(move || {
             let _ = writer.write_all(&input);
         });
-        let _ = Incoming::read(reader);
+        let _ = Responder::read(reader);
         let channel = Channel::new(rest);
         while channel.recv::<Request>().is_ok() {}
         // Closing every read end first unblocks a writer stuck on a full

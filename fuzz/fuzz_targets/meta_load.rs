@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use runsc::container::{hook_state, Container, ContainerStore};
+use oci_spec::runtime::ContainerState;
+use runsc::container::{hook_state, Container, ContainerStore, Status};
 
 /// The one container in the fuzz store; seeds mostly name others, so the
 /// loader's id check rejects them and the checks below parse directly.
@@ -36,7 +37,14 @@ fuzz_target!(|data: &[u8]| {
     };
     let status = c.live_status();
     let _ = c.reported_pid(status);
-    let _ = serde_json::to_vec(&hook_state(&c, status.as_str(), 0));
+    // Hooks never see a paused container; any state serves the encoding.
+    let hook_status = match status {
+        Status::Creating => ContainerState::Creating,
+        Status::Created => ContainerState::Created,
+        Status::Running | Status::Paused => ContainerState::Running,
+        Status::Stopped => ContainerState::Stopped,
+    };
+    let _ = serde_json::to_vec(&hook_state(&c, hook_status, 0));
     // LockedContainer::save writes this encoding (an empty file if it
     // fails); the next command must read it back, or the container can
     // no longer be managed.
