@@ -20,14 +20,15 @@ use serde::{Deserialize, Serialize};
 use specutils::channel::{Channel, ChannelError};
 
 pub use messages::{
-    ControlRequest, CreateSub, CreateSubFds, Destroy, Exec, ExecStarted, ExitStatus, FreezerFds,
-    FreezerKind, Pause, Pids, Processes, Reply, Request, Resume, Signal, SignalProcess, Start,
-    SubCreated, Wait, WaitPid,
+    Checkpoint, CheckpointHeld, ControlRequest, CreateSub, CreateSubFds, Destroy, Exec,
+    ExecStarted, ExitStatus, FreezerFds, FreezerKind, HoldEnd, Pause, Pids, Processes, Reply,
+    Request, Resume, Signal, SignalProcess, Start, SubCreated, Wait, WaitPid,
 };
 pub use slots::{Descriptors, NoFds, Packer, Slot, SlotError, Stdio, Unpacker};
 
 /// 2: requests and replies as tagged structs, descriptors in named slots;
-/// Pause and Resume.
+/// Pause and Resume. Checkpoint came later without a bump: a sandbox that
+/// lacks it drops the request, and the caller sees the connection close.
 pub const PROTOCOL_VERSION: u32 = 2;
 /// The control socket's name in the sandbox's state directory.
 pub const SOCKET_NAME: &str = "control.sock";
@@ -139,6 +140,37 @@ impl ControlClient {
     }
 }
 
+/// A request answered, whose effect lasts while this connection stays
+/// open (a [`Checkpoint`] hold). Dropped without [`Held::end`], the
+/// sandbox undoes it as if the caller had died.
+pub struct Held {
+    channel: Channel,
+}
+
+impl Held {
+    /// Sends `request` and waits until the sandbox holds what it asks.
+    pub fn begin<'a, R: ControlRequest>(
+        client: ControlClient,
+        request: R,
+        fds: R::Fds<BorrowedFd<'a>>,
+    ) -> Result<(R::Reply, Self), ControlError> {
+        let pending = client.send(request, fds)?;
+        let value = read_reply::<R::Reply>(&pending.channel)?;
+        Ok((
+            value,
+            Self {
+                channel: pending.channel,
+            },
+        ))
+    }
+
+    /// Ends the hold and waits until the sandbox has undone it.
+    pub fn end(self, end: HoldEnd) -> Result<(), ControlError> {
+        self.channel.send(&end, &[])?;
+        read_reply::<()>(&self.channel)
+    }
+}
+
 /// A request sent, its reply still to come; the connection turns readable
 /// when it does.
 pub struct Pending<R> {
@@ -149,12 +181,7 @@ pub struct Pending<R> {
 impl<R: ControlRequest> Pending<R> {
     /// Reads the reply.
     pub fn receive(self) -> Result<R::Reply, ControlError> {
-        let (frame, _fds): (ReplyFrame, Vec<OwnedFd>) = self.channel.recv()?;
-        if frame.version != PROTOCOL_VERSION {
-            return Err(ControlError::Version(frame.version));
-        }
-        let reply = frame.result?;
-        R::Reply::try_from(reply).map_err(|r| ControlError::Unexpected(Box::new(r)))
+        read_reply::<R::Reply>(&self.channel)
     }
 }
 
@@ -162,6 +189,15 @@ impl<R> AsFd for Pending<R> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.channel.as_fd()
     }
+}
+
+/// Reads one reply frame and checks it is a `T`.
+fn read_reply<T: TryFrom<Reply, Error = Reply>>(channel: &Channel) -> Result<T, ControlError> {
+    let (frame, _fds): (ReplyFrame, Vec<OwnedFd>) = channel.recv()?;
+    if frame.version != PROTOCOL_VERSION {
+        return Err(ControlError::Version(frame.version));
+    }
+    T::try_from(frame.result?).map_err(|r| ControlError::Unexpected(Box::new(r)))
 }
 
 /// Binds the listening control socket at `<dir>/control.sock`, mode 0600,
@@ -229,6 +265,39 @@ impl Responder {
     /// Answers request `R`.
     pub fn reply<R: ControlRequest>(self, result: Result<R::Reply, RemoteError>) {
         send_reply(&self.channel, result.map(Into::into));
+    }
+
+    /// Answers request `R` with success and keeps the connection, for a
+    /// request whose effect lasts until the caller ends it ([`Held`]).
+    pub fn reply_held<R: ControlRequest>(self, reply: R::Reply) -> HeldConnection {
+        send_reply(&self.channel, Ok(reply.into()));
+        HeldConnection {
+            channel: self.channel,
+        }
+    }
+}
+
+/// The sandbox's end of a [`Held`] call.
+pub struct HeldConnection {
+    channel: Channel,
+}
+
+impl HeldConnection {
+    /// Reads how the caller ends the hold; None if it went away (or sent
+    /// something else, which counts the same).
+    pub fn read_end(&self) -> Option<HoldEnd> {
+        self.channel.recv::<HoldEnd>().ok().map(|(end, _)| end)
+    }
+
+    /// Tells the caller the hold is undone, or why not.
+    pub fn answer(self, result: Result<(), RemoteError>) {
+        send_reply(&self.channel, result.map(Into::into));
+    }
+}
+
+impl AsFd for HeldConnection {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.channel.as_fd()
     }
 }
 

@@ -137,6 +137,24 @@ impl Sandbox {
         self.call(control::Resume { id, freezer }, fds)
     }
 
+    /// Freezes container `id` for a checkpoint, held so until the returned
+    /// [`control::Held`] ends it or is dropped (then the sandbox puts the
+    /// freezer back as it was). Also returns the exec'd processes that
+    /// still run in it.
+    pub fn hold_for_checkpoint(
+        &self,
+        id: &str,
+        freezer: control::FreezerKind,
+        fds: control::FreezerFds<BorrowedFd<'_>>,
+    ) -> Result<(control::CheckpointHeld, control::Held), ControlError> {
+        let id = id.into();
+        control::Held::begin(
+            ControlClient::connect(&self.dir)?,
+            control::Checkpoint { id, freezer },
+            fds,
+        )
+    }
+
     /// The host pids of container `id`'s processes.
     pub fn processes(&self, id: &str) -> Result<Vec<i32>, ControlError> {
         Ok(self

@@ -1,10 +1,12 @@
 //! `checkpoint`: a CRIU dump of a running or paused container's process
 //! tree, beside a `runsc-checkpoint.json` that lets `restore` rebuild it.
 //!
-//! The frontend runs CRIU itself, as runc does: the dump seizes the init's
-//! tree with ptrace from outside, needs nothing from the sandbox, and must
-//! not run under the sandbox's seccomp allow-list, which CRIU's parasite
-//! code and netlink dumps would exceed.
+//! The sandbox freezes the container and holds it frozen for the dump (it
+//! refuses exec, pause and resume meanwhile, and thaws it if this frontend
+//! dies mid-dump). The frontend runs CRIU itself, as runc does: the dump
+//! seizes the init's tree with ptrace from outside and must not run under
+//! the sandbox's seccomp allow-list, which CRIU's parasite code and netlink
+//! dumps would exceed.
 
 use std::collections::HashSet;
 use std::os::fd::AsFd;
@@ -12,12 +14,14 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sandbox::cgroup::Cgroup;
 use sandbox::checkpoint::{dump_command, DumpOptions, ImageInfo, INFO_NAME};
+use sandbox::control;
 use sandbox::criu::Criu;
 
 use super::files::SPEC_NAME;
+use super::freezer::FreezerFiles;
 use super::{ContainerStore, LifecycleError, Status};
+use crate::api::Sandbox;
 use specutils::error::os;
 
 #[derive(Debug, Clone)]
@@ -81,13 +85,34 @@ pub fn checkpoint(
         .init
         .ok_or_else(|| LifecycleError::Invalid(format!("container {id} has no init process")))?;
     let cgroup = c.cgroup()?;
-    // A running container is frozen for the whole checkpoint: the check
-    // below then sees one consistent set of processes (none exits between
+    // The container is frozen for the whole checkpoint: the check below
+    // then sees one consistent set of processes (none exits between
     // `cgroup.procs` and its parent's lookup, none is exec'd in after the
-    // check), and CRIU dumps that same set. Every way out but a dump
-    // that killed the tree thaws it again.
-    let mut frozen = FrozenForDump::new(&cgroup, status == Status::Running)?;
-    let strays = processes_outside_tree(&cgroup.pids()?, init.pid, c);
+    // check), and CRIU dumps that same set. The sandbox holds the freeze
+    // while `hold` lives, and puts it back as it was when it is dropped.
+    let files = FreezerFiles::open(&cgroup, c.sandbox_id == c.id)?;
+    let (held, hold) = Sandbox::of(store, &c.sandbox_id)
+        .hold_for_checkpoint(id, files.kind, files.fds())
+        .map_err(|e| {
+            files.remove_park();
+            LifecycleError::Sandbox(format!("checkpoint container {id}: {e}"))
+        })?;
+    let hold = Hold {
+        hold: Some(hold),
+        files: &files,
+        paused: status == Status::Paused,
+    };
+    super::fault::crash_point("checkpoint:held");
+    let mut strays = processes_outside_tree(&cgroup.pids()?, init.pid, c);
+    // Both views: the cgroup's also catches what exec'd processes forked,
+    // the sandbox's names them even once they have left the cgroup.
+    let unseen: Vec<i32> = held
+        .execs
+        .iter()
+        .copied()
+        .filter(|p| !strays.contains(p))
+        .collect();
+    strays.extend(unseen);
     if !strays.is_empty() {
         return Err(LifecycleError::Invalid(format!(
             "cannot checkpoint container {id}: processes {strays:?} (exec'd into it) are not \
@@ -118,13 +143,16 @@ pub fn checkpoint(
         tracing::warn!("checkpoint {id}: record image file sizes: {e}");
     }
     if dump.pre_dump || dump.leave_running {
-        return frozen.thaw();
+        return hold.end(false);
     }
     // CRIU has killed the tree. The frozen cgroup holds the kill (and the
     // sandbox, which must see the init exit) until thawed, paused or not.
-    frozen.release();
-    cgroup.thaw()?;
-    if let Some(pidfd) = c.sandbox.and_then(|s| s.pidfd()) {
+    let sandbox = c.sandbox;
+    if let Err(e) = hold.end(true) {
+        // The sandbox may exit as soon as the kill lands.
+        tracing::debug!("checkpoint {id}: end hold: {e}");
+    }
+    if let Some(pidfd) = sandbox.and_then(|s| s.pidfd()) {
         specutils::proc::wait_exit(pidfd.as_fd(), Duration::from_secs(10));
     }
     locked.container.status = status.transition(Status::Stopped)?;
@@ -132,40 +160,39 @@ pub fn checkpoint(
     Ok(())
 }
 
-/// A cgroup that `checkpoint` froze, thawed when dropped unless released.
-struct FrozenForDump<'a> {
-    cgroup: Option<&'a Cgroup>,
+/// A checkpoint's hold on the sandbox's freeze. Dropped without `end`,
+/// the connection closes and the sandbox puts the freezer back.
+struct Hold<'a> {
+    hold: Option<control::Held>,
+    files: &'a FreezerFiles,
+    /// Paused before: the sandbox stays parked out of the cgroup after.
+    paused: bool,
 }
 
-impl<'a> FrozenForDump<'a> {
-    /// Freezes `cgroup` if `freeze` (a paused one already is).
-    fn new(cgroup: &'a Cgroup, freeze: bool) -> Result<Self, LifecycleError> {
-        if !freeze {
-            return Ok(Self { cgroup: None });
+impl Hold<'_> {
+    /// Ends the hold: `killed` thaws even a paused container, so that the
+    /// dump's kill lands.
+    fn end(mut self, killed: bool) -> Result<(), LifecycleError> {
+        let Some(hold) = self.hold.take() else {
+            return Ok(());
+        };
+        hold.end(control::HoldEnd { killed })
+            .map_err(|e| LifecycleError::Sandbox(format!("end checkpoint hold: {e}")))?;
+        if killed || !self.paused {
+            self.files.remove_park();
         }
-        cgroup.freeze()?;
-        Ok(Self {
-            cgroup: Some(cgroup),
-        })
-    }
-
-    fn thaw(mut self) -> Result<(), LifecycleError> {
-        match self.cgroup.take() {
-            Some(c) => Ok(c.thaw()?),
-            None => Ok(()),
-        }
-    }
-
-    fn release(&mut self) {
-        self.cgroup = None;
+        Ok(())
     }
 }
 
-impl Drop for FrozenForDump<'_> {
+impl Drop for Hold<'_> {
     fn drop(&mut self) {
-        if let Some(c) = self.cgroup.take() {
-            if let Err(e) = c.thaw() {
-                tracing::error!("checkpoint: thaw {}: {e}", c.path().display());
+        if let Some(hold) = self.hold.take() {
+            if let Err(e) = hold.end(control::HoldEnd { killed: false }) {
+                tracing::error!("checkpoint: end hold: {e}");
+            }
+            if !self.paused {
+                self.files.remove_park();
             }
         }
     }

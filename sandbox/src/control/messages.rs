@@ -134,7 +134,34 @@ pub struct Resume {
     pub freezer: FreezerKind,
 }
 
-/// The descriptors of [`Pause`] and [`Resume`]: the container cgroup's
+/// Freezes a container for a checkpoint and holds it frozen while the
+/// caller keeps the connection open: the sandbox refuses exec, pause and
+/// resume of it meanwhile, and puts the freezer back as it was when the
+/// caller ends the hold (see [`HoldEnd`]) or goes away.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Checkpoint {
+    pub id: String,
+    pub freezer: FreezerKind,
+}
+
+/// The reply to [`Checkpoint`]: the container is frozen, and these are
+/// the processes exec'd into it that still run (CRIU dumps only the
+/// init's tree, so the caller must not lose them silently).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CheckpointHeld {
+    pub execs: Vec<i32>,
+}
+
+/// Sent on a held [`Checkpoint`] connection to end the hold; answered
+/// with `Done` once the freezer is set.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HoldEnd {
+    /// The dump killed the container's processes: thaw, so that the kill
+    /// lands, even if the container was paused before.
+    pub killed: bool,
+}
+
+/// The descriptors of [`Pause`], [`Resume`] and [`Checkpoint`]: the container cgroup's
 /// freezer files, and, when the sandbox lives in that cgroup (a pod's first
 /// container), where it waits out the pause and where it returns.
 pub struct FreezerFds<F> {
@@ -181,6 +208,7 @@ pub enum Request {
     Processes(Processes),
     Pause(Pause),
     Resume(Resume),
+    Checkpoint(Checkpoint),
 }
 
 /// The reply to `CreateSub`.
@@ -215,6 +243,7 @@ pub enum Reply {
     ExecStarted(ExecStarted),
     Exited(ExitStatus),
     Pids(Pids),
+    CheckpointHeld(CheckpointHeld),
 }
 
 impl From<()> for Reply {
@@ -252,7 +281,7 @@ macro_rules! reply_variant {
         }
     )*};
 }
-reply_variant!(SubCreated, ExecStarted, Pids);
+reply_variant!(SubCreated, ExecStarted, Pids, CheckpointHeld);
 
 impl From<ExitStatus> for Reply {
     fn from(v: ExitStatus) -> Self {
@@ -296,4 +325,5 @@ requests! {
     Processes => Pids, NoFds;
     Pause => (), FreezerFds<F>;
     Resume => (), FreezerFds<F>;
+    Checkpoint => CheckpointHeld, FreezerFds<F>;
 }

@@ -70,10 +70,24 @@ impl Server {
             Request::Resume(r) => {
                 answer::<control::Resume>(responder, |fds| self.resume(&r.id, r.freezer, fds))
             }
+            Request::Checkpoint(r) => self.checkpoint(r, responder),
             Request::Processes(r) => answer::<control::Processes>(responder, |_| {
                 self.registry.get(&r.id)?;
                 Ok(Pids(self.registry.container_pids(&r.id)))
             }),
+        }
+    }
+
+    fn checkpoint(&mut self, r: control::Checkpoint, mut responder: Responder) {
+        let held = responder
+            .fds::<control::Checkpoint>()
+            .and_then(|fds| self.hold_for_checkpoint(&r.id, r.freezer, fds));
+        match held {
+            Ok((reply, parts)) => {
+                let connection = responder.reply_held::<control::Checkpoint>(reply);
+                self.keep_hold(&r.id, connection, parts);
+            }
+            Err(e) => responder.reply::<control::Checkpoint>(Err(e)),
         }
     }
 
@@ -115,6 +129,12 @@ impl Server {
             return Err(remote(
                 ErrorKind::InvalidArgument,
                 format!("cannot exec in container {id}: it is paused"),
+            ));
+        }
+        if c.checkpointing {
+            return Err(remote(
+                ErrorKind::InvalidArgument,
+                format!("cannot exec in container {id}: it is being checkpointed"),
             ));
         }
         self.retained

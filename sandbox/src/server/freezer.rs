@@ -22,19 +22,31 @@ impl Server {
         fds: FreezerFds<OwnedFd>,
     ) -> Result<(), RemoteError> {
         self.expect_paused(id, false)?;
+        self.freeze_parked(id, kind, &fds)?;
+        self.registry.get_mut(id)?.paused = true;
+        Ok(())
+    }
+
+    /// Steps out of container `id`'s cgroup if we live in it, then freezes
+    /// it; undone as far as it goes on failure.
+    pub(super) fn freeze_parked(
+        &self,
+        id: &str,
+        kind: FreezerKind,
+        fds: &FreezerFds<OwnedFd>,
+    ) -> Result<(), RemoteError> {
         for park in &fds.park {
             join(park).map_err(|e| fail(format!("leave container {id}'s cgroup: {e}")))?;
         }
-        if let Err(e) = set(kind, &fds, true) {
-            // Undone as far as it goes: a half-frozen container must not
-            // stay so, and we belong back in its cgroup.
-            let _ = set(kind, &fds, false);
+        if let Err(e) = set(kind, fds, true) {
+            // A half-frozen container must not stay so, and we belong
+            // back in its cgroup.
+            let _ = set(kind, fds, false);
             for home in &fds.home {
                 let _ = join(home);
             }
             return Err(fail(format!("freeze container {id}: {e}")));
         }
-        self.registry.get_mut(id)?.paused = true;
         Ok(())
     }
 
@@ -65,6 +77,12 @@ impl Server {
                 "container process is gone",
             ));
         }
+        if c.checkpointing {
+            return Err(failed(
+                ErrorKind::InvalidArgument,
+                format!("container {id} is being checkpointed"),
+            ));
+        }
         let wrong = match (c.paused, paused) {
             (true, false) => "already paused",
             (false, true) => "not paused",
@@ -87,13 +105,17 @@ fn fail(message: String) -> RemoteError {
 
 /// Moves this (single-threaded) process into the cgroup whose
 /// `cgroup.procs` is `procs`.
-fn join(procs: &OwnedFd) -> std::io::Result<()> {
+pub(super) fn join(procs: &OwnedFd) -> std::io::Result<()> {
     crate::cgroup::join_self(std::slice::from_ref(procs))
 }
 
 /// Freezes (`frozen`) or thaws the cgroup and waits until the kernel says
 /// it is done.
-fn set(kind: FreezerKind, fds: &FreezerFds<OwnedFd>, frozen: bool) -> std::io::Result<()> {
+pub(super) fn set(
+    kind: FreezerKind,
+    fds: &FreezerFds<OwnedFd>,
+    frozen: bool,
+) -> std::io::Result<()> {
     let (request, done): (&[u8], &str) = match (kind, frozen) {
         (FreezerKind::V1, true) => (b"FROZEN", "FROZEN"),
         (FreezerKind::V1, false) => (b"THAWED", "THAWED"),

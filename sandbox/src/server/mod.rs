@@ -7,8 +7,10 @@
 //! [`registry`] holds what the sandbox tracks, [`dispatch`] answers each
 //! request, [`subcontainer`] adds and removes a pod's later containers
 //! (running their hooks through [`hooks`]), [`freezer`] pauses and resumes
-//! them, and [`reaping`] collects exits.
+//! them, [`checkpoint`] holds one frozen for a dump, and [`reaping`]
+//! collects exits.
 
+mod checkpoint;
 mod dispatch;
 mod freezer;
 mod hooks;
@@ -33,6 +35,8 @@ pub struct Server {
     /// The capabilities this sandbox kept, and so can still grant.
     retained: Retained,
     registry: Registry,
+    /// Checkpoints in progress, each until its connection ends it.
+    holds: Vec<checkpoint::Hold>,
 }
 
 impl Server {
@@ -41,6 +45,7 @@ impl Server {
             registry: Registry::new(root_id.clone(), root),
             root_id,
             retained,
+            holds: Vec::new(),
         }
     }
 
@@ -68,18 +73,30 @@ impl Server {
                     Some(id)
                 })
                 .collect();
+            let held = fds.len();
+            for hold in &self.holds {
+                fds.push(PollFd::new(hold.connection.as_fd(), PollFlags::POLLIN));
+            }
             if poll(&mut fds, PollTimeout::NONE).is_err() {
                 continue;
             }
             let readable = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
             let lost: Vec<String> = watched
                 .iter()
-                .zip(&fds[2..])
+                .zip(&fds[2..held])
                 .filter(|(_, f)| readable(f))
                 .map(|(id, _)| (*id).clone())
                 .collect();
+            let ended: Vec<usize> = (held..fds.len())
+                .filter(|i| readable(&fds[*i]))
+                .map(|i| i - held)
+                .collect();
             let (listener_ready, signals_ready) = (readable(&fds[0]), readable(&fds[1]));
             drop(fds);
+            // Highest first: ending one moves the last into its place.
+            for index in ended.into_iter().rev() {
+                self.end_hold(index);
+            }
             for id in lost {
                 self.gofer_died(&id);
             }

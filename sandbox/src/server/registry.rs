@@ -23,6 +23,8 @@ pub struct Container {
     pub(super) exited: Option<i32>,
     /// Frozen by `Pause`: exec is refused until `Resume`.
     pub(super) paused: bool,
+    /// Held frozen for a checkpoint (`super::checkpoint`).
+    pub(super) checkpointing: bool,
     /// `Wait` calls parked until the init exits.
     pub(super) waiters: Vec<Responder>,
     /// The container's filter, for processes exec'd into it.
@@ -86,6 +88,7 @@ impl Container {
             release: None,
             exited: None,
             paused: false,
+            checkpointing: false,
             waiters: Vec::new(),
             seccomp,
             baseline,
