@@ -1,0 +1,44 @@
+//! Rootless containers: `runsc` run by an unprivileged user, with the user
+//! namespace the spec asks for (`runsc spec --rootless` maps only the
+//! caller's own uid and gid, as runc's does).
+//!
+//! What needs host root is skipped or done inside the user namespace:
+//! - the cgroup is used only where the user may make it (a delegated
+//!   subtree named by cgroupsPath, or the default path made writable by an
+//!   administrator); elsewhere the container runs without one, with one
+//!   warning, as runc does, unless the spec asks for resource limits or names
+//!   a cgroupsPath, which then fails, as runc's does;
+//! - `create` (and `run`, `do`, `restore`) first moves itself into a new
+//!   user namespace where the caller's uid and gid are root, as gVisor's
+//!   `--rootless` does ([`enter_user_namespace`]); the gofer and the sandbox
+//!   it starts make their mount, pid, net, ipc and uts namespaces there, owned
+//!   by the user, with no privilege on the host; the spec's own user
+//!   namespace is made inside that one, its host ids read through it
+//!   ([`map_spec_ids`]).
+//!
+//! A root run never takes these paths.
+
+mod cgroup;
+mod userns;
+
+pub(super) use cgroup::create_cgroup;
+pub use userns::{enter_user_namespace, map_spec_ids};
+
+/// The state root when `--root` is not given: `/run/runsc` for root;
+/// `$XDG_RUNTIME_DIR/runsc` for anyone else, where runc uses
+/// `$XDG_RUNTIME_DIR/runc` (`/run/runsc` still when it is unset).
+pub fn default_state_root() -> std::path::PathBuf {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    match xdg {
+        Some(dir) if !rustix::process::geteuid().is_root() => {
+            std::path::Path::new(&dir).join("runsc")
+        }
+        _ => "/run/runsc".into(),
+    }
+}
+
+/// Whether this run is rootless: asked for (`--rootless`), or we are not
+/// root.
+pub fn is_rootless(requested: bool) -> bool {
+    requested || !rustix::process::geteuid().is_root()
+}
