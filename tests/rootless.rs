@@ -179,6 +179,33 @@ fn a_detached_container_takes_exec_ps_kill_and_delete_as_runc_does() {
 }
 
 #[test]
+fn delete_force_of_a_running_container_ends_all_its_processes() {
+    if common::skip_without_root() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new(&["sleep", "1000"]);
+    let id = w.env.id("rl-force");
+    ok(w.runsc(&["run", "-d", &id]), "runsc run -d");
+    ok(w.runsc(&["exec", "-d", &id, "sleep", "999"]), "exec -d");
+    let pids: Vec<i32> =
+        serde_json::from_str(&ok(w.runsc(&["ps", "-f", "json", &id]), "ps")).expect("ps json");
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    // No cgroup to empty: delete itself must end them, not leave them to
+    // die later.
+    ok(w.runsc(&["delete", "--force", &id]), "delete --force");
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(") ").map(|(_, rest)| &rest[..1]);
+        assert!(
+            matches!(state, None | Some("Z")),
+            "process {pid} still runs: {stat}"
+        );
+    }
+    w.assert_clean(&id);
+}
+
+#[test]
 fn limits_without_a_delegated_cgroup_fail_as_runc_does() {
     if common::skip_without_root() {
         return;

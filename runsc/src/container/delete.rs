@@ -62,7 +62,14 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
     // SIGKILL first; a paused container's processes only die once thawed,
     // which removing the cgroup does.
     let sandbox = if is_sub { None } else { container.sandbox };
-    let pidfds: Vec<_> = [sandbox, container.gofer]
+    // Without a cgroup to empty, the init goes explicitly, and its pid
+    // namespace with it.
+    let init = if cgroup.is_none() {
+        container.init
+    } else {
+        None
+    };
+    let pidfds: Vec<_> = [init, sandbox, container.gofer]
         .into_iter()
         .flatten()
         .filter_map(kill)
