@@ -154,6 +154,8 @@ fn a_detached_container_takes_exec_ps_kill_and_delete_as_runc_does() {
     let sleep = sleep.unwrap_or_else(|| panic!("no sleep among {pids:?}"));
     assert_runs_as_user(&w.user, sleep);
 
+    // No freezer without a delegated cgroup; runc cannot pause either.
+    assert_fails_with(&w.runsc(&["pause", &id]), "has no cgroup");
     ok(w.runsc(&["kill", &id, "KILL"]), "kill");
     wait_for("the container to stop", Duration::from_secs(10), || {
         w.runsc(&["state", &id]).status.success()
@@ -170,6 +172,7 @@ fn a_detached_container_takes_exec_ps_kill_and_delete_as_runc_does() {
         "runc exec",
     );
     assert_eq!(runc_exec, exec);
+    assert!(!w.runc(&["pause", &id]).status.success(), "runc paused");
     ok(w.runc(&["kill", &id, "KILL"]), "runc kill");
     wait_for("runc's container to stop", Duration::from_secs(10), || {
         stdout(&w.runc(&["state", &id])).contains("\"stopped\"")
