@@ -245,3 +245,28 @@ fn cmdline(pid: i32) -> String {
         .trim_end_matches('\0')
         .replace('\0', " ")
 }
+
+#[test]
+fn a_spec_without_a_user_namespace_is_refused_as_runc_refuses_it() {
+    if common::skip_without_root() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new(&["true"]);
+    edit_config(&w.bundle, |c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().expect("namespaces");
+        ns.retain(|n| n["type"] != "user");
+    });
+    let id = w.env.id("rl-nouserns");
+    assert_fails_with(
+        &w.runsc(&["run", &id]),
+        "rootless: the spec needs a user namespace",
+    );
+    let runc = w.runc(&["run", &id]);
+    assert!(
+        stderr(&runc).contains("rootless container requires user namespaces"),
+        "runc: {}",
+        stderr(&runc)
+    );
+    w.assert_clean(&id);
+}

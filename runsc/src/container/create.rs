@@ -179,7 +179,7 @@ fn prepared_spec(opts: &CreateOptions) -> Result<(PathBuf, Spec), LifecycleError
     check_security_labels(&spec)?;
     apply_network_mode(&mut spec, opts.network);
     if super::rootless::is_rootless(opts.rootless) {
-        super::rootless::map_spec_ids(&mut spec)?;
+        super::rootless::prepare_spec(&mut spec)?;
     }
     if opts.systemd_cgroup {
         use_systemd_cgroup_path(&mut spec, &opts.id)?;

@@ -14,7 +14,7 @@
 //!   it starts make their mount, pid, net, ipc and uts namespaces there, owned
 //!   by the user, with no privilege on the host; the spec's own user
 //!   namespace is made inside that one, its host ids read through it
-//!   ([`map_spec_ids`]).
+//!   ([`prepare_spec`]).
 //!
 //! A root run never takes these paths.
 
@@ -22,7 +22,7 @@ mod cgroup;
 mod userns;
 
 pub(super) use cgroup::create_cgroup;
-pub use userns::{enter_user_namespace, map_spec_ids};
+pub use userns::{enter_user_namespace, prepare_spec};
 
 /// The state root when `--root` is not given: `/run/runsc` for root;
 /// `$XDG_RUNTIME_DIR/runsc` for anyone else, where runc uses

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use nix::sched::CloneFlags;
-use oci_spec::runtime::{LinuxIdMapping, LinuxIdMappingBuilder, Spec};
+use oci_spec::runtime::{LinuxIdMapping, LinuxIdMappingBuilder, LinuxNamespaceType, Spec};
 
 use super::super::LifecycleError;
 use specutils::error::{os, OsError};
@@ -18,7 +18,9 @@ use specutils::error::{os, OsError};
 pub fn enter_user_namespace() -> Result<(), OsError> {
     let uid = rustix::process::geteuid().as_raw();
     let gid = rustix::process::getegid().as_raw();
-    nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(os("unshare a user namespace"))?;
+    nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(os(
+        "rootless: unshare a user namespace (are unprivileged user namespaces allowed here?)",
+    ))?;
     write_proc_self("uid_map", &format!("0 {uid} 1\n"))?;
     write_proc_self("setgroups", "deny")?;
     write_proc_self("gid_map", &format!("0 {gid} 1\n"))
@@ -29,13 +31,21 @@ fn write_proc_self(file: &str, data: &str) -> Result<(), OsError> {
     std::fs::write(&path, data).map_err(os(format!("write {}", path.display())))
 }
 
-/// Rewrites the spec's uid and gid mappings, whose host ids are the host's,
-/// into ids of the user namespace we run in, which is where the sandbox
-/// writes them. A host id outside our namespace cannot be mapped by this
-/// user: an error naming it.
-pub fn map_spec_ids(spec: &mut Spec) -> Result<(), LifecycleError> {
-    let Some(linux) = spec.linux_mut() else {
-        return Ok(());
+/// Refuses, as runc does, a spec without a user namespace of its own: its
+/// container would share the sandbox's. Then rewrites the spec's uid and
+/// gid mappings, whose host ids are the host's, into ids of the user
+/// namespace we run in, which is where the sandbox writes them. A host id
+/// outside our namespace cannot be mapped by this user: an error naming it.
+pub fn prepare_spec(spec: &mut Spec) -> Result<(), LifecycleError> {
+    let has_user_ns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::User));
+    let Some(linux) = spec.linux_mut().as_mut().filter(|_| has_user_ns) else {
+        return Err(LifecycleError::Invalid(
+            "rootless: the spec needs a user namespace (runsc spec --rootless writes one)".into(),
+        ));
     };
     if let Some(maps) = linux.uid_mappings().clone() {
         let own = own_map("uid_map")?;
