@@ -29,11 +29,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut cli = cli;
     let command = cli.command.name();
     // Before anything starts a thread: unshare refuses a user namespace to
     // a threaded process.
-    if let Err(e) = enter_rootless_namespace(&mut cli) {
+    if let Err(e) = enter_rootless_namespace(&cli) {
         eprintln!("runsc: {e}");
         return ExitCode::from(1);
     }
@@ -65,15 +64,14 @@ fn main() -> ExitCode {
 /// A command that starts a sandbox, run by a user who is not root, runs in
 /// a user namespace of its own where that user is root (see
 /// `runsc::container::rootless`); later commands need none.
-fn enter_rootless_namespace(cli: &mut cli::Cli) -> Result<(), specutils::error::OsError> {
+fn enter_rootless_namespace(cli: &cli::Cli) -> Result<(), specutils::error::OsError> {
     let starts_sandbox = matches!(cli.command.name(), "create" | "run" | "do" | "restore");
     if !starts_sandbox || rustix::process::geteuid().is_root() {
         return Ok(());
     }
-    runsc::container::rootless::enter_user_namespace()?;
-    // We are root now, but still rootless: no cgroup unless delegated.
-    cli.global.rootless = true;
-    Ok(())
+    // We are root there now, but still rootless: no cgroup unless
+    // delegated (rootless::is_rootless knows).
+    runsc::container::rootless::enter_user_namespace()
 }
 
 /// The error and its causes on one line, skipping a cause whose text the

@@ -178,7 +178,9 @@ fn prepared_spec(opts: &CreateOptions) -> Result<(PathBuf, Spec), LifecycleError
         .map_err(|e| LifecycleError::Invalid(e.to_string()))?;
     check_security_labels(&spec)?;
     apply_network_mode(&mut spec, opts.network);
-    if super::rootless::is_rootless(opts.rootless) {
+    // Only where a user made its own namespace: root with --rootless keeps
+    // its specs as they were.
+    if super::rootless::entered_user_namespace() {
         super::rootless::prepare_spec(&mut spec)?;
     }
     if opts.systemd_cgroup {

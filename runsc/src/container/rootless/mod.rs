@@ -22,7 +22,7 @@ mod cgroup;
 mod userns;
 
 pub(super) use cgroup::create_cgroup;
-pub use userns::{enter_user_namespace, prepare_spec};
+pub use userns::{enter_user_namespace, entered_user_namespace, prepare_spec};
 
 /// The state root when `--root` is not given: `/run/runsc` for root;
 /// `$XDG_RUNTIME_DIR/runsc` for anyone else, where runc uses
@@ -37,8 +37,8 @@ pub fn default_state_root() -> std::path::PathBuf {
     }
 }
 
-/// Whether this run is rootless: asked for (`--rootless`), or we are not
-/// root.
+/// Whether this run is rootless: asked for (`--rootless`), or run by a
+/// user who is not root (who is root now, in the user namespace it made).
 pub fn is_rootless(requested: bool) -> bool {
-    requested || !rustix::process::geteuid().is_root()
+    requested || entered_user_namespace() || !rustix::process::geteuid().is_root()
 }

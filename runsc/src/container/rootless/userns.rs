@@ -3,6 +3,7 @@
 //! namespaces and mounts, owned by the user and by no one else.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxIdMapping, LinuxIdMappingBuilder, LinuxNamespaceType, Spec};
@@ -16,6 +17,9 @@ use specutils::error::{os, OsError};
 /// Must run while the process is single-threaded: unshare refuses
 /// CLONE_NEWUSER otherwise.
 pub fn enter_user_namespace() -> Result<(), OsError> {
+    if ENTERED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     let uid = rustix::process::geteuid().as_raw();
     let gid = rustix::process::getegid().as_raw();
     nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(os(
@@ -23,7 +27,17 @@ pub fn enter_user_namespace() -> Result<(), OsError> {
     ))?;
     write_proc_self("uid_map", &format!("0 {uid} 1\n"))?;
     write_proc_self("setgroups", "deny")?;
-    write_proc_self("gid_map", &format!("0 {gid} 1\n"))
+    write_proc_self("gid_map", &format!("0 {gid} 1\n"))?;
+    ENTERED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+static ENTERED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process moved itself into a user namespace of its own with
+/// [`enter_user_namespace`]: a rootless run by a user who is not root.
+pub fn entered_user_namespace() -> bool {
+    ENTERED.load(Ordering::Relaxed)
 }
 
 fn write_proc_self(file: &str, data: &str) -> Result<(), OsError> {
