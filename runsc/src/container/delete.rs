@@ -54,8 +54,7 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
             }
         }
     }
-    // None: a rootless container without a cgroup; killing its sandbox
-    // takes its pid namespace down.
+    // None: a rootless container without a cgroup (see below).
     let cgroup = (!container.no_cgroup)
         .then(|| container.cgroup())
         .transpose()?;

@@ -50,8 +50,7 @@ pub(super) fn register(
         let mut locked = store.lock(&container.id)?;
         locked.container.no_cgroup = true;
         locked.save()?;
-    }
-    if cgroup.is_some() {
+    } else {
         // Opened again only if needed: opening costs ~1.5 ms.
         let (path, id) = (container.cgroup_path.clone(), container.id.clone());
         cleanup.add(move || {
