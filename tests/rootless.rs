@@ -270,3 +270,33 @@ fn a_spec_without_a_user_namespace_is_refused_as_runc_refuses_it() {
     );
     w.assert_clean(&id);
 }
+
+#[test]
+fn root_of_a_user_namespace_is_rootless_too_as_under_podman() {
+    if common::skip_without_root() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new(&["sh", "-c", "echo hello from $(id -u); exit 5"]);
+    // Rootless Podman and rootlesskit run the runtime as root of their user
+    // namespace, with specs whose host ids are that namespace's.
+    edit_config(&w.bundle, |c| {
+        for key in ["uidMappings", "gidMappings"] {
+            c["linux"][key][0]["hostID"] = 0.into();
+        }
+    });
+    let id = w.env.id("rl-userns");
+    let in_userns = |runtime: &str, state: &str| {
+        let root = w.user.xdg.join(state);
+        let root = root.to_str().expect("utf-8 path");
+        let args = ["-Urm", runtime, "--root", root, "run", &id];
+        w.env.output(w.user.cmd(&w.bundle, "unshare", &args))
+    };
+    let ours = in_userns(runsc_bin(), "runsc");
+    assert_eq!(ours.status.code(), Some(5), "stderr: {}", stderr(&ours));
+    assert_eq!(stdout(&ours), "hello from 0\n");
+    let runc = in_userns("runc", "runc");
+    assert_eq!(runc.status.code(), Some(5), "runc: {}", stderr(&runc));
+    assert_eq!(stdout(&runc), stdout(&ours));
+    w.assert_clean(&id);
+}

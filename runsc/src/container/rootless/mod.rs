@@ -37,8 +37,22 @@ pub fn default_state_root() -> std::path::PathBuf {
     }
 }
 
-/// Whether this run is rootless: asked for (`--rootless`), or run by a
-/// user who is not root (who is root now, in the user namespace it made).
+/// Whether this run is rootless: asked for (`--rootless`), run by a user
+/// who is not root (who is root now, in the user namespace it made), or by
+/// root of a user namespace other than the host's, as rootless Podman and
+/// rootlesskit run a runtime (runc's `--rootless=auto` says so too).
 pub fn is_rootless(requested: bool) -> bool {
-    requested || entered_user_namespace() || !rustix::process::geteuid().is_root()
+    requested
+        || entered_user_namespace()
+        || !rustix::process::geteuid().is_root()
+        || in_a_user_namespace()
+}
+
+/// Whether our user namespace is not the host's: the initial one maps
+/// every id to itself.
+fn in_a_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| {
+        let fields: Vec<&str> = map.split_whitespace().collect();
+        fields != ["0", "0", "4294967295"]
+    })
 }
