@@ -24,8 +24,10 @@ pub struct Cli {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct GlobalFlags {
-    /// Directory holding container state
-    #[arg(long, global = true, default_value = "/run/runsc")]
+    /// Directory holding container state [default: /run/runsc, or
+    /// $XDG_RUNTIME_DIR/runsc when not root]
+    #[arg(long, global = true, default_value_os_t = runsc::container::rootless::default_state_root(),
+          hide_default_value = true)]
     pub root: PathBuf,
     /// Log file (default: stderr for warnings only)
     #[arg(long, global = true)]

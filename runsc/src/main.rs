@@ -30,6 +30,12 @@ fn main() -> ExitCode {
         }
     };
     let command = cli.command.name();
+    // Before anything starts a thread: unshare refuses a user namespace to
+    // a threaded process.
+    if let Err(e) = enter_rootless_namespace(&cli) {
+        eprintln!("runsc: {e}");
+        return ExitCode::from(1);
+    }
     // The sandbox's and gofer's stderr belong to the container.
     let daemon = matches!(command, "boot" | "gofer");
     let logs = logging::init(&cli.global, command);
@@ -53,6 +59,19 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A command that starts a sandbox, run by a user who is not root, runs in
+/// a user namespace of its own where that user is root (see
+/// `runsc::container::rootless`); later commands need none.
+fn enter_rootless_namespace(cli: &cli::Cli) -> Result<(), specutils::error::OsError> {
+    let starts_sandbox = matches!(cli.command.name(), "create" | "run" | "do" | "restore");
+    if !starts_sandbox || rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    // We are root there now, but still rootless: no cgroup unless
+    // delegated (rootless::is_rootless knows).
+    runsc::container::rootless::enter_user_namespace()
 }
 
 /// The error and its causes on one line, skipping a cause whose text the

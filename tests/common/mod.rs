@@ -7,6 +7,7 @@ mod fds;
 mod privilege;
 pub mod profiles;
 pub mod systemd;
+pub mod unprivileged;
 mod wait;
 mod watchdog;
 

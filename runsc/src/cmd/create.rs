@@ -42,6 +42,7 @@ pub fn options(g: &GlobalFlags, a: Args) -> CreateOptions {
         console_socket: a.console_socket,
         network: super::network_mode(g),
         systemd_cgroup: g.systemd_cgroup,
+        rootless: g.rootless,
         launch: sandbox::options::LaunchOptions {
             no_new_keyring: a.no_new_keyring,
             no_baseline_seccomp: g.baseline_seccomp == crate::cli::Switch::Off,

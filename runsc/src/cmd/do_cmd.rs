@@ -137,6 +137,7 @@ fn run_in(
             _ => NetworkMode::None,
         },
         systemd_cgroup: g.systemd_cgroup,
+        rootless: g.rootless,
         launch: sandbox::options::LaunchOptions {
             no_baseline_seccomp: g.baseline_seccomp == crate::cli::Switch::Off,
             ..Default::default()

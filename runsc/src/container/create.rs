@@ -75,7 +75,8 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         );
     }
     tracing::debug!("create {}: spec loaded", opts.id);
-    let (mut cleanup, cgroup) = register(store, &container, &spec)?;
+    let rootless = super::rootless::is_rootless(opts.rootless);
+    let (mut cleanup, cgroup) = register(store, &mut container, &spec, rootless)?;
     tracing::debug!("create {}: store entry and cgroup made", opts.id);
     super::fault::crash_point("create:registered");
     let dir = store.dir(&opts.id);
@@ -89,7 +90,10 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         dir.join(sandbox::control::SOCKET_NAME).display()
     )))?;
     let spec_fd = spec_memfd(&spec, &dir)?;
-    let join = cgroup.join_handles()?;
+    let join = match &cgroup {
+        Some(cgroup) => cgroup.join_handles()?,
+        None => JoinHandles::default(),
+    };
     // A restored container's mounts are rebuilt by CRIU from the image and
     // the host paths: there is nothing for a gofer to donate.
     let (gofer, sandbox_ends) = if restoring.is_some() {
@@ -109,7 +113,10 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     };
     let mut sandbox = spawn_sandbox(&opts, &bundle, &dir, boot, &join)?;
     drop(join);
-    if let (Some(systemd), Some(unit)) = (&systemd, &container.systemd_unit) {
+    // A scope needs a cgroupsPath, which a rootless run without a cgroup
+    // was refused for.
+    if let (Some(systemd), Some(unit), Some(cgroup)) = (&systemd, &container.systemd_unit, &cgroup)
+    {
         let pids = [sandbox.0.as_ref(), gofer.0.as_ref()];
         let pids: Vec<u32> = pids.into_iter().flatten().map(|c| c.pid as u32).collect();
         super::scope::start_scope(
@@ -118,7 +125,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
             &container,
             &spec,
             &pids,
-            &cgroup,
+            cgroup,
             &mut cleanup,
         )?;
     }
@@ -171,6 +178,11 @@ fn prepared_spec(opts: &CreateOptions) -> Result<(PathBuf, Spec), LifecycleError
         .map_err(|e| LifecycleError::Invalid(e.to_string()))?;
     check_security_labels(&spec)?;
     apply_network_mode(&mut spec, opts.network);
+    // Only where a user made its own namespace: root with --rootless keeps
+    // its specs as they were.
+    if super::rootless::entered_user_namespace() {
+        super::rootless::prepare_spec(&mut spec)?;
+    }
     if opts.systemd_cgroup {
         use_systemd_cgroup_path(&mut spec, &opts.id)?;
     }

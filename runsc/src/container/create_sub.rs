@@ -44,7 +44,11 @@ pub fn create_sub(
         )));
     }
     container.sandbox = pod.sandbox;
-    let (mut cleanup, cgroup) = register(store, &container, spec)?;
+    // A pod's later container always gets a cgroup: rootless pods are not
+    // supported.
+    let (mut cleanup, cgroup) = register(store, &mut container, spec, false)?;
+    let cgroup =
+        cgroup.ok_or_else(|| LifecycleError::Invalid("pod container without a cgroup".into()))?;
     let dir = store.dir(&opts.id);
     let spec_fd = spec_memfd(spec, &dir)?;
     let mounts = specutils::mounts::donated_mounts(spec).len() + 1;

@@ -54,11 +54,21 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
             }
         }
     }
-    let cgroup = container.cgroup()?;
+    // None: a rootless container without a cgroup (see below).
+    let cgroup = (!container.no_cgroup)
+        .then(|| container.cgroup())
+        .transpose()?;
     // SIGKILL first; a paused container's processes only die once thawed,
     // which removing the cgroup does.
     let sandbox = if is_sub { None } else { container.sandbox };
-    let pidfds: Vec<_> = [sandbox, container.gofer]
+    // Without a cgroup to empty, the init goes explicitly, and its pid
+    // namespace with it.
+    let init = if cgroup.is_none() {
+        container.init
+    } else {
+        None
+    };
+    let pidfds: Vec<_> = [init, sandbox, container.gofer]
         .into_iter()
         .flatten()
         .filter_map(kill)
@@ -72,7 +82,9 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
             wait_exit(fd.as_fd(), Duration::from_secs(1));
         }
     }
-    cgroup.remove()?;
+    if let Some(cgroup) = &cgroup {
+        cgroup.remove()?;
+    }
     tracing::debug!("delete {id}: cgroup removed");
     if let Some(unit) = &container.systemd_unit {
         crate::systemd::Systemd::connect()?.stop_unit(unit)?;
@@ -81,8 +93,8 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
         wait_exit(fd.as_fd(), Duration::from_secs(10));
     }
     // A sandbox paused with its container waited outside its cgroup.
-    if !is_sub {
-        super::freezer::remove_park_of(&cgroup);
+    if let (false, Some(cgroup)) = (is_sub, &cgroup) {
+        super::freezer::remove_park_of(cgroup);
     }
     tracing::debug!("delete {id}: processes gone");
     super::fault::crash_point("delete:killed");

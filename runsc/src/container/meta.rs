@@ -63,6 +63,10 @@ pub struct Container {
     /// The spec's `linux.cgroupsPath` (None: the default `/runsc/<id>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_path: Option<PathBuf>,
+    /// A rootless container that runs without a cgroup: the user could not
+    /// make one (see `rootless.rs`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_cgroup: bool,
     /// The transient scope unit systemd keeps the cgroup as, with
     /// `--systemd-cgroup` on a host systemd runs; stopped on delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,6 +91,7 @@ impl Container {
             gofer: None,
             init: None,
             cgroup_path: None,
+            no_cgroup: false,
             systemd_unit: None,
             hooks: None,
         }
@@ -104,8 +109,12 @@ impl Container {
         }
     }
 
-    /// The container's cgroup (which need not exist any more).
+    /// The container's cgroup (which need not exist any more); an error for
+    /// a rootless container that has none.
     pub fn cgroup(&self) -> Result<sandbox::cgroup::Cgroup, sandbox::cgroup::CgroupError> {
+        if self.no_cgroup {
+            return Err(sandbox::cgroup::CgroupError::NotDelegated(self.id.clone()));
+        }
         sandbox::cgroup::Cgroup::open(self.cgroup_path.as_deref(), &self.id)
     }
 

@@ -30,6 +30,7 @@ mod prepare;
 pub mod processes;
 mod register;
 mod restoring;
+pub mod rootless;
 mod scope;
 pub mod signals;
 pub mod spawn;

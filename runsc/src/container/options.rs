@@ -24,6 +24,8 @@ pub struct CreateOptions {
     pub network: NetworkMode,
     /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
     pub systemd_cgroup: bool,
+    /// `--rootless` (rootless is also on whenever we are not root).
+    pub rootless: bool,
     /// `--no-new-keyring`.
     pub launch: sandbox::options::LaunchOptions,
     /// Global flags (logging) the gofer and sandbox are started with.
@@ -46,6 +48,7 @@ impl CreateOptions {
             console_socket: None,
             network: NetworkMode::Sandbox,
             systemd_cgroup: false,
+            rootless: false,
             launch: sandbox::options::LaunchOptions::default(),
             child_flags: Vec::new(),
             restore: None,

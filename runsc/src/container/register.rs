@@ -25,13 +25,15 @@ pub(super) fn new_entry(id: &str, bundle: &Path, spec: &Spec, sandbox_id: &str) 
     container
 }
 
-/// Adds `container` to the store and makes its cgroup; the returned guard
-/// undoes both, and the mount point, unless released.
+/// Adds `container` to the store and makes its cgroup (none for a rootless
+/// run where cgroups are not delegated; see [`super::rootless`]); the
+/// returned guard undoes both, and the mount point, unless released.
 pub(super) fn register(
     store: &ContainerStore,
-    container: &Container,
+    container: &mut Container,
     spec: &Spec,
-) -> Result<(Cleanup, Cgroup), LifecycleError> {
+    rootless: bool,
+) -> Result<(Cleanup, Option<Cgroup>), LifecycleError> {
     store.create(container)?;
     let mut cleanup = Cleanup::new();
     {
@@ -41,9 +43,14 @@ pub(super) fn register(
             let _ = store.remove(&id);
         });
     }
-    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-    let cgroup = Cgroup::create(container.cgroup_path.as_deref(), &container.id, resources)?;
-    {
+    let cgroup = super::rootless::create_cgroup(container, spec, rootless)?;
+    if cgroup.is_none() {
+        // Kept, so that every later command knows there is none to use.
+        container.no_cgroup = true;
+        let mut locked = store.lock(&container.id)?;
+        locked.container.no_cgroup = true;
+        locked.save()?;
+    } else {
         // Opened again only if needed: opening costs ~1.5 ms.
         let (path, id) = (container.cgroup_path.clone(), container.id.clone());
         cleanup.add(move || {

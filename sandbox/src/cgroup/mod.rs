@@ -114,8 +114,27 @@ pub enum CgroupError {
     Signal(PathBuf, i32, Signal, #[source] Errno),
     #[error("cgroup {0} still holds processes {1:?} after SIGKILL")]
     Busy(PathBuf, Vec<i32>),
+    #[error(
+        "container {0} has no cgroup: it runs rootless, and cgroups are not delegated to its user"
+    )]
+    NotDelegated(String),
     #[error("remove cgroup {0}: rmdir {1}: {2}")]
     Remove(PathBuf, PathBuf, #[source] io::Error),
+}
+
+impl CgroupError {
+    /// Whether the cgroup could not be made for lack of permission: what a
+    /// rootless caller sees where cgroups are not delegated to it.
+    pub fn is_permission_denied(&self) -> bool {
+        let io = match self {
+            CgroupError::CreateDir(_, _, e) | CgroupError::File(_, _, e) => e,
+            _ => return false,
+        };
+        matches!(
+            io.raw_os_error(),
+            Some(libc::EACCES | libc::EPERM | libc::EROFS)
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
