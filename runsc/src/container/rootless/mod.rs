@@ -25,14 +25,18 @@ pub(super) use cgroup::create_cgroup;
 pub use userns::{enter_user_namespace, entered_user_namespace, prepare_spec};
 
 /// The state root when `--root` is not given: `/run/runsc` for root;
-/// `$XDG_RUNTIME_DIR/runsc` for anyone else, where runc uses
+/// `$XDG_RUNTIME_DIR/runsc` for anyone else, and for root of a user
+/// namespace whose `$USER` is not root (rootless Podman), where runc uses
 /// `$XDG_RUNTIME_DIR/runc` (`/run/runsc` still when it is unset).
 pub fn default_state_root() -> std::path::PathBuf {
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    // Root of a user namespace that a user made (rootless Podman runs its
+    // runtime so) cannot write /run either; runc's rule tells it by $USER.
+    let user_not_root = std::env::var_os("USER").is_none_or(|u| u != "root");
+    let rootless =
+        !rustix::process::geteuid().is_root() || (in_a_user_namespace() && user_not_root);
     match xdg {
-        Some(dir) if !rustix::process::geteuid().is_root() => {
-            std::path::Path::new(&dir).join("runsc")
-        }
+        Some(dir) if rootless => std::path::Path::new(&dir).join("runsc"),
         _ => "/run/runsc".into(),
     }
 }
