@@ -24,6 +24,7 @@ use nix::sys::signalfd::SignalFd;
 
 use crate::capabilities::Retained;
 use crate::control::Responder;
+use crate::pod_namespaces::PodNamespaces;
 
 pub use registry::Container;
 use registry::Registry;
@@ -33,14 +34,22 @@ pub struct Server {
     /// The capabilities this sandbox kept, and so can still grant.
     retained: Retained,
     registry: Registry,
+    /// The runtime's namespaces, for the hooks of later containers.
+    pod_namespaces: PodNamespaces,
 }
 
 impl Server {
-    pub fn new(root_id: String, root: Container, retained: Retained) -> Self {
+    pub fn new(
+        root_id: String,
+        root: Container,
+        retained: Retained,
+        pod_namespaces: PodNamespaces,
+    ) -> Self {
         Self {
             registry: Registry::new(root_id.clone(), root),
             root_id,
             retained,
+            pod_namespaces,
         }
     }
 
