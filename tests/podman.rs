@@ -1,5 +1,5 @@
 //! Podman (Debian's 4.3), rootful, with `--runtime` pointing at our binary:
-//! run, exec, top, stop, rm and `run --rm`. Podman gets a storage, run
+//! run, exec, top, stop, rm, `run --rm` and `run -it`. Podman gets a storage, run
 //! root, tmpdir and runtime state root of its own in the test's
 //! directory; images come from tools/mkimage, loaded without a registry.
 //! Rootless Podman is not covered here (it needs the rootless runtime).
@@ -88,6 +88,17 @@ impl<'a> Podman<'a> {
         c
     }
 
+    /// The same command as one shell line (the test's paths need no
+    /// quoting).
+    fn line(&self, args: &[&str]) -> String {
+        let cmd = self.cmd(args);
+        std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         self.env.output(self.cmd(args))
     }
@@ -170,6 +181,15 @@ fn podman_runs_execs_tops_stops_and_removes_a_container() {
     // The pid podman has is the one our state reports.
     let ours = env.state(&id)["pid"].to_string();
     assert_eq!(state.split_whitespace().nth(1), Some(ours.as_str()));
+    // ... and it leads into the container's network and uts namespaces.
+    let entered = Command::new("nsenter")
+        .args(["-t", &ours, "-n", "-u", "--", "sh", "-c"])
+        .arg("hostname; tail -n +3 /proc/net/dev | cut -d: -f1")
+        .output()
+        .expect("run nsenter");
+    let entered = stdout(&entered);
+    let entered: Vec<&str> = entered.lines().map(str::trim).collect();
+    assert_eq!(entered, ["podded", "lo"]);
 
     let seen = podman.ok(&[
         "exec",
@@ -219,6 +239,13 @@ fn podman_runs_execs_tops_stops_and_removes_a_container() {
     let out = podman.run(&rm);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "from-podman");
+    assert_eq!(podman.ok(&["ps", "--all", "--quiet"]).trim(), "");
+
+    // -it: a shell on a terminal, its exit status back.
+    let mut it = vec!["run", "-it", "--rm", "--network", "none"];
+    it.extend(ULIMITS);
+    it.extend([image, "sh"]);
+    common::assert_shell_on_a_terminal(&podman.line(&it));
     assert_eq!(podman.ok(&["ps", "--all", "--quiet"]).trim(), "");
 
     let entries: Vec<_> = std::fs::read_dir(&env.root)
