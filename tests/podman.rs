@@ -26,6 +26,8 @@ const ULIMITS: [&str; 4] = [
 /// storage.
 struct Podman<'a> {
     env: &'a Env,
+    /// The cgroup (cgroupfs manager) that holds conmon and the containers.
+    cgroup_parent: String,
 }
 
 impl<'a> Podman<'a> {
@@ -41,7 +43,10 @@ impl<'a> Podman<'a> {
                 return None;
             }
         }
-        Some(Self { env })
+        Some(Self {
+            env,
+            cgroup_parent: env.id("podman"),
+        })
     }
 
     /// Our binary with the test's state root. Podman names no root, and
@@ -83,7 +88,12 @@ impl<'a> Podman<'a> {
                 "--runtime",
             ])
             .arg(self.runtime())
-            .args(args)
+            .args(args.iter().take(1))
+            .args(
+                matches!(args.first(), Some(&"run"))
+                    .then(|| format!("--cgroup-parent=/{}", self.cgroup_parent)),
+            )
+            .args(args.iter().skip(1))
             .stdin(std::process::Stdio::null());
         c
     }
@@ -142,6 +152,20 @@ impl Drop for Podman<'_> {
         }
         let _ = self.run(&["unmount", "--all", "--force"]);
         unmount_under(self.env.path());
+        // What a failed cleanup left: deepest first, in every hierarchy.
+        for parent in cgroup_dirs(&self.cgroup_parent) {
+            let mut dirs: Vec<_> = std::fs::read_dir(&parent)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect();
+            dirs.push(parent);
+            for d in dirs {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
     }
 }
 
@@ -152,9 +176,10 @@ fn installed() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// The cgroups podman's cgroupfs manager gives container `id`.
-fn cgroups_of(id: &str) -> Vec<std::path::PathBuf> {
-    cgroup_dirs(&format!("libpod_parent/libpod-{id}"))
+/// The cgroups podman's cgroupfs manager gives container `id` under
+/// `parent`.
+fn cgroups_of(parent: &str, id: &str) -> Vec<std::path::PathBuf> {
+    cgroup_dirs(&format!("{parent}/libpod-{id}"))
         .into_iter()
         .filter(|d| d.exists())
         .collect()
@@ -214,7 +239,10 @@ fn podman_runs_execs_tops_stops_and_removes_a_container() {
     assert_eq!(comms.first(), Some(&"sleep"), "{top}");
     assert!(!top.contains("kworker") && !top.contains("runsc"), "{top}");
 
-    assert!(!cgroups_of(&id).is_empty(), "no cgroup for {id}");
+    assert!(
+        !cgroups_of(&podman.cgroup_parent, &id).is_empty(),
+        "no cgroup for {id}"
+    );
     podman.ok(&["stop", "--time", "1", &id]);
     let state = podman.ok(&[
         "inspect",
@@ -226,7 +254,10 @@ fn podman_runs_execs_tops_stops_and_removes_a_container() {
     podman.ok(&["rm", &id]);
     let all = podman.ok(&["ps", "--all", "--quiet"]);
     assert_eq!(all.trim(), "");
-    assert_eq!(cgroups_of(&id), Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        cgroups_of(&podman.cgroup_parent, &id),
+        Vec::<std::path::PathBuf>::new()
+    );
     assert_eq!(
         env.leftover_processes(),
         Vec::<i32>::new(),
@@ -252,8 +283,12 @@ fn podman_runs_execs_tops_stops_and_removes_a_container() {
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(entries.is_empty(), "store entries left: {entries:?}");
+    let parent = podman.cgroup_parent.clone();
     drop(podman);
     assert_eq!(env.leftover_mounts(), Vec::<String>::new(), "mounts left");
+    for cg in cgroup_dirs(&parent) {
+        assert!(!cg.exists(), "cgroup left: {}", cg.display());
+    }
     assert_eq!(
         env.leftover_processes(),
         Vec::<i32>::new(),
