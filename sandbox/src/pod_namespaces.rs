@@ -73,9 +73,9 @@ impl PodNamespaces {
     }
 
     /// Runs `f` back in the runtime's namespaces, then returns to the
-    /// pod's. A failure to return is logged: later containers would then
-    /// get a namespace of the runtime's, which joining by path would not
-    /// fix either.
+    /// pod's. A failure to return is logged; later containers still get
+    /// the pod's, since `spawn::pod_namespaces` joins those of the root
+    /// init that differ from the sandbox's.
     pub fn in_runtime<T>(&self, f: impl FnOnce() -> T) -> T {
         for m in &self.moved {
             if let Err(e) = nix::sched::setns(m.runtime.as_fd(), m.flag) {
