@@ -19,6 +19,7 @@ use specutils::error::{os, OsError};
 
 use crate::capabilities::{CapsError, Retained};
 use crate::checkpoint::RestorePlan;
+use crate::pod_namespaces::PodNamespaces;
 use crate::restore::RestoreError;
 use crate::server::{Container, Server};
 use crate::spawn::{self, Init, SpawnError};
@@ -110,12 +111,14 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
     // serve.
     let started = started.and_then(|root| {
         tracing::debug!("sandbox {}: root container set up", cfg.id);
+        // The pid we report leads tools into the pod's namespaces.
+        let pod_namespaces = PodNamespaces::join(root.pid());
         let retained = Retained::for_root(&cfg.spec).and_then(|r| r.apply().map(|()| r))?;
         confine_self(&cfg.spec).map_err(BootError::Confine)?;
         tracing::debug!("sandbox {}: capabilities dropped, seccomp loaded", cfg.id);
-        Ok((root, retained))
+        Ok((root, retained, pod_namespaces))
     });
-    let (root, retained) = match started {
+    let (root, retained, pod_namespaces) = match started {
         Ok(started) => started,
         Err(e) => {
             let message = e.to_string();
@@ -123,10 +126,7 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
             return Err(e);
         }
     };
-    let init_pid = match &root {
-        Root::Created(init, _) => init.pid,
-        Root::Restored(r, _) => r.pid,
-    };
+    let init_pid = root.pid();
     cfg.ready.send(&BootMsg::Created { init_pid }, &[])?;
     drop(cfg.ready);
     drop(cfg.console);
@@ -147,7 +147,7 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
         }
     };
     specutils::sys::release_free_memory();
-    let mut server = Server::new(cfg.id, root, retained);
+    let mut server = Server::new(cfg.id, root, retained, pod_namespaces);
     Ok(server.serve(&cfg.control, &signals))
 }
 
@@ -164,6 +164,15 @@ fn confine_self(spec: &oci_spec::runtime::Spec) -> std::io::Result<()> {
 enum Root {
     Created(Init, HookState),
     Restored(crate::restore::Restored, HookState),
+}
+
+impl Root {
+    fn pid(&self) -> i32 {
+        match self {
+            Root::Created(init, _) => init.pid,
+            Root::Restored(r, _) => r.pid,
+        }
+    }
 }
 
 /// Receives the donated mounts and launches the root container's init;

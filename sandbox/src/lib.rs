@@ -20,6 +20,7 @@ pub mod criu_stdio;
 pub mod exec;
 pub mod init;
 pub mod options;
+pub mod pod_namespaces;
 pub mod restore;
 pub mod seccomp;
 pub mod self_filter;

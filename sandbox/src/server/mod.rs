@@ -26,6 +26,7 @@ use nix::sys::signalfd::SignalFd;
 
 use crate::capabilities::Retained;
 use crate::control::Responder;
+use crate::pod_namespaces::PodNamespaces;
 
 pub use registry::Container;
 use registry::Registry;
@@ -37,15 +38,23 @@ pub struct Server {
     registry: Registry,
     /// Checkpoints in progress, each until its connection ends it.
     holds: Vec<checkpoint::Hold>,
+    /// The runtime's namespaces, for the hooks of later containers.
+    pod_namespaces: PodNamespaces,
 }
 
 impl Server {
-    pub fn new(root_id: String, root: Container, retained: Retained) -> Self {
+    pub fn new(
+        root_id: String,
+        root: Container,
+        retained: Retained,
+        pod_namespaces: PodNamespaces,
+    ) -> Self {
         Self {
             registry: Registry::new(root_id.clone(), root),
             root_id,
             retained,
             holds: Vec::new(),
+            pod_namespaces,
         }
     }
 

@@ -88,7 +88,15 @@ impl Server {
             options: req.options,
         };
         let hooks = req.spec.hooks().clone().unwrap_or_default();
-        let namespaced = |_pid: i32, state: &HookState| super::hooks::create_runtime(&hooks, state);
+        // Hooks run where the runtime is, not in the pod's namespaces.
+        let runtime_hooks = crate::spawn::has_runtime_hooks(&req.spec);
+        let pod_namespaces = &self.pod_namespaces;
+        let namespaced = |_pid: i32, state: &HookState| {
+            if !runtime_hooks {
+                return Ok(());
+            }
+            pod_namespaces.in_runtime(|| super::hooks::create_runtime(&hooks, state))
+        };
         let (init, state) =
             crate::spawn::create(setup, namespaced).map_err(|e| failed(e.to_string()))?;
         let init_pid = init.pid;

@@ -58,7 +58,8 @@ pub fn plan_namespaces(spec: &Spec) -> Result<Namespaces, SpawnError> {
 }
 
 /// The namespaces of a subcontainer: the pod's network, ipc and uts (and
-/// user) namespaces always; the pod's pid and cgroup namespaces where the
+/// user) namespaces always (inherited from the sandbox, which lives in
+/// the first three, else joined); the pod's pid and cgroup namespaces where the
 /// spec names one by path (such paths point at the pod's namespaces);
 /// fresh ones otherwise; and always a mount namespace of its own.
 pub fn pod_namespaces(spec: &Spec, pod_init: i32) -> Result<Namespaces, SpawnError> {

@@ -1,0 +1,297 @@
+//! Podman (Debian's 4.3), rootful, with `--runtime` pointing at our binary:
+//! run, exec, top, stop, rm, `run --rm` and `run -it`. Podman gets a storage, run
+//! root, tmpdir and runtime state root of its own in the test's
+//! directory; images come from tools/mkimage, loaded without a registry.
+//! Rootless Podman is not covered here (it needs the rootless runtime).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{cgroup_dirs, stderr, stdout, unmount_under, Env};
+
+/// This host's root lacks CAP_SYS_RESOURCE: limits above the host's are
+/// refused, under runc as well.
+const ULIMITS: [&str; 4] = [
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+];
+
+/// A private Podman: everything it keeps lives under the test's
+/// directory. Dropping it removes its containers, stops what it left
+/// running (conmon, our sandboxes and gofers, by pid) and unmounts its
+/// storage.
+struct Podman<'a> {
+    env: &'a Env,
+    /// The cgroup (cgroupfs manager) that holds conmon and the containers.
+    cgroup_parent: String,
+}
+
+impl<'a> Podman<'a> {
+    /// None where podman is missing and cannot be installed.
+    fn new(env: &'a Env) -> Option<Self> {
+        if !installed() {
+            let out = Command::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends", "podman"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .output();
+            if !installed() {
+                eprintln!("skipped: podman is missing and apt-get could not install it: {out:?}");
+                return None;
+            }
+        }
+        Some(Self {
+            env,
+            cgroup_parent: env.id("podman"),
+        })
+    }
+
+    /// Our binary with the test's state root. Podman names no root, and
+    /// its `--runtime-flag` does not reach the cleanup that conmon runs
+    /// when a container exits, so the runtime it is given carries it.
+    fn runtime(&self) -> std::path::PathBuf {
+        let path = self.env.path().join("runsc-podman");
+        if !path.exists() {
+            let script = format!(
+                "#!/bin/sh\nexec {} --root {} \"$@\"\n",
+                common::runsc_bin(),
+                self.env.root.display()
+            );
+            std::fs::write(&path, script).expect("write runtime wrapper");
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .expect("make runtime wrapper executable");
+        }
+        path
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let d = self.env.path();
+        let mut c = Command::new("podman");
+        c.arg("--root")
+            .arg(d.join("storage"))
+            .arg("--runroot")
+            .arg(d.join("runroot"))
+            .arg("--tmpdir")
+            .arg(d.join("tmp"))
+            .arg("--network-config-dir")
+            .arg(d.join("net"))
+            .args([
+                "--storage-driver",
+                "overlay",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+                "--runtime",
+            ])
+            .arg(self.runtime())
+            .args(args.iter().take(1))
+            .args(
+                matches!(args.first(), Some(&"run"))
+                    .then(|| format!("--cgroup-parent=/{}", self.cgroup_parent)),
+            )
+            .args(args.iter().skip(1))
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// The same command as one shell line (the test's paths need no
+    /// quoting).
+    fn line(&self, args: &[&str]) -> String {
+        let cmd = self.cmd(args);
+        std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.env.output(self.cmd(args))
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "podman {args:?} failed ({:?}): {}",
+            out.status,
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// `podman load` of a busybox image from tools/mkimage.
+    fn load_busybox(&self, name: &str) {
+        let bundle = self.env.bundle("image", &["sh"]);
+        let archive = self.env.path().join("image.tar");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/mkimage");
+        let out = Command::new(script)
+            .arg(bundle.join("rootfs"))
+            .arg(name)
+            .arg(&archive)
+            .args(["sleep", "1000"])
+            .output()
+            .expect("run tools/mkimage");
+        assert!(out.status.success(), "mkimage: {}", stderr(&out));
+        self.ok(&["load", "-i", archive.to_str().expect("utf-8 path")]);
+    }
+}
+
+impl Drop for Podman<'_> {
+    fn drop(&mut self) {
+        let _ = self.run(&["rm", "--all", "--force", "--time", "0"]);
+        for pid in self.env.leftover_processes() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.run(&["unmount", "--all", "--force"]);
+        unmount_under(self.env.path());
+        // What a failed cleanup left: deepest first, in every hierarchy.
+        for parent in cgroup_dirs(&self.cgroup_parent) {
+            let mut dirs: Vec<_> = std::fs::read_dir(&parent)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect();
+            dirs.push(parent);
+            for d in dirs {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+}
+
+fn installed() -> bool {
+    Command::new("podman")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The cgroups podman's cgroupfs manager gives container `id` under
+/// `parent`.
+fn cgroups_of(parent: &str, id: &str) -> Vec<std::path::PathBuf> {
+    cgroup_dirs(&format!("{parent}/libpod-{id}"))
+        .into_iter()
+        .filter(|d| d.exists())
+        .collect()
+}
+
+#[test]
+fn podman_runs_execs_tops_stops_and_removes_a_container() {
+    if common::skip_without_root() {
+        return;
+    }
+    let env = Env::new();
+    let Some(podman) = Podman::new(&env) else {
+        return;
+    };
+    let image = "localhost/runsc-busybox:test";
+    podman.load_busybox(image);
+
+    let mut run = vec!["run", "-d", "--network", "none", "--hostname", "podded"];
+    run.extend(ULIMITS);
+    run.extend([image, "sleep", "1000"]);
+    let id = podman.ok(&run).trim().to_string();
+    let state = podman.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Pid}}", &id]);
+    assert!(state.starts_with("running "), "{state}");
+    // The pid podman has is the one our state reports.
+    let ours = env.state(&id)["pid"].to_string();
+    assert_eq!(state.split_whitespace().nth(1), Some(ours.as_str()));
+    // ... and it leads into the container's network and uts namespaces.
+    let entered = Command::new("nsenter")
+        .args(["-t", &ours, "-n", "-u", "--", "sh", "-c"])
+        .arg("hostname; tail -n +3 /proc/net/dev | cut -d: -f1")
+        .output()
+        .expect("run nsenter");
+    let entered = stdout(&entered);
+    let entered: Vec<&str> = entered.lines().map(str::trim).collect();
+    assert_eq!(entered, ["podded", "lo"]);
+
+    let seen = podman.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "hostname; tail -n +3 /proc/net/dev | cut -d: -f1; ulimit -n",
+    ]);
+    let seen: Vec<&str> = seen.lines().map(str::trim).collect();
+    assert_eq!(seen, ["podded", "lo", "1024"]);
+    let out = podman.run(&["exec", &id, "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+
+    // top with ps(1) descriptors runs ps in the container: its processes,
+    // none of the host's.
+    let top = podman.ok(&["top", &id, "-eo", "pid,comm"]);
+    let comms: Vec<&str> = top
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(comms.first(), Some(&"sleep"), "{top}");
+    assert!(!top.contains("kworker") && !top.contains("runsc"), "{top}");
+
+    assert!(
+        !cgroups_of(&podman.cgroup_parent, &id).is_empty(),
+        "no cgroup for {id}"
+    );
+    podman.ok(&["stop", "--time", "1", &id]);
+    let state = podman.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        &id,
+    ]);
+    assert_eq!(state.trim(), "exited 137");
+    podman.ok(&["rm", &id]);
+    let all = podman.ok(&["ps", "--all", "--quiet"]);
+    assert_eq!(all.trim(), "");
+    assert_eq!(
+        cgroups_of(&podman.cgroup_parent, &id),
+        Vec::<std::path::PathBuf>::new()
+    );
+    assert_eq!(
+        env.leftover_processes(),
+        Vec::<i32>::new(),
+        "processes left"
+    );
+
+    let mut rm = vec!["run", "--rm", "--network", "none"];
+    rm.extend(ULIMITS);
+    rm.extend([image, "sh", "-c", "echo from-podman; exit 3"]);
+    let out = podman.run(&rm);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "from-podman");
+    assert_eq!(podman.ok(&["ps", "--all", "--quiet"]).trim(), "");
+
+    // -it: a shell on a terminal, its exit status back.
+    let mut it = vec!["run", "-it", "--rm", "--network", "none"];
+    it.extend(ULIMITS);
+    it.extend([image, "sh"]);
+    common::assert_shell_on_a_terminal(&podman.line(&it));
+    assert_eq!(podman.ok(&["ps", "--all", "--quiet"]).trim(), "");
+
+    let entries: Vec<_> = std::fs::read_dir(&env.root)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(entries.is_empty(), "store entries left: {entries:?}");
+    let parent = podman.cgroup_parent.clone();
+    drop(podman);
+    assert_eq!(env.leftover_mounts(), Vec::<String>::new(), "mounts left");
+    for cg in cgroup_dirs(&parent) {
+        assert!(!cg.exists(), "cgroup left: {}", cg.display());
+    }
+    assert_eq!(
+        env.leftover_processes(),
+        Vec::<i32>::new(),
+        "processes left"
+    );
+}
