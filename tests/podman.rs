@@ -2,7 +2,7 @@
 //! run, exec, top, stop, rm, `run --rm` and `run -it`. Podman gets a storage, run
 //! root, tmpdir and runtime state root of its own in the test's
 //! directory; images come from tools/mkimage, loaded without a registry.
-//! Rootless Podman is not covered here (it needs the rootless runtime).
+//! Rootless Podman: tests/podman_rootless.rs.
 
 mod common;
 

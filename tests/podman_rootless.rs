@@ -1,0 +1,222 @@
+//! Rootless Podman (Debian's 4.3) with `--runtime` pointing at our binary,
+//! run by an ordinary user: run, exec, top, stop, rm and `run --rm`. Podman
+//! runs its runtime as root of a user namespace it made, with no `--root`:
+//! our state then goes to the user's $XDG_RUNTIME_DIR/runsc, as runc's goes
+//! to .../runc. Storage is vfs in the user's own directory.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::unprivileged::Unprivileged;
+use common::{stderr, stdout, wait_for, Env};
+
+const ULIMITS: [&str; 4] = [
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+];
+
+/// Whether `program` runs at all.
+fn runs(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Podman and newuidmap (uidmap), installed if missing; false if that fails.
+fn have_rootless_podman() -> bool {
+    if runs("podman", "--version") && Path::new("/usr/bin/newuidmap").exists() {
+        return true;
+    }
+    let _ = Command::new("apt-get")
+        .args([
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "podman",
+            "uidmap",
+        ])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output();
+    runs("podman", "--version") && Path::new("/usr/bin/newuidmap").exists()
+}
+
+struct RootlessPodman<'a> {
+    env: &'a Env,
+    user: Unprivileged,
+}
+
+impl RootlessPodman<'_> {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let storage = self.user.home.join("storage");
+        let runroot = self.user.xdg.join("containers");
+        let mut full = vec![
+            "--root",
+            storage.to_str().expect("utf-8 path"),
+            "--runroot",
+            runroot.to_str().expect("utf-8 path"),
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+            "--runtime",
+            common::runsc_bin(),
+        ];
+        full.extend(args);
+        self.user.cmd(&self.user.home, "podman", &full)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.env.output(self.cmd(args))
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "podman {args:?} failed ({:?}): {}",
+            out.status,
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// Our state entries in the user's default state root.
+    fn state_entries(&self) -> Vec<String> {
+        std::fs::read_dir(self.user.xdg.join("runsc"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for RootlessPodman<'_> {
+    fn drop(&mut self) {
+        let _ = self.run(&["rm", "--all", "--force", "--time", "0"]);
+        // Then `Unprivileged` kills what still runs as the user (Podman's
+        // pause process among it), and `Env` removes the storage.
+    }
+}
+
+#[test]
+fn rootless_podman_runs_execs_tops_stops_and_removes_a_container() {
+    if common::skip_without_root() {
+        return;
+    }
+    if !have_rootless_podman() {
+        eprintln!("skipped: podman or newuidmap is missing and apt-get could not install them");
+        return;
+    }
+    let env = Env::new();
+    let user = Unprivileged::new(&env);
+    let bundle = env.bundle("image", &["sh"]);
+    let archive = user.home.join("image.tar");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/mkimage");
+    let image = "localhost/runsc-busybox:rootless";
+    let out = Command::new(script)
+        .arg(bundle.join("rootfs"))
+        .arg(image)
+        .arg(&archive)
+        .args(["sleep", "1000"])
+        .output()
+        .expect("run tools/mkimage");
+    assert!(out.status.success(), "mkimage: {}", stderr(&out));
+    user.chown_all(&archive);
+    let podman = RootlessPodman { env: &env, user };
+    podman.ok(&["load", "-i", archive.to_str().expect("utf-8 path")]);
+
+    let mut run = vec!["run", "-d", "--network", "none", "--hostname", "rl-podded"];
+    run.extend(ULIMITS);
+    run.extend([image, "sleep", "1000"]);
+    let id = podman.ok(&run).trim().to_string();
+    let state = podman.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Pid}}", &id]);
+    assert!(state.starts_with("running "), "{state}");
+    assert_eq!(
+        podman.state_entries(),
+        std::slice::from_ref(&id),
+        "state not in $XDG_RUNTIME_DIR/runsc"
+    );
+    let pid: i32 = state
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("pid");
+    // The sandbox runs as the user on the host, not as root.
+    let uid = common::proc_status(pid, "Uid");
+    assert_eq!(
+        uid.split_whitespace().next(),
+        Some(podman.user.uid.to_string().as_str()),
+        "sandbox uids: {uid}"
+    );
+
+    // ... and its pid leads into the container's uts and network namespaces.
+    let entered = Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-n", "-u", "--", "sh", "-c"])
+        .arg("hostname; tail -n +3 /proc/net/dev | cut -d: -f1")
+        .output()
+        .expect("run nsenter");
+    let entered = stdout(&entered);
+    let entered: Vec<&str> = entered.lines().map(str::trim).collect();
+    assert_eq!(entered, ["rl-podded", "lo"]);
+
+    let seen = podman.ok(&["exec", &id, "sh", "-c", "hostname; id -u"]);
+    let seen: Vec<&str> = seen.lines().map(str::trim).collect();
+    assert_eq!(seen, ["rl-podded", "0"]);
+    let out = podman.run(&["exec", &id, "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+
+    let top = podman.ok(&["top", &id, "-eo", "pid,comm"]);
+    let comms: Vec<&str> = top
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(comms.first(), Some(&"sleep"), "{top}");
+    assert!(!top.contains("kworker") && !top.contains("runsc"), "{top}");
+
+    podman.ok(&["stop", "--time", "1", &id]);
+    let state = podman.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        &id,
+    ]);
+    assert_eq!(state.trim(), "exited 137");
+    podman.ok(&["rm", &id]);
+    assert_eq!(podman.ok(&["ps", "--all", "--quiet"]).trim(), "");
+    wait_for(
+        "our state entry to go",
+        std::time::Duration::from_secs(10),
+        || podman.state_entries().is_empty(),
+    );
+
+    let mut rm = vec!["run", "--rm", "--network", "none"];
+    rm.extend(ULIMITS);
+    rm.extend([image, "sh", "-c", "echo from-rootless-podman; exit 3"]);
+    let out = podman.run(&rm);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "from-rootless-podman");
+    assert_eq!(podman.ok(&["ps", "--all", "--quiet"]).trim(), "");
+    assert_eq!(podman.state_entries(), Vec::<String>::new());
+    // Only Podman's own pause process may still run as the user: none of
+    // ours (a sandbox or gofer runs our binary).
+    let ours: Vec<i32> = podman
+        .user
+        .processes()
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_link(format!("/proc/{p}/exe"))
+                .is_ok_and(|e| e.to_string_lossy().contains("runsc"))
+        })
+        .collect();
+    assert_eq!(ours, Vec::<i32>::new(), "sandboxes or gofers left");
+}
