@@ -138,6 +138,13 @@ impl Stdio {
                 .map(OwnedFd::from)
                 .map_err(os("open /dev/null"))
         };
+        // Before stdin's copier starts: it would wait on its fifo forever
+        // were the create to fail here.
+        let Sinks {
+            stdout: out_sink,
+            stderr: err_sink,
+            logger,
+        } = Sinks::open(paths, owner)?;
         let (stop_r, stop_w) = pipe()?;
         let stop_r = Arc::new(stop_r);
         let (done_tx, done) = mpsc::channel();
@@ -152,11 +159,6 @@ impl Stdio {
             std::thread::spawn(move || copy_stdin(&fifo, &stdin));
             r
         };
-        let Sinks {
-            stdout: out_sink,
-            stderr: err_sink,
-            logger,
-        } = Sinks::open(paths, owner)?;
         let mut output = |sink: Option<Sink>| -> Result<OwnedFd, StdioError> {
             let Some(sink) = sink else {
                 return null();
