@@ -119,19 +119,7 @@ fn lone_container_with_exec_through_ctr() {
     );
 
     // An exec's output and status reach ctr through the same shim.
-    let out = ctd.ctr(
-        "default",
-        &[
-            "task",
-            "exec",
-            "--exec-id",
-            "e1",
-            "bg",
-            "sh",
-            "-c",
-            "echo exec works; exit 3",
-        ],
-    );
+    let out = ctd.exec_sh("bg", "e1", "echo exec works; exit 3");
     assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
     assert_eq!(stdout(&out), "exec works\n");
     let out = std::process::Command::new("script")

@@ -118,9 +118,11 @@ pub enum Command {
     Exec(cmd::exec::Args),
     /// Run a command in a sandbox over the host's root (or --root-fs)
     Do(cmd::do_cmd::Args),
-    /// Register runsc as a runtime in Docker's daemon.json
+    /// Register runsc as a runtime in Docker's daemon.json (or our shim in
+    /// containerd's config.toml, with --containerd)
     Install(cmd::install::Args),
-    /// Remove runsc's runtime entry from Docker's daemon.json
+    /// Remove runsc's runtime entry from Docker's daemon.json (or
+    /// containerd's config.toml, with --containerd)
     Uninstall(cmd::install::Args),
     /// List a container's processes
     Ps(cmd::ps::Args),

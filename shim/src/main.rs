@@ -2,6 +2,7 @@
 //! frontend, in process; one shim per pod.
 
 mod frontend;
+mod log_binary;
 mod oom;
 mod options;
 mod process;

@@ -17,7 +17,7 @@ use crate::frontend::{Frontend, FrontendError, Handover};
 use crate::options::RuntimeOptions;
 use crate::process::{Container, Phase, Process, Table};
 use crate::rootfs::{mount_rootfs, unmount_rootfs};
-use crate::stdio::{Paths, Stdio};
+use crate::stdio::{Owner, Paths, Stdio};
 
 pub struct Service {
     pub(crate) inner: Arc<Inner>,
@@ -176,24 +176,33 @@ impl Inner {
             stdout: req.stdout.clone(),
             stderr: req.stderr.clone(),
         };
+        let owner = Owner {
+            id: &req.id,
+            namespace: &self.namespace,
+        };
         let made = if req.terminal {
             frontend
                 .create(&req.id, &bundle, Handover::Terminal, restore_from)
                 .map_err(ttrpc::Error::from)
                 .and_then(|(pid, master)| {
                     let master = master.ok_or_else(|| internal("no pty master"))?;
-                    Ok((pid, Stdio::terminal(&paths, master).map_err(internal)?))
+                    Ok((
+                        pid,
+                        Stdio::terminal(&paths, &owner, master).map_err(internal)?,
+                    ))
                 })
         } else {
-            Stdio::open(&paths).map_err(internal).and_then(|mut stdio| {
-                let fds = stdio
-                    .child()
-                    .ok_or_else(|| internal("stdio already handed over"))?;
-                let (pid, _) =
-                    frontend.create(&req.id, &bundle, Handover::Pipes(fds), restore_from)?;
-                stdio.handed_over();
-                Ok((pid, stdio))
-            })
+            Stdio::open(&paths, &owner)
+                .map_err(internal)
+                .and_then(|mut stdio| {
+                    let fds = stdio
+                        .child()
+                        .ok_or_else(|| internal("stdio already handed over"))?;
+                    let (pid, _) =
+                        frontend.create(&req.id, &bundle, Handover::Pipes(fds), restore_from)?;
+                    stdio.handed_over();
+                    Ok((pid, stdio))
+                })
         };
         let (pid, stdio) = match made {
             Ok(m) => m,
@@ -229,12 +238,19 @@ impl Inner {
                 .ok_or_else(|| not_found(&format!("exec {exec_id} of {id}")))?;
             (exec.spec.clone(), exec.process.paths.clone())
         };
+        let owner = Owner {
+            id: exec_id,
+            namespace: &self.namespace,
+        };
         let (pid, stdio) = if spec.terminal().unwrap_or(false) {
             let (pid, master) = self.frontend()?.exec(id, spec, Handover::Terminal)?;
             let master = master.ok_or_else(|| internal("no pty master"))?;
-            (pid, Stdio::terminal(&paths, master).map_err(internal)?)
+            (
+                pid,
+                Stdio::terminal(&paths, &owner, master).map_err(internal)?,
+            )
         } else {
-            let mut stdio = Stdio::open(&paths).map_err(internal)?;
+            let mut stdio = Stdio::open(&paths, &owner).map_err(internal)?;
             let fds = stdio
                 .child()
                 .ok_or_else(|| internal("stdio already handed over"))?;

@@ -4,7 +4,8 @@
 //! The process never gets the fifos themselves: the sandbox may hold its
 //! stdio too, and containerd waits for end-of-file on each fifo before it
 //! deletes a task. So the shim writes the fifos and closes them once the
-//! process has exited and its pipes are drained.
+//! process has exited and its pipes are drained. A `binary://` log URI
+//! puts a logging program where the fifos would be (log_binary.rs).
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
@@ -17,10 +18,12 @@ use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+use crate::log_binary::{self, LogBinary, LogBinaryError};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StdioError {
-    #[error("log URI {0}: binary:// logging is not supported yet")]
-    Unsupported(String),
+    #[error(transparent)]
+    LogBinary(#[from] LogBinaryError),
     #[error("{what}: {source}")]
     Os {
         what: String,
@@ -41,6 +44,73 @@ pub struct Paths {
     pub stderr: String,
 }
 
+/// Whose stdio it is, for a logging program's environment: the container,
+/// or the exec, and containerd's namespace.
+pub struct Owner<'a> {
+    pub id: &'a str,
+    pub namespace: &'a str,
+}
+
+/// Where a process's output goes.
+enum Sink {
+    /// containerd's fifo, or a `file://` log URI's file.
+    Path(PathBuf),
+    /// A logging program's pipe.
+    Pipe(File),
+}
+
+impl Sink {
+    fn open(self) -> std::io::Result<File> {
+        let fifo = match self {
+            Sink::Pipe(f) => return Ok(f),
+            Sink::Path(fifo) => fifo,
+        };
+        // A fifo's open blocks until containerd reads, as it has since
+        // before the create; a `file://` log URI names a file to append to.
+        let mut open = std::fs::OpenOptions::new();
+        open.write(true);
+        let file = fifo.to_str().and_then(|f| f.strip_prefix("file://"));
+        if file.is_some() {
+            open.create(true).append(true);
+        }
+        open.open(file.map(std::path::Path::new).unwrap_or(&fifo))
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Sink::Path(p) => p.display().to_string(),
+            Sink::Pipe(_) => "log binary pipe".into(),
+        }
+    }
+}
+
+/// Where stdout and stderr go (None: nowhere), and the logging program
+/// if the URI names one.
+struct Sinks {
+    stdout: Option<Sink>,
+    stderr: Option<Sink>,
+    logger: Option<LogBinary>,
+}
+
+impl Sinks {
+    fn open(paths: &Paths, owner: &Owner<'_>) -> Result<Self, StdioError> {
+        if log_binary::is_binary(&paths.stdout) {
+            let started = LogBinary::start(&paths.stdout, owner.id, owner.namespace)?;
+            return Ok(Self {
+                stdout: Some(Sink::Pipe(started.stdout)),
+                stderr: Some(Sink::Pipe(started.stderr)),
+                logger: Some(started.logger),
+            });
+        }
+        let path = |p: &str| Some(Sink::Path(PathBuf::from(p))).filter(|_| !p.is_empty());
+        Ok(Self {
+            stdout: path(&paths.stdout),
+            stderr: path(&paths.stderr),
+            logger: None,
+        })
+    }
+}
+
 /// The plumbing of one process.
 pub struct Stdio {
     /// What the process gets as 0, 1 and 2; dropped once it has them.
@@ -53,10 +123,12 @@ pub struct Stdio {
     copiers: usize,
     /// The pty master, when the process has a terminal.
     master: Option<OwnedFd>,
+    /// The logging program of a `binary://` log URI.
+    logger: Option<LogBinary>,
 }
 
 impl Stdio {
-    pub fn open(paths: &Paths) -> Result<Self, StdioError> {
+    pub fn open(paths: &Paths, owner: &Owner<'_>) -> Result<Self, StdioError> {
         let null = || {
             std::fs::OpenOptions::new()
                 .read(true)
@@ -66,6 +138,13 @@ impl Stdio {
                 .map(OwnedFd::from)
                 .map_err(os("open /dev/null"))
         };
+        // Before stdin's copier starts: it would wait on its fifo forever
+        // were the create to fail here.
+        let Sinks {
+            stdout: out_sink,
+            stderr: err_sink,
+            logger,
+        } = Sinks::open(paths, owner)?;
         let (stop_r, stop_w) = pipe()?;
         let stop_r = Arc::new(stop_r);
         let (done_tx, done) = mpsc::channel();
@@ -80,29 +159,28 @@ impl Stdio {
             std::thread::spawn(move || copy_stdin(&fifo, &stdin));
             r
         };
-        let mut output = |path: &str| -> Result<OwnedFd, StdioError> {
-            if path.is_empty() {
+        let mut output = |sink: Option<Sink>| -> Result<OwnedFd, StdioError> {
+            let Some(sink) = sink else {
                 return null();
-            }
-            if path.starts_with("binary://") {
-                return Err(StdioError::Unsupported(path.to_string()));
-            }
+            };
             let (r, w) = pipe()?;
             set_nonblocking(r.as_fd())?;
-            let (fifo, stop, done) = (PathBuf::from(path), stop_r.clone(), done_tx.clone());
+            let (stop, done) = (stop_r.clone(), done_tx.clone());
             std::thread::spawn(move || {
-                copy_output(File::from(r), &fifo, stop.as_fd());
+                copy_output(File::from(r), sink, stop.as_fd());
                 let _ = done.send(());
             });
             copiers += 1;
             Ok(w)
         };
-        let child_out = output(&paths.stdout)?;
-        let child_err = if !paths.stderr.is_empty() && paths.stderr == paths.stdout {
-            child_out.try_clone().map_err(os("duplicate stdout pipe"))?
-        } else {
-            output(&paths.stderr)?
-        };
+        let child_out = output(out_sink)?;
+        // One fifo or file for both: one pipe, so that writes stay in order.
+        let child_err =
+            if logger.is_none() && !paths.stderr.is_empty() && paths.stderr == paths.stdout {
+                child_out.try_clone().map_err(os("duplicate stdout pipe"))?
+            } else {
+                output(err_sink)?
+            };
         Ok(Self {
             child: Some([child_in, child_out, child_err]),
             stdin,
@@ -110,12 +188,13 @@ impl Stdio {
             done,
             copiers,
             master: None,
+            logger,
         })
     }
 
     /// A process with a terminal: containerd's stdin fifo into `master`,
     /// `master` into its stdout fifo.
-    pub fn terminal(paths: &Paths, master: OwnedFd) -> Result<Self, StdioError> {
+    pub fn terminal(paths: &Paths, owner: &Owner<'_>, master: OwnedFd) -> Result<Self, StdioError> {
         let (stop_r, stop_w) = pipe()?;
         let (done_tx, done) = mpsc::channel();
         let stdin = Arc::new(Mutex::new(None));
@@ -130,12 +209,17 @@ impl Stdio {
             std::thread::spawn(move || copy_stdin(&fifo, &stdin));
         }
         let mut copiers = 0;
-        if !paths.stdout.is_empty() {
+        // A terminal has no stderr of its own: a logger's fd 4 is closed.
+        let Sinks {
+            stdout: out_sink,
+            logger,
+            ..
+        } = Sinks::open(paths, owner)?;
+        if let Some(sink) = out_sink {
             let from = File::from(dup("stdout")?);
             set_nonblocking(from.as_fd())?;
-            let fifo = PathBuf::from(&paths.stdout);
             std::thread::spawn(move || {
-                copy_output(from, &fifo, stop_r.as_fd());
+                copy_output(from, sink, stop_r.as_fd());
                 let _ = done_tx.send(());
             });
             copiers = 1;
@@ -147,6 +231,7 @@ impl Stdio {
             done,
             copiers,
             master: Some(master),
+            logger,
         })
     }
 
@@ -201,6 +286,15 @@ impl Stdio {
             }
         }
     }
+
+    /// At delete: [`finish`](Self::finish), then the logging program
+    /// stopped and reaped.
+    pub fn close(&mut self) {
+        self.finish();
+        if let Some(mut logger) = self.logger.take() {
+            logger.stop();
+        }
+    }
 }
 
 /// containerd's stdin fifo into the process's stdin pipe, until either
@@ -225,21 +319,14 @@ fn copy_stdin(fifo: &std::path::Path, stdin: &Mutex<Option<File>>) {
     stdin.lock().unwrap_or_else(|e| e.into_inner()).take();
 }
 
-/// The process's output pipe `from` into containerd's fifo, until `stop`
-/// says the process exited; then what is left, then end-of-file.
-fn copy_output(mut from: File, fifo: &std::path::Path, stop: BorrowedFd<'_>) {
-    // A fifo's open blocks until containerd reads, as it has since before
-    // the create; a `file://` log URI names a file to append to.
-    let mut open = std::fs::OpenOptions::new();
-    open.write(true);
-    let file = fifo.to_str().and_then(|f| f.strip_prefix("file://"));
-    if file.is_some() {
-        open.create(true).append(true);
-    }
-    let mut to = match open.open(file.map(std::path::Path::new).unwrap_or(fifo)) {
+/// The process's output pipe `from` into `sink`, until `stop` says the
+/// process exited; then what is left, then end-of-file.
+fn copy_output(mut from: File, sink: Sink, stop: BorrowedFd<'_>) {
+    let name = sink.name();
+    let mut to = match sink.open() {
         Ok(f) => f,
         Err(e) => {
-            log::warn!("open output fifo {}: {e}", fifo.display());
+            log::warn!("open output {name}: {e}");
             return;
         }
     };

@@ -14,6 +14,13 @@ use crate::rootfs::unmount_rootfs;
 use crate::service::{delete_response, internal, not_found, status, Service};
 use crate::stdio::Paths;
 
+/// Ends a deleted process's stdio: its copiers, and its logging program.
+fn close_stdio(p: &Process) {
+    if let Some(stdio) = &p.stdio {
+        stdio.lock().unwrap_or_else(|e| e.into_inner()).close();
+    }
+}
+
 fn phase_status(p: Phase) -> Status {
     match p {
         Phase::Created => Status::CREATED,
@@ -176,6 +183,8 @@ impl Task for Service {
                 .execs
                 .remove(&req.exec_id)
                 .ok_or_else(|| not_found(&req.exec_id))?;
+            drop(containers);
+            close_stdio(&exec.process);
             return Ok(delete_response(&exec.process));
         }
         let resp = delete_response(&c.init);
@@ -186,7 +195,12 @@ impl Task for Service {
         if mounted {
             unmount_rootfs(&bundle);
         }
-        self.inner.table.lock().remove(&req.id);
+        // After the frontend's delete, so that what the init wrote last is
+        // copied; not under the table's lock, as a logger may take its time.
+        let init = self.inner.table.lock().remove(&req.id);
+        if let Some(c) = &init {
+            close_stdio(&c.init);
+        }
         self.inner.publish(
             topics::TASK_DELETE_EVENT_TOPIC,
             Box::new(TaskDelete {

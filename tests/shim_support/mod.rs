@@ -16,10 +16,15 @@ pub const BUSYBOX: &str = "docker.io/runsc-test/busybox:1";
 pub const PAUSE: &str = "docker.io/runsc-test/pause:1";
 
 /// The shim binary, built beside the runsc under test (cargo builds an
-/// integration test's own package's binaries only).
+/// integration test's own package's binaries only); where a runner copied
+/// the binaries aside (`RUNSC_TEST_BIN`, tools/vmtest's guest has no
+/// cargo), the copy beside that runsc.
 pub fn shim_bin() -> PathBuf {
     let runsc = Path::new(runsc_bin());
     let shim = runsc.with_file_name("containerd-shim-runsc-v1");
+    if std::env::var_os("RUNSC_TEST_BIN").is_some() && shim.is_file() {
+        return shim;
+    }
     let profile_dir = runsc.parent().expect("target profile directory");
     let mut build = Command::new(option_env!("CARGO").unwrap_or("cargo"));
     build.args(["build", "--quiet", "--locked", "-p", "shim"]);
@@ -107,6 +112,15 @@ impl Containerd {
         me
     }
 
+    /// Has the shim run later containers with runsc's systemd cgroup
+    /// driver (cgroupsPath `slice:prefix:name`), as `SystemdCgroup = true`
+    /// has runc's shim do.
+    pub fn use_systemd_cgroup(&self) {
+        let mut options = std::fs::read_to_string(&self.options).unwrap();
+        options += "systemd_cgroup = true\n";
+        std::fs::write(&self.options, options).unwrap();
+    }
+
     /// Stops containerd (its shims keep running) and starts it again on
     /// the same state.
     pub fn restart(&mut self) {
@@ -161,6 +175,12 @@ impl Containerd {
     /// `ctr run -d` of busybox `cmd` as `id` under our runtime, in the
     /// default namespace.
     pub fn run_detached(&self, id: &str, cmd: &[&str]) {
+        self.run_detached_with(&[], id, cmd);
+    }
+
+    /// [`run_detached`](Self::run_detached) with more of `ctr run`'s
+    /// `flags`.
+    pub fn run_detached_with(&self, flags: &[&str], id: &str, cmd: &[&str]) {
         let options = self.options.to_str().expect("options path").to_string();
         let mut args = vec![
             "run",
@@ -169,11 +189,18 @@ impl Containerd {
             RUNTIME,
             "--runtime-config-path",
             &options,
-            BUSYBOX,
-            id,
         ];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&[BUSYBOX, id]);
         args.extend_from_slice(cmd);
         self.ok("default", &args);
+    }
+
+    /// `ctr task exec` of `sh -c script` as `exec_id` in task `id` of the
+    /// default namespace.
+    pub fn exec_sh(&self, id: &str, exec_id: &str, script: &str) -> Output {
+        let args = ["task", "exec", "--exec-id", exec_id, id, "sh", "-c", script];
+        self.ctr("default", &args)
     }
 
     /// SIGKILLs task `id` of the default namespace and deletes it and its

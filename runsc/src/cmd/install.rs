@@ -1,19 +1,31 @@
 //! `runsc install` and `runsc uninstall`: register runsc as a runtime in
-//! Docker's daemon.json, keeping every other key, and take it out again.
+//! Docker's daemon.json, keeping every other key, and take it out again;
+//! with `--containerd`, our shim in containerd's config.toml
+//! (install_containerd.rs).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
 
+use super::install_containerd as containerd;
 use crate::cli::GlobalFlags;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Docker's daemon configuration
-    #[arg(long = "config-file", default_value = "/etc/docker/daemon.json")]
-    pub config_file: PathBuf,
-    /// Runtime name to register
+    /// Docker's daemon configuration, or containerd's with --containerd
+    /// [default: /etc/docker/daemon.json, /etc/containerd/config.toml]
+    #[arg(long = "config-file")]
+    pub config_file: Option<PathBuf>,
+    /// containerd's config (version 2 TOML) instead of Docker's: our shim,
+    /// containerd-shim-runsc-v1, as a CRI runtime
+    #[arg(long)]
+    pub containerd: bool,
+    /// With --containerd: the shim's options file (TOML: root, debug_log,
+    /// systemd_cgroup), as the runtime's ConfigPath
+    #[arg(long, requires = "containerd")]
+    pub runtime_config_path: Option<PathBuf>,
+    /// Runtime name to register (the CRI handler with --containerd)
     #[arg(long, default_value = "runsc")]
     pub runtime: String,
     /// Extra runsc flags Docker passes on every call (after --)
@@ -50,29 +62,78 @@ fn write_config(path: &Path, config: &Map<String, Value>) -> Result<()> {
         .with_context(|| format!("write {}", path.display()))
 }
 
+impl Args {
+    fn config_file(&self) -> PathBuf {
+        let default = if self.containerd {
+            containerd::DEFAULT_CONFIG
+        } else {
+            "/etc/docker/daemon.json"
+        };
+        self.config_file.clone().unwrap_or_else(|| default.into())
+    }
+}
+
 pub fn install(_g: &GlobalFlags, a: Args) -> Result<u8> {
-    let mut config = read_config(&a.config_file)?;
+    let config_file = a.config_file();
     let exe = runsc::container::spawn::self_exe().context("find our own executable")?;
+    if a.containerd {
+        return install_containerd(&a, &config_file, exe);
+    }
+    let mut config = read_config(&config_file)?;
     let mut entry = json!({ "path": exe });
     if !a.runtime_args.is_empty() {
         entry["runtimeArgs"] = json!(a.runtime_args);
     }
     let runtimes = config.entry("runtimes").or_insert_with(|| json!({}));
     let Some(runtimes) = runtimes.as_object_mut() else {
-        bail!("{}: \"runtimes\" is not an object", a.config_file.display());
+        bail!("{}: \"runtimes\" is not an object", config_file.display());
     };
     runtimes.insert(a.runtime.clone(), entry);
-    write_config(&a.config_file, &config)?;
+    write_config(&config_file, &config)?;
     println!(
         "runtime {:?} added to {}; restart dockerd to use it",
         a.runtime,
-        a.config_file.display()
+        config_file.display()
+    );
+    Ok(0)
+}
+
+fn install_containerd(a: &Args, config_file: &Path, exe: &Path) -> Result<u8> {
+    if !a.runtime_args.is_empty() {
+        bail!(
+            "runtime flags after -- are for Docker; containerd's shim reads its options \
+             from the file --runtime-config-path names"
+        );
+    }
+    let shim = containerd::shim_beside(exe);
+    let runtime = containerd::Runtime {
+        name: &a.runtime,
+        shim: shim.clone(),
+        config_path: a.runtime_config_path.as_deref(),
+    };
+    containerd::install(config_file, &runtime)?;
+    println!(
+        "runtime {:?} (io.containerd.runsc.v1) added to {}; restart containerd to use it",
+        a.runtime,
+        config_file.display()
+    );
+    if shim.is_none() {
+        println!("containerd-shim-runsc-v1 is not beside runsc: put it on containerd's PATH");
+    }
+    println!(
+        "For Kubernetes, a RuntimeClass:\n---\n{}",
+        containerd::runtime_class(&a.runtime)
     );
     Ok(0)
 }
 
 pub fn uninstall(_g: &GlobalFlags, a: Args) -> Result<u8> {
-    let mut config = read_config(&a.config_file)?;
+    let config_file = a.config_file();
+    if a.containerd {
+        containerd::uninstall(&config_file, &a.runtime)?;
+        return Ok(0);
+    }
+    let mut config = read_config(&config_file)?;
     let removed = config
         .get_mut("runtimes")
         .and_then(Value::as_object_mut)
@@ -86,7 +147,7 @@ pub fn uninstall(_g: &GlobalFlags, a: Args) -> Result<u8> {
         {
             config.remove("runtimes");
         }
-        write_config(&a.config_file, &config)?;
+        write_config(&config_file, &config)?;
     }
     Ok(0)
 }

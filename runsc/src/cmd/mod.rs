@@ -12,6 +12,7 @@ pub mod exec_wait;
 pub mod features;
 pub mod gofer;
 pub mod install;
+pub mod install_containerd;
 pub mod kill;
 pub mod list;
 pub mod pause;
