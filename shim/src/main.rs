@@ -2,9 +2,11 @@
 //! frontend, in process; one shim per pod.
 
 mod frontend;
+mod malloc;
 mod oom;
 mod options;
 mod process;
+mod publish;
 mod reap;
 mod rootfs;
 mod service;
@@ -14,6 +16,7 @@ mod stdio;
 mod task;
 
 fn main() {
+    malloc::one_arena();
     // No reaper of the crate's, nor a subreaper: see reap.rs.
     let config = containerd_shim::Config {
         no_reaper: true,
