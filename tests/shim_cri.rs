@@ -11,16 +11,7 @@ mod shim_support;
 use serde_json::{json, Value};
 
 use common::Env;
-use shim_support::{cgroups_left, Containerd, BUSYBOX};
-
-fn pod_config(env: &Env, name: &str) -> Value {
-    json!({
-        "metadata": {"name": name, "uid": env.id(name), "namespace": "default"},
-        "logDirectory": env.path().join("pod-logs").join(name),
-        // Host network (no CNI); one pid namespace for the pod.
-        "linux": {"securityContext": {"namespaceOptions": {"network": "NODE", "pid": "POD"}}},
-    })
-}
+use shim_support::{cgroups_left, pod_config, Containerd, BUSYBOX};
 
 /// A host-network pod under our runtime handler; its id.
 fn run_pod(ctd: &Containerd, config: &Value) -> String {

@@ -3,9 +3,11 @@
 
 mod frontend;
 mod log_binary;
+mod malloc;
 mod oom;
 mod options;
 mod process;
+mod publish;
 mod reap;
 mod rootfs;
 mod service;
@@ -15,6 +17,7 @@ mod stdio;
 mod task;
 
 fn main() {
+    malloc::one_arena();
     // No reaper of the crate's, nor a subreaper: see reap.rs.
     let config = containerd_shim::Config {
         no_reaper: true,

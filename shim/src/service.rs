@@ -7,15 +7,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use containerd_shim::api;
 use containerd_shim::protos::events::task::{TaskExit, TaskOOM};
-use containerd_shim::protos::protobuf::{MessageDyn, MessageField};
+use containerd_shim::protos::protobuf::{Message, MessageField};
 use containerd_shim::protos::topics;
 use containerd_shim::protos::ttrpc::{self, Code};
 use containerd_shim::publisher::RemotePublisher;
-use containerd_shim::{Context, ExitSignal, TtrpcResult};
+use containerd_shim::{ExitSignal, TtrpcResult};
 
 use crate::frontend::{Frontend, FrontendError, Handover};
 use crate::options::RuntimeOptions;
 use crate::process::{Container, Phase, Process, Table};
+use crate::publish::Publisher;
 use crate::rootfs::{mount_rootfs, unmount_rootfs};
 use crate::stdio::{Owner, Paths, Stdio};
 
@@ -24,10 +25,7 @@ pub struct Service {
 }
 
 pub(crate) struct Inner {
-    namespace: String,
-    /// containerd's ttrpc address, to connect again after it restarted.
-    address: String,
-    publisher: Mutex<RemotePublisher>,
+    publisher: Publisher,
     /// Opened at the first Create, with that container's options.
     frontend: OnceLock<Frontend>,
     pub(crate) table: Table,
@@ -58,12 +56,13 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> ttrpc::Error {
 }
 
 impl Service {
-    pub fn new(namespace: &str, publisher: RemotePublisher, exit: Arc<ExitSignal>) -> Self {
+    /// The crate's `RemotePublisher` goes unused (see publish.rs): our
+    /// own publisher connects to the same TTRPC_ADDRESS.
+    pub fn new(namespace: &str, _: RemotePublisher, exit: Arc<ExitSignal>) -> Self {
+        let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
         Self {
             inner: Arc::new(Inner {
-                namespace: namespace.to_string(),
-                address: std::env::var("TTRPC_ADDRESS").unwrap_or_default(),
-                publisher: Mutex::new(publisher),
+                publisher: Publisher::new(&address, namespace),
                 frontend: OnceLock::new(),
                 table: Table::default(),
                 exit,
@@ -79,22 +78,9 @@ impl Inner {
             .ok_or_else(|| status(Code::FAILED_PRECONDITION, "no container created yet"))
     }
 
-    /// Publishes `event`; once more on a new connection if containerd
-    /// restarted since the last one.
-    pub(crate) fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
-        let mut publisher = self.publisher.lock().unwrap_or_else(|e| e.into_inner());
-        let again = event.clone_box();
-        let Err(first) = publisher.publish(Context::default(), topic, &self.namespace, event)
-        else {
-            return;
-        };
-        let retried = RemotePublisher::new(&self.address).and_then(|fresh| {
-            *publisher = fresh;
-            publisher.publish(Context::default(), topic, &self.namespace, again)
-        });
-        if let Err(e) = retried {
-            log::warn!("publish {topic}: {first}; again: {e}");
-        }
+    /// Publishes `event` to containerd.
+    pub(crate) fn publish<M: Message>(&self, topic: &str, event: M) {
+        self.publisher.publish(topic, &event);
     }
 
     /// Learns of the exit of `exec_id` (the init when empty) of `id` from
@@ -133,7 +119,7 @@ impl Inner {
                 exited_at: MessageField::some(exit.at),
                 ..Default::default()
             };
-            inner.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(event));
+            inner.publish(topics::TASK_EXIT_EVENT_TOPIC, event);
         });
     }
 
@@ -150,7 +136,7 @@ impl Inner {
                 container_id: id.clone(),
                 ..Default::default()
             };
-            inner.publish(topics::TASK_OOM_EVENT_TOPIC, Box::new(event));
+            inner.publish(topics::TASK_OOM_EVENT_TOPIC, event);
         });
     }
 

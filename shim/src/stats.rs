@@ -4,7 +4,7 @@
 use containerd_shim::protos::cgroups::metrics as v1m;
 use containerd_shim::protos::cgroups_v2::metrics as v2m;
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
-use containerd_shim::protos::protobuf::{MessageDyn, MessageField};
+use containerd_shim::protos::protobuf::MessageField;
 use sandbox::cgroup::Stats;
 
 fn stat(s: &Stats, key: &str) -> u64 {
@@ -12,7 +12,7 @@ fn stat(s: &Stats, key: &str) -> u64 {
 }
 
 /// The v1 metrics; `ooms` is the OOM killer's count.
-pub fn v1(s: &Stats, ooms: u64) -> Result<Any, containerd_shim::Error> {
+pub fn v1(s: &Stats, ooms: u64) -> Result<Any, String> {
     let entry = |m: &libcgroups::stats::MemoryData| v1m::MemoryEntry {
         limit: m.limit,
         usage: m.usage,
@@ -64,11 +64,11 @@ pub fn v1(s: &Stats, ooms: u64) -> Result<Any, containerd_shim::Error> {
         }),
         ..Default::default()
     };
-    containerd_shim::util::convert_to_any(Box::new(m) as Box<dyn MessageDyn>)
+    crate::publish::pack(crate::publish::CGROUPS_V1_PACKAGE, &m)
 }
 
 /// The v2 metrics.
-pub fn v2(s: &Stats, ooms: u64) -> Result<Any, containerd_shim::Error> {
+pub fn v2(s: &Stats, ooms: u64) -> Result<Any, String> {
     let u = &s.cpu.usage;
     // cgroup2's cpu.stat counts microseconds; the stats carry nanoseconds.
     let usec = |ns: u64| ns / 1000;
@@ -107,5 +107,5 @@ pub fn v2(s: &Stats, ooms: u64) -> Result<Any, containerd_shim::Error> {
         }),
         ..Default::default()
     };
-    containerd_shim::util::convert_to_any(Box::new(m) as Box<dyn MessageDyn>)
+    crate::publish::pack(crate::publish::CGROUPS_V2_PACKAGE, &m)
 }

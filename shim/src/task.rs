@@ -39,14 +39,16 @@ impl Task for Service {
         let pid = self.inner.create(&req)?;
         self.inner.watch(&req.id, "", pid);
         self.inner.watch_oom(&req.id);
+        // Create allocates the most of any request, and frees most of it.
+        crate::malloc::trim();
         self.inner.publish(
             topics::TASK_CREATE_EVENT_TOPIC,
-            Box::new(TaskCreate {
+            TaskCreate {
                 container_id: req.id.clone(),
                 bundle: req.bundle.clone(),
                 pid: pid as u32,
                 ..Default::default()
-            }),
+            },
         );
         Ok(api::CreateTaskResponse {
             pid: pid as u32,
@@ -80,11 +82,11 @@ impl Task for Service {
             drop(containers);
             self.inner.publish(
                 topics::TASK_START_EVENT_TOPIC,
-                Box::new(TaskStart {
+                TaskStart {
                     container_id: req.id.clone(),
                     pid: pid as u32,
                     ..Default::default()
-                }),
+                },
             );
             pid
         } else {
@@ -92,12 +94,12 @@ impl Task for Service {
             self.inner.watch(&req.id, &req.exec_id, pid);
             self.inner.publish(
                 topics::TASK_EXEC_STARTED_EVENT_TOPIC,
-                Box::new(TaskExecStarted {
+                TaskExecStarted {
                     container_id: req.id.clone(),
                     exec_id: req.exec_id.clone(),
                     pid: pid as u32,
                     ..Default::default()
-                }),
+                },
             );
             pid
         };
@@ -203,14 +205,14 @@ impl Task for Service {
         }
         self.inner.publish(
             topics::TASK_DELETE_EVENT_TOPIC,
-            Box::new(TaskDelete {
+            TaskDelete {
                 container_id: req.id.clone(),
                 id: req.id.clone(),
                 pid: resp.pid,
                 exit_status: resp.exit_status,
                 exited_at: resp.exited_at.clone(),
                 ..Default::default()
-            }),
+            },
         );
         Ok(resp)
     }
@@ -253,11 +255,11 @@ impl Task for Service {
         drop(containers);
         self.inner.publish(
             topics::TASK_EXEC_ADDED_EVENT_TOPIC,
-            Box::new(TaskExecAdded {
+            TaskExecAdded {
                 container_id: req.id.clone(),
                 exec_id: req.exec_id.clone(),
                 ..Default::default()
-            }),
+            },
         );
         Ok(api::Empty::new())
     }
@@ -282,10 +284,10 @@ impl Task for Service {
         self.set_phase(&req.id, Phase::Paused);
         self.inner.publish(
             topics::TASK_PAUSED_EVENT_TOPIC,
-            Box::new(TaskPaused {
+            TaskPaused {
                 container_id: req.id.clone(),
                 ..Default::default()
-            }),
+            },
         );
         Ok(api::Empty::new())
     }
@@ -295,10 +297,10 @@ impl Task for Service {
         self.set_phase(&req.id, Phase::Running);
         self.inner.publish(
             topics::TASK_RESUMED_EVENT_TOPIC,
-            Box::new(TaskResumed {
+            TaskResumed {
                 container_id: req.id.clone(),
                 ..Default::default()
-            }),
+            },
         );
         Ok(api::Empty::new())
     }

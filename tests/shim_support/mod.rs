@@ -1,7 +1,8 @@
 //! A private containerd 1.6 for the shim tests: its own root, state and
 //! sockets under the test's directory, our shim on its PATH as runtime
 //! `io.containerd.runsc.v1` (CRI handler `runsc`), and runsc state in the
-//! test's own root. Dropping it stops containerd by its pid and removes
+//! test's own root. CRI handler `runc` is runc through containerd's runc
+//! shim, its state in the test's directory too, to compare with. Dropping it stops containerd by its pid and removes
 //! whatever a failed test left: shims, sandboxes, mounts, cgroups.
 #![allow(dead_code)]
 
@@ -14,12 +15,18 @@ use super::common::{self, runsc_bin, stderr, stdout, Env};
 pub const RUNTIME: &str = "io.containerd.runsc.v1";
 pub const BUSYBOX: &str = "docker.io/runsc-test/busybox:1";
 pub const PAUSE: &str = "docker.io/runsc-test/pause:1";
+/// containerd's runc shim, CRI handler `runc`.
+pub const RUNC_SHIM: &str = "containerd-shim-runc-v2";
 
 /// The shim binary, built beside the runsc under test (cargo builds an
 /// integration test's own package's binaries only); where a runner copied
 /// the binaries aside (`RUNSC_TEST_BIN`, tools/vmtest's guest has no
-/// cargo), the copy beside that runsc.
+/// cargo), the copy beside that runsc. SHIM_TEST_BIN names a shim already
+/// built instead (tools/bench).
 pub fn shim_bin() -> PathBuf {
+    if let Some(shim) = std::env::var_os("SHIM_TEST_BIN") {
+        return PathBuf::from(shim);
+    }
     let runsc = Path::new(runsc_bin());
     let shim = runsc.with_file_name("containerd-shim-runsc-v1");
     if std::env::var_os("RUNSC_TEST_BIN").is_some() && shim.is_file() {
@@ -94,8 +101,13 @@ impl Containerd {
                  [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runsc]\n  \
                  runtime_type = \"{RUNTIME}\"\n\
                  [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runsc.options]\n  \
-                 TypeUrl = \"io.containerd.runsc.v1.options\"\n  ConfigPath = \"{}\"\n",
-                options.display()
+                 TypeUrl = \"io.containerd.runsc.v1.options\"\n  ConfigPath = \"{}\"\n\
+                 [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  \
+                 runtime_type = \"io.containerd.runc.v2\"\n\
+                 [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n  \
+                 Root = \"{}\"\n",
+                options.display(),
+                dir.join("runc-root").display()
             );
         } else {
             config += "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n";
@@ -239,9 +251,32 @@ impl Containerd {
         method: &str,
         request: serde_json::Value,
     ) -> Result<serde_json::Value, String> {
+        self.cri_call(method, request, false)
+            .map(|(reply, _)| reply)
+    }
+
+    /// One CRI call and how long containerd took to answer it (python's
+    /// start aside).
+    pub fn cri_timed(&self, method: &str, request: serde_json::Value) -> (serde_json::Value, f64) {
+        let (reply, ms) = self
+            .cri_call(method, request, true)
+            .unwrap_or_else(|e| panic!("{method}: {e}\ncontainerd's errors:\n{}", self.errors()));
+        (reply, ms.expect("cri-client --time prints time_ms"))
+    }
+
+    fn cri_call(
+        &self,
+        method: &str,
+        request: serde_json::Value,
+        timed: bool,
+    ) -> Result<(serde_json::Value, Option<f64>), String> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/cri-client");
-        let out = Command::new(cri_python())
-            .arg(script)
+        let mut cmd = Command::new(cri_python());
+        cmd.arg(script);
+        if timed {
+            cmd.arg("--time");
+        }
+        let out = cmd
             .arg(&self.address)
             .arg(method)
             .arg(request.to_string())
@@ -250,7 +285,11 @@ impl Containerd {
         if !out.status.success() {
             return Err(stderr(&out));
         }
-        Ok(serde_json::from_str(&stdout(&out)).expect("cri-client prints JSON"))
+        let ms = stderr(&out)
+            .lines()
+            .find_map(|l| l.strip_prefix("time_ms ")?.trim().parse().ok());
+        let reply = serde_json::from_str(&stdout(&out)).expect("cri-client prints JSON");
+        Ok((reply, ms))
     }
 
     pub fn cri_ok(&self, method: &str, request: serde_json::Value) -> serde_json::Value {
@@ -296,6 +335,11 @@ impl Containerd {
 
     /// Pids of our shims: their command lines name our containerd.
     pub fn shims(&self) -> Vec<i32> {
+        self.shims_of("containerd-shim-runsc-v1")
+    }
+
+    /// Pids of the shims `binary` that serve our containerd.
+    pub fn shims_of(&self, binary: &str) -> Vec<i32> {
         let address = self.address.to_string_lossy().into_owned();
         let mut pids = Vec::new();
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -304,7 +348,7 @@ impl Containerd {
             };
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains("containerd-shim-runsc-v1") && cmdline.contains(&address) {
+            if cmdline.contains(binary) && cmdline.contains(&address) {
                 pids.push(pid);
             }
         }
@@ -341,6 +385,16 @@ impl Containerd {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// A CRI pod config `name`: host network (no CNI), one pid namespace for
+/// the pod, logs under the test's directory.
+pub fn pod_config(env: &Env, name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "metadata": {"name": name, "uid": env.id(name), "namespace": "default"},
+        "logDirectory": env.path().join("pod-logs").join(name),
+        "linux": {"securityContext": {"namespaceOptions": {"network": "NODE", "pid": "POD"}}},
+    })
 }
 
 /// The leaf cgroups of `ids` under `parent` in every hierarchy, that
@@ -381,7 +435,8 @@ impl Drop for Containerd {
     fn drop(&mut self) {
         self.stop();
         // What a failed test left: shims first, then what they ran.
-        for shim in self.shims() {
+        let shims = [RUNC_SHIM, "containerd-shim-runsc-v1"].map(|b| self.shims_of(b));
+        for shim in shims.into_iter().flatten() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(shim),
                 nix::sys::signal::Signal::SIGKILL,
@@ -400,6 +455,22 @@ impl Drop for Containerd {
                 .arg(&self.runsc_root)
                 .args(["delete", "--force", id])
                 .output();
+        }
+        // runc's containers, under the runc shim's root per namespace.
+        let runc_root = self.dir.join("runc-root");
+        for ns in std::fs::read_dir(&runc_root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for c in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {
+                let _ = Command::new("runc")
+                    .arg("--root")
+                    .arg(ns.path())
+                    .args(["delete", "--force"])
+                    .arg(c.file_name())
+                    .output();
+            }
         }
         common::unmount_under(&self.dir);
         // The parents containerd's default cgroupsPath made, once empty.
