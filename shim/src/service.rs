@@ -25,6 +25,8 @@ pub struct Service {
 }
 
 pub(crate) struct Inner {
+    /// containerd's namespace of this shim's containers.
+    namespace: String,
     publisher: Publisher,
     /// Opened at the first Create, with that container's options.
     frontend: OnceLock<Frontend>,
@@ -62,6 +64,7 @@ impl Service {
         let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
         Self {
             inner: Arc::new(Inner {
+                namespace: namespace.to_string(),
                 publisher: Publisher::new(&address, namespace),
                 frontend: OnceLock::new(),
                 table: Table::default(),
