@@ -5,20 +5,13 @@
 //! Rootless Podman: tests/podman_rootless.rs.
 
 mod common;
+mod podman_support;
 
-use std::path::Path;
+use podman_support::ULIMITS;
+
 use std::process::{Command, Output};
 
 use common::{cgroup_dirs, stderr, stdout, unmount_under, Env};
-
-/// This host's root lacks CAP_SYS_RESOURCE: limits above the host's are
-/// refused, under runc as well.
-const ULIMITS: [&str; 4] = [
-    "--ulimit",
-    "nofile=1024:1024",
-    "--ulimit",
-    "nproc=1024:1024",
-];
 
 /// A private Podman: everything it keeps lives under the test's
 /// directory. Dropping it removes its containers, stops what it left
@@ -33,15 +26,8 @@ struct Podman<'a> {
 impl<'a> Podman<'a> {
     /// None where podman is missing and cannot be installed.
     fn new(env: &'a Env) -> Option<Self> {
-        if !installed() {
-            let out = Command::new("apt-get")
-                .args(["install", "-y", "--no-install-recommends", "podman"])
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .output();
-            if !installed() {
-                eprintln!("skipped: podman is missing and apt-get could not install it: {out:?}");
-                return None;
-            }
+        if !podman_support::installed(false) {
+            return None;
         }
         Some(Self {
             env,
@@ -114,29 +100,13 @@ impl<'a> Podman<'a> {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "podman {args:?} failed ({:?}): {}",
-            out.status,
-            stderr(&out)
-        );
-        stdout(&out)
+        podman_support::expect_ok(self.run(args), args)
     }
 
     /// `podman load` of a busybox image from tools/mkimage.
     fn load_busybox(&self, name: &str) {
-        let bundle = self.env.bundle("image", &["sh"]);
         let archive = self.env.path().join("image.tar");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/mkimage");
-        let out = Command::new(script)
-            .arg(bundle.join("rootfs"))
-            .arg(name)
-            .arg(&archive)
-            .args(["sleep", "1000"])
-            .output()
-            .expect("run tools/mkimage");
-        assert!(out.status.success(), "mkimage: {}", stderr(&out));
+        let archive = podman_support::busybox_archive(self.env, name, &archive);
         self.ok(&["load", "-i", archive.to_str().expect("utf-8 path")]);
     }
 }
@@ -167,13 +137,6 @@ impl Drop for Podman<'_> {
             }
         }
     }
-}
-
-fn installed() -> bool {
-    Command::new("podman")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// The cgroups podman's cgroupfs manager gives container `id` under
@@ -207,14 +170,7 @@ fn podman_runs_execs_tops_stops_and_removes_a_container() {
     let ours = env.state(&id)["pid"].to_string();
     assert_eq!(state.split_whitespace().nth(1), Some(ours.as_str()));
     // ... and it leads into the container's network and uts namespaces.
-    let entered = Command::new("nsenter")
-        .args(["-t", &ours, "-n", "-u", "--", "sh", "-c"])
-        .arg("hostname; tail -n +3 /proc/net/dev | cut -d: -f1")
-        .output()
-        .expect("run nsenter");
-    let entered = stdout(&entered);
-    let entered: Vec<&str> = entered.lines().map(str::trim).collect();
-    assert_eq!(entered, ["podded", "lo"]);
+    assert_eq!(podman_support::entered_net_uts(&ours), ["podded", "lo"]);
 
     let seen = podman.ok(&[
         "exec",
@@ -231,13 +187,7 @@ fn podman_runs_execs_tops_stops_and_removes_a_container() {
     // top with ps(1) descriptors runs ps in the container: its processes,
     // none of the host's.
     let top = podman.ok(&["top", &id, "-eo", "pid,comm"]);
-    let comms: Vec<&str> = top
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().nth(1))
-        .collect();
-    assert_eq!(comms.first(), Some(&"sleep"), "{top}");
-    assert!(!top.contains("kworker") && !top.contains("runsc"), "{top}");
+    podman_support::assert_top_lists_the_container(&top);
 
     assert!(
         !cgroups_of(&podman.cgroup_parent, &id).is_empty(),

@@ -5,45 +5,13 @@
 //! to .../runc. Storage is vfs in the user's own directory.
 
 mod common;
+mod podman_support;
 
-use std::path::Path;
 use std::process::{Command, Output};
 
 use common::unprivileged::Unprivileged;
 use common::{stderr, stdout, wait_for, Env};
-
-const ULIMITS: [&str; 4] = [
-    "--ulimit",
-    "nofile=1024:1024",
-    "--ulimit",
-    "nproc=1024:1024",
-];
-
-/// Whether `program` runs at all.
-fn runs(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// Podman and newuidmap (uidmap), installed if missing; false if that fails.
-fn have_rootless_podman() -> bool {
-    if runs("podman", "--version") && Path::new("/usr/bin/newuidmap").exists() {
-        return true;
-    }
-    let _ = Command::new("apt-get")
-        .args([
-            "install",
-            "-y",
-            "--no-install-recommends",
-            "podman",
-            "uidmap",
-        ])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .output();
-    runs("podman", "--version") && Path::new("/usr/bin/newuidmap").exists()
-}
+use podman_support::ULIMITS;
 
 struct RootlessPodman<'a> {
     env: &'a Env,
@@ -77,14 +45,7 @@ impl RootlessPodman<'_> {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "podman {args:?} failed ({:?}): {}",
-            out.status,
-            stderr(&out)
-        );
-        stdout(&out)
+        podman_support::expect_ok(self.run(args), args)
     }
 
     /// Our state entries in the user's default state root.
@@ -112,24 +73,13 @@ fn rootless_podman_runs_execs_tops_stops_and_removes_a_container() {
     if common::skip_without_root() {
         return;
     }
-    if !have_rootless_podman() {
-        eprintln!("skipped: podman or newuidmap is missing and apt-get could not install them");
+    if !podman_support::installed(true) {
         return;
     }
     let env = Env::new();
     let user = Unprivileged::new(&env);
-    let bundle = env.bundle("image", &["sh"]);
-    let archive = user.home.join("image.tar");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/mkimage");
     let image = "localhost/runsc-busybox:rootless";
-    let out = Command::new(script)
-        .arg(bundle.join("rootfs"))
-        .arg(image)
-        .arg(&archive)
-        .args(["sleep", "1000"])
-        .output()
-        .expect("run tools/mkimage");
-    assert!(out.status.success(), "mkimage: {}", stderr(&out));
+    let archive = podman_support::busybox_archive(&env, image, &user.home.join("image.tar"));
     user.chown_all(&archive);
     let podman = RootlessPodman { env: &env, user };
     podman.ok(&["load", "-i", archive.to_str().expect("utf-8 path")]);
@@ -159,13 +109,7 @@ fn rootless_podman_runs_execs_tops_stops_and_removes_a_container() {
     );
 
     // ... and its pid leads into the container's uts and network namespaces.
-    let entered = Command::new("nsenter")
-        .args(["-t", &pid.to_string(), "-n", "-u", "--", "sh", "-c"])
-        .arg("hostname; tail -n +3 /proc/net/dev | cut -d: -f1")
-        .output()
-        .expect("run nsenter");
-    let entered = stdout(&entered);
-    let entered: Vec<&str> = entered.lines().map(str::trim).collect();
+    let entered = podman_support::entered_net_uts(&pid.to_string());
     assert_eq!(entered, ["rl-podded", "lo"]);
 
     let seen = podman.ok(&["exec", &id, "sh", "-c", "hostname; id -u"]);
@@ -175,13 +119,7 @@ fn rootless_podman_runs_execs_tops_stops_and_removes_a_container() {
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
 
     let top = podman.ok(&["top", &id, "-eo", "pid,comm"]);
-    let comms: Vec<&str> = top
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().nth(1))
-        .collect();
-    assert_eq!(comms.first(), Some(&"sleep"), "{top}");
-    assert!(!top.contains("kworker") && !top.contains("runsc"), "{top}");
+    podman_support::assert_top_lists_the_container(&top);
 
     podman.ok(&["stop", "--time", "1", &id]);
     let state = podman.ok(&[
