@@ -57,23 +57,29 @@ struct Containerd {
     _daemon: Daemon,
     address: PathBuf,
     dir: PathBuf,
+    /// A namespace of its own: containerd's runc shim keeps its state in
+    /// `/run/containerd/runc/<namespace>` whatever the daemon's root, so
+    /// fixed ids in the default one collided between concurrent runs.
+    namespace: String,
 }
 
 impl Drop for Containerd {
     fn drop(&mut self) {
         common::unmount_under(&self.dir);
-        remove_empty_cgroup("default");
+        remove_empty_cgroup(&self.namespace);
+        // The runc shim's state directory of our namespace, once empty.
+        let _ = std::fs::remove_dir(Path::new("/run/containerd/runc").join(&self.namespace));
     }
 }
 
-/// The parent cgroup a daemon's default cgroupsPath made (`/default/<id>`,
-/// `/docker/<id>`), once empty; a non-empty one stays.
 /// `systemctl show UNIT -p PROPERTY`, as `Key=value`.
 fn unit_property(unit: &str, property: &str) -> String {
     let out = run(Command::new("systemctl").args(["show", unit, "-p", property]));
     stdout(&out).trim().to_owned()
 }
 
+/// The parent cgroup a daemon's default cgroupsPath made (`/<namespace>/<id>`,
+/// `/docker/<id>`), once empty; a non-empty one stays.
 fn remove_empty_cgroup(name: &str) {
     for dir in common::cgroup_dirs(name) {
         let _ = std::fs::remove_dir(dir);
@@ -111,6 +117,7 @@ impl Containerd {
             _daemon: daemon,
             address,
             dir,
+            namespace: env.id("ns"),
         }
     }
 
@@ -119,6 +126,8 @@ impl Containerd {
             .env("TMPDIR", self.dir.join("tmp"))
             .arg("--address")
             .arg(&self.address)
+            .arg("--namespace")
+            .arg(&self.namespace)
             .args(args))
     }
 
@@ -243,8 +252,9 @@ fn containerd_runs_containers_through_runsc() {
     let out = run(Command::new("script").args([
         "-qec",
         &format!(
-            "ctr --address {} run -t --rm --runc-binary {runtime} {image} tty1 sh -c 'tty; exit 5'",
-            ctd.address.display()
+            "ctr --address {} --namespace {} run -t --rm --runc-binary {runtime} {image} tty1 sh -c 'tty; exit 5'",
+            ctd.address.display(),
+            ctd.namespace
         ),
         "/dev/null",
     ]));
