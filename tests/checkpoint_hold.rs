@@ -1,5 +1,5 @@
 //! The sandbox holds a container frozen while the frontend checkpoints it:
-//! it refuses exec meanwhile, and thaws the container when the
+//! it refuses exec, pause and resume meanwhile, and thaws the container when the
 //! checkpoint fails or its frontend dies mid-dump.
 
 mod common;
@@ -14,7 +14,7 @@ use common::{cgroup_dirs, status_of, stderr, wait_for, Env, Reaper};
 use oci_spec::runtime::Process;
 use runsc::api::Sandbox;
 use runsc::container::ContainerStore;
-use sandbox::control::Stdio;
+use sandbox::control::{FreezerFds, FreezerKind, Stdio};
 
 /// Appends a line to /tmp/log every 50 ms, inside the container.
 const COUNTER: &[&str] = &[
@@ -59,6 +59,31 @@ fn frozen(id: &str) -> bool {
     for dir in cgroup_dirs(&format!("runsc/{id}")) {
         if let Ok(s) = std::fs::read_to_string(dir.join("cgroup.freeze")) {
             return s.trim() == "1";
+        }
+    }
+    panic!("no freezer cgroup for {id}");
+}
+
+/// The container's freezer files, opened as the frontend opens them for
+/// `Pause`: v1's `freezer.state`, or cgroup2's `cgroup.freeze` and
+/// `cgroup.events`.
+fn freezer_files(id: &str) -> (FreezerKind, File, Vec<File>) {
+    let rw = |p: PathBuf| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&p)
+            .unwrap_or_else(|e| panic!("open {}: {e}", p.display()))
+    };
+    for dir in cgroup_dirs(&format!("runsc/{id}")) {
+        if dir.join("freezer.state").exists() {
+            return (FreezerKind::V1, rw(dir.join("freezer.state")), Vec::new());
+        }
+    }
+    for dir in cgroup_dirs(&format!("runsc/{id}")) {
+        if dir.join("cgroup.freeze").exists() {
+            let events = File::open(dir.join("cgroup.events")).expect("open cgroup.events");
+            return (FreezerKind::V2, rw(dir.join("cgroup.freeze")), vec![events]);
         }
     }
     panic!("no freezer cgroup for {id}");
@@ -137,6 +162,20 @@ fn the_sandbox_refuses_exec_during_a_checkpoint_and_a_failed_one_thaws() {
         "exec waited {took:?}: {refused}"
     );
     assert!(frozen(&id), "container not frozen during the checkpoint");
+    // Pause and resume through the sandbox are refused too.
+    let (kind, state, events) = freezer_files(&id);
+    let fds = || FreezerFds {
+        state: state.as_fd(),
+        events: events.iter().map(|f| f.as_fd()).collect(),
+        park: Vec::new(),
+        home: Vec::new(),
+    };
+    let paused = sandbox.pause(&id, kind, fds());
+    let e = paused.expect_err("pause during the checkpoint");
+    assert!(e.to_string().contains("being checkpointed"), "pause: {e}");
+    let resumed = sandbox.resume(&id, kind, fds());
+    let e = resumed.expect_err("resume during the checkpoint");
+    assert!(e.to_string().contains("being checkpointed"), "resume: {e}");
     let t = Instant::now();
     let out = env.runsc(&["exec", &id, "true"]);
     assert!(
