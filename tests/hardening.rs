@@ -243,7 +243,6 @@ fn a_frontend_killed_midway_leaves_nothing_delete_force_cannot_clean() {
     if common::skip_without_root() {
         return;
     }
-    use std::os::unix::process::ExitStatusExt;
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let b = bundle.to_str().unwrap();
@@ -286,16 +285,7 @@ fn a_frontend_killed_midway_leaves_nothing_delete_force_cannot_clean() {
             env.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
         }
         let args = with_id(crashing);
-        let mut cmd = env.cmd(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        cmd.env("RUNSC_TEST_CRASH_AT", point);
-        let out = env.output(cmd);
-        assert_eq!(
-            out.status.signal(),
-            Some(9),
-            "{point}: not killed there: {:?} {}",
-            out.status,
-            stderr(&out)
-        );
+        env.crash_at(point, &args.iter().map(String::as_str).collect::<Vec<_>>());
         // Every listed container still has whole metadata.
         let listed: serde_json::Value =
             serde_json::from_str(&env.ok(&["list", "--format", "json"])).unwrap();

@@ -156,6 +156,22 @@ impl Env {
         self.output(self.cmd(args))
     }
 
+    /// `runsc ARGS` told (RUNSC_TEST_CRASH_AT, a fault-injection build) to
+    /// SIGKILL itself at `point`; asserts that it did.
+    pub fn crash_at(&self, point: &str, args: &[&str]) {
+        use std::os::unix::process::ExitStatusExt;
+        let mut cmd = self.cmd(args);
+        cmd.env("RUNSC_TEST_CRASH_AT", point);
+        let out = self.output(cmd);
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "{point}: not killed there: {:?} {}",
+            out.status,
+            stderr(&out)
+        );
+    }
+
     /// Runs `cmd` with stdout and stderr through files (see `runsc`).
     pub fn output(&self, mut cmd: Command) -> Output {
         static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use runsc::container::state::OciState;
+use runsc::container::store_reader::MetaReader;
 use runsc::container::ContainerStore;
 
 use crate::cli::GlobalFlags;
@@ -26,8 +27,8 @@ pub enum Format {
 
 pub fn run(g: &GlobalFlags, args: Args) -> Result<u8> {
     let store = super::store(g)?;
-    let mut ids = store.ids()?;
-    ids.sort();
+    // Sorted already.
+    let ids = store.ids()?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.quiet {
         for id in &ids {
@@ -53,9 +54,16 @@ pub fn run(g: &GlobalFlags, args: Args) -> Result<u8> {
 /// spread over the CPUs.
 fn read_states(store: &ContainerStore, ids: &[String]) -> Vec<OciState> {
     let read = |chunk: &[String]| -> Vec<OciState> {
+        let mut reader = match MetaReader::open(store) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("list: {e}");
+                return Vec::new();
+            }
+        };
         chunk
             .iter()
-            .filter_map(|id| match store.read_meta(id) {
+            .filter_map(|id| match reader.read(id) {
                 Ok(c) => Some(OciState::of(&c)),
                 // A container that vanished between readdir and read is gone.
                 Err(runsc::container::StoreError::NotExist(_)) => None,
@@ -113,13 +121,15 @@ fn write_table(out: &mut impl Write, states: &[OciState]) -> std::io::Result<()>
             *w = (*w).max(cell.len());
         }
     }
+    let mut line = String::new();
     for row in std::iter::once(&header).chain(&rows) {
-        let mut line = String::new();
+        line.clear();
         for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}   "));
+            line.push_str(cell);
+            if i + 1 < row.len() {
+                // Padded to `w` characters, then three spaces.
+                let pad = w.saturating_sub(cell.chars().count()) + 3;
+                line.extend(std::iter::repeat_n(' ', pad));
             }
         }
         writeln!(out, "{}", line.trim_end())?;

@@ -100,12 +100,17 @@ impl Container {
     /// The status once dead processes are taken into account: a container
     /// whose sandbox is gone, or a running one whose init has exited, is
     /// stopped whatever the file says.
+    /// Only a status with a sandbox is checked: `list` of thousands of
+    /// stopped containers reads no /proc files.
     pub fn live_status(&self) -> Status {
+        if !self.status.has_sandbox() {
+            return self.status;
+        }
         let sandbox_gone = self.sandbox.is_none_or(|s| !s.is_alive());
-        let init_gone = self.init.is_some_and(|i| !i.is_alive());
-        match self.status {
-            s if s.has_sandbox() && (sandbox_gone || init_gone) => Status::Stopped,
-            s => s,
+        if sandbox_gone || self.init.is_some_and(|i| !i.is_alive()) {
+            Status::Stopped
+        } else {
+            self.status
         }
     }
 

@@ -20,6 +20,7 @@ pub mod fault;
 pub mod files;
 mod freezer;
 mod gofer;
+pub mod id_index;
 pub mod kill;
 mod labels;
 mod meta;
@@ -38,6 +39,7 @@ pub mod start;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod store_reader;
 pub mod terminal;
 pub mod update;
 

@@ -17,7 +17,7 @@ use nix::fcntl::{renameat2, RenameFlags};
 use specutils::error::{os, OsError};
 use specutils::{validate_id, IdError};
 
-use super::Container;
+use super::{id_index, Container};
 
 pub const META_NAME: &str = "meta.json";
 pub const LOCK_NAME: &str = "meta.lock";
@@ -104,6 +104,7 @@ impl ContainerStore {
         let result = (|| {
             create_lock_file(&temp.join(LOCK_NAME))?;
             write_meta(&temp, c)?;
+            super::fault::crash_point("create:staged");
             let dest = self.dir(&c.id);
             renameat2(None, &temp, None, &dest, RenameFlags::RENAME_NOREPLACE).map_err(
                 |e| match e {
@@ -125,75 +126,26 @@ impl ContainerStore {
         if self.dir(prefix).join(META_NAME).exists() {
             return Ok(prefix.to_string());
         }
-        let mut candidates = self.ids_with_prefix(prefix)?;
+        let ids = id_index::read(&self.root)?;
+        let mut candidates: Vec<String> = ids
+            .iter()
+            .filter(|id| id.starts_with(prefix))
+            .map(String::from)
+            .collect();
         match candidates.len() {
             0 => Err(StoreError::NotExist(prefix.to_string())),
             1 => Ok(candidates.remove(0)),
-            _ => {
-                candidates.sort();
-                Err(StoreError::Ambiguous {
-                    prefix: prefix.to_string(),
-                    candidates,
-                })
-            }
+            _ => Err(StoreError::Ambiguous {
+                prefix: prefix.to_string(),
+                candidates,
+            }),
         }
     }
 
-    /// The ids that start with `prefix`. Names are compared as the kernel
-    /// returns them, before any allocation: with 10,000 containers this
-    /// scan is most of what an abbreviated lookup costs.
-    fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        use rustix::fs::{Dir, FileType, Mode, OFlags};
-        let fd = match rustix::fs::open(
-            &self.root,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::NOENT) => return Ok(Vec::new()),
-            Err(e) => return Err(os(format!("read {}", self.root.display()))(e).into()),
-        };
-        let dir = Dir::read_from(&fd).map_err(os(format!("read {}", self.root.display())))?;
-        let mut ids = Vec::new();
-        for entry in dir {
-            let entry = entry.map_err(os(format!("read {}", self.root.display())))?;
-            let name = entry.file_name().to_bytes();
-            if !name.starts_with(prefix.as_bytes()) {
-                continue;
-            }
-            let Ok(name) = std::str::from_utf8(name) else {
-                continue;
-            };
-            let is_dir = match entry.file_type() {
-                FileType::Directory => true,
-                FileType::Unknown => self.dir(name).is_dir(),
-                _ => false,
-            };
-            if is_dir && validate_id(name).is_ok() {
-                ids.push(name.to_string());
-            }
-        }
-        Ok(ids)
-    }
-
-    /// Every container id, from directory names alone.
+    /// Every container id, sorted, from directory names alone (through the
+    /// id cache, see `id_index`).
     pub fn ids(&self) -> Result<Vec<String>, StoreError> {
-        let entries = match fs::read_dir(&self.root) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(os(format!("read {}", self.root.display()))(e).into()),
-        };
-        let mut ids = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(os(format!("read {}", self.root.display())))?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            if validate_id(&name).is_ok() && entry.file_type().is_ok_and(|t| t.is_dir()) {
-                ids.push(name);
-            }
-        }
-        Ok(ids)
+        Ok(id_index::read(&self.root)?.into_vec())
     }
 
     /// Removes what a create or delete killed midway left behind: its
@@ -216,6 +168,7 @@ impl ContainerStore {
             }
             let path = entry.path();
             fs::remove_dir_all(&path).map_err(os(format!("remove {}", path.display())))?;
+            id_index::tidy(&self.root);
         }
         Ok(())
     }
@@ -239,18 +192,7 @@ impl ContainerStore {
             io::ErrorKind::NotFound => StoreError::NotExist(id.to_string()),
             _ => os(format!("read {}", path.display()))(e).into(),
         })?;
-        let c: Container = serde_json::from_slice(&data).map_err(|source| StoreError::Corrupt {
-            path: path.clone(),
-            source,
-        })?;
-        if c.id != id {
-            return Err(StoreError::Mismatch {
-                path,
-                expected: id.to_string(),
-                found: c.id,
-            });
-        }
-        Ok(c)
+        parse_meta(&data, id, path)
     }
 
     /// Takes the exclusive lock of container `id` and reads it.
@@ -297,8 +239,9 @@ impl ContainerStore {
             }
             Err(e) => return Err(os(format!("remove {}", dir.display()))(e).into()),
         }
-        fs::remove_dir_all(&doomed)
-            .map_err(|e| os(format!("remove {}", doomed.display()))(e).into())
+        fs::remove_dir_all(&doomed).map_err(os(format!("remove {}", doomed.display())))?;
+        id_index::tidy(&self.root);
+        Ok(())
     }
 
     fn open_lock(&self, id: &str) -> Result<File, StoreError> {
@@ -322,6 +265,22 @@ impl LockedContainer {
     pub fn prepare(&self, next: &Container) -> Result<PendingWrite, StoreError> {
         write_temp(&self.dir, META_NAME, &encode(next))
     }
+}
+
+/// Container `id`'s metadata from the bytes of its meta.json at `path`.
+pub(super) fn parse_meta(data: &[u8], id: &str, path: PathBuf) -> Result<Container, StoreError> {
+    let c: Container = serde_json::from_slice(data).map_err(|source| StoreError::Corrupt {
+        path: path.clone(),
+        source,
+    })?;
+    if c.id != id {
+        return Err(StoreError::Mismatch {
+            path,
+            expected: id.to_string(),
+            found: c.id,
+        });
+    }
+    Ok(c)
 }
 
 fn encode(c: &Container) -> Vec<u8> {
