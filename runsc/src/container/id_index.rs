@@ -34,6 +34,9 @@ pub const MIN_CACHED: usize = 256;
 /// change in the same tick could carry the very timestamp recorded. Once
 /// the recorded change is older than a tick, any later one differs.
 const RACY: Duration = Duration::from_millis(20);
+/// The same for a filesystem that keeps whole seconds only (both
+/// timestamps without nanoseconds).
+const RACY_SECONDS: Duration = Duration::from_secs(2);
 
 /// What identifies one state of the root directory's entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +69,14 @@ impl Stamp {
             mtime: (ms, mn),
         } = self;
         format!("{MAGIC} {dev} {ino} {nlink} {cs} {cn} {ms} {mn} {count}\n")
+    }
+
+    fn racy_window(&self) -> Duration {
+        if self.ctime.1 == 0 && self.mtime.1 == 0 {
+            RACY_SECONDS
+        } else {
+            RACY
+        }
     }
 
     /// Whether the last change is older than `t` (the clock may have been
@@ -138,7 +149,7 @@ pub fn read(root: &Path) -> Result<Ids, OsError> {
             .map_err(os("create the id cache's directory"))
     } else if before == after
         && started
-            .checked_sub(RACY)
+            .checked_sub(before.racy_window())
             .is_some_and(|t| before.changed_before(t))
     {
         save(root, &before, &ids)
