@@ -1,5 +1,6 @@
 //! `runsc list`: a table, JSON, or ids only, as `runc list` prints them.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use anyhow::Result;
@@ -64,7 +65,7 @@ fn read_states(store: &ContainerStore, ids: &[String]) -> Vec<OciState> {
         chunk
             .iter()
             .filter_map(|id| match reader.read(id) {
-                Ok(c) => Some(OciState::of(&c)),
+                Ok(c) => Some(OciState::from_container(c)),
                 // A container that vanished between readdir and read is gone.
                 Err(runsc::container::StoreError::NotExist(_)) => None,
                 Err(e) => {
@@ -101,20 +102,21 @@ fn read_states(store: &ContainerStore, ids: &[String]) -> Vec<OciState> {
 }
 
 fn write_table(out: &mut impl Write, states: &[OciState]) -> std::io::Result<()> {
-    let rows: Vec<[String; 6]> = states
+    // Borrowed where the state has the text already: no copy per cell.
+    let rows: Vec<[Cow<'_, str>; 6]> = states
         .iter()
         .map(|s| {
             [
-                s.id.clone(),
-                s.pid.to_string(),
-                s.status.to_string(),
-                s.bundle.display().to_string(),
-                s.created.clone(),
-                s.owner.clone(),
+                Cow::Borrowed(s.id.as_str()),
+                Cow::Owned(s.pid.to_string()),
+                Cow::Borrowed(s.status.as_str()),
+                s.bundle.to_string_lossy(),
+                Cow::Borrowed(s.created.as_str()),
+                Cow::Borrowed(s.owner.as_str()),
             ]
         })
         .collect();
-    let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from);
+    let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(Cow::Borrowed);
     let mut widths = header.clone().map(|h| h.len());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {

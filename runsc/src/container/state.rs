@@ -25,19 +25,25 @@ pub struct OciState {
 }
 
 impl OciState {
-    /// The state of `c` as of now, liveness included.
-    pub fn of(c: &Container) -> Self {
+    /// As [`OciState::of`], taking `c`'s strings rather than copying them
+    /// (`list` makes thousands).
+    pub fn from_container(c: Container) -> Self {
         let status = c.live_status();
         Self {
             oci_version: OCI_VERSION,
-            id: c.id.clone(),
             pid: c.reported_pid(status),
             status,
-            bundle: c.bundle.clone(),
-            rootfs: c.rootfs.clone(),
-            created: c.created.clone(),
-            annotations: c.annotations.clone(),
-            owner: c.owner.clone(),
+            id: c.id,
+            bundle: c.bundle,
+            rootfs: c.rootfs,
+            created: c.created,
+            annotations: c.annotations,
+            owner: c.owner,
         }
+    }
+
+    /// The state of `c` as of now, liveness included.
+    pub fn of(c: &Container) -> Self {
+        Self::from_container(c.clone())
     }
 }
