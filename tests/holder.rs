@@ -60,12 +60,15 @@ fn the_reported_pid_exits_with_the_containers_status() {
         return;
     }
     let env = Env::new();
-    let (a, pid) = detached(&env, "a", &["sh", "-c", "sleep 0.3; exit 7"]);
+    // It exits 7 once the test has looked (a file in its rootfs says go).
+    let wait_then_7 = "while [ ! -e /tmp/go ]; do sleep 0.05; done; exit 7";
+    let (a, pid) = detached(&env, "a", &["sh", "-c", wait_then_7]);
     let _r = Reaper {
         env: &env,
         ids: vec![a.clone()],
     };
     assert_eq!(env.state(&a)["pid"].as_i64(), Some(i64::from(pid)));
+    std::fs::write(env.path().join("a/rootfs/tmp/go"), b"").expect("write go");
     assert_eq!(exit_code_of(pid), 7);
     env.ok(&["delete", &a]);
 
@@ -112,6 +115,8 @@ fn the_reported_pid_lives_in_the_container_and_can_do_nothing() {
     let cgroup = |p: i64| std::fs::read_to_string(format!("/proc/{p}/cgroup")).expect("cgroup");
     assert_eq!(cgroup(pid64), cgroup(init), "same cgroup as the init");
 
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).expect("comm");
+    assert_eq!(comm.trim(), "runsc-holder");
     // No capability, seccomp's strict mode, one descriptor.
     for caps in ["CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"] {
         assert_eq!(status_field(pid, caps), "0000000000000000", "{caps}");

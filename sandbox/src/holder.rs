@@ -149,6 +149,9 @@ extern "C" fn holder_main(arg: *mut libc::c_void) -> libc::c_int {
         )
         .is_ok();
     }
+    // Its command line is the sandbox's (the memory is shared); its name
+    // tells the two apart in `ps -o comm` and `top`.
+    let _ = rustix::thread::set_name(c"runsc-holder");
     let _ = rustix::io::write(fd(args.ready), &[u8::from(!entered)]);
     close_all_but(args.exit);
     // The bounding set too, so that /proc shows a process with nothing;
