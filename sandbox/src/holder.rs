@@ -25,8 +25,8 @@ use rustix::thread::{CapabilitySet, CapabilitySets, LinkNameSpaceType, SecureCom
 /// how the container ended: as if the sandbox had been SIGKILLed.
 pub const SANDBOX_LOST: i32 = 128 + 9;
 
-/// The holder's stack: its frames are small and it calls no library
-/// function but raw syscalls.
+/// The holder's stack: its frames are small and it makes only raw
+/// syscalls.
 const STACK_SIZE: usize = 64 * 1024;
 
 /// What the holder reads: the write end of its pipe, kept for
@@ -68,15 +68,15 @@ pub fn start(init: i32) -> std::io::Result<Holder> {
     let cgroup = open_ns(init, "cgroup").ok();
     let (ready_r, ready_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let (exit_r, exit_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    // Leaked: the holder runs on these for as long as it lives, which can
-    // outlast any scope here (both go with the shared memory).
+    // Leaked, as its stack is: the holder reads these for as long as it
+    // lives, which can outlast any scope here.
     let args: &'static mut Args = Box::leak(Box::new(Args {
         mnt: mnt.as_raw_fd(),
         cgroup: cgroup.as_ref().map_or(-1, |c| c.as_raw_fd()),
         ready: ready_w.as_raw_fd(),
         exit: exit_r.as_raw_fd(),
     }));
-    let stack: &'static mut [u8] = Box::leak(vec![0u8; STACK_SIZE].into_boxed_slice());
+    let stack = map_stack()?;
     let pid = clone_holder(stack, args)?;
     drop(ready_w);
     drop(exit_r);
@@ -88,6 +88,28 @@ pub fn start(init: i32) -> std::io::Result<Holder> {
     // Set once per sandbox; a second holder would have no one to report.
     let _ = EXIT.set(exit_w);
     Ok(Holder { pid, entered })
+}
+
+/// The holder's stack, mapped and never unmapped: only the pages it
+/// touches (one or two) cost memory, where a zeroed heap block would cost
+/// all of them.
+fn map_stack() -> std::io::Result<&'static mut [u8]> {
+    // SAFETY: a fresh private anonymous mapping, aliased by nothing; it is
+    // never unmapped, so the 'static slice stays valid.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            STACK_SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(std::slice::from_raw_parts_mut(p.cast::<u8>(), STACK_SIZE))
+    }
 }
 
 /// Makes the holder exit with `code`: the last thing the sandbox does.
