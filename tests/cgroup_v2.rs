@@ -63,7 +63,7 @@ fn systemd_scope_holds_the_container_while_it_runs() {
         assert!(props.lines().any(|l| l == want), "{want} not in:\n{props}");
     }
     // The scope holds the sandbox (the pid `state` reports).
-    let sandbox = env.state(&id)["pid"].as_i64().unwrap();
+    let sandbox = common::sandbox_pid(&env, &id);
     let procs = read(
         &Path::new("/sys/fs/cgroup/system.slice")
             .join(&unit)

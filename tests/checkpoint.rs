@@ -107,7 +107,7 @@ fn checkpoint_stops_the_counter_and_restore_continues_it() {
 
     // A restored container behaves as a started one, and its sandbox gave
     // up the capabilities it does not use (CAP_SYS_MODULE is bit 16).
-    let sandbox = env.state(&id)["pid"].as_i64().unwrap();
+    let sandbox = common::sandbox_pid(&env, &id);
     let status = std::fs::read_to_string(format!("/proc/{sandbox}/status")).unwrap();
     let bounding = status
         .lines()

@@ -96,7 +96,10 @@ fn docker_spec(env: &Env, runc: &Value) -> Value {
 /// The counter's value, read from the host through the init's root: not
 /// through `exec`, which a container left frozen would hang.
 fn count(env: &Env, id: &str) -> u64 {
-    let sandbox = env.state(id)["pid"].as_i64().unwrap_or(0);
+    // The sandbox's children, from meta.json: `state` reports the holder.
+    let meta = std::fs::read(env.root.join(id).join("meta.json")).unwrap_or_default();
+    let meta: serde_json::Value = serde_json::from_slice(&meta).unwrap_or_default();
+    let sandbox = meta["sandbox"]["pid"].as_i64().unwrap_or(0);
     let children = std::fs::read_to_string(format!("/proc/{sandbox}/task/{sandbox}/children"))
         .unwrap_or_default();
     children

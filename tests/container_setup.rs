@@ -308,7 +308,7 @@ fn terminal_through_console_socket() {
         .unwrap();
     let master = common::receive_master(&listener);
     assert!(create.wait_with_output().unwrap().status.success());
-    let sandbox_pid = env.state(&id)["pid"].as_i64().unwrap() as i32;
+    let sandbox_pid = common::sandbox_pid(&env, &id) as i32;
     env.ok(&["start", &id]);
     let mut pty = std::fs::File::from(master);
     pty.write_all(b"tty; echo answer-$((6*7))\n").unwrap();
@@ -401,7 +401,7 @@ fn sandbox_and_gofer_confine_themselves() {
         ids: vec![id.clone()],
     };
     env.ok(&["run", "--detach", "-b", bundle.to_str().unwrap(), &id]);
-    let sandbox = env.state(&id)["pid"].as_i64().unwrap() as i32;
+    let sandbox = common::sandbox_pid(&env, &id) as i32;
     let gofer = env
         .leftover_processes()
         .into_iter()

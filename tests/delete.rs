@@ -20,7 +20,7 @@ fn delete_removes_a_created_container_as_runc_does() {
     };
     env.ok(&["create", "-b", bundle.to_str().unwrap(), &id]);
     assert_eq!(env.state(&id)["status"], "created");
-    let sandbox = env.state(&id)["pid"].as_i64().unwrap();
+    let sandbox = common::sandbox_pid(&env, &id);
     // runc 1.1.5 and runc's main branch: a created container is deleted
     // without --force, exit 0. containerd's shim deletes a task that was
     // never started that way (createdState.Delete, no --force).

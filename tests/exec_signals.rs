@@ -46,7 +46,7 @@ fn sigterm_while_the_exec_starts_reaches_the_process() {
         ids: vec![id.clone()],
     };
     env.ok(&["run", "--detach", "-b", bundle.to_str().unwrap(), &id]);
-    let sandbox = env.state(&id)["pid"].as_i64().expect("sandbox pid") as i32;
+    let sandbox = common::sandbox_pid(&env, &id) as i32;
     let init_only = exec_pids(&env, &id);
     assert_eq!(init_only.len(), 1, "{init_only:?}");
     let before = children(sandbox);

@@ -137,7 +137,7 @@ fn a_killed_sandbox_leaves_a_stopped_container_delete_can_clean() {
         ids: vec![id.clone()],
     };
     env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
-    let sandbox = env.state(&id)["pid"].as_i64().unwrap() as i32;
+    let sandbox = common::sandbox_pid(&env, &id) as i32;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(sandbox),
         nix::sys::signal::Signal::SIGKILL,
@@ -207,7 +207,7 @@ fn the_runsc_binary_cannot_be_reopened_for_writing_through_the_sandbox() {
         ids: vec![id.clone()],
     };
     env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
-    let sandbox = env.state(&id)["pid"].as_i64().unwrap();
+    let sandbox = common::sandbox_pid(&env, &id);
     let gofer = gofer_pid(&env, &id) as i64;
     let held: Vec<std::fs::File> = [sandbox, gofer]
         .iter()
@@ -311,7 +311,7 @@ fn delete_force_of_a_running_container_with_corrupt_metadata_kills_it() {
         ids: vec![id.clone()],
     };
     env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
-    let sandbox = env.state(&id)["pid"].as_i64().unwrap() as i32;
+    let sandbox = common::sandbox_pid(&env, &id) as i32;
     std::fs::write(env.root.join(&id).join("meta.json"), b"{\"id\": tru").unwrap();
     let out = env.runsc(&["delete", &id]);
     assert_fails_with(&out, "is corrupt: use delete --force");
@@ -353,7 +353,24 @@ fn the_sandbox_and_gofer_hold_no_stray_descriptors() {
     let out = env.output(cmd);
     assert!(out.status.success(), "{}", stderr(&out));
     let state_dir = env.root.join(&id);
-    let sandbox = env.state(&id)["pid"].as_i64().unwrap() as i32;
+    let sandbox = common::sandbox_pid(&env, &id) as i32;
+    // The pipe the holder (the pid `state` reports) waits on: its only
+    // descriptor, whose other end the sandbox keeps.
+    let holder = env.state(&id)["pid"].as_i64().unwrap();
+    let holders: Vec<String> = std::fs::read_dir(format!("/proc/{holder}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            std::fs::read_link(e.path())
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert!(
+        matches!(&holders[..], [p] if p.starts_with("pipe:[")),
+        "{holders:?}"
+    );
     for pid in [sandbox, gofer_pid(&env, &id)] {
         for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
             .unwrap()
@@ -366,6 +383,7 @@ fn the_sandbox_and_gofer_hold_no_stray_descriptors() {
                 || text.starts_with("anon_inode:")
                 // The sandbox's own: the runtime's and the pod's namespaces.
                 || (pid == sandbox && ["net:[", "uts:[", "ipc:["].iter().any(|n| text.starts_with(n)))
+                || (pid == sandbox && text == holders[0])
                 || target.starts_with(&state_dir)
                 || target == env.log;
             assert!(
@@ -677,7 +695,7 @@ fn the_sandbox_keeps_only_what_it_uses_and_its_container_is_granted() {
         ids: vec![sub.clone(), id.clone()],
     };
     env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
-    let sandbox = env.state(&id)["pid"].as_i64().unwrap() as i32;
+    let sandbox = common::sandbox_pid(&env, &id) as i32;
     let mut bits = SANDBOX_NEEDS.to_vec();
     bits.push(CAP_SYS_TIME);
     // What we run with bounds it (this harness lacks CAP_SYS_RESOURCE).
@@ -764,7 +782,7 @@ fn a_pod_sandbox_keeps_what_later_containers_may_be_granted() {
     };
     env.ok(&["run", "-d", "-b", pod_bundle.to_str().unwrap(), &pod]);
     env.ok(&["run", "-d", "-b", lone_bundle.to_str().unwrap(), &lone]);
-    let sandbox = env.state(&pod)["pid"].as_i64().unwrap() as i32;
+    let sandbox = common::sandbox_pid(&env, &pod) as i32;
     let ours = proc_status(std::process::id() as i32, "CapBnd");
     assert_eq!(proc_status(sandbox, "CapPrm"), ours, "pod sandbox");
 

@@ -90,7 +90,7 @@ fn pausing_a_pods_first_container_leaves_the_rest_answering() {
         ids: vec![sub.clone(), pod.clone()],
     };
     run_pod(&env, &pod, &sub);
-    let sandbox = env.state(&pod)["pid"].as_i64().unwrap();
+    let sandbox = common::sandbox_pid(&env, &pod);
     let home_memory = cgroup_of(sandbox, "memory");
     let home_freezer = cgroup_of(sandbox, "freezer");
 

@@ -184,10 +184,13 @@ fn podman_runs_execs_tops_stops_and_removes_a_container() {
     let out = podman.run(&["exec", &id, "sh", "-c", "exit 7"]);
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
 
-    // top with ps(1) descriptors runs ps in the container: its processes,
-    // none of the host's.
+    // top with ps(1) descriptors runs ps in the container, and without
+    // reads /proc in the reported pid's mount namespace: both list the
+    // container's processes, none of the host's.
     let top = podman.ok(&["top", &id, "-eo", "pid,comm"]);
     podman_support::assert_top_lists_the_container(&top);
+    let top = podman.ok(&["top", &id]);
+    podman_support::assert_default_top_lists_the_container(&top);
 
     assert!(
         !cgroups_of(&podman.cgroup_parent, &id).is_empty(),

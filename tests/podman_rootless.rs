@@ -120,6 +120,8 @@ fn rootless_podman_runs_execs_tops_stops_and_removes_a_container() {
 
     let top = podman.ok(&["top", &id, "-eo", "pid,comm"]);
     podman_support::assert_top_lists_the_container(&top);
+    let top = podman.ok(&["top", &id]);
+    podman_support::assert_default_top_lists_the_container(&top);
 
     podman.ok(&["stop", "--time", "1", &id]);
     let state = podman.ok(&[

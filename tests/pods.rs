@@ -49,7 +49,7 @@ fn a_pod_of_three_containers() {
     env.ok(&["run", "-d", "-b", client_bundle.to_str().unwrap(), &client]);
 
     // state and the pid file of a subcontainer name the sandbox.
-    let sandbox_pid = env.state(&pod)["pid"].as_i64().unwrap();
+    let sandbox_pid = common::sandbox_pid(&env, &pod);
     assert_eq!(env.state(&server)["pid"], sandbox_pid);
     assert_eq!(env.state(&client)["pid"], sandbox_pid);
     assert_eq!(

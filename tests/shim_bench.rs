@@ -67,7 +67,11 @@ fn sandboxes_and_gofers(env: &Env) -> Vec<i32> {
             .map(String::from_utf8_lossy)
             .collect();
         let ours = args.iter().any(|a| a.contains(&root));
-        if ours && args.iter().any(|a| a == "boot" || a == "gofer") {
+        // The holder shares the sandbox's memory and command line: it is
+        // counted once, through the sandbox.
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if ours && comm.trim() != "runsc-holder" && args.iter().any(|a| a == "boot" || a == "gofer")
+        {
             pids.push(pid);
         }
     }

@@ -46,7 +46,7 @@ fn a_scoped_container_checkpoints_and_restores_into_a_scope_again() {
         &env,
         &["--systemd-cgroup", "run", "--detach", "-b", b, &id]
     ));
-    let sandbox = env.state(&id)["pid"].as_i64().expect("sandbox pid");
+    let sandbox = common::sandbox_pid(&env, &id);
     assert!(in_scope(&unit, sandbox), "sandbox {sandbox} not in {unit}");
 
     let image = env.path().join("image");
@@ -72,7 +72,7 @@ fn a_scoped_container_checkpoints_and_restores_into_a_scope_again() {
         env.log.display()
     );
     assert_eq!(common::status_of(&env, &id), "running");
-    let restored = env.state(&id)["pid"].as_i64().expect("sandbox pid");
+    let restored = common::sandbox_pid(&env, &id);
     assert!(
         in_scope(&unit, restored),
         "restored sandbox {restored} not in {unit}"

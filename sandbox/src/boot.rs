@@ -38,8 +38,13 @@ pub enum BootMsg {
     RunHooks { init_pid: i32 },
     /// Frontend → sandbox: the hooks succeeded.
     HooksDone,
-    /// Sandbox → frontend: the init is set up and blocked before execve.
-    Created { init_pid: i32 },
+    /// Sandbox → frontend: the init is set up and blocked before execve;
+    /// `holder` is the pid to report (see `holder.rs`), if one started.
+    Created {
+        init_pid: i32,
+        #[serde(default)]
+        holder: Option<i32>,
+    },
     /// Sandbox → frontend: creation failed; `message` is the cause.
     Failed { message: String },
 }
@@ -113,12 +118,13 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
         tracing::debug!("sandbox {}: root container set up", cfg.id);
         // The pid we report leads tools into the pod's namespaces.
         let pod_namespaces = PodNamespaces::join(root.pid());
+        let holder = start_holder(root.pid());
         let retained = Retained::for_root(&cfg.spec).and_then(|r| r.apply().map(|()| r))?;
         confine_self(&cfg.spec).map_err(BootError::Confine)?;
         tracing::debug!("sandbox {}: capabilities dropped, seccomp loaded", cfg.id);
-        Ok((root, retained, pod_namespaces))
+        Ok((root, retained, pod_namespaces, holder))
     });
-    let (root, retained, pod_namespaces) = match started {
+    let (root, retained, pod_namespaces, holder) = match started {
         Ok(started) => started,
         Err(e) => {
             let message = e.to_string();
@@ -127,7 +133,8 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
         }
     };
     let init_pid = root.pid();
-    cfg.ready.send(&BootMsg::Created { init_pid }, &[])?;
+    cfg.ready
+        .send(&BootMsg::Created { init_pid, holder }, &[])?;
     drop(cfg.ready);
     drop(cfg.console);
     // The init has its own copy of our stdio (or a pty instead). Callers
@@ -149,6 +156,26 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
     specutils::sys::release_free_memory();
     let mut server = Server::new(cfg.id, root, retained, pod_namespaces);
     Ok(server.serve(&cfg.control, &signals))
+}
+
+/// The holder for the root container `init`; None (we report the
+/// sandbox's pid then) if it could not start.
+fn start_holder(init: i32) -> Option<i32> {
+    match crate::holder::start(init) {
+        Ok(h) => {
+            if !h.entered {
+                tracing::warn!(
+                    "sandbox: holder {} could not enter the container's mount namespace",
+                    h.pid
+                );
+            }
+            Some(h.pid)
+        }
+        Err(e) => {
+            tracing::warn!("sandbox: start the holder: {e}");
+            None
+        }
+    }
 }
 
 /// Loads the sandbox's own allow-list. Processes it forks later (exec, a

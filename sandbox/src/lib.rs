@@ -18,6 +18,7 @@ pub mod criu_cgroups;
 pub mod criu_devices;
 pub mod criu_stdio;
 pub mod exec;
+pub mod holder;
 pub mod init;
 pub mod options;
 pub mod pod_namespaces;

@@ -106,7 +106,8 @@ impl Frontend {
         };
         // The new sandbox and gofer are our children.
         let children = created.sandbox.iter().map(|s| s.pid);
-        for pid in children.chain(created.container.gofer.map(|g| g.pid)) {
+        let others = [created.container.gofer, created.container.holder];
+        for pid in children.chain(others.into_iter().flatten().map(|p| p.pid)) {
             crate::reap::adopt(pid);
         }
         Ok((created.container.init.map(|p| p.pid).unwrap_or(0), master))

@@ -238,7 +238,17 @@ pub fn ns_of(pid: i64, ns: &str) -> String {
         .into_owned()
 }
 
-/// A container's init: `state` names the sandbox, so take the first
+/// The pid of container `id`'s sandbox, from its meta.json: `state`
+/// reports the holder's (sandbox/src/holder.rs).
+pub fn sandbox_pid(env: &Env, id: &str) -> i64 {
+    let meta = std::fs::read(env.root.join(id).join("meta.json")).expect("read meta.json");
+    let meta: serde_json::Value = serde_json::from_slice(&meta).expect("meta.json");
+    meta["sandbox"]["pid"]
+        .as_i64()
+        .expect("the sandbox's pid in meta.json")
+}
+
+/// A container's init: `state` names the holder, so take the first
 /// process `ps` reports.
 pub fn init_pid(env: &Env, id: &str) -> i64 {
     let pids: Vec<i64> = serde_json::from_str(&env.ok(&["ps", "-f", "json", id])).unwrap();

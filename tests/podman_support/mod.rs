@@ -101,3 +101,17 @@ pub fn assert_top_lists_the_container(top: &str) {
     assert_eq!(comms.first(), Some(&"sleep"), "{top}");
     assert!(!top.contains("kworker") && !top.contains("runsc"), "{top}");
 }
+
+/// `podman top <id>` with its default descriptors, which Podman serves by
+/// reading `/proc` in the mount namespace of the pid we report: the
+/// container's one process, none of the host's.
+pub fn assert_default_top_lists_the_container(top: &str) {
+    let rows: Vec<&str> = top
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(rows.len(), 1, "{top}");
+    assert!(rows[0].trim_end().ends_with("sleep 1000"), "{top}");
+    assert!(!top.contains("kworker") && !top.contains("runsc"), "{top}");
+}

@@ -53,6 +53,10 @@ pub fn run(_g: &GlobalFlags, mut a: Args) -> Result<u8> {
             no_baseline_seccomp: a.no_baseline_seccomp,
         },
     };
-    let status = boot(config).context("sandbox")?;
+    let result = boot(config);
+    // The holder exits with our status; an error exits 1 (see main).
+    let code = result.as_ref().map_or(1, |s| (*s).clamp(0, 255) as u8);
+    sandbox::holder::release(code);
+    let status = result.context("sandbox")?;
     Ok(status.clamp(0, 255) as u8)
 }

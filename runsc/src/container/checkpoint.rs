@@ -214,7 +214,7 @@ fn processes_outside_tree(pids: &[i32], init: i32, c: &super::Container) -> Vec<
     let tree: HashSet<i32> = specutils::proc::descendants(&[init], pids)
         .into_iter()
         .collect();
-    let ours: Vec<i32> = [c.sandbox, c.gofer]
+    let ours: Vec<i32> = [c.sandbox, c.gofer, c.holder]
         .iter()
         .flatten()
         .map(|p| p.pid)

@@ -135,7 +135,10 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         None => BootMsg::Begin,
         Some(r) => BootMsg::Restore(restore_plan(r, &spec, &bundle, &container, &dir)?),
     };
-    let init_pid = handshake(&ready, begin, &mut sandbox, &container, &spec)?;
+    let (init_pid, holder_pid) = handshake(&ready, begin, &mut sandbox, &container, &spec)?;
+    // Our child too (a sibling of the sandbox): killed and reaped if this
+    // create fails from here on.
+    let holder = KillOnDrop(holder_pid.and_then(adopt_child));
 
     tracing::debug!("create {}: sandbox reports the init created", opts.id);
     super::fault::crash_point("create:created");
@@ -148,6 +151,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     locked.container.sandbox = Some(record(sandbox_child.pid)?);
     locked.container.gofer = gofer_child.as_ref().map(|g| record(g.pid)).transpose()?;
     locked.container.init = Some(record(init_pid)?);
+    locked.container.holder = holder_pid.map(record).transpose()?;
     let mut status = locked.container.status.transition(Status::Created)?;
     if restoring.is_some() {
         // A restored init already runs.
@@ -155,10 +159,12 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     }
     locked.container.status = status;
     if let Some(p) = &opts.pid_file {
-        write_pid_file(p, sandbox_child.pid)?;
+        write_pid_file(p, locked.container.reported_pid(status))?;
     }
     locked.save()?;
     cleanup.release();
+    // Reaped by whoever reaps the sandbox: the caller, or its subreaper.
+    drop(holder.take());
     // The gofer is not reaped by us: it outlives this command. Its pidfd
     // closes here; the sandbox's stays with the caller.
     drop(gofer_child);
@@ -311,13 +317,13 @@ fn handshake(
     sandbox: &mut KillOnDrop,
     container: &super::Container,
     spec: &Spec,
-) -> Result<i32, LifecycleError> {
+) -> Result<(i32, Option<i32>), LifecycleError> {
     ready
         .send(&begin, &[])
         .map_err(|e| sandbox_failed(sandbox, e))?;
     loop {
         match ready.recv::<BootMsg>() {
-            Ok((BootMsg::Created { init_pid }, _)) => return Ok(init_pid),
+            Ok((BootMsg::Created { init_pid, holder }, _)) => return Ok((init_pid, holder)),
             Ok((BootMsg::RunHooks { init_pid }, _)) => {
                 let state = hook_state(container, ContainerState::Creating, init_pid);
                 let hooks = spec.hooks().clone().unwrap_or_default();
@@ -339,6 +345,13 @@ fn handshake(
             Err(e) => return Err(sandbox_failed(sandbox, e)),
         }
     }
+}
+
+/// Our child `pid`, with a pidfd to kill it by.
+fn adopt_child(pid: i32) -> Option<super::spawn::Child> {
+    let raw = rustix::process::Pid::from_raw(pid)?;
+    let pidfd = rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty()).ok()?;
+    Some(super::spawn::Child { pid, pidfd })
 }
 
 /// The sandbox hung up without a verdict: say how it ended.

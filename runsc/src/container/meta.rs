@@ -60,6 +60,10 @@ pub struct Container {
     pub gofer: Option<ProcessRef>,
     #[serde(default)]
     pub init: Option<ProcessRef>,
+    /// The root container's holder (sandbox/src/holder.rs): the pid we
+    /// report. None for a pod's later container, or an older sandbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<ProcessRef>,
     /// The spec's `linux.cgroupsPath` (None: the default `/runsc/<id>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_path: Option<PathBuf>,
@@ -90,6 +94,7 @@ impl Container {
             sandbox: None,
             gofer: None,
             init: None,
+            holder: None,
             cgroup_path: None,
             no_cgroup: false,
             systemd_unit: None,
@@ -123,12 +128,12 @@ impl Container {
         sandbox::cgroup::Cgroup::open(self.cgroup_path.as_deref(), &self.id)
     }
 
-    /// The pid `state` reports: the sandbox's (as gVisor does), or 0 once
-    /// stopped.
+    /// The pid `state` reports: the holder's, which lives in the
+    /// container's namespaces, else the sandbox's; 0 once stopped.
     pub fn reported_pid(&self, status: Status) -> i32 {
-        match (status, self.sandbox) {
+        match (status, self.holder.or(self.sandbox)) {
             (Status::Stopped, _) | (_, None) => 0,
-            (_, Some(s)) => s.pid,
+            (_, Some(p)) => p.pid,
         }
     }
 }

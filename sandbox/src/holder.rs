@@ -1,0 +1,229 @@
+//! The holder: the process whose pid we report (`state.pid`, the pid
+//! file). It lives in the root container's mount, network, uts, ipc and
+//! cgroup namespaces and in its cgroup, so that a tool entering the
+//! reported pid (`nsenter -t <pid> -m`, Podman's `top`, which reads `/proc`
+//! in that pid's mount namespace) lands in the container, and it exits
+//! with the root container's status, so that the caller that reaps it
+//! (containerd's runc shim, conmon, our shim) sees the container end.
+//!
+//! It is a sibling of the sandbox (CLONE_PARENT): the caller that reaps the
+//! sandbox today reaps it instead. It shares the sandbox's memory
+//! (CLONE_VM), so it costs a stack page and a task, not a copy of the
+//! sandbox's heap. Before it waits it closes every descriptor but its
+//! pipe, drops every capability (its bounding set too) and enters seccomp's strict mode (read,
+//! write and exit only): even a sandbox that writes into the shared memory
+//! could make it do nothing but those.
+//!
+//! See docs/decisions.md, "The pid we report, and what it costs".
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+
+use rustix::thread::{CapabilitySet, CapabilitySets, LinkNameSpaceType, SecureComputingMode};
+
+/// The status a holder exits with when the sandbox died without saying
+/// how the container ended: as if the sandbox had been SIGKILLed.
+pub const SANDBOX_LOST: i32 = 128 + 9;
+
+/// The holder's stack: its frames are small and it makes only raw
+/// syscalls.
+const STACK_SIZE: usize = 64 * 1024;
+
+/// What the holder reads: the write end of its pipe, kept for
+/// [`release`].
+static EXIT: OnceLock<OwnedFd> = OnceLock::new();
+
+/// A started holder.
+#[derive(Debug, Clone, Copy)]
+pub struct Holder {
+    pub pid: i32,
+    /// False when it could not enter the container's mount namespace: it
+    /// still holds, but tools entering it land in the sandbox's.
+    pub entered: bool,
+}
+
+/// What the holder's code gets: raw descriptors, copied before the clone.
+#[repr(C)]
+struct Args {
+    mnt: RawFd,
+    cgroup: RawFd,
+    ready: RawFd,
+    exit: RawFd,
+}
+
+fn open_ns(init: i32, name: &str) -> std::io::Result<OwnedFd> {
+    Ok(rustix::fs::open(
+        format!("/proc/{init}/ns/{name}"),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?)
+}
+
+/// Starts the holder in `init`'s mount and cgroup namespaces (it shares
+/// the sandbox's other namespaces, the pod's after `PodNamespaces::join`)
+/// and waits until it is there. Called once, before the sandbox drops its
+/// capabilities.
+pub fn start(init: i32) -> std::io::Result<Holder> {
+    let mnt = open_ns(init, "mnt")?;
+    let cgroup = open_ns(init, "cgroup").ok();
+    let (ready_r, ready_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let (exit_r, exit_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    // Leaked, as its stack is: the holder reads these for as long as it
+    // lives, which can outlast any scope here.
+    let args: &'static mut Args = Box::leak(Box::new(Args {
+        mnt: mnt.as_raw_fd(),
+        cgroup: cgroup.as_ref().map_or(-1, |c| c.as_raw_fd()),
+        ready: ready_w.as_raw_fd(),
+        exit: exit_r.as_raw_fd(),
+    }));
+    let stack = map_stack()?;
+    let pid = clone_holder(stack, args)?;
+    drop(ready_w);
+    drop(exit_r);
+    let mut byte = [0u8; 1];
+    let entered = match rustix::io::read(ready_r.as_fd(), &mut byte) {
+        Ok(1) => byte[0] == 0,
+        _ => false,
+    };
+    // Set once per sandbox; a second holder would have no one to report.
+    let _ = EXIT.set(exit_w);
+    Ok(Holder { pid, entered })
+}
+
+/// The holder's stack, mapped and never unmapped: only the pages it
+/// touches (one or two) cost memory, where a zeroed heap block would cost
+/// all of them.
+fn map_stack() -> std::io::Result<&'static mut [u8]> {
+    // SAFETY: a fresh private anonymous mapping, aliased by nothing; it is
+    // never unmapped, so the 'static slice stays valid.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            STACK_SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(std::slice::from_raw_parts_mut(p.cast::<u8>(), STACK_SIZE))
+    }
+}
+
+/// Makes the holder exit with `code`: the last thing the sandbox does.
+pub fn release(code: u8) {
+    if let Some(fd) = EXIT.get() {
+        let _ = rustix::io::write(fd, &[code]);
+    }
+}
+
+/// Clones the holder: CLONE_VM (our memory), CLONE_PARENT (our parent's
+/// child), every signal blocked (it has no handler to run them).
+fn clone_holder(stack: &'static mut [u8], args: &'static mut Args) -> std::io::Result<i32> {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+    let mut old = SigSet::empty();
+    pthread_sigmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut old),
+    )?;
+    // Stacks grow down on every architecture we build for; 16-byte aligned.
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    let flags = libc::CLONE_VM | libc::CLONE_PARENT | libc::SIGCHLD;
+    // SAFETY: `stack` and `args` are leaked, so they outlive the child;
+    // the child runs `holder_main`, which touches nothing but `args` and
+    // its own stack and makes raw syscalls (no allocation, no TLS, no
+    // locks), so sharing our memory cannot race with us.
+    let pid = unsafe {
+        libc::clone(
+            holder_main,
+            top as *mut libc::c_void,
+            flags,
+            args as *mut Args as *mut libc::c_void,
+        )
+    };
+    let err = std::io::Error::last_os_error();
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    if pid < 0 {
+        return Err(err);
+    }
+    Ok(pid)
+}
+
+/// The holder's whole life. Only raw syscalls (rustix's linux_raw
+/// backend sets no errno): it shares the sandbox's memory and thread
+/// pointer.
+extern "C" fn holder_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the leaked `Args` that `start` made for us.
+    let args = unsafe { &*(arg as *const Args) };
+    // SAFETY: the descriptors are open in our copy of the table, and
+    // nothing else in this process uses them.
+    let fd = |raw: RawFd| unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) };
+    let mut entered =
+        rustix::thread::move_into_link_name_space(fd(args.mnt), Some(LinkNameSpaceType::Mount))
+            .is_ok();
+    if args.cgroup >= 0 {
+        entered &= rustix::thread::move_into_link_name_space(
+            fd(args.cgroup),
+            Some(LinkNameSpaceType::ControlGroup),
+        )
+        .is_ok();
+    }
+    // Its command line is the sandbox's (the memory is shared); its name
+    // tells the two apart in `ps -o comm` and `top`.
+    let _ = rustix::thread::set_name(c"runsc-holder");
+    let _ = rustix::io::write(fd(args.ready), &[u8::from(!entered)]);
+    close_all_but(args.exit);
+    // The bounding set too, so that /proc shows a process with nothing;
+    // numbers the kernel does not know fail, and are none to drop.
+    for cap in 0..64 {
+        let _ = rustix::thread::remove_capability_from_bounding_set(
+            CapabilitySet::from_bits_retain(1 << cap),
+        );
+    }
+    let none = CapabilitySets {
+        effective: CapabilitySet::empty(),
+        permitted: CapabilitySet::empty(),
+        inheritable: CapabilitySet::empty(),
+    };
+    if rustix::thread::set_capabilities(None, none).is_err() {
+        exit(SANDBOX_LOST);
+    }
+    if rustix::thread::set_secure_computing_mode(SecureComputingMode::Strict).is_err() {
+        exit(SANDBOX_LOST);
+    }
+    let mut byte = [0u8; 1];
+    loop {
+        match rustix::io::read(fd(args.exit), &mut byte) {
+            Ok(1) => exit(i32::from(byte[0])),
+            Err(rustix::io::Errno::INTR) => continue,
+            _ => exit(SANDBOX_LOST),
+        }
+    }
+}
+
+/// Closes every descriptor but `keep`.
+fn close_all_but(keep: RawFd) {
+    let keep = keep as libc::c_uint;
+    // SAFETY: close_range only closes descriptors; on failure it returns
+    // -1 and writes errno, which only a kernel before 5.9 would make it do.
+    unsafe {
+        if keep > 0 {
+            libc::syscall(libc::SYS_close_range, 0, keep - 1, 0);
+        }
+        libc::syscall(libc::SYS_close_range, keep + 1, libc::c_uint::MAX, 0);
+    }
+}
+
+/// exit(2) of this task alone, the one call strict mode allows to end it
+/// (exit_group is not among them); the holder has no other thread.
+fn exit(code: i32) -> ! {
+    loop {
+        // SAFETY: SYS_exit ends this task and does not return.
+        unsafe {
+            libc::syscall(libc::SYS_exit, code);
+        }
+    }
+}

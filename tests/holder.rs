@@ -1,0 +1,163 @@
+//! The pid we report is the holder's (sandbox/src/holder.rs): a process in
+//! the container's mount, network, uts, ipc namespaces and cgroup, which
+//! exits with the container's status, as the init that runc reports does,
+//! and which can do nothing but wait.
+
+mod common;
+
+use std::process::Command;
+
+use common::{init_pid, ns_of, Env, Reaper};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+/// `run -d` of `cmd`; the container's id and the pid its pid file holds.
+fn detached(env: &Env, name: &str, cmd: &[&str]) -> (String, i32) {
+    let bundle = env.bundle(name, cmd);
+    let id = env.id(name);
+    let pid_file = env.path().join(format!("{name}.pid"));
+    env.ok(&[
+        "run",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "-b",
+        bundle.to_str().unwrap(),
+        &id,
+    ]);
+    let pid = std::fs::read_to_string(&pid_file)
+        .expect("read pid file")
+        .trim()
+        .parse()
+        .expect("a pid in the pid file");
+    (id, pid)
+}
+
+/// Reaps `pid`, which must be our child, and returns its exit code.
+fn exit_code_of(pid: i32) -> i32 {
+    match waitpid(Pid::from_raw(pid), None).expect("wait for the reported pid") {
+        WaitStatus::Exited(_, code) => code,
+        other => panic!("reported pid {pid} ended as {other:?}"),
+    }
+}
+
+fn status_field(pid: i32, field: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_reported_pid_exits_with_the_containers_status() {
+    if common::skip_without_root() {
+        return;
+    }
+    // The caller that reaps it is a subreaper, as a shim or conmon is.
+    if !common::in_subreaper_process("the_reported_pid_exits_with_the_containers_status") {
+        return;
+    }
+    let env = Env::new();
+    // It exits 7 once the test has looked (a file in its rootfs says go).
+    let wait_then_7 = "while [ ! -e /tmp/go ]; do sleep 0.05; done; exit 7";
+    let (a, pid) = detached(&env, "a", &["sh", "-c", wait_then_7]);
+    let _r = Reaper {
+        env: &env,
+        ids: vec![a.clone()],
+    };
+    assert_eq!(env.state(&a)["pid"].as_i64(), Some(i64::from(pid)));
+    std::fs::write(env.path().join("a/rootfs/tmp/go"), b"").expect("write go");
+    assert_eq!(exit_code_of(pid), 7);
+    env.ok(&["delete", &a]);
+
+    // Killed by a signal: 128 + the signal, as the shim expects.
+    let (b, pid) = detached(&env, "b", &["sleep", "1000"]);
+    env.ok(&["kill", &b, "KILL"]);
+    assert_eq!(exit_code_of(pid), 137);
+    env.ok(&["delete", &b]);
+
+    // A sandbox that dies without a word still ends its holder.
+    let (c, pid) = detached(&env, "c", &["sleep", "1000"]);
+    let sandbox = env.state(&c)["pid"].as_i64().expect("state.pid");
+    assert_eq!(sandbox, i64::from(pid));
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.root.join(&c).join("meta.json")).expect("meta.json"),
+    )
+    .expect("meta json");
+    let sandbox = meta["sandbox"]["pid"].as_i64().expect("sandbox pid");
+    assert_ne!(sandbox, i64::from(pid));
+    nix::sys::signal::kill(Pid::from_raw(sandbox as i32), nix::sys::signal::SIGKILL)
+        .expect("kill the sandbox");
+    assert_eq!(exit_code_of(pid), 137);
+    env.ok(&["delete", "--force", &c]);
+    env.assert_clean(&[&a, &b, &c]);
+}
+
+#[test]
+fn the_reported_pid_lives_in_the_container_and_can_do_nothing() {
+    if common::skip_without_root() {
+        return;
+    }
+    let env = Env::new();
+    let (id, pid) = detached(&env, "a", &["sleep", "1000"]);
+    let _r = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    let init = init_pid(&env, &id);
+    let pid64 = i64::from(pid);
+    for ns in ["mnt", "net", "uts", "ipc", "cgroup"] {
+        assert_eq!(ns_of(pid64, ns), ns_of(init, ns), "{ns} namespace");
+    }
+    assert_ne!(ns_of(pid64, "mnt"), ns_of(std::process::id().into(), "mnt"));
+    let cgroup = |p: i64| std::fs::read_to_string(format!("/proc/{p}/cgroup")).expect("cgroup");
+    assert_eq!(cgroup(pid64), cgroup(init), "same cgroup as the init");
+
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).expect("comm");
+    assert_eq!(comm.trim(), "runsc-holder");
+    // No capability, seccomp's strict mode, one descriptor.
+    for caps in ["CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"] {
+        assert_eq!(status_field(pid, caps), "0000000000000000", "{caps}");
+    }
+    assert_eq!(status_field(pid, "Seccomp:"), "1", "strict mode");
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fd dir");
+    assert_eq!(fds.count(), 1, "descriptors of the holder");
+    // Signals do not end it: the container goes on.
+    nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::SIGTERM).expect("SIGTERM");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(env.state(&id)["status"], "running");
+
+    env.ok(&["delete", "--force", &id]);
+    env.assert_clean(&[&id]);
+}
+
+#[test]
+fn nsenter_into_the_reported_pids_mount_namespace_sees_the_container() {
+    if common::skip_without_root() {
+        return;
+    }
+    let env = Env::new();
+    let (id, pid) = detached(&env, "a", &["sleep", "1000"]);
+    let _r = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    // The container's files and, through its /proc, its processes only:
+    // what `nsenter -t <runc's pid> -m` shows under runc.
+    let out = Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-m", "--", "sh", "-c"])
+        .arg("cat /proc/1/cmdline | tr '\\0' ' '; echo; ls /proc | grep -c '^[0-9]'; ls /")
+        .output()
+        .expect("run nsenter");
+    assert!(out.status.success(), "nsenter: {}", common::stderr(&out));
+    let text = common::stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(lines.next().map(str::trim), Some("sleep 1000"), "{text}");
+    assert_eq!(lines.next(), Some("1"), "one process: {text}");
+    assert!(lines.any(|l| l == "bin"), "the container's root: {text}");
+
+    env.ok(&["delete", "--force", &id]);
+    env.assert_clean(&[&id]);
+}
