@@ -20,8 +20,16 @@ impl Cgroup {
             return Ok(());
         }
         // The usual case after a container ended: nothing left, so no
-        // freeze, kill and thaw round (~3 ms in 11 hierarchies).
-        if !self.pids()?.is_empty() {
+        // freeze, kill and thaw round (~3 ms in 11 hierarchies), and one
+        // rmdir round without scanning for processes again. A process that
+        // joined meanwhile makes rmdir fail (EBUSY), and the loop below
+        // kills it.
+        let empty = self.pids()?.is_empty();
+        if empty && self.remove_dirs().is_ok() {
+            self.remove_parents();
+            return Ok(());
+        }
+        if !empty {
             // Frozen, nothing in the cgroup can fork a child the kill loop
             // misses.
             let frozen = self.freeze();
@@ -64,10 +72,15 @@ impl Cgroup {
         backoff::retry(policy, attempt).map_err(|e| match e {
             backoff::Error::Permanent(e) | backoff::Error::Transient { err: e, .. } => *e,
         })?;
+        self.remove_parents();
+        Ok(())
+    }
+
+    /// Removes `/runsc` where this was its last cgroup.
+    fn remove_parents(&self) {
         if self.in_default_parent() {
             let parents = self.hierarchies.iter().filter_map(|h| h.dir.parent());
             super::parent::remove_if_empty(parents);
         }
-        Ok(())
     }
 }
