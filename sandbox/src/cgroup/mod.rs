@@ -45,11 +45,13 @@
 //! sees only the device nodes the sandbox creates.
 
 mod dirs;
+mod mounts;
 mod parent;
 mod path;
 mod stats;
 mod systemd;
 mod teardown;
+mod writer;
 
 pub use systemd::systemd_path;
 
@@ -66,10 +68,6 @@ use libcgroups::common::{
     CgroupConfig, CgroupManager, CgroupSetup, ControllerOpt, CreateCgroupSetupError, FreezerState,
     GetCgroupSetupError, WrappedIoError,
 };
-use libcgroups::v1::util::{
-    list_subsystem_mount_points, list_supported_mount_points, V1MountPointError,
-};
-use libcgroups::v1::ControllerType as V1Controller;
 use libcgroups::v2::controller_type::ControllerType as V2Controller;
 use libcgroups::v2::manager::Manager as V2Manager;
 use libcgroups::v2::util::get_available_controllers;
@@ -93,7 +91,7 @@ pub enum CgroupError {
     #[error("detect cgroup setup for cgroup {0}: {1}")]
     Setup(PathBuf, #[source] GetCgroupSetupError),
     #[error("list cgroup hierarchies for cgroup {0}: {1}")]
-    Hierarchies(PathBuf, #[source] V1MountPointError),
+    Hierarchies(PathBuf, #[source] io::Error),
     #[error("open cgroup {0}: {1}")]
     Open(PathBuf, #[source] CreateCgroupSetupError),
     #[error("create cgroup {0}: mkdir {1}: {2}")]
@@ -150,6 +148,8 @@ struct Hierarchy {
     root: PathBuf,
     dir: PathBuf,
     kind: Kind,
+    /// v1: the controllers attached to this hierarchy; empty on cgroup2.
+    controllers: Vec<String>,
 }
 
 /// One container's cgroup. Dropping it leaves the cgroup in place; see
@@ -234,40 +234,43 @@ impl Cgroup {
             container_name: id.to_owned(),
         };
 
-        let hierarchy = |root: PathBuf, kind| Hierarchy {
+        let hierarchy = |root: PathBuf, kind, controllers| Hierarchy {
             dir: root.join(&relative),
             root,
             kind,
+            controllers,
         };
         let mut hierarchies: Vec<Hierarchy> = Vec::new();
         let mut unified_hugetlb = None;
         if let CgroupSetup::Unified = setup {
-            hierarchies.push(hierarchy(CGROUP_ROOT.into(), Kind::V2));
+            hierarchies.push(hierarchy(CGROUP_ROOT.into(), Kind::V2, Vec::new()));
         } else {
-            let mount_err = |e| CgroupError::Hierarchies(path.clone(), e);
-            let supported = list_supported_mount_points().map_err(mount_err)?;
-            let cpuset = supported.get(&V1Controller::CpuSet);
-            for root in list_subsystem_mount_points().map_err(mount_err)? {
-                if hierarchies.iter().any(|h| h.root == root) {
-                    continue;
-                }
-                let kind = if Some(&root) == cpuset {
+            let mounts =
+                mounts::v1_mounts().map_err(|e| CgroupError::Hierarchies(path.clone(), e))?;
+            let v1_has = |name: &str| {
+                mounts
+                    .iter()
+                    .any(|m| m.controllers.iter().any(|c| c == name))
+            };
+            let v1_has_hugetlb = v1_has("hugetlb");
+            for mount in mounts {
+                let kind = if mount.controllers.iter().any(|c| c == "cpuset") {
                     Kind::V1Cpuset
                 } else {
                     Kind::V1
                 };
-                hierarchies.push(hierarchy(root, kind));
+                hierarchies.push(hierarchy(mount.root, kind, mount.controllers));
             }
             if let CgroupSetup::Hybrid = setup {
                 let root = PathBuf::from(HYBRID_UNIFIED_ROOT);
                 let unified_has_hugetlb = get_available_controllers(&root)
                     .is_ok_and(|c| c.contains(&V2Controller::HugeTlb));
-                if unified_has_hugetlb && !supported.contains_key(&V1Controller::HugeTlb) {
+                if unified_has_hugetlb && !v1_has_hugetlb {
                     let unified = V2Manager::new(root.clone(), path.clone())
                         .map_err(|e| CgroupError::Open(path.clone(), e.into()))?;
                     unified_hugetlb = Some((unified, root.join(&relative)));
                 }
-                hierarchies.push(hierarchy(root, Kind::V2));
+                hierarchies.push(hierarchy(root, Kind::V2, Vec::new()));
             }
         }
         Ok(Cgroup {
@@ -396,6 +399,9 @@ impl Cgroup {
 
     /// Applies `resources`; limits they leave out stay as they are.
     pub fn update(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        if self.apply_direct(resources)? {
+            return Ok(());
+        }
         let mut resources = resources.clone();
         if let Some(memory) = resources.memory_mut() {
             if memory.kernel().is_some() {
