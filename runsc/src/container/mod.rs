@@ -22,6 +22,7 @@ mod freezer;
 mod gofer;
 pub mod kill;
 mod labels;
+mod members;
 mod meta;
 pub mod options;
 pub mod pause;
