@@ -80,6 +80,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     tracing::debug!("create {}: store entry and cgroup made", opts.id);
     super::fault::crash_point("create:registered");
     let dir = store.dir(&opts.id);
+    super::members::start(&dir)?;
     if let Some(r) = &restoring {
         std::fs::create_dir_all(&r.work)
             .map_err(os(format!("work directory {}", r.work.display())))?;

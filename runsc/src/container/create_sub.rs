@@ -44,6 +44,7 @@ pub fn create_sub(
         )));
     }
     container.sandbox = pod.sandbox;
+    super::members::add(&store.dir(&pod.id), &opts.id)?;
     // A pod's later container always gets a cgroup: rootless pods are not
     // supported.
     let (mut cleanup, cgroup) = register(store, &mut container, spec, false)?;

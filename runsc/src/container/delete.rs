@@ -106,6 +106,11 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
         }
     }
     store.remove(id)?;
+    if is_sub {
+        if let Err(e) = super::members::remove(&store.dir(&container.sandbox_id), id) {
+            tracing::warn!("container {id}: {e}");
+        }
+    }
     Ok(())
 }
 
@@ -135,11 +140,12 @@ fn remove_cgroup_of_unreadable(store: &ContainerStore, id: &str) {
     }
 }
 
-/// The ids of the containers in sandbox `sandbox_id`, itself excluded.
+/// The ids of the containers in sandbox `sandbox_id`, itself excluded:
+/// those its member list names, or for a sandbox without one, every
+/// container's whose metadata says so.
 fn subcontainers(store: &ContainerStore, sandbox_id: &str) -> Vec<String> {
-    store
-        .ids()
-        .unwrap_or_default()
+    super::members::list(&store.dir(sandbox_id))
+        .unwrap_or_else(|| store.ids().unwrap_or_default())
         .into_iter()
         .filter(|other| other != sandbox_id)
         .filter(|other| {

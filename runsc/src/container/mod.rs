@@ -23,6 +23,7 @@ mod gofer;
 pub mod id_index;
 pub mod kill;
 mod labels;
+mod members;
 mod meta;
 pub mod options;
 pub mod pause;
