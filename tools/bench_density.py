@@ -56,6 +56,21 @@ def _pids_naming(needle):
     return pids
 
 
+def _measured_pids(needle):
+    """As _pids_naming, without holders: a holder shares its sandbox's
+    memory and command line, so its PSS is the sandbox's, counted once."""
+    out = []
+    for p in _pids_naming(needle):
+        try:
+            with open(f"/proc/{p}/comm") as f:
+                if f.read().strip() == "runsc-holder":
+                    continue
+        except OSError:
+            continue
+        out.append(p)
+    return out
+
+
 def _leftovers(root, prefix):
     """What a deleted set of containers left: processes, host mounts, cgroup
     directories (runsc-rs puts each under runsc/<id> in every hierarchy) and
@@ -82,7 +97,7 @@ def many_running(runsc, sleeper, work, count, jobs=4):
     time.sleep(2)
     running = sum(1 for line in subprocess.run(f"{cli} list -q", shell=True, capture_output=True,
                                                text=True).stdout.split() if line.startswith(prefix))
-    ours = [p for p in _pids_naming(f"--root={root}\0") if p != os.getpid()]
+    ours = [p for p in _measured_pids(f"--root={root}\0") if p != os.getpid()]
     pss = sum(_pss_kib(p) for p in ours)
     host_kib = before - _mem_available_kib()
     t = time.perf_counter()
@@ -232,7 +247,7 @@ def docker_rows(runsc, bundle, work, runs, density=50):
                     times[rt].append(ms)
         mem, pss = {}, {}
         for rt, name in runtimes.items():
-            daemons = set(_pids_naming(d.dir))
+            daemons = set(_measured_pids(d.dir))
             before = _mem_available_kib()
             for i in range(density):
                 out = d.docker(["run", "-d", "--network", "none", "--runtime", name, "--name", f"dens-{rt}-{i}",
@@ -242,7 +257,7 @@ def docker_rows(runsc, bundle, work, runs, density=50):
             time.sleep(2)
             mem[rt] = (before - _mem_available_kib()) / 1024 / density
             # Shims, and for us sandboxes and gofers: all name the exec root.
-            pss[rt] = sum(_pss_kib(p) for p in set(_pids_naming(d.dir)) - daemons) / 1024 / density
+            pss[rt] = sum(_pss_kib(p) for p in set(_measured_pids(d.dir)) - daemons) / 1024 / density
             d.docker(["rm", "-f"] + [f"dens-{rt}-{i}" for i in range(density)])
     finally:
         d.stop()
