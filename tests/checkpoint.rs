@@ -31,7 +31,11 @@ fn bundle_with_data(env: &Env, name: &str, cmd: &[&str]) -> (PathBuf, PathBuf) {
 const COUNTER: &[&str] = &[
     "sh",
     "-c",
-    "i=0; while true; do i=$((i+1)); echo $i >> /data/log; sleep 0.05; done",
+    // The append runs in a pipeline's child: a builtin's redirection in
+    // the shell itself parks its stdout (a host file) on fd 10 for a
+    // moment, and a dump that lands then fails (docs/decisions.md,
+    // "Checkpoint and restore").
+    "i=0; while true; do i=$((i+1)); echo $i | cat >> /data/log; sleep 0.05; done",
 ];
 
 /// The complete lines of `path`: a writer may be halfway through the last.
