@@ -127,7 +127,13 @@ fn the_reported_pid_lives_in_the_container_and_can_do_nothing() {
     // Signals do not end it: the container goes on.
     nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::SIGTERM).expect("SIGTERM");
     std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        status_field(pid, "State:").chars().next(),
+        Some('S'),
+        "holder after SIGTERM"
+    );
     assert_eq!(env.state(&id)["status"], "running");
+    assert_eq!(env.state(&id)["pid"].as_i64(), Some(pid64));
 
     env.ok(&["delete", "--force", &id]);
     env.assert_clean(&[&id]);
