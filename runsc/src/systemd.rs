@@ -24,6 +24,16 @@ const JOB_TIMEOUT: Duration = Duration::from_secs(20);
 pub enum SystemdError {
     #[error("--systemd-cgroup: systemd does not answer on the system bus: {0}")]
     Connect(Box<zbus::Error>),
+    #[error(
+        "--systemd-cgroup: the systemd user manager of uid {uid} does not answer on its bus \
+         ($DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus; is the user logged in or \
+         lingering?): {source}"
+    )]
+    ConnectUser { uid: u32, source: Box<zbus::Error> },
+    #[error(
+        "--systemd-cgroup: ask the systemd user manager of uid {uid} for its cgroup: {source}"
+    )]
+    ManagerCgroup { uid: u32, source: Box<zbus::Error> },
     #[error("systemd unit {unit}: {what}: {source}")]
     Call {
         unit: String,
@@ -58,15 +68,70 @@ pub fn scope_of(path: &Path) -> Option<(String, String)> {
     Some((unit.to_owned(), slice.to_owned()))
 }
 
-/// A connection to systemd on the system bus.
+/// A connection to the systemd that manages the caller's units.
 pub struct Systemd {
     conn: Connection,
+    /// The host uid whose user manager this is; None for PID 1.
+    user: Option<u32>,
 }
 
 impl Systemd {
+    /// PID 1 on the system bus for host root. Anyone else, root of a user
+    /// namespace included (rootless Podman runs us so), gets the user's own
+    /// manager (user@UID.service) on the user's bus, as runc's rootless
+    /// systemd driver does: PID 1 refuses units to them.
     pub fn connect() -> Result<Self, SystemdError> {
-        let conn = Connection::system().map_err(|e| SystemdError::Connect(Box::new(e)))?;
-        Ok(Self { conn })
+        match host_uid() {
+            0 => {
+                let conn = Connection::system().map_err(|e| SystemdError::Connect(Box::new(e)))?;
+                Ok(Self { conn, user: None })
+            }
+            uid => {
+                let fail = |e| SystemdError::ConnectUser {
+                    uid,
+                    source: Box::new(e),
+                };
+                // EXTERNAL authentication names a uid, which the bus checks
+                // against the socket's peer: the host's, not ours (0 in a
+                // user namespace).
+                let builder = match user_bus(uid) {
+                    Some(path) => zbus::blocking::connection::Builder::address(
+                        format!("unix:path={}", path.display()).as_str(),
+                    ),
+                    None => zbus::blocking::connection::Builder::session(),
+                };
+                let conn = builder.map_err(fail)?.user_id(uid).build().map_err(fail)?;
+                Ok(Self {
+                    conn,
+                    user: Some(uid),
+                })
+            }
+        }
+    }
+
+    /// The cgroup the manager's units live under: None for PID 1 (the
+    /// root), `/user.slice/user-UID.slice/user@UID.service` for a user's.
+    pub fn manager_cgroup(&self) -> Result<Option<String>, SystemdError> {
+        let Some(uid) = self.user else {
+            return Ok(None);
+        };
+        let fail = |e| SystemdError::ManagerCgroup {
+            uid,
+            source: Box::new(e),
+        };
+        let reply = self
+            .conn
+            .call_method(
+                Some(SYSTEMD),
+                MANAGER_PATH,
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &(MANAGER, "ControlGroup"),
+            )
+            .map_err(fail)?;
+        let value: OwnedValue = reply.body().deserialize().map_err(fail)?;
+        let cgroup = String::try_from(value).map_err(|e| fail(e.into()))?;
+        Ok(Some(cgroup))
     }
 
     /// Starts transient scope `unit` in `slice` around `pids`, delegated
@@ -254,6 +319,45 @@ impl Systemd {
     }
 }
 
+/// The user's bus socket when `$DBUS_SESSION_BUS_ADDRESS` does not name
+/// one: `$XDG_RUNTIME_DIR/bus`, else systemd's `/run/user/UID/bus` (Podman
+/// passes neither the address nor, with its own runtime directory, that
+/// one to its runtime). None leaves the choice, and its error, to zbus.
+fn user_bus(uid: u32) -> Option<std::path::PathBuf> {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|a| !a.is_empty()) {
+        return None;
+    }
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    let candidates = xdg
+        .map(|d| Path::new(&d).join("bus"))
+        .into_iter()
+        .chain([Path::new("/run/user").join(uid.to_string()).join("bus")]);
+    candidates.into_iter().find(|p| p.exists())
+}
+
+/// Our effective uid as the host sees it, through each line of our user
+/// namespace's map (one level: ours, or the one rootless Podman made).
+fn host_uid() -> u32 {
+    let euid = rustix::process::geteuid().as_raw();
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    host_id_of(euid, &map)
+}
+
+fn host_id_of(id: u32, map: &str) -> u32 {
+    for line in map.lines() {
+        let n: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        if let [inside, outside, len] = n[..] {
+            if u64::from(id) >= inside && u64::from(id) < inside + len {
+                return u32::try_from(outside + (u64::from(id) - inside)).unwrap_or(id);
+            }
+        }
+    }
+    id
+}
+
 fn is_no_such_unit(e: &zbus::Error) -> bool {
     matches!(e, zbus::Error::MethodError(name, _, _) if name.as_str() == NO_SUCH_UNIT)
 }
@@ -408,6 +512,17 @@ mod tests {
         );
         assert!(limit_properties(None).is_empty());
         Ok(())
+    }
+
+    #[test]
+    fn host_uid_is_read_through_the_user_namespace_map() {
+        use super::host_id_of;
+        assert_eq!(host_id_of(0, "         0          0 4294967295\n"), 0);
+        assert_eq!(host_id_of(0, "         0       1000          1\n"), 1000);
+        let podman = "0 1000 1\n1 100000 65536\n";
+        assert_eq!(host_id_of(0, podman), 1000);
+        assert_eq!(host_id_of(5, podman), 100004);
+        assert_eq!(host_id_of(7, ""), 7);
     }
 
     #[test]

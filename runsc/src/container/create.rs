@@ -37,7 +37,10 @@ use specutils::error::os;
 
 pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, LifecycleError> {
     tracing::debug!("create {}: begins", opts.id);
-    let (bundle, spec) = prepared_spec(&opts)?;
+    // Asked before anything is made, so that a host whose systemd does not
+    // answer leaves nothing to undo.
+    let systemd = super::scope::connect(&opts)?;
+    let (bundle, spec) = prepared_spec(&opts, systemd.as_ref())?;
     let console = console(&opts, &spec)?;
     let restoring = opts
         .restore
@@ -50,15 +53,10 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         PodRole::Container { sandbox_id } => sandbox_id,
     };
     let mut container = new_entry(&opts.id, &bundle, &spec, &sandbox_id);
-    // Asked before anything is made, so that a host whose systemd does not
-    // answer leaves nothing to undo.
-    let systemd = match super::scope::systemd_scope(&opts, &container)? {
-        Some((systemd, unit)) => {
-            container.systemd_unit = Some(unit);
-            Some(systemd)
-        }
-        None => None,
-    };
+    let systemd = systemd.and_then(|systemd| {
+        container.systemd_unit = Some(super::scope::unit_of(&container)?);
+        Some(systemd)
+    });
     if sandbox_id != opts.id {
         if restoring.is_some() {
             return Err(LifecycleError::Invalid(
@@ -92,6 +90,10 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     )))?;
     let spec_fd = spec_memfd(&spec, &dir)?;
     let join = match &cgroup {
+        // A user's systemd moves them into its scope, through PID 1: a
+        // rootless clone into a cgroup needs write access to the common
+        // ancestor of ours and it, which root keeps.
+        Some(_) if rootless && systemd.is_some() => JoinHandles::default(),
         Some(cgroup) => cgroup.join_handles()?,
         None => JoinHandles::default(),
     };
@@ -176,7 +178,10 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
 }
 
 /// The bundle, and its spec checked and adjusted by `opts`.
-fn prepared_spec(opts: &CreateOptions) -> Result<(PathBuf, Spec), LifecycleError> {
+fn prepared_spec(
+    opts: &CreateOptions,
+    systemd: Option<&crate::systemd::Systemd>,
+) -> Result<(PathBuf, Spec), LifecycleError> {
     specutils::validate_id(&opts.id).map_err(super::StoreError::from)?;
     let bundle = std::fs::canonicalize(&opts.bundle)
         .map_err(os(format!("bundle {}", opts.bundle.display())))?;
@@ -191,7 +196,7 @@ fn prepared_spec(opts: &CreateOptions) -> Result<(PathBuf, Spec), LifecycleError
         super::rootless::prepare_spec(&mut spec)?;
     }
     if opts.systemd_cgroup {
-        use_systemd_cgroup_path(&mut spec, &opts.id)?;
+        use_systemd_cgroup_path(&mut spec, &opts.id, systemd)?;
     }
     if let Some(dir) = opts.pid_file.as_ref().and_then(|p| p.parent()) {
         if !dir.as_os_str().is_empty() && !dir.is_dir() {

@@ -9,20 +9,21 @@ use super::options::CreateOptions;
 use super::{Container, LifecycleError};
 use crate::systemd::{scope_of, Systemd};
 
-/// With `--systemd-cgroup` on a host systemd runs: a connection to it and
-/// the scope unit that is to hold the container's cgroup.
-pub(super) fn systemd_scope(
-    opts: &CreateOptions,
-    container: &Container,
-) -> Result<Option<(Systemd, String)>, LifecycleError> {
+/// With `--systemd-cgroup` on a host systemd runs: a connection to the
+/// systemd that is to hold the container's scope (PID 1, or the user's own
+/// manager when rootless).
+pub(super) fn connect(opts: &CreateOptions) -> Result<Option<Systemd>, LifecycleError> {
     if !opts.systemd_cgroup || !crate::systemd::booted() {
         return Ok(None);
     }
+    Ok(Some(Systemd::connect()?))
+}
+
+/// The scope unit that is to hold the container's cgroup, if its path
+/// names one.
+pub(super) fn unit_of(container: &Container) -> Option<String> {
     let path = container.cgroup_path.clone().unwrap_or_default();
-    let Some((unit, _)) = scope_of(&path) else {
-        return Ok(None);
-    };
-    Ok(Some((Systemd::connect()?, unit)))
+    scope_of(&path).map(|(unit, _)| unit)
 }
 
 /// Registers the container's cgroup as scope `unit` around `pids`, then
