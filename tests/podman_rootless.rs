@@ -1,8 +1,8 @@
 //! Rootless Podman (Debian's 4.3) with `--runtime` pointing at our binary,
-//! run by an ordinary user: run, exec, top, stop, rm and `run --rm`. Podman
-//! runs its runtime as root of a user namespace it made, with no `--root`:
-//! our state then goes to the user's $XDG_RUNTIME_DIR/runsc, as runc's goes
-//! to .../runc. Storage is vfs in the user's own directory.
+//! run by an ordinary user: run, exec, top, stop, rm, `run --rm` and
+//! `-it`. Podman runs its runtime as root of a user namespace it made, with
+//! no `--root`: our state then goes to the user's $XDG_RUNTIME_DIR/runsc,
+//! as runc's goes to .../runc. Storage is vfs in the user's own directory.
 
 mod common;
 mod podman_support;
@@ -38,6 +38,16 @@ impl RootlessPodman<'_> {
         ];
         full.extend(args);
         self.user.cmd(&self.user.home, "podman", &full)
+    }
+
+    /// The command as one shell line, for a terminal of its own.
+    fn line(&self, args: &[&str]) -> String {
+        let cmd = self.cmd(args);
+        std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -145,6 +155,13 @@ fn rootless_podman_runs_execs_tops_stops_and_removes_a_container() {
     let out = podman.run(&rm);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "from-rootless-podman");
+    assert_eq!(podman.ok(&["ps", "--all", "--quiet"]).trim(), "");
+
+    // -it: a shell on a terminal, its exit status back.
+    let mut it = vec!["run", "-it", "--rm", "--network", "none"];
+    it.extend(ULIMITS);
+    it.extend([image, "sh"]);
+    common::assert_shell_on_a_terminal(&podman.line(&it));
     assert_eq!(podman.ok(&["ps", "--all", "--quiet"]).trim(), "");
     assert_eq!(podman.state_entries(), Vec::<String>::new());
     // Only Podman's own pause process may still run as the user: none of
