@@ -140,6 +140,91 @@ fn the_reported_pid_lives_in_the_container_and_can_do_nothing() {
 }
 
 #[test]
+fn a_pods_later_container_reports_a_holder_of_its_own() {
+    if common::skip_without_root() {
+        return;
+    }
+    if !common::in_subreaper_process("a_pods_later_container_reports_a_holder_of_its_own") {
+        return;
+    }
+    let env = Env::new();
+    let (pod, pod_pid) = detached(&env, "pod", &["sleep", "1000"]);
+    let sub = env.id("sub");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![pod.clone(), sub.clone()],
+    };
+    let wait_then_5 = "while [ ! -e /tmp/go ]; do sleep 0.05; done; exit 5";
+    let bundle = env.sub_bundle("sub", &pod, &["sh", "-c", wait_then_5]);
+    std::fs::write(bundle.join("rootfs/sub-marker"), b"").expect("write marker");
+    let pid_file = env.path().join("sub.pid");
+    env.ok(&[
+        "run",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "-b",
+        bundle.to_str().unwrap(),
+        &sub,
+    ]);
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("read pid file")
+        .trim()
+        .parse()
+        .expect("a pid in the pid file");
+    let pid64 = i64::from(pid);
+    assert_eq!(env.state(&sub)["pid"].as_i64(), Some(pid64));
+    assert_ne!(pid, pod_pid, "the pod's holder");
+    assert_ne!(pid64, common::sandbox_pid(&env, &pod), "the sandbox");
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).expect("comm");
+    assert_eq!(comm.trim(), "runsc-holder");
+
+    // The later container's mount namespace and cgroup, the pod's others.
+    let init = init_pid(&env, &sub);
+    for ns in ["mnt", "net", "uts", "ipc", "cgroup"] {
+        assert_eq!(ns_of(pid64, ns), ns_of(init, ns), "{ns} namespace");
+    }
+    assert_ne!(ns_of(pid64, "mnt"), ns_of(pod_pid.into(), "mnt"));
+    let cgroup = |p: i64| std::fs::read_to_string(format!("/proc/{p}/cgroup")).expect("cgroup");
+    assert_eq!(cgroup(pid64), cgroup(init), "same cgroup as its init");
+    assert_ne!(cgroup(pid64), cgroup(pod_pid.into()), "the pod's cgroup");
+    let out = Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-m", "--", "ls", "/"])
+        .output()
+        .expect("run nsenter");
+    assert!(
+        common::stdout(&out).lines().any(|l| l == "sub-marker"),
+        "nsenter -m: {}",
+        common::stderr(&out)
+    );
+    // No capability, one descriptor, and strict mode's three calls as a
+    // filter stacked on the sandbox's (strict mode refuses a process that
+    // already has one).
+    for caps in ["CapPrm:", "CapEff:", "CapBnd:"] {
+        assert_eq!(status_field(pid, caps), "0000000000000000", "{caps}");
+    }
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fd dir");
+    assert_eq!(fds.count(), 1, "descriptors of the holder");
+    let sandbox = common::sandbox_pid(&env, &pod) as i32;
+    let filters = |p: i32| -> u32 {
+        status_field(p, "Seccomp_filters:")
+            .parse()
+            .expect("Seccomp_filters")
+    };
+    assert_eq!(status_field(pid, "Seccomp:"), "2", "filter mode");
+    assert_eq!(filters(pid), filters(sandbox) + 1, "one filter more");
+
+    // It exits with its container's status; the pod goes on.
+    std::fs::write(bundle.join("rootfs/tmp/go"), b"").expect("write go");
+    assert_eq!(exit_code_of(pid), 5);
+    assert_eq!(env.state(&pod)["status"], "running");
+    env.ok(&["delete", &sub]);
+    env.ok(&["delete", "--force", &pod]);
+    assert_eq!(exit_code_of(pod_pid), 137);
+    env.assert_clean(&[&pod, &sub]);
+}
+
+#[test]
 fn nsenter_into_the_reported_pids_mount_namespace_sees_the_container() {
     if common::skip_without_root() {
         return;

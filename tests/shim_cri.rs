@@ -11,7 +11,7 @@ mod shim_support;
 use serde_json::{json, Value};
 
 use common::Env;
-use shim_support::{cgroups_left, pod_config, Containerd, BUSYBOX};
+use shim_support::{cgroups_left, container, pod_config, status, Containerd, BUSYBOX};
 
 /// A host-network pod under our runtime handler; its id.
 fn run_pod(ctd: &Containerd, config: &Value) -> String {
@@ -23,32 +23,6 @@ fn run_pod(ctd: &Containerd, config: &Value) -> String {
         .as_str()
         .expect("podSandboxId")
         .to_string()
-}
-
-fn container(ctd: &Containerd, pod: &str, config: &Value, name: &str, cmd: &[&str]) -> String {
-    let reply = ctd.cri_ok(
-        "CreateContainer",
-        json!({
-            "podSandboxId": pod,
-            "config": {
-                "metadata": {"name": name},
-                "image": {"image": BUSYBOX},
-                "command": cmd,
-                "logPath": format!("{name}.log"),
-            },
-            "sandboxConfig": config,
-        }),
-    );
-    let id = reply["containerId"]
-        .as_str()
-        .expect("containerId")
-        .to_string();
-    ctd.cri_ok("StartContainer", json!({"containerId": id}));
-    id
-}
-
-fn status(ctd: &Containerd, id: &str) -> Value {
-    ctd.cri_ok("ContainerStatus", json!({"containerId": id}))["status"].clone()
 }
 
 #[test]

@@ -1,18 +1,19 @@
 //! The holder: the process whose pid we report (`state.pid`, the pid
-//! file). It lives in the root container's mount, network, uts, ipc and
-//! cgroup namespaces and in its cgroup, so that a tool entering the
-//! reported pid (`nsenter -t <pid> -m`, Podman's `top`, which reads `/proc`
-//! in that pid's mount namespace) lands in the container, and it exits
-//! with the root container's status, so that the caller that reaps it
-//! (containerd's runc shim, conmon, our shim) sees the container end.
+//! file), one per container of a pod. It lives in its container's mount,
+//! network, uts, ipc and cgroup namespaces and in its cgroup, so that a
+//! tool entering the reported pid (`nsenter -t <pid> -m`, Podman's `top`,
+//! which reads `/proc` in that pid's mount namespace) lands in the
+//! container, and it exits with its container's status, so that the caller
+//! that reaps it (containerd's runc shim, conmon, our shim) sees the
+//! container end.
 //!
 //! It is a sibling of the sandbox (CLONE_PARENT): the caller that reaps the
-//! sandbox today reaps it instead. It shares the sandbox's memory
-//! (CLONE_VM), so it costs a stack page and a task, not a copy of the
-//! sandbox's heap. Before it waits it closes every descriptor but its
-//! pipe, drops every capability (its bounding set too) and enters seccomp's strict mode (read,
-//! write and exit only): even a sandbox that writes into the shared memory
-//! could make it do nothing but those.
+//! sandbox reaps it too. It shares the sandbox's memory (CLONE_VM), so it
+//! costs a stack page and a task, not a copy of the sandbox's heap. Before
+//! it waits it closes every descriptor but its pipe, drops every
+//! capability (its bounding set too) and enters seccomp's strict mode
+//! (read, write and exit only): even a sandbox that writes into the shared
+//! memory could make it do nothing but those.
 //!
 //! See docs/decisions.md, "The pid we report, and what it costs".
 
@@ -37,10 +38,14 @@ static EXIT: OnceLock<OwnedFd> = OnceLock::new();
 #[derive(Debug, Clone, Copy)]
 pub struct Holder {
     pub pid: i32,
-    /// False when it could not enter the container's mount namespace: it
-    /// still holds, but tools entering it land in the sandbox's.
+    /// False when it could not enter the container's mount namespace or
+    /// cgroup: it still holds, but tools entering it land in the sandbox's.
     pub entered: bool,
 }
+
+/// The most cgroup files a holder writes itself into: one per v1
+/// hierarchy and the cgroup2 one.
+const MAX_PROCS: usize = 16;
 
 /// What the holder's code gets: raw descriptors, copied before the clone.
 #[repr(C)]
@@ -49,6 +54,32 @@ struct Args {
     cgroup: RawFd,
     ready: RawFd,
     exit: RawFd,
+    /// `cgroup.procs`/`tasks` of a subcontainer's cgroup, opened for
+    /// writing; -1 past the last.
+    procs: [RawFd; MAX_PROCS],
+    /// Where the sandbox already runs under its own filter, strict mode is
+    /// refused (EINVAL): this filter, which allows the same three calls,
+    /// stacks on it instead.
+    filter: Option<&'static crate::seccomp::Program>,
+}
+
+/// read, write and exit, and death for anything else: strict mode as a
+/// filter, built once (libseccomp allocates, which the holder may not).
+fn strict_filter() -> std::io::Result<&'static crate::seccomp::Program> {
+    use libseccomp::{ScmpAction, ScmpFilterContext, ScmpSyscall};
+    static FILTER: OnceLock<crate::seccomp::Program> = OnceLock::new();
+    if let Some(f) = FILTER.get() {
+        return Ok(f);
+    }
+    let build = || -> Result<crate::seccomp::Program, Box<dyn std::error::Error>> {
+        let mut ctx = ScmpFilterContext::new(ScmpAction::KillProcess)?;
+        for name in ["read", "write", "exit"] {
+            ctx.add_rule(ScmpAction::Allow, ScmpSyscall::from_name(name)?)?;
+        }
+        Ok(crate::seccomp::Program::export(&ctx)?)
+    };
+    let program = build().map_err(|e| std::io::Error::other(format!("holder filter: {e}")))?;
+    Ok(FILTER.get_or_init(|| program))
 }
 
 fn open_ns(init: i32, name: &str) -> std::io::Result<OwnedFd> {
@@ -62,12 +93,41 @@ fn open_ns(init: i32, name: &str) -> std::io::Result<OwnedFd> {
 /// Starts the holder in `init`'s mount and cgroup namespaces (it shares
 /// the sandbox's other namespaces, the pod's after `PodNamespaces::join`)
 /// and waits until it is there. Called once, before the sandbox drops its
-/// capabilities.
+/// capabilities; [`release`] ends it.
 pub fn start(init: i32) -> std::io::Result<Holder> {
+    let (holder, exit) = spawn(init, &[], None)?;
+    // Set once per sandbox; a second holder would have no one to report.
+    let _ = EXIT.set(exit);
+    Ok(holder)
+}
+
+/// A holder for a pod's later container `init`, which also moves itself
+/// into that container's cgroup through `procs` (the files its init
+/// joined by). Writing the container's status into the returned
+/// descriptor ends it; closing it ends it with [`SANDBOX_LOST`].
+pub fn start_sub(init: i32, procs: &[OwnedFd]) -> std::io::Result<(Holder, OwnedFd)> {
+    spawn(init, procs, Some(strict_filter()?))
+}
+
+fn spawn(
+    init: i32,
+    procs: &[OwnedFd],
+    filter: Option<&'static crate::seccomp::Program>,
+) -> std::io::Result<(Holder, OwnedFd)> {
+    if procs.len() > MAX_PROCS {
+        return Err(std::io::Error::other(format!(
+            "{} cgroup files for the holder, at most {MAX_PROCS}",
+            procs.len()
+        )));
+    }
     let mnt = open_ns(init, "mnt")?;
     let cgroup = open_ns(init, "cgroup").ok();
     let (ready_r, ready_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let (exit_r, exit_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let mut raw_procs = [-1; MAX_PROCS];
+    for (slot, fd) in raw_procs.iter_mut().zip(procs) {
+        *slot = fd.as_raw_fd();
+    }
     // Leaked, as its stack is: the holder reads these for as long as it
     // lives, which can outlast any scope here.
     let args: &'static mut Args = Box::leak(Box::new(Args {
@@ -75,6 +135,8 @@ pub fn start(init: i32) -> std::io::Result<Holder> {
         cgroup: cgroup.as_ref().map_or(-1, |c| c.as_raw_fd()),
         ready: ready_w.as_raw_fd(),
         exit: exit_r.as_raw_fd(),
+        procs: raw_procs,
+        filter,
     }));
     let stack = map_stack()?;
     let pid = clone_holder(stack, args)?;
@@ -85,9 +147,7 @@ pub fn start(init: i32) -> std::io::Result<Holder> {
         Ok(1) => byte[0] == 0,
         _ => false,
     };
-    // Set once per sandbox; a second holder would have no one to report.
-    let _ = EXIT.set(exit_w);
-    Ok(Holder { pid, entered })
+    Ok((Holder { pid, entered }, exit_w))
 }
 
 /// The holder's stack, mapped and never unmapped: only the pages it
@@ -161,7 +221,14 @@ extern "C" fn holder_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: the descriptors are open in our copy of the table, and
     // nothing else in this process uses them.
     let fd = |raw: RawFd| unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) };
-    let mut entered =
+    // Into the container's cgroup first, while the cgroup namespace and
+    // the paths are still the sandbox's; "0" is the writer itself.
+    let mut joined = true;
+    for &procs in args.procs.iter().take_while(|&&p| p >= 0) {
+        joined &= rustix::io::write(fd(procs), b"0").is_ok();
+    }
+    let mut entered = joined;
+    entered &=
         rustix::thread::move_into_link_name_space(fd(args.mnt), Some(LinkNameSpaceType::Mount))
             .is_ok();
     if args.cgroup >= 0 {
@@ -191,7 +258,13 @@ extern "C" fn holder_main(arg: *mut libc::c_void) -> libc::c_int {
     if rustix::thread::set_capabilities(None, none).is_err() {
         exit(SANDBOX_LOST);
     }
-    if rustix::thread::set_secure_computing_mode(SecureComputingMode::Strict).is_err() {
+    let confined = match args.filter {
+        // Without capabilities a filter needs no_new_privs. Program::load
+        // is one raw syscall; only a failure, which ends us, writes errno.
+        Some(filter) => rustix::thread::set_no_new_privs(true).is_ok() && filter.load(0).is_ok(),
+        None => rustix::thread::set_secure_computing_mode(SecureComputingMode::Strict).is_ok(),
+    };
+    if !confined {
         exit(SANDBOX_LOST);
     }
     let mut byte = [0u8; 1];

@@ -2,13 +2,18 @@
 //! sockets under the test's directory, our shim on its PATH as runtime
 //! `io.containerd.runsc.v1` (CRI handler `runsc`), and runsc state in the
 //! test's own root. CRI handler `runc` is runc through containerd's runc
-//! shim, its state in the test's directory too, to compare with. Dropping it stops containerd by its pid and removes
-//! whatever a failed test left: shims, sandboxes, mounts, cgroups.
+//! shim, its state in the test's directory too, to compare with; CRI
+//! handler `runc-runsc` is our binary through containerd's runc shim, as
+//! its `BinaryName`, with state in the test's root. Dropping it stops
+//! containerd by its pid and removes whatever a failed test left: shims,
+//! sandboxes, mounts, cgroups.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
 
 use super::common::{self, runsc_bin, stderr, stdout, Env};
 
@@ -105,9 +110,15 @@ impl Containerd {
                  [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  \
                  runtime_type = \"io.containerd.runc.v2\"\n\
                  [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n  \
-                 Root = \"{}\"\n",
+                 Root = \"{}\"\n\
+                 [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc-runsc]\n  \
+                 runtime_type = \"io.containerd.runc.v2\"\n\
+                 [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc-runsc.options]\n  \
+                 BinaryName = \"{}\"\n  Root = \"{}\"\n",
                 options.display(),
-                dir.join("runc-root").display()
+                dir.join("runc-root").display(),
+                runsc_bin(),
+                env.root.display()
             );
         } else {
             config += "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n";
@@ -395,6 +406,34 @@ pub fn pod_config(env: &Env, name: &str) -> serde_json::Value {
         "logDirectory": env.path().join("pod-logs").join(name),
         "linux": {"securityContext": {"namespaceOptions": {"network": "NODE", "pid": "POD"}}},
     })
+}
+
+/// CreateContainer of `cmd` as `name` in `pod`, then StartContainer; its id.
+pub fn container(ctd: &Containerd, pod: &str, config: &Value, name: &str, cmd: &[&str]) -> String {
+    let reply = ctd.cri_ok(
+        "CreateContainer",
+        json!({
+            "podSandboxId": pod,
+            "config": {
+                "metadata": {"name": name},
+                "image": {"image": BUSYBOX},
+                "command": cmd,
+                "logPath": format!("{name}.log"),
+            },
+            "sandboxConfig": config,
+        }),
+    );
+    let id = reply["containerId"]
+        .as_str()
+        .expect("containerId")
+        .to_string();
+    ctd.cri_ok("StartContainer", json!({"containerId": id}));
+    id
+}
+
+/// ContainerStatus of `id`.
+pub fn status(ctd: &Containerd, id: &str) -> Value {
+    ctd.cri_ok("ContainerStatus", json!({"containerId": id}))["status"].clone()
 }
 
 /// The leaf cgroups of `ids` under `parent` in every hierarchy, that

@@ -130,10 +130,13 @@ pub fn create_sub(
     let mut locked = store.lock(&opts.id)?;
     locked.container.gofer = Some(record(gofer.pid)?);
     locked.container.init = Some(record(created.init_pid)?);
-    locked.container.status = locked.container.status.transition(Status::Created)?;
+    // The sandbox's sibling, reaped by whoever reaps the sandbox, as the
+    // root container's holder is.
+    locked.container.holder = created.holder.map(record).transpose()?;
+    let status = locked.container.status.transition(Status::Created)?;
+    locked.container.status = status;
     if let Some(p) = &opts.pid_file {
-        // As for a root container: the pid the shim reaps is the sandbox's.
-        write_pid_file(p, pod.sandbox.map(|s| s.pid).unwrap_or(0))?;
+        write_pid_file(p, locked.container.reported_pid(status))?;
     }
     locked.save()?;
     cleanup.release();

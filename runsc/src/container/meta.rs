@@ -60,8 +60,8 @@ pub struct Container {
     pub gofer: Option<ProcessRef>,
     #[serde(default)]
     pub init: Option<ProcessRef>,
-    /// The root container's holder (sandbox/src/holder.rs): the pid we
-    /// report. None for a pod's later container, or an older sandbox.
+    /// The container's holder (sandbox/src/holder.rs): the pid we report.
+    /// None when it could not start, or from an older sandbox.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder: Option<ProcessRef>,
     /// The spec's `linux.cgroupsPath` (None: the default `/runsc/<id>`).

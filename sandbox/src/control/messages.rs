@@ -215,6 +215,9 @@ pub enum Request {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SubCreated {
     pub init_pid: i32,
+    /// The pid to report for it (`crate::holder`), if its holder started.
+    #[serde(default)]
+    pub holder: Option<i32>,
 }
 
 /// The reply to `Exec`.

@@ -54,6 +54,12 @@ impl Server {
                 tracing::warn!("container {id}: record exit status: {e}");
             }
         }
+        if let Some(holder) = c.holder_exit.take() {
+            let code = u8::try_from(status).unwrap_or(u8::MAX);
+            if let Err(e) = rustix::io::write(&holder, &[code]) {
+                tracing::warn!("container {id}: release its holder: {e}");
+            }
+        }
         for w in c.waiters.drain(..) {
             w.reply::<Wait>(Ok(ExitStatus { status }));
         }

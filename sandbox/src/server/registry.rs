@@ -41,6 +41,9 @@ pub struct Container {
     /// Channels to the container's gofer, held open so it stays alive; a
     /// hang-up means the gofer died.
     pub(super) gofer: Vec<Channel>,
+    /// A later container's holder (`crate::holder`) exits with the status
+    /// written here, or as a lost sandbox once it closes.
+    pub(super) holder_exit: Option<OwnedFd>,
 }
 
 impl Container {
@@ -101,6 +104,7 @@ impl Container {
             exit_file,
             cgroup_procs: Vec::new(),
             gofer: Vec::new(),
+            holder_exit: None,
         }
     }
 }

@@ -109,8 +109,27 @@ impl Server {
             &req.options,
         );
         container.cgroup_procs = fds.cgroup_procs;
+        let holder = match crate::holder::start_sub(init_pid, &container.cgroup_procs) {
+            Ok((h, exit)) => {
+                if !h.entered {
+                    tracing::warn!(
+                        "container {}: holder {} could not enter the container's mount \
+                         namespace or cgroup",
+                        req.id,
+                        h.pid
+                    );
+                }
+                container.holder_exit = Some(exit);
+                Some(h.pid)
+            }
+            // We report the sandbox's pid then, as before holders.
+            Err(e) => {
+                tracing::warn!("container {}: start the holder: {e}", req.id);
+                None
+            }
+        };
         self.registry.containers.insert(req.id.clone(), container);
-        Ok(SubCreated { init_pid })
+        Ok(SubCreated { init_pid, holder })
     }
 
     pub(super) fn destroy(&mut self, id: &str) -> Result<(), RemoteError> {
