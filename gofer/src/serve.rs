@@ -50,6 +50,7 @@ where
     }
     confine().map_err(|e| GoferError::Confine(e.into()))?;
     specutils::sys::release_free_memory();
+    specutils::idle_code::drop_idle_code();
     wait_for_hangup(&channels);
     Ok(())
 }

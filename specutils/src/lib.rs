@@ -9,6 +9,7 @@ pub mod error;
 pub mod fs;
 pub mod hooks;
 pub mod id;
+pub mod idle_code;
 pub mod mounts;
 pub mod namespaces;
 pub mod proc;

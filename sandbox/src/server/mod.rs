@@ -40,7 +40,14 @@ pub struct Server {
     holds: Vec<checkpoint::Hold>,
     /// The runtime's namespaces, for the hooks of later containers.
     pod_namespaces: PodNamespaces,
+    /// Whether our code is unmapped since the last request.
+    code_dropped: bool,
 }
+
+/// How long the sandbox waits with nothing to do before it unmaps the
+/// code it ran: past a `run`'s create and start, short beside a
+/// container's life.
+const IDLE_AFTER_MS: u16 = 250;
 
 impl Server {
     pub fn new(
@@ -54,6 +61,7 @@ impl Server {
             root_id,
             retained,
             holds: Vec::new(),
+            code_dropped: false,
             pod_namespaces,
         }
     }
@@ -86,8 +94,20 @@ impl Server {
             for hold in &self.holds {
                 fds.push(PollFd::new(hold.connection.as_fd(), PollFlags::POLLIN));
             }
-            if poll(&mut fds, PollTimeout::NONE).is_err() {
-                continue;
+            // Once nothing has come for a moment, the code the last
+            // requests ran is unmapped (specutils::idle_code).
+            let timeout = match self.code_dropped {
+                true => PollTimeout::NONE,
+                false => PollTimeout::from(IDLE_AFTER_MS),
+            };
+            match poll(&mut fds, timeout) {
+                Err(_) => continue,
+                Ok(0) => {
+                    specutils::idle_code::drop_idle_code();
+                    self.code_dropped = true;
+                    continue;
+                }
+                Ok(_) => self.code_dropped = false,
             }
             let readable = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
             let lost: Vec<String> = watched
