@@ -8,11 +8,9 @@ mod logging;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let args = cli::go_style_args(std::env::args_os().collect());
-    let cli = match cli::Cli::try_parse_from(&args) {
+    let (parsed, args) = cli::parse(std::env::args_os().collect());
+    let cli = match parsed {
         Ok(cli) => cli,
         // --help and --version print as clap renders them; a bad flag or
         // argument is one line, like every other error.

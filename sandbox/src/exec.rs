@@ -130,9 +130,13 @@ pub fn exec(
     // SAFETY: the sandbox is single-threaded, so the child may run ordinary
     // code, as after fork().
     let cloned = unsafe { clone_process(0) };
-    if let Some(fd) = &own_pid_ns {
-        if let Err(e) = nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID) {
-            tracing::error!("return to the sandbox's pid namespace: {e}");
+    // Only the sandbox switches back: the child is in the container's pid
+    // namespace for good, and setns out of it would fail there (and log).
+    if !matches!(cloned, Ok(Cloned::Child)) {
+        if let Some(fd) = &own_pid_ns {
+            if let Err(e) = nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID) {
+                tracing::error!("return to the sandbox's pid namespace: {e}");
+            }
         }
     }
     match cloned.map_err(ExecError::Fork)? {

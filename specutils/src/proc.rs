@@ -6,13 +6,37 @@ use std::io;
 /// /proc/<pid>/stat). A pid plus its start time names one process for good,
 /// even after the pid is reused.
 pub fn start_time(pid: i32) -> io::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let stat = read_stat(pid)?;
     parse_start_time(&stat).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("malformed /proc/{pid}/stat"),
         )
     })
+}
+
+/// `/proc/<pid>/stat`, in one read and the one that sees its end.
+/// `fs::read_to_string` asks the file's size and position (0 for /proc
+/// files), then reads 32 bytes, then twice as much at a time: 9 syscalls
+/// instead of 4, in every liveness check of every command. Lossy: see
+/// below.
+fn read_stat(pid: i32) -> io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat"))?;
+    let mut buf = vec![0u8; 1024];
+    let mut len = 0;
+    loop {
+        match file.read(&mut buf[len..])? {
+            0 => break,
+            n => len += n,
+        }
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+    }
+    // The comm field is whatever bytes the process named itself (a
+    // container's process may pick any): only the numbers after it count.
+    Ok(String::from_utf8_lossy(&buf[..len]).into_owned())
 }
 
 /// The comm field may hold spaces and parentheses, so fields are counted
@@ -38,7 +62,7 @@ pub fn pidfd_pid(pidfd: std::os::fd::BorrowedFd<'_>) -> io::Result<i32> {
 
 /// A process's parent pid (field 4 of /proc/<pid>/stat).
 pub fn parent(pid: i32) -> io::Result<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let stat = read_stat(pid)?;
     stat.rfind(')')
         .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
         .and_then(|p| p.parse().ok())
@@ -81,7 +105,7 @@ pub fn descendants(roots: &[i32], among: &[i32]) -> Vec<i32> {
 /// Whether `pid` is alive and is still the process that started at
 /// `start_time`. A zombie counts as gone.
 pub fn is_same_process_alive(pid: i32, start_time: u64) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    let Ok(stat) = read_stat(pid) else {
         return false;
     };
     let zombie = stat

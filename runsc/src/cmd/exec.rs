@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{Capability, Process, Spec};
+use oci_spec::runtime::{Capability, Process};
 use runsc::api::Container;
 use runsc::container::exec::ExecOptions;
 
@@ -76,9 +76,9 @@ pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
             let spec_path = store.dir(&id).join(runsc::container::files::SPEC_NAME);
             let data = std::fs::read(&spec_path)
                 .with_context(|| format!("read {}", spec_path.display()))?;
-            let spec: Spec = serde_json::from_slice(&data)
+            let spec: ProcessOfSpec = serde_json::from_slice(&data)
                 .with_context(|| format!("parse {}", spec_path.display()))?;
-            build_process(spec.process().clone().unwrap_or_default(), &a)?
+            build_process(spec.process.unwrap_or_default(), &a)?
         }
     };
     if process.args().as_ref().is_none_or(|v| v.is_empty()) {
@@ -93,6 +93,14 @@ pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
         child_flags: super::child_flags(g),
     })?;
     Ok(status.clamp(0, 255) as u8)
+}
+
+/// The one part of the container's spec.json that `exec` uses: serde
+/// skips the rest (mounts, the seccomp profile's syscall lists, ...)
+/// instead of building it.
+#[derive(serde::Deserialize)]
+struct ProcessOfSpec {
+    process: Option<Process>,
 }
 
 /// The container's own process settings with the flags applied, as runc

@@ -129,8 +129,11 @@ pub fn apply(process: &Process) -> Result<(), InitError> {
         .iter()
         .map(|g| Gid::from_raw(*g))
         .collect();
-    if !setgroups_denied() {
-        nix::unistd::setgroups(&groups).map_err(os("set additional groups"))?;
+    // Asked only when setgroups fails: reading /proc cost every process
+    // a path walk and six syscalls for the rare user namespace that denies.
+    match nix::unistd::setgroups(&groups) {
+        Err(nix::errno::Errno::EPERM) if setgroups_denied() => {}
+        other => other.map_err(os("set additional groups"))?,
     }
     nix::unistd::setresgid(gid, gid, gid).map_err(os(format!("set gid {gid}")))?;
     nix::unistd::setresuid(uid, uid, uid).map_err(os(format!("set uid {uid}")))?;
