@@ -32,7 +32,7 @@ impl Cgroup {
                 // leaf has no limit files; never the leaf itself, which would
                 // then be refused processes ("no internal processes").
                 if h.kind == Kind::V2 {
-                    self.enable_controllers(&current, &controllers)?;
+                    enable_controllers(&current, &controllers);
                 }
                 let parent = current.clone();
                 current.push(component);
@@ -50,23 +50,6 @@ impl Cgroup {
                         self.set_clone_children(&current, depth + 1 < leaf_depth);
                     }
                 }
-            }
-        }
-        Ok(())
-    }
-
-    /// Enables in `dir`'s `cgroup.subtree_control` those of `controllers`
-    /// it lacks; a failure to enable one is only logged, as the limits that
-    /// need it then fail by name.
-    fn enable_controllers(&self, dir: &Path, controllers: &str) -> Result<(), CgroupError> {
-        let file = dir.join("cgroup.subtree_control");
-        let enabled = self.read(&file)?;
-        for controller in controllers.split_whitespace() {
-            if enabled.split_whitespace().any(|c| c == controller) {
-                continue;
-            }
-            if let Err(e) = fs::write(&file, format!("+{controller}")) {
-                tracing::debug!("cannot enable {controller} in {}: {e}", file.display());
             }
         }
         Ok(())
@@ -128,6 +111,26 @@ impl Cgroup {
         match fs::remove_dir(dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(remove_err(e)),
             _ => Ok(()),
+        }
+    }
+}
+
+/// Enables in `dir`'s `cgroup.subtree_control` those of `controllers` it
+/// lacks. A failure is only logged, as the limits that need a controller
+/// then fail by name; where the file cannot be read, every controller is
+/// written, as before this check.
+fn enable_controllers(dir: &Path, controllers: &str) {
+    let file = dir.join("cgroup.subtree_control");
+    let enabled = fs::read_to_string(&file).unwrap_or_else(|e| {
+        tracing::debug!("cannot read {}: {e}", file.display());
+        String::new()
+    });
+    for controller in controllers.split_whitespace() {
+        if enabled.split_whitespace().any(|c| c == controller) {
+            continue;
+        }
+        if let Err(e) = fs::write(&file, format!("+{controller}")) {
+            tracing::debug!("cannot enable {controller} in {}: {e}", file.display());
         }
     }
 }
