@@ -3,22 +3,8 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::{edit_config, Env, Reaper};
 use serde_json::json;
-
-/// The v1 devices hierarchy's mount point, if the host has one.
-fn devices_root() -> Option<String> {
-    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    table.lines().find_map(|line| {
-        let (before, after) = line.split_once(" - ")?;
-        let mut after = after.split(' ');
-        let is_devices =
-            after.next()? == "cgroup" && after.nth(1)?.split(',').any(|o| o == "devices");
-        is_devices.then(|| before.split(' ').nth(4).map(str::to_owned))?
-    })
-}
 
 #[test]
 fn device_rules_and_pids_limit_reach_the_cgroup() {
@@ -44,8 +30,8 @@ fn device_rules_and_pids_limit_reach_the_cgroup() {
     env.ok(&["create", "-b", bundle.to_str().unwrap(), &id]);
     let cgroup = format!("runsc/{id}");
     // cgroup2 has no devices files (its rules would be an eBPF program).
-    if let Some(devices) = devices_root() {
-        let list = std::fs::read_to_string(Path::new(&devices).join(&cgroup).join("devices.list"))
+    if let Some(devices) = common::v1_hierarchy("devices") {
+        let list = std::fs::read_to_string(devices.join(&cgroup).join("devices.list"))
             .expect("read devices.list");
         let rules: Vec<&str> = list.lines().collect();
         // Without our rules the cgroup would inherit its parent's "a *:* rwm".

@@ -273,6 +273,17 @@ pub fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
     dirs
 }
 
+/// The mount point of the v1 hierarchy that holds `controller`, if any.
+pub fn v1_hierarchy(controller: &str) -> Option<PathBuf> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    table.lines().find_map(|line| {
+        let (before, after) = line.split_once(" - ")?;
+        let mut after = after.split(' ');
+        let holds = after.next()? == "cgroup" && after.nth(1)?.split(',').any(|o| o == controller);
+        holds.then(|| before.split(' ').nth(4).map(PathBuf::from))?
+    })
+}
+
 /// Edits a bundle's config.json in place.
 pub fn edit_config(bundle: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = bundle.join("config.json");

@@ -61,14 +61,20 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
     // SIGKILL first; a paused container's processes only die once thawed,
     // which removing the cgroup does.
     let sandbox = if is_sub { None } else { container.sandbox };
-    // Without a cgroup to empty, the init goes explicitly, and its pid
-    // namespace with it.
-    let init = if cgroup.is_none() {
+    // The init goes explicitly, and with it its pid namespace, whose
+    // processes the kernel kills and reaps before the init's exit shows;
+    // so does the holder, which lives outside it. Without a cgroup that is
+    // all there is to empty; with one, the cgroup is then empty for the
+    // first rmdir, with no freeze, kill and thaw round (which still
+    // catches whatever else joined it). A later container's init is the
+    // sandbox's to end.
+    let init = if cgroup.is_none() || !is_sub {
         container.init
     } else {
         None
     };
-    let pidfds: Vec<_> = [init, sandbox, container.gofer]
+    let holder = if is_sub { None } else { container.holder };
+    let pidfds: Vec<_> = [init, holder, sandbox, container.gofer]
         .into_iter()
         .flatten()
         .filter_map(kill)
