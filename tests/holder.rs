@@ -33,10 +33,13 @@ fn detached(env: &Env, name: &str, cmd: &[&str]) -> (String, i32) {
     (id, pid)
 }
 
-/// Reaps `pid`, which must be our child, and returns its exit code.
+/// Reaps `pid`, which must be our child, and returns its status as a
+/// shim reports it: the exit code, or 128 + the signal that killed it
+/// (`delete --force` SIGKILLs the holder, as runc's SIGKILLs its init).
 fn exit_code_of(pid: i32) -> i32 {
     match waitpid(Pid::from_raw(pid), None).expect("wait for the reported pid") {
         WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, signal, _) => 128 + signal as i32,
         other => panic!("reported pid {pid} ended as {other:?}"),
     }
 }
