@@ -12,7 +12,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::unprivileged::Unprivileged;
-use common::{assert_fails_with, edit_config, runsc_bin, stderr, stdout, wait_for, Env};
+use common::{
+    assert_fails_with, edit_config, runsc_bin, stderr, stdout, succeeded as ok, wait_for, Env,
+};
 
 /// The tests share one user, and each kills all its processes at the end.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -81,16 +83,6 @@ impl World {
             assert!(!cg.exists(), "cgroup left: {}", cg.display());
         }
     }
-}
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}): {}",
-        out.status,
-        stderr(&out)
-    );
-    stdout(&out)
 }
 
 #[test]

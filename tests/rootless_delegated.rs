@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::unprivileged::Unprivileged;
-use common::{edit_config, runsc_bin, stderr, stdout, wait_for, Env};
+use common::{edit_config, runsc_bin, succeeded as ok, wait_for, Env};
 
 /// The delegated subtree, removed (after the user's processes are gone)
 /// pass or fail.
@@ -87,16 +87,6 @@ impl Drop for Delegated {
             }
         }
     }
-}
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}): {}",
-        out.status,
-        stderr(&out)
-    );
-    stdout(&out)
 }
 
 #[test]

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use common::systemd::pure_v2_with_systemd;
 use common::unprivileged::{Unprivileged, USER};
-use common::{assert_fails_with, edit_config, runsc_bin, stderr, stdout, wait_for, Env};
+use common::{
+    assert_fails_with, edit_config, runsc_bin, stderr, stdout, succeeded as ok, wait_for, Env,
+};
 use podman_support::ULIMITS;
 
 /// The tests share one user and its manager.
@@ -93,16 +95,6 @@ fn runsc(env: &Env, user: &Unprivileged, lingering: &Lingering, args: &[&str]) -
     let mut full = vec![bus.as_str(), runsc_bin()];
     full.extend(args);
     env.output(user.cmd(&user.home, "env", &full))
-}
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}): {}",
-        out.status,
-        stderr(&out)
-    );
-    stdout(&out)
 }
 
 /// The cgroup `pid` is in, as /proc/PID/cgroup names it.

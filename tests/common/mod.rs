@@ -342,6 +342,17 @@ pub fn receive_master(listener: &std::os::unix::net::UnixListener) -> std::os::f
     panic!("no descriptor on the console socket");
 }
 
+/// Asserts that `out`, of the command `what`, succeeded; its stdout.
+pub fn succeeded(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?}): {}",
+        out.status,
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
