@@ -481,19 +481,32 @@ impl Drop for Containerd {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
-        let ids: Vec<String> = std::fs::read_dir(&self.runsc_root)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for id in &ids {
-            let _ = Command::new(runsc_bin())
-                .arg("--root")
-                .arg(&self.runsc_root)
-                .args(["delete", "--force", id])
-                .output();
+        // Ours, in our shim's root, and in the per-namespace roots that
+        // runc's shim gives us as its BinaryName (handler `runc-runsc`).
+        let entries = |root: &Path| -> Vec<std::fs::DirEntry> {
+            std::fs::read_dir(root)
+                .map(|d| d.flatten().collect())
+                .unwrap_or_default()
+        };
+        let mut roots = vec![self.runsc_root.clone()];
+        roots.extend(
+            entries(&self.runsc_root)
+                .iter()
+                .filter(|e| e.path().is_dir() && !e.path().join("meta.json").exists())
+                .map(|e| e.path()),
+        );
+        for root in &roots {
+            for entry in entries(root) {
+                if !entry.path().join("meta.json").exists() {
+                    continue;
+                }
+                let _ = Command::new(runsc_bin())
+                    .arg("--root")
+                    .arg(root)
+                    .args(["delete", "--force"])
+                    .arg(entry.file_name())
+                    .output();
+            }
         }
         // runc's containers, under the runc shim's root per namespace.
         let runc_root = self.dir.join("runc-root");
