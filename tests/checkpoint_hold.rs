@@ -130,7 +130,7 @@ fn the_sandbox_refuses_exec_during_a_checkpoint_and_a_failed_one_thaws() {
     let image = env.path().join("image");
     let mut checkpoint = env
         .cmd(&["checkpoint", "--image-path", image.to_str().unwrap(), &id])
-        .env("PATH", slow_criu(&env, 4))
+        .env("PATH", slow_criu(&env, 8))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -143,20 +143,22 @@ fn the_sandbox_refuses_exec_during_a_checkpoint_and_a_failed_one_thaws() {
     let null = File::open("/dev/null").expect("open /dev/null");
     let mut process = Process::default();
     process.set_args(Some(vec!["true".into()]));
-    let until = Instant::now() + Duration::from_secs(3);
-    let (refused, took) = loop {
-        let t = Instant::now();
-        let stdio = Stdio::Streams(vec![null.as_fd(); 3]);
-        match sandbox.exec(&id, process.clone(), stdio) {
-            Err(e) if e.to_string().contains("being checkpointed") => break (e, t.elapsed()),
-            _ => {}
-        }
-        assert!(
-            Instant::now() < until,
-            "exec never refused during the checkpoint"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    // Our own execs must not be in flight when the hold begins: the
+    // frontend then finds processes outside the init's tree, refuses to
+    // checkpoint and ends the hold at once. So the freeze comes first.
+    wait_for("the checkpoint's freeze", Duration::from_secs(20), || {
+        frozen(&id)
+    });
+    let t = Instant::now();
+    let stdio = Stdio::Streams(vec![null.as_fd(); 3]);
+    let Err(refused) = sandbox.exec(&id, process.clone(), stdio) else {
+        panic!("exec ran during the checkpoint");
     };
+    let took = t.elapsed();
+    assert!(
+        refused.to_string().contains("being checkpointed"),
+        "exec: {refused}"
+    );
     assert!(
         took < Duration::from_secs(1),
         "exec waited {took:?}: {refused}"
