@@ -1,7 +1,8 @@
 //! An idle sandbox and gofer keep none of runsc's code mapped
 //! (specutils/src/idle_code.rs): measured from outside, in
 //! /proc/<pid>/smaps, the resident size of their read-only mappings of the
-//! runsc binary, after `run -d` and again after an `exec`.
+//! runsc binary, after `run -d` and again after an `exec`; and they give
+//! back the stack pages setup dirtied (specutils/src/idle_stack.rs).
 
 mod common;
 
@@ -37,6 +38,21 @@ fn resident_code_percent(pid: i64) -> u64 {
     100 * rss / size
 }
 
+/// The resident size, in KiB, of `pid`'s main thread stack.
+fn stack_rss_kib(pid: i64) -> u64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).expect("smaps");
+    let mut lines = smaps.lines().skip_while(|l| !l.ends_with(" [stack]"));
+    assert!(lines.next().is_some(), "no [stack] mapping in {pid}");
+    let rss = lines
+        .find_map(|l| l.strip_prefix("Rss:"))
+        .expect("Rss of [stack]");
+    rss.trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .expect("Rss in kB")
+}
+
 #[test]
 fn idle_sandboxes_and_gofers_unmap_their_code() {
     if common::skip_without_root() {
@@ -60,6 +76,14 @@ fn idle_sandboxes_and_gofers_unmap_their_code() {
     // before this); idle, only what the wait loop runs comes back (the
     // kernel maps 16 pages around each fault): under 20%.
     let small = |pid: i64| resident_code_percent(pid) < 25;
+    // Setup leaves 64 KiB or more of stack resident in each; idle, only
+    // the frames still live (under 50 KiB, release and debug builds).
+    let stack_small = |pid: i64| stack_rss_kib(pid) < 56;
+    wait_for(
+        "the gofer and sandbox to give back their setup stack",
+        Duration::from_secs(5),
+        || stack_small(gofer) && stack_small(sandbox),
+    );
     wait_for(
         "the gofer to unmap its code",
         Duration::from_secs(5),

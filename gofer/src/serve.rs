@@ -51,6 +51,7 @@ where
     confine().map_err(|e| GoferError::Confine(e.into()))?;
     specutils::sys::release_free_memory();
     specutils::idle_code::drop_idle_code();
+    specutils::idle_stack::drop_idle_stack();
     wait_for_hangup(&channels);
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod fs;
 pub mod hooks;
 pub mod id;
 pub mod idle_code;
+pub mod idle_stack;
 pub mod mounts;
 pub mod namespaces;
 pub mod proc;

@@ -95,7 +95,8 @@ impl Server {
                 fds.push(PollFd::new(hold.connection.as_fd(), PollFlags::POLLIN));
             }
             // Once nothing has come for a moment, the code the last
-            // requests ran is unmapped (specutils::idle_code).
+            // requests ran is unmapped (specutils::idle_code), and the
+            // stack they dirtied given back (specutils::idle_stack).
             let timeout = match self.code_dropped {
                 true => PollTimeout::NONE,
                 false => PollTimeout::from(IDLE_AFTER_MS),
@@ -104,6 +105,7 @@ impl Server {
                 Err(_) => continue,
                 Ok(0) => {
                     specutils::idle_code::drop_idle_code();
+                    specutils::idle_stack::drop_idle_stack();
                     self.code_dropped = true;
                     continue;
                 }
