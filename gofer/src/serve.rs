@@ -12,9 +12,12 @@ use crate::donation::{donate, make_mount, make_rootfs, GoferError};
 
 /// Donates the rootfs on `channels[0]` and the bind mounts on the rest,
 /// then calls `confine` (the gofer needs no more privilege once the mounts
-/// are made) and blocks until every channel is closed by the sandbox.
+/// are made) and blocks until every channel is closed by the sandbox. The
+/// spec is dropped before the wait: the gofer idles for the container's
+/// life, and a parsed spec (a seccomp profile's hundreds of names) would
+/// keep its heap pages resident all that time.
 pub fn serve<E>(
-    spec: &Spec,
+    spec: Spec,
     bundle: &Path,
     channels: Vec<OwnedFd>,
     confine: impl FnOnce() -> Result<(), E>,
@@ -23,14 +26,14 @@ where
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let channels: Vec<Channel> = channels.into_iter().map(Channel::from_fd).collect();
-    let mounts = donated_mounts(spec);
+    let mounts = donated_mounts(&spec);
     if channels.len() != mounts.len() + 1 {
         return Err(GoferError::Channels {
             got: channels.len(),
             wanted: mounts.len() + 1,
         });
     }
-    let rootfs = specutils::spec::rootfs_path(bundle, spec);
+    let rootfs = specutils::spec::rootfs_path(bundle, &spec);
     donate(&channels[0], &rootfs, make_rootfs(&rootfs))?;
     for ((_, m), channel) in mounts.iter().zip(&channels[1..]) {
         let (source, made) = match bind_source(bundle, m) {
@@ -48,10 +51,13 @@ where
         };
         donate(channel, &source, made)?;
     }
+    drop(mounts);
+    drop(spec);
     confine().map_err(|e| GoferError::Confine(e.into()))?;
-    specutils::sys::release_free_memory();
     specutils::idle_code::drop_idle_code();
     specutils::idle_stack::drop_idle_stack();
+    // Last: the two above read /proc into buffers they then free.
+    specutils::sys::release_free_memory();
     wait_for_hangup(&channels);
     Ok(())
 }
@@ -97,7 +103,7 @@ mod tests {
         let (b, _b) = std::os::unix::net::UnixStream::pair().expect("socketpair");
         let confined = std::cell::Cell::new(false);
         let err = serve(
-            &spec,
+            spec,
             Path::new("/nonexistent-bundle"),
             vec![a.into(), b.into()],
             || -> Result<(), String> {

@@ -29,7 +29,7 @@ pub fn run(_g: &GlobalFlags, mut a: Args) -> Result<u8> {
     .context("make the gofer's / a slave mount")?;
     let spec = super::read_spec_fd(a.fds.one(ChildFd::Spec)?)?;
     let channels = a.fds.many(ChildFd::Mounts)?;
-    gofer::serve::serve(&spec, &a.bundle, channels, confine).context("gofer")?;
+    gofer::serve::serve(spec, &a.bundle, channels, confine).context("gofer")?;
     Ok(0)
 }
 

@@ -95,8 +95,9 @@ impl Server {
                 fds.push(PollFd::new(hold.connection.as_fd(), PollFlags::POLLIN));
             }
             // Once nothing has come for a moment, the code the last
-            // requests ran is unmapped (specutils::idle_code), and the
-            // stack they dirtied given back (specutils::idle_stack).
+            // requests ran is unmapped (specutils::idle_code), the stack
+            // they dirtied given back (specutils::idle_stack), and then
+            // the heap they freed, /proc buffers of those two included.
             let timeout = match self.code_dropped {
                 true => PollTimeout::NONE,
                 false => PollTimeout::from(IDLE_AFTER_MS),
@@ -106,6 +107,7 @@ impl Server {
                 Ok(0) => {
                     specutils::idle_code::drop_idle_code();
                     specutils::idle_stack::drop_idle_stack();
+                    specutils::sys::release_free_memory();
                     self.code_dropped = true;
                     continue;
                 }
