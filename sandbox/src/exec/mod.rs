@@ -134,16 +134,21 @@ pub fn exec(
         pid,
         source: e.into(),
     })?;
-    let mut plan = plan::Plan::new(plan::Inputs {
-        process,
-        rlimits: target.rlimits,
-        cgroup_procs: target.cgroup_procs,
-        joins: &joins,
-        fds: &fds,
-        root: root.as_fd(),
-        baseline: target.baseline,
-        seccomp: target.seccomp,
-    })?;
+    let mut plan = plan::Plan::new(
+        plan::Inputs {
+            process,
+            rlimits: target.rlimits,
+            cgroup_procs: target.cgroup_procs,
+            joins: &joins,
+            fds: &fds,
+            baseline: target.baseline,
+            seccomp: target.seccomp,
+        },
+        root.as_fd(),
+    )?;
+    // Not the child's to inherit: a cwd of /proc/self/fd/<n> must name
+    // none of our directories.
+    drop(root);
     // Our children are born in the container's pid namespace until we
     // switch back right after the clone.
     if let Some(fd) = &pid_ns {

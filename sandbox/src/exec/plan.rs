@@ -82,16 +82,15 @@ pub(super) struct Inputs<'a> {
     pub cgroup_procs: &'a [OwnedFd],
     pub joins: &'a [(CloneFlags, OwnedFd)],
     pub fds: &'a [OwnedFd],
-    /// The container's root directory, where HOME is looked up.
-    pub root: BorrowedFd<'a>,
     pub baseline: Option<&'a Program>,
     pub seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
 impl<'a> Plan<'a> {
     /// Checks and prepares everything; what would fail here fails with the
-    /// same text as it did in the child.
-    pub fn new(i: Inputs<'a>) -> Result<Self, InitError> {
+    /// same text as it did in the child. HOME is looked up under `root`,
+    /// the container's root directory.
+    pub fn new(i: Inputs<'a>, root: BorrowedFd<'_>) -> Result<Self, InitError> {
         let process = i.process;
         let stdio = stdio(process, i.fds)?;
         let own = process.rlimits().as_deref().filter(|r| !r.is_empty());
@@ -104,7 +103,7 @@ impl<'a> Plan<'a> {
         let mut strings = init::cstrings(process.args().as_deref().unwrap_or(&[]))?;
         let argc = strings.len();
         let mut env = process.env().clone().unwrap_or_default();
-        env.extend(identity::missing_home_in(process, i.root));
+        env.extend(identity::missing_home_in(process, root));
         strings.extend(init::cstrings(&env)?);
         let pointers = |s: &[CString]| {
             let mut v: Vec<*const libc::c_char> = s.iter().map(|c| c.as_ptr()).collect();
