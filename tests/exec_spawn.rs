@@ -108,6 +108,40 @@ fn hundreds_of_execs_leave_the_sandbox_as_it_was() {
     );
 }
 
+/// Flags, command, and what the error must say: the texts the fork'd
+/// child wrote itself, which runc's users see alike.
+type Refusal<'a> = (&'a [&'a str], &'a [&'a str], &'a str);
+
+/// Runs each refused exec in a sleeper of `bundle`; each must fail with
+/// its text and leave no process in the sandbox, which must still take
+/// an exec afterwards.
+fn assert_refused(env: &Env, bundle: &std::path::Path, name: &str, cases: &[Refusal<'_>]) {
+    let id = env.id(name);
+    let reaper = Reaper {
+        env,
+        ids: vec![id.clone()],
+    };
+    env.ok(&["run", "--detach", "-b", bundle.to_str().unwrap(), &id]);
+    let sandbox = sandbox_pid(env, &id);
+    let before = children(sandbox);
+    for (flags, cmd, needle) in cases {
+        let mut line = vec!["exec"];
+        line.extend(*flags);
+        line.push(&id);
+        line.extend(*cmd);
+        let out = env.runsc(&line);
+        assert_fails_with(&out, needle);
+        assert_eq!(
+            children(sandbox),
+            before,
+            "{line:?} left a process in the sandbox"
+        );
+    }
+    assert_eq!(env.ok(&["exec", &id, "echo", "ok"]).trim(), "ok");
+    drop(reaper);
+    env.assert_clean(&[&id]);
+}
+
 #[test]
 fn a_failed_exec_says_why_and_leaves_no_process() {
     if common::skip_without_root() {
@@ -115,16 +149,7 @@ fn a_failed_exec_says_why_and_leaves_no_process() {
     }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
-    let id = env.id("fail");
-    let reaper = Reaper {
-        env: &env,
-        ids: vec![id.clone()],
-    };
-    env.ok(&["run", "--detach", "-b", bundle.to_str().unwrap(), &id]);
-    let sandbox = sandbox_pid(&env, &id);
-    let before = children(sandbox);
-    // Flags, command, and what the error must say.
-    let cases: [(&[&str], &[&str], &str); 6] = [
+    let cases: [Refusal<'_>; 6] = [
         (
             &[],
             &["nosuchcmd"],
@@ -153,21 +178,34 @@ fn a_failed_exec_says_why_and_leaves_no_process() {
         ),
         (&["--cap", "CAP_NO_SUCH"], &["true"], "CAP_NO_SUCH"),
     ];
-    for (flags, cmd, needle) in cases {
-        let mut line = vec!["exec"];
-        line.extend(flags);
-        line.push(&id);
-        line.extend(cmd);
-        let out = env.runsc(&line);
-        assert_fails_with(&out, needle);
-        assert_eq!(
-            children(sandbox),
-            before,
-            "{line:?} left a process in the sandbox"
-        );
+    assert_refused(&env, &bundle, "fail", &cases);
+}
+
+/// Users and groups the container's user namespace does not map.
+#[test]
+fn a_user_outside_the_user_namespace_is_refused() {
+    if common::skip_without_root() {
+        return;
     }
-    // And the container still takes execs.
-    assert_eq!(env.ok(&["exec", &id, "echo", "ok"]).trim(), "ok");
-    drop(reaper);
-    env.assert_clean(&[&id]);
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    common::edit_config(&bundle, common::add_user_namespace);
+    let cases: [Refusal<'_>; 3] = [
+        (
+            &["--user", "70000"],
+            &["true"],
+            "set uid 70000: Invalid argument",
+        ),
+        (
+            &["--user", "0:70000"],
+            &["true"],
+            "set gid 70000: Invalid argument",
+        ),
+        (
+            &["--user", "1000", "--additional-gids", "70000"],
+            &["true"],
+            "set additional groups: Invalid argument",
+        ),
+    ];
+    assert_refused(&env, &bundle, "user", &cases);
 }
