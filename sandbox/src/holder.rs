@@ -182,13 +182,8 @@ pub fn release(code: u8) {
 /// Clones the holder: CLONE_VM (our memory), CLONE_PARENT (our parent's
 /// child), every signal blocked (it has no handler to run them).
 fn clone_holder(stack: &'static mut [u8], args: &'static mut Args) -> std::io::Result<i32> {
-    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
-    let mut old = SigSet::empty();
-    pthread_sigmask(
-        SigmaskHow::SIG_SETMASK,
-        Some(&SigSet::all()),
-        Some(&mut old),
-    )?;
+    use nix::sys::signal::{pthread_sigmask, SigmaskHow};
+    let old = specutils::sys::block_all_signals()?;
     // Stacks grow down on every architecture we build for; 16-byte aligned.
     let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
     let flags = libc::CLONE_VM | libc::CLONE_PARENT | libc::SIGCHLD;

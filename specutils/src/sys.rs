@@ -279,6 +279,20 @@ pub fn pivot_into(new_root: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Blocks every signal of the calling thread, as around a clone whose
+/// child shares our memory and must not run our handlers; returns the
+/// mask to put back.
+pub fn block_all_signals() -> io::Result<nix::sys::signal::SigSet> {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+    let mut old = SigSet::empty();
+    pthread_sigmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut old),
+    )?;
+    Ok(old)
+}
+
 /// Unblocks every signal of the calling thread. Only sigemptyset and
 /// sigprocmask, both async-signal-safe: callable between fork and exec,
 /// where a child must not keep the signals its parent blocked.

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use caps::{CapSet, Capability as Cap, CapsHashSet};
@@ -51,7 +51,7 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<(), InitError> {
     Ok(())
 }
 
-fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+pub(crate) fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
     Some(match name {
         "RLIMIT_AS" => libc::RLIMIT_AS,
         "RLIMIT_CORE" => libc::RLIMIT_CORE,
@@ -171,13 +171,20 @@ fn setgroups_denied() -> bool {
 
 /// The file to exec: args[0] as a path, or found in the spec's PATH.
 pub fn find_executable(process: &Process) -> Result<CString, InitError> {
-    let arg0 = process
-        .args()
-        .as_deref()
-        .and_then(|a| a.first())
-        .ok_or_else(|| InitError::Invalid("process.args is empty".into()))?;
+    let (candidates, search) = exec_candidates(process)?;
+    let found = candidates
+        .into_iter()
+        .find(|c| !search || is_executable(Path::new(std::ffi::OsStr::from_bytes(c.as_bytes()))));
+    found.ok_or_else(|| not_in_path(process))
+}
+
+/// The files that may be the one to exec, in turn, and whether they are
+/// a search of PATH (else args[0] names the file itself, the only one).
+pub fn exec_candidates(process: &Process) -> Result<(Vec<CString>, bool), InitError> {
+    let arg0 = arg0(process)?;
     if arg0.contains('/') {
-        return Ok(specutils::sys::cstring(arg0).map_err(os("executable path"))?);
+        let exe = specutils::sys::cstring(arg0).map_err(os("executable path"))?;
+        return Ok((vec![exe], false));
     }
     let path = process
         .env()
@@ -186,19 +193,31 @@ pub fn find_executable(process: &Process) -> Result<CString, InitError> {
         .iter()
         .rev()
         .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-        .to_string();
-    for dir in path.split(':').filter(|d| !d.is_empty()) {
-        let candidate: PathBuf = Path::new(dir).join(arg0);
-        if is_executable(&candidate) {
-            return CString::new(candidate.as_os_str().as_bytes()).map_err(|_| {
-                InitError::Invalid(format!("{} contains a NUL byte", candidate.display()))
-            });
-        }
-    }
-    Err(InitError::Invalid(format!(
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    // A name with a NUL byte cannot exist: it is not found.
+    let candidates = path
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .filter_map(|dir| CString::new(Path::new(dir).join(arg0).as_os_str().as_bytes()).ok())
+        .collect();
+    Ok((candidates, true))
+}
+
+fn arg0(process: &Process) -> Result<&str, InitError> {
+    process
+        .args()
+        .as_deref()
+        .and_then(|a| a.first())
+        .map(String::as_str)
+        .ok_or_else(|| InitError::Invalid("process.args is empty".into()))
+}
+
+/// No file of PATH is args[0].
+pub fn not_in_path(process: &Process) -> InitError {
+    let arg0 = arg0(process).unwrap_or_default();
+    InitError::Invalid(format!(
         "exec: {arg0:?}: executable file not found in $PATH"
-    )))
+    ))
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -211,23 +230,51 @@ fn is_executable(path: &Path) -> bool {
 /// container's root. The image is untrusted: only a regular file is read,
 /// and only its first MiB.
 pub fn missing_home(process: &Process) -> Option<String> {
+    missing_home_by(process, |uid| passwd_home(Path::new("/etc/passwd"), uid))
+}
+
+/// [`missing_home`] for a process outside the container, whose root
+/// directory it holds as `root`: symlinks resolve inside it, as in the
+/// container.
+pub fn missing_home_in(process: &Process, root: std::os::fd::BorrowedFd<'_>) -> Option<String> {
+    missing_home_by(process, |uid| {
+        let fd = rustix::fs::openat2(
+            root,
+            "etc/passwd",
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::NONBLOCK
+                | rustix::fs::OFlags::NOCTTY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+            rustix::fs::ResolveFlags::IN_ROOT,
+        )
+        .ok()?;
+        home_in(std::fs::File::from(fd), uid)
+    })
+}
+
+fn missing_home_by(process: &Process, home: impl FnOnce(u32) -> Option<String>) -> Option<String> {
     let env = process.env().as_deref().unwrap_or(&[]);
     if env.iter().any(|e| e.starts_with("HOME=")) {
         return None;
     }
-    let uid = process.user().uid();
-    let home = passwd_home(Path::new("/etc/passwd"), uid).unwrap_or_else(|| "/".to_string());
+    let home = home(process.user().uid()).unwrap_or_else(|| "/".to_string());
     Some(format!("HOME={home}"))
 }
 
 fn passwd_home(path: &Path, uid: u32) -> Option<String> {
-    use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
         .ok()?;
+    home_in(file, uid)
+}
+
+/// The home of `uid` in the passwd file `file`.
+fn home_in(file: std::fs::File, uid: u32) -> Option<String> {
+    use std::io::Read;
     if !file.metadata().ok()?.is_file() {
         return None;
     }

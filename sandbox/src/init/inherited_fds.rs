@@ -34,7 +34,7 @@ pub fn close_on_exec_from(first: u32) -> Result<(), InitError> {
     Ok(())
 }
 
-fn close_range_cloexec(first: u32) -> std::io::Result<()> {
+pub(crate) fn close_range_cloexec(first: u32) -> std::io::Result<()> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes flags.
     let rc = unsafe {
         libc::syscall(
@@ -52,7 +52,7 @@ fn close_range_cloexec(first: u32) -> std::io::Result<()> {
 
 /// The directory listing's own descriptor, closed by the time its number
 /// is read, is the one that may be gone: that is no error.
-fn set_cloexec(fd: i32) -> Result<(), rustix::io::Errno> {
+pub(crate) fn set_cloexec(fd: i32) -> Result<(), rustix::io::Errno> {
     // SAFETY: the descriptor is only borrowed for two fcntl calls that
     // change its flags; a closed number yields EBADF, nothing worse.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };

@@ -11,7 +11,7 @@ pub(crate) mod console;
 mod devices;
 pub(crate) mod identity;
 mod in_root;
-mod inherited_fds;
+pub(crate) mod inherited_fds;
 mod lsm;
 mod namespaces;
 mod rootfs;
@@ -457,7 +457,7 @@ fn apply_sysctls(spec: &Spec) -> Result<(), InitError> {
     Ok(())
 }
 
-fn cstrings(items: &[String]) -> Result<Vec<CString>, InitError> {
+pub(crate) fn cstrings(items: &[String]) -> Result<Vec<CString>, InitError> {
     items
         .iter()
         .map(|s| Ok(specutils::sys::cstring(s).map_err(os("process argument"))?))

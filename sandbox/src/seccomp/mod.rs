@@ -63,6 +63,14 @@ impl Filter {
     /// this. The caller must either have set no_new_privs or hold
     /// CAP_SYS_ADMIN.
     pub fn load(&self) -> Result<Option<OwnedFd>, SeccompError> {
+        let flags = self.load_flags();
+        self.program
+            .load(flags)
+            .map_err(|e| SeccompError::Load(flags, e))
+    }
+
+    /// The SECCOMP_FILTER_FLAG_* that [`Filter::load`] passes the kernel.
+    pub fn load_flags(&self) -> libc::c_ulong {
         let mut flags = self.flags;
         if self.notify {
             flags |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
@@ -75,9 +83,7 @@ impl Filter {
             // The kernel refuses it without a listener, which it is about.
             flags &= !libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
         }
-        self.program
-            .load(flags)
-            .map_err(|e| SeccompError::Load(flags, e))
+        flags
     }
 
     /// A filter built from a prepared libseccomp context, as it is.

@@ -102,25 +102,7 @@ impl Program {
     ///
     /// The caller must have set no_new_privs or hold CAP_SYS_ADMIN.
     pub fn load(&self, flags: libc::c_ulong) -> io::Result<Option<OwnedFd>> {
-        // new() keeps the length within u16.
-        let len = u16::try_from(self.0.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
-        let prog = libc::sock_fprog {
-            len,
-            filter: self.0.as_ptr().cast_mut(),
-        };
-        // SAFETY: `prog` points at `len` initialized instructions that
-        // outlive the call; the kernel only reads them.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                flags,
-                &prog as *const libc::sock_fprog,
-            )
-        };
-        if ret < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let ret = self.load_raw(flags).map_err(io::Error::from_raw_os_error)?;
         if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
             // With TSYNC, a positive value is a thread that could not
             // take the filter, and nothing was installed.
@@ -135,6 +117,34 @@ impl Program {
         // SAFETY: with NEW_LISTENER, a successful seccomp() returns a new
         // descriptor (close-on-exec) that nothing else owns.
         Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// The seccomp syscall of [`Program::load`] alone, without
+    /// allocating, so that a child sharing the sandbox's memory may call
+    /// it. Returns what the kernel returned, or its errno.
+    pub fn load_raw(&self, flags: libc::c_ulong) -> Result<i64, i32> {
+        // new() keeps the length within u16.
+        let len = u16::try_from(self.0.len()).map_err(|_| libc::EINVAL)?;
+        let prog = libc::sock_fprog {
+            len,
+            filter: self.0.as_ptr().cast_mut(),
+        };
+        // SAFETY: `prog` points at `len` initialized instructions that
+        // outlive the call; the kernel only reads them.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                flags,
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        match ret {
+            r if r < 0 => Err(io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO)),
+            r => Ok(r),
+        }
     }
 }
 
