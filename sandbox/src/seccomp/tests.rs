@@ -165,8 +165,9 @@ fn arg_conditions_match_only_their_values() {
     let code = in_child(&filter, |_| {
         let hit = |r| r == Err(libc::EXDEV);
         let pgid = |pid| sys(libc::SYS_getpgid, pid, 0);
-        let prio = |which: u32, who| sys(libc::SYS_getpriority, which.into(), who);
-        let (process, group) = (libc::PRIO_PROCESS, libc::PRIO_PGRP);
+        let prio = |which, who| sys(libc::SYS_getpriority, which, who);
+        // Their C type is unsigned in glibc, int in musl.
+        let (process, group) = (libc::PRIO_PROCESS as _, libc::PRIO_PGRP as _);
         let pgid_hits = [0x4242, 0x42ff, 0, 0x4342].map(|pid| hit(pgid(pid)));
         let prio_hits = [(process, 111), (process, 222), (process, 0), (group, 111)];
         let prio_hits = prio_hits.map(|(which, who)| hit(prio(which, who)));
