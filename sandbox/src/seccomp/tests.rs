@@ -14,7 +14,7 @@ fn profile(json: serde_json::Value) -> LinuxSeccomp {
 /// fd, and returns the child's exit code (0: every expectation held).
 pub(crate) fn in_child(filter: &Filter, check: impl FnOnce(Option<OwnedFd>) -> i32) -> i32 {
     // SAFETY: the harness is multithreaded, so the child only loads the
-    // filter (glibc keeps malloc usable across fork), makes syscalls and
+    // filter (glibc and musl keep malloc usable across fork), makes syscalls and
     // leaves with _exit, never waiting on locks other threads held.
     match unsafe { fork() }.expect("fork") {
         ForkResult::Child => {
