@@ -11,6 +11,10 @@ fn main() {
     println!("cargo:rerun-if-changed=src/self_filter_lists.rs");
     println!("cargo:rerun-if-changed=src/baseline_lists.rs");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=csrc/fprintf_chk.c");
+    if std::env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|e| e == "musl") {
+        link_fprintf_chk();
+    }
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     export(&Path::new(&out).join("gofer.bpf"), build_self_filter(&[]));
     export(
@@ -23,6 +27,17 @@ fn main() {
         &Path::new(&out).join("baseline_userns.bpf"),
         build_baseline(userns),
     );
+}
+
+/// Debian's libseccomp.a, linked statically into musl builds, calls
+/// glibc's `__fprintf_chk`; this forwards it to musl's vfprintf. Whole
+/// archive: the linker meets this library before libseccomp.a (dependents
+/// first), so a plain archive member would not be pulled in.
+fn link_fprintf_chk() {
+    cc::Build::new()
+        .file("csrc/fprintf_chk.c")
+        .link_lib_modifier("+whole-archive")
+        .compile("fprintf_chk");
 }
 
 type Built =

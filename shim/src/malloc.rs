@@ -4,10 +4,15 @@
 //! alone runs some six threads per containerd connection; each arena keeps
 //! its own touched pages and freed chunks. A shim's requests are few and
 //! serial enough that one arena costs nothing in speed.
+//!
+//! musl's malloc (the release build's, docs/decisions.md "musl, static")
+//! has one heap for all threads and gives freed spans back by itself: there
+//! both calls are nothing to do.
 
 /// Makes every thread allocate from the main arena. Call it first in
 /// main, before any thread exists.
 pub fn one_arena() {
+    #[cfg(target_env = "gnu")]
     // SAFETY: mallopt only sets a malloc parameter; glibc takes its own
     // lock for it, and no other thread runs yet.
     unsafe {
@@ -18,6 +23,7 @@ pub fn one_arena() {
 /// Hands the heap's free pages back to the kernel, after a request that
 /// allocated much and freed it (a container's create).
 pub fn trim() {
+    #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only releases free memory under malloc's own
     // lock; it touches no allocation of ours.
     unsafe {

@@ -312,7 +312,9 @@ pub fn clear_signal_mask() -> io::Result<()> {
 
 /// Gives the heap memory that setup freed back to the kernel: a sandbox or
 /// gofer then idles for the container's life with what it still uses.
+/// musl's malloc returns freed spans as it goes and has no such call.
 pub fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only returns free heap pages; it takes glibc's
     // own locks, and our callers are single-threaded.
     unsafe {
@@ -364,13 +366,14 @@ pub fn loopback_up() -> io::Result<()> {
         *dst = *src as libc::c_char;
     }
     // SAFETY: SIOCGIFFLAGS and SIOCSIFFLAGS read and write the ifreq we
-    // own, whose name is NUL-terminated.
+    // own, whose name is NUL-terminated. (The request's C type is glibc's
+    // unsigned long or musl's int, hence `as _`.)
     unsafe {
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) < 0 {
             return Err(io::Error::last_os_error());
         }
         req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) < 0 {
             return Err(io::Error::last_os_error());
         }
     }

@@ -43,7 +43,18 @@ pub fn shim_bin() -> PathBuf {
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         build.arg("--release");
     }
-    if let Some(target) = profile_dir.parent() {
+    // target/<triple>/<profile> when built for a named target (the musl
+    // default of .cargo/config.toml): build the shim for the same one.
+    let mut target_dir = profile_dir.parent();
+    if let Some(triple) = target_dir
+        .and_then(|d| d.file_name())
+        .and_then(|n| n.to_str())
+        .filter(|n| n.contains("-linux-"))
+    {
+        build.args(["--target", triple]);
+        target_dir = target_dir.and_then(Path::parent);
+    }
+    if let Some(target) = target_dir {
         build.arg("--target-dir").arg(target);
     }
     let out = build

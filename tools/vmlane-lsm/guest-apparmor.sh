@@ -3,7 +3,7 @@
 # AppArmor tests, then Docker running containers through runsc under its
 # docker-default profile.
 set -u
-R=$REPO/target/debug/runsc
+R=$REPO/target/x86_64-unknown-linux-musl/debug/runsc
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 echo "== $(uname -r); AppArmor enabled: $(cat /sys/module/apparmor/parameters/enabled);" \
     "LSMs: $(cat /sys/kernel/security/lsm)"

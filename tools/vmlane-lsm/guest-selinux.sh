@@ -2,7 +2,7 @@
 # Inside the SELinux guest (check-selinux boots it, REPO set). The policy is
 # Debian's refpolicy, which has no container_t: the labels are types it has.
 set -u
-R=$REPO/target/debug/runsc
+R=$REPO/target/x86_64-unknown-linux-musl/debug/runsc
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 label() { tr -d '\0' < "$1"; }
 echo "== $(uname -r); LSMs: $(cat /sys/kernel/security/lsm); enforce=$(cat /sys/fs/selinux/enforce);" \

@@ -12,8 +12,8 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::fcntl::{renameat2, RenameFlags};
+use rustix::fs::{renameat_with, RenameFlags, CWD};
+use rustix::io::Errno;
 use specutils::error::{os, OsError};
 use specutils::{validate_id, IdError};
 
@@ -106,12 +106,10 @@ impl ContainerStore {
             write_meta(&temp, c)?;
             super::fault::crash_point("create:staged");
             let dest = self.dir(&c.id);
-            renameat2(None, &temp, None, &dest, RenameFlags::RENAME_NOREPLACE).map_err(
-                |e| match e {
-                    Errno::EEXIST | Errno::ENOTEMPTY => StoreError::AlreadyExists(c.id.clone()),
-                    e => os(format!("rename into place {}", dest.display()))(e).into(),
-                },
-            )?;
+            renameat_with(CWD, &temp, CWD, &dest, RenameFlags::NOREPLACE).map_err(|e| match e {
+                Errno::EXIST | Errno::NOTEMPTY => StoreError::AlreadyExists(c.id.clone()),
+                e => os(format!("rename into place {}", dest.display()))(e).into(),
+            })?;
             Ok(())
         })();
         if result.is_err() {

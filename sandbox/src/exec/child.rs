@@ -132,8 +132,20 @@ fn run(plan: &mut Plan<'_>, report: &mut Report) -> Done {
         }
     }
     for (n, (resource, limit)) in plan.rlimits.iter().enumerate() {
-        // SAFETY: `limit` is a valid rlimit that the kernel only reads.
-        if unsafe { libc::setrlimit(*resource, limit) } != 0 {
+        // The raw syscall, not libc's setrlimit: musl's takes a lock and
+        // blocks signals around it (for threads), on the sandbox's memory.
+        // SAFETY: `limit` is a valid rlimit (two u64s, the kernel's
+        // rlimit64) that the kernel only reads; the old one is not asked.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_prlimit64,
+                0,
+                *resource as libc::c_int,
+                limit as *const libc::rlimit,
+                std::ptr::null_mut::<libc::rlimit>(),
+            )
+        };
+        if rc != 0 {
             return Err((Step::Rlimit(n), last_errno()));
         }
     }

@@ -20,7 +20,7 @@ pub(super) struct Plan<'a> {
     pub cgroup_procs: Vec<RawFd>,
     pub joins: Vec<(LinkNameSpaceType, RawFd)>,
     pub stdio: Stdio,
-    pub rlimits: Vec<(libc::__rlimit_resource_t, libc::rlimit)>,
+    pub rlimits: Vec<(identity::Resource, libc::rlimit)>,
     /// Candidates for the executable, tried in turn: args[0] alone when it
     /// names a path, else args[0] in each directory of PATH.
     pub exe: Vec<CString>,
@@ -203,7 +203,7 @@ fn stdio(process: &Process, fds: &[OwnedFd]) -> Result<Stdio, InitError> {
 }
 
 /// The kernel's resource number and limits of `r`.
-fn rlimit(r: &PosixRlimit) -> Result<(libc::__rlimit_resource_t, libc::rlimit), InitError> {
+fn rlimit(r: &PosixRlimit) -> Result<(identity::Resource, libc::rlimit), InitError> {
     let name = rlimit_name(r);
     let resource = identity::rlimit_resource(&name)
         .ok_or_else(|| InitError::Invalid(format!("unknown rlimit {name:?}")))?;

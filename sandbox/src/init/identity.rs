@@ -51,7 +51,13 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<(), InitError> {
     Ok(())
 }
 
-pub(crate) fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+/// setrlimit's resource argument: an enum type in glibc, an int in musl.
+#[cfg(target_env = "gnu")]
+pub(crate) type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+pub(crate) type Resource = libc::c_int;
+
+pub(crate) fn rlimit_resource(name: &str) -> Option<Resource> {
     Some(match name {
         "RLIMIT_AS" => libc::RLIMIT_AS,
         "RLIMIT_CORE" => libc::RLIMIT_CORE,

@@ -156,8 +156,8 @@ mod tests {
     fn tsync_failure_is_an_error() {
         let allow = ScmpFilterContext::new(libseccomp::ScmpAction::Allow).expect("context");
         let program = Program::export(&allow).expect("export");
-        // SAFETY: the child only makes syscalls, starts one thread (glibc
-        // keeps malloc usable across fork) and leaves with _exit.
+        // SAFETY: the child only makes syscalls, starts one thread (glibc and
+        // musl keep malloc usable across fork) and leaves with _exit.
         match unsafe { nix::unistd::fork() }.expect("fork") {
             nix::unistd::ForkResult::Child => {
                 let ok = nix::sys::prctl::set_no_new_privs().is_ok() && {

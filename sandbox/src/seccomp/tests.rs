@@ -14,7 +14,7 @@ fn profile(json: serde_json::Value) -> LinuxSeccomp {
 /// fd, and returns the child's exit code (0: every expectation held).
 pub(crate) fn in_child(filter: &Filter, check: impl FnOnce(Option<OwnedFd>) -> i32) -> i32 {
     // SAFETY: the harness is multithreaded, so the child only loads the
-    // filter (glibc keeps malloc usable across fork), makes syscalls and
+    // filter (glibc and musl keep malloc usable across fork), makes syscalls and
     // leaves with _exit, never waiting on locks other threads held.
     match unsafe { fork() }.expect("fork") {
         ForkResult::Child => {
@@ -165,8 +165,9 @@ fn arg_conditions_match_only_their_values() {
     let code = in_child(&filter, |_| {
         let hit = |r| r == Err(libc::EXDEV);
         let pgid = |pid| sys(libc::SYS_getpgid, pid, 0);
-        let prio = |which: u32, who| sys(libc::SYS_getpriority, which.into(), who);
-        let (process, group) = (libc::PRIO_PROCESS, libc::PRIO_PGRP);
+        let prio = |which, who| sys(libc::SYS_getpriority, which, who);
+        // Their C type is unsigned in glibc, int in musl.
+        let (process, group) = (libc::PRIO_PROCESS as _, libc::PRIO_PGRP as _);
         let pgid_hits = [0x4242, 0x42ff, 0, 0x4342].map(|pid| hit(pgid(pid)));
         let prio_hits = [(process, 111), (process, 222), (process, 0), (group, 111)];
         let prio_hits = prio_hits.map(|(which, who)| hit(prio(which, who)));
