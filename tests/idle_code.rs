@@ -38,8 +38,7 @@ fn resident_code_percent(pid: i64) -> u64 {
     100 * rss / size
 }
 
-/// The resident size, in KiB, of `pid`'s mapping named `name` ("[stack]",
-/// "[heap]").
+/// The resident size, in KiB, of `pid`'s mapping named `name` ("[stack]").
 fn rss_kib(pid: i64, name: &str) -> u64 {
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).expect("smaps");
     let mut lines = smaps
@@ -80,13 +79,10 @@ fn idle_sandboxes_and_gofers_unmap_their_code() {
     // kernel maps 16 pages around each fault): under 20%.
     let small = |pid: i64| resident_code_percent(pid) < 25;
     // Setup leaves 64 KiB or more of stack resident in each; idle, only
-    // the frames still live (under 50 KiB, release and debug builds).
-    // Their heaps kept over 130 KiB, among it the /proc buffers the idle
-    // steps read after the heap was trimmed (and the gofer's spec); now
-    // under 100 KiB.
-    let lean = |pid: i64| rss_kib(pid, "[stack]") < 56 && rss_kib(pid, "[heap]") < 112;
+    // the frames still live (under 56 KiB, release and debug builds).
+    let lean = |pid: i64| rss_kib(pid, "[stack]") < 56;
     wait_for(
-        "the gofer and sandbox to give back their setup stack and heap",
+        "the gofer and sandbox to give back their setup stack",
         Duration::from_secs(5),
         || lean(gofer) && lean(sandbox),
     );
