@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use oci_spec::runtime::ContainerState;
-use runsc::container::{hook_state, Container, ContainerStore, Status};
+use runsc::container::state::OciState;
+use runsc::container::{hook_state, Container, ContainerStore, MetaView, Status};
 
 /// The one container in the fuzz store; seeds mostly name others, so the
 /// loader's id check rejects them and the checks below parse directly.
@@ -31,6 +32,17 @@ fuzz_target!(|data: &[u8]| {
     let (store, path) = store();
     std::fs::write(path, data).expect("write meta.json");
     let _ = store.read_meta(ID);
+    // `list` reads a borrowed view instead; it must refuse what the
+    // loader refuses, and print what `state` prints.
+    let view = serde_json::from_slice::<MetaView>(data);
+    if let Ok(c) = serde_json::from_slice::<Container>(data) {
+        let Ok(view) = view else {
+            panic!("list refuses a meta.json state reads");
+        };
+        let listed = serde_json::to_value(OciState::from_view(view)).ok();
+        let stated = serde_json::to_value(OciState::of(c)).ok();
+        assert_eq!(listed, stated, "list and state print it differently");
+    }
     // The same parse read_meta does, without its id check.
     let Ok(c) = serde_json::from_slice::<Container>(data) else {
         return;

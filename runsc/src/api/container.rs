@@ -73,8 +73,8 @@ impl Container {
     }
 
     /// Its OCI state, as `runsc state` prints it.
-    pub fn state(&self) -> Result<OciState, LifecycleError> {
-        Ok(OciState::of(&self.load()?))
+    pub fn state(&self) -> Result<OciState<'static>, LifecycleError> {
+        Ok(OciState::of(self.load()?))
     }
 
     /// The sandbox it runs in (its pod's, for a subcontainer).

@@ -1,6 +1,6 @@
 //! `runsc list`: a table, JSON, or ids only, as `runc list` prints them.
 
-use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::Write;
 
 use anyhow::Result;
@@ -38,46 +38,108 @@ pub fn run(g: &GlobalFlags, args: Args) -> Result<u8> {
         out.flush()?;
         return Ok(0);
     }
-    let states = read_states(&store, &ids);
     match args.format {
-        Format::Json => {
-            serde_json::to_writer(&mut out, &states)?;
-            writeln!(out)?;
-        }
-        Format::Table => write_table(&mut out, &states)?,
+        Format::Json => write_json(&mut out, &read_parts::<JsonPart>(&store, &ids))?,
+        Format::Table => write_table(&mut out, &read_parts::<TablePart>(&store, &ids))?,
     }
     out.flush()?;
     Ok(0)
 }
 
-/// The state of each container, in `ids` order. Reading and parsing
-/// thousands of meta.json files is the whole cost of `list`, so it is
-/// spread over the CPUs.
-fn read_states(store: &ContainerStore, ids: &[String]) -> Vec<OciState> {
-    let read = |chunk: &[String]| -> Vec<OciState> {
+/// What one reader makes of its share of the containers, a state at a
+/// time: a state borrows the reader's buffer, so it is written out at once
+/// rather than kept (an owned state per container is a dozen allocations,
+/// which musl's malloc makes the whole cost of `list`).
+trait Part: Default + Send {
+    fn push(&mut self, s: &OciState<'_>);
+}
+
+/// The states as JSON objects, comma-separated.
+#[derive(Default)]
+struct JsonPart(Vec<u8>);
+
+impl Part for JsonPart {
+    fn push(&mut self, s: &OciState<'_>) {
+        let start = self.0.len();
+        if start > 0 {
+            self.0.push(b',');
+        }
+        // Strings and numbers into memory: it cannot fail, but if it did
+        // no half object may stay.
+        if let Err(e) = serde_json::to_writer(&mut self.0, s) {
+            self.0.truncate(start);
+            tracing::warn!("list: skipping {}: {e}", s.id);
+        }
+    }
+}
+
+/// The table's cells end to end, [`COLUMNS`] per row.
+#[derive(Default)]
+struct TablePart {
+    text: String,
+    ends: Vec<usize>,
+}
+
+const COLUMNS: usize = 6;
+
+impl Part for TablePart {
+    fn push(&mut self, s: &OciState<'_>) {
+        let t = &mut self.text;
+        t.push_str(&s.id);
+        self.ends.push(t.len());
+        // Writing to a String cannot fail.
+        let _ = write!(t, "{}", s.pid);
+        self.ends.push(t.len());
+        t.push_str(s.status.as_str());
+        self.ends.push(t.len());
+        t.push_str(&s.bundle.to_string_lossy());
+        self.ends.push(t.len());
+        t.push_str(&s.created);
+        self.ends.push(t.len());
+        t.push_str(&s.owner);
+        self.ends.push(t.len());
+    }
+}
+
+impl TablePart {
+    fn rows(&self) -> impl Iterator<Item = [&str; COLUMNS]> {
+        self.ends.chunks_exact(COLUMNS).scan(0, |start, ends| {
+            let row = std::array::from_fn(|i| {
+                let from = if i == 0 { *start } else { ends[i - 1] };
+                &self.text[from..ends[i]]
+            });
+            *start = ends[COLUMNS - 1];
+            Some(row)
+        })
+    }
+}
+
+/// Each container's state pushed into a part, in `ids` order across the
+/// parts. Reading and parsing thousands of meta.json files is the whole
+/// cost of `list`, so it is spread over the CPUs.
+fn read_parts<P: Part>(store: &ContainerStore, ids: &[String]) -> Vec<P> {
+    let read = |chunk: &[String]| -> P {
+        let mut part = P::default();
         let mut reader = match MetaReader::open(store) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("list: {e}");
-                return Vec::new();
+                return part;
             }
         };
-        chunk
-            .iter()
-            .filter_map(|id| match reader.read(id) {
-                Ok(c) => Some(OciState::from_container(c)),
+        for id in chunk {
+            match reader.with_state(id, |s| part.push(s)) {
+                Ok(()) => {}
                 // A container that vanished between readdir and read is gone.
-                Err(runsc::container::StoreError::NotExist(_)) => None,
-                Err(e) => {
-                    tracing::warn!("list: skipping {id}: {e}");
-                    None
-                }
-            })
-            .collect()
+                Err(runsc::container::StoreError::NotExist(_)) => {}
+                Err(e) => tracing::warn!("list: skipping {id}: {e}"),
+            }
+        }
+        part
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads < 2 || ids.len() < 512 {
-        return read(ids);
+        return vec![read(ids)];
     }
     let chunk = ids.len().div_ceil(threads);
     std::thread::scope(|s| {
@@ -93,7 +155,7 @@ fn read_states(store: &ContainerStore, ids: &[String]) -> Vec<OciState> {
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| match h {
+            .map(|h| match h {
                 Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
                 Err(c) => read(c),
             })
@@ -101,30 +163,31 @@ fn read_states(store: &ContainerStore, ids: &[String]) -> Vec<OciState> {
     })
 }
 
-fn write_table(out: &mut impl Write, states: &[OciState]) -> std::io::Result<()> {
-    // Borrowed where the state has the text already: no copy per cell.
-    let rows: Vec<[Cow<'_, str>; 6]> = states
-        .iter()
-        .map(|s| {
-            [
-                Cow::Borrowed(s.id.as_str()),
-                Cow::Owned(s.pid.to_string()),
-                Cow::Borrowed(s.status.as_str()),
-                s.bundle.to_string_lossy(),
-                Cow::Borrowed(s.created.as_str()),
-                Cow::Borrowed(s.owner.as_str()),
-            ]
-        })
-        .collect();
-    let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(Cow::Borrowed);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
+/// One JSON array, as serde would write a list of the states.
+fn write_json(out: &mut impl Write, parts: &[JsonPart]) -> std::io::Result<()> {
+    out.write_all(b"[")?;
+    let mut first = true;
+    for p in parts.iter().filter(|p| !p.0.is_empty()) {
+        if !first {
+            out.write_all(b",")?;
+        }
+        out.write_all(&p.0)?;
+        first = false;
+    }
+    out.write_all(b"]\n")
+}
+
+fn write_table(out: &mut impl Write, parts: &[TablePart]) -> std::io::Result<()> {
+    let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"];
+    let rows = || std::iter::once(header).chain(parts.iter().flat_map(TablePart::rows));
+    let mut widths = [0; COLUMNS];
+    for row in rows() {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
     }
     let mut line = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
+    for row in rows() {
         line.clear();
         for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
             line.push_str(cell);

@@ -1,5 +1,6 @@
 //! The metadata kept in `<root>/<id>/meta.json`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -102,21 +103,10 @@ impl Container {
         }
     }
 
-    /// The status once dead processes are taken into account: a container
-    /// whose sandbox is gone, or a running one whose init has exited, is
-    /// stopped whatever the file says.
-    /// Only a status with a sandbox is checked: `list` of thousands of
-    /// stopped containers reads no /proc files.
+    /// The status once dead processes are taken into account: see
+    /// [`live_status`].
     pub fn live_status(&self) -> Status {
-        if !self.status.has_sandbox() {
-            return self.status;
-        }
-        let sandbox_gone = self.sandbox.is_none_or(|s| !s.is_alive());
-        if sandbox_gone || self.init.is_some_and(|i| !i.is_alive()) {
-            Status::Stopped
-        } else {
-            self.status
-        }
+        live_status(self.status, self.sandbox, self.init)
     }
 
     /// The container's cgroup (which need not exist any more); an error for
@@ -128,12 +118,77 @@ impl Container {
         sandbox::cgroup::Cgroup::open(self.cgroup_path.as_deref(), &self.id)
     }
 
-    /// The pid `state` reports: the holder's, which lives in the
-    /// container's namespaces, else the sandbox's; 0 once stopped.
+    /// The pid `state` reports: see [`reported_pid`].
     pub fn reported_pid(&self, status: Status) -> i32 {
-        match (status, self.holder.or(self.sandbox)) {
-            (Status::Stopped, _) | (_, None) => 0,
-            (_, Some(p)) => p.pid,
-        }
+        reported_pid(status, self.holder, self.sandbox)
+    }
+}
+
+/// The fields of meta.json a container's state is made of, borrowed from
+/// the file's bytes where they need no unescaping: `list` reads thousands,
+/// and an owned [`Container`] costs a dozen allocations each. The rest
+/// (hooks, cgroup, gofer) is skipped unparsed.
+#[derive(Debug, Deserialize)]
+pub struct MetaView<'a> {
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    /// Paths are stored as strings: serde refuses to write a path that is
+    /// not UTF-8.
+    #[serde(borrow)]
+    pub bundle: Cow<'a, str>,
+    #[serde(borrow)]
+    pub rootfs: Cow<'a, str>,
+    pub status: Status,
+    #[serde(borrow)]
+    pub created: Cow<'a, str>,
+    #[serde(borrow)]
+    pub owner: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub annotations: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    /// Required, as [`Container`] requires it, so that both refuse the same
+    /// files.
+    #[serde(rename = "sandbox_id")]
+    _sandbox_id: serde::de::IgnoredAny,
+    #[serde(default)]
+    pub sandbox: Option<ProcessRef>,
+    #[serde(default)]
+    pub init: Option<ProcessRef>,
+    #[serde(default)]
+    pub holder: Option<ProcessRef>,
+}
+
+impl MetaView<'_> {
+    pub fn live_status(&self) -> Status {
+        live_status(self.status, self.sandbox, self.init)
+    }
+
+    pub fn reported_pid(&self, status: Status) -> i32 {
+        reported_pid(status, self.holder, self.sandbox)
+    }
+}
+
+/// A recorded status once dead processes are taken into account: a
+/// container whose sandbox is gone, or a running one whose init has exited,
+/// is stopped whatever the file says.
+/// Only a status with a sandbox is checked: `list` of thousands of
+/// stopped containers reads no /proc files.
+fn live_status(status: Status, sandbox: Option<ProcessRef>, init: Option<ProcessRef>) -> Status {
+    if !status.has_sandbox() {
+        return status;
+    }
+    let sandbox_gone = sandbox.is_none_or(|s| !s.is_alive());
+    if sandbox_gone || init.is_some_and(|i| !i.is_alive()) {
+        Status::Stopped
+    } else {
+        status
+    }
+}
+
+/// The pid `state` reports: the holder's, which lives in the container's
+/// namespaces, else the sandbox's; 0 once stopped.
+fn reported_pid(status: Status, holder: Option<ProcessRef>, sandbox: Option<ProcessRef>) -> i32 {
+    match (status, holder.or(sandbox)) {
+        (Status::Stopped, _) | (_, None) => 0,
+        (_, Some(p)) => p.pid,
     }
 }

@@ -45,7 +45,7 @@ pub mod terminal;
 pub mod update;
 
 pub use error::LifecycleError;
-pub use meta::{Container, ProcessRef};
+pub use meta::{Container, MetaView, ProcessRef};
 pub use status::{Status, StatusError};
 pub use store::{ContainerStore, LockedContainer, StoreError};
 

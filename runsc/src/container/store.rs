@@ -190,7 +190,7 @@ impl ContainerStore {
             io::ErrorKind::NotFound => StoreError::NotExist(id.to_string()),
             _ => os(format!("read {}", path.display()))(e).into(),
         })?;
-        parse_meta(&data, id, path)
+        parse_meta(&data, id, || path, |c: &Container| &c.id)
     }
 
     /// Takes the exclusive lock of container `id` and reads it.
@@ -266,16 +266,30 @@ impl LockedContainer {
 }
 
 /// Container `id`'s metadata from the bytes of its meta.json at `path`.
-pub(super) fn parse_meta(data: &[u8], id: &str, path: PathBuf) -> Result<Container, StoreError> {
-    let c: Container = serde_json::from_slice(data).map_err(|source| StoreError::Corrupt {
-        path: path.clone(),
-        source,
-    })?;
-    if c.id != id {
+/// meta.json's bytes as a `T` (a [`Container`], or a view of one), checked
+/// by the id `id_of` finds in it to be container `id`'s.
+pub(super) fn parse_meta<'a, T: serde::Deserialize<'a>>(
+    data: &'a [u8],
+    id: &str,
+    path: impl FnOnce() -> PathBuf,
+    id_of: impl FnOnce(&T) -> &str,
+) -> Result<T, StoreError> {
+    // The path is made only for an error: `list` parses thousands.
+    let c: T = match serde_json::from_slice(data) {
+        Ok(c) => c,
+        Err(source) => {
+            return Err(StoreError::Corrupt {
+                path: path(),
+                source,
+            })
+        }
+    };
+    let found = id_of(&c);
+    if found != id {
         return Err(StoreError::Mismatch {
-            path,
+            path: path(),
             expected: id.to_string(),
-            found: c.id,
+            found: found.to_string(),
         });
     }
     Ok(c)

@@ -1,16 +1,18 @@
-//! Reads many containers' metadata for `list`, with as few syscalls as a
-//! read can take: each `meta.json` is opened relative to the root's
-//! descriptor and read once into a buffer kept across containers (the
-//! general path costs a statx, a second read and a path walk from `/`
-//! more, per container).
+//! Reads many containers' metadata for `list`, with as few syscalls and
+//! allocations as a read can take: each `meta.json` is opened relative to
+//! the root's descriptor and read once into a buffer kept across
+//! containers (the general path costs a statx, a second read and a path
+//! walk from `/` more, per container), and its state is borrowed from that
+//! buffer rather than copied out of it.
 
 use std::os::fd::OwnedFd;
 
 use rustix::fs::{Mode, OFlags};
 use specutils::error::os;
 
+use super::state::OciState;
 use super::store::{parse_meta, META_NAME};
-use super::{Container, ContainerStore, StoreError};
+use super::{ContainerStore, MetaView, StoreError};
 
 /// A file larger than this is read by the general path.
 const BUF_LEN: usize = 64 * 1024;
@@ -39,9 +41,15 @@ impl MetaReader {
         })
     }
 
-    /// Container `id`'s metadata, unlocked as `ContainerStore::read_meta`
-    /// reads it (meta.json is only ever replaced by rename).
-    pub fn read(&mut self, id: &str) -> Result<Container, StoreError> {
+    /// Calls `f` with container `id`'s state, read unlocked as
+    /// `ContainerStore::read_meta` reads it (meta.json is only ever
+    /// replaced by rename). The state borrows this reader's buffer, so it
+    /// lives only for the call.
+    pub fn with_state<R>(
+        &mut self,
+        id: &str,
+        f: impl FnOnce(&OciState<'_>) -> R,
+    ) -> Result<R, StoreError> {
         self.rel.clear();
         self.rel.extend([id, "/", META_NAME]);
         let rel = self.rel.as_str();
@@ -60,9 +68,11 @@ impl MetaReader {
             .map_err(|e| os(format!("read {}", path().display()))(e))?;
         if n == self.buf.len() {
             // Too big for one read: the general path reads it whole.
-            return self.store.read_meta(id);
+            let c = self.store.read_meta(id)?;
+            return Ok(f(&OciState::of(c)));
         }
-        parse_meta(&self.buf[..n], id, path())
+        let view = parse_meta(&self.buf[..n], id, path, |v: &MetaView| &v.id)?;
+        Ok(f(&OciState::from_view(view)))
     }
 }
 
