@@ -117,9 +117,11 @@ fn run_detached(env: &Env, bundle: &Path, id: &str) {
 }
 
 /// What a container sees of its cgroups: the names under /sys/fs/cgroup,
-/// and whether its init (pid 1) is listed in a `cgroup.procs` there,
-/// which it is only in a cgroup of its own.
-fn cgroup_view(env: &Env, id: &str) -> (String, bool) {
+/// whether its init (pid 1) is listed in a `cgroup.procs` there, which it
+/// is only in a cgroup of its own, and its init's /proc/1/cgroup with the
+/// container's id written `<id>` (in a cgroup namespace of its own, every
+/// path is `/`).
+fn cgroup_view(env: &Env, id: &str) -> (String, bool, String) {
     let names = env.ok(&["exec", id, "ls", "/sys/fs/cgroup"]);
     let procs = env.ok(&[
         "exec",
@@ -128,7 +130,12 @@ fn cgroup_view(env: &Env, id: &str) -> (String, bool) {
         "-c",
         "cat /sys/fs/cgroup/*/cgroup.procs /sys/fs/cgroup/cgroup.procs 2>/dev/null; true",
     ]);
-    (names, procs.lines().any(|l| l.trim() == "1"))
+    let paths = env.ok(&["exec", id, "cat", "/proc/1/cgroup"]);
+    (
+        names,
+        procs.lines().any(|l| l.trim() == "1"),
+        paths.replace(id, "<id>"),
+    )
 }
 
 fn checkpoint_and_restore(env: &Env, name: &str, bundle: &Path) {
@@ -147,6 +154,13 @@ fn checkpoint_and_restore(env: &Env, name: &str, bundle: &Path) {
         view.1,
         "{name}: the init is not in its own cgroup: {view:?}"
     );
+    // `runc spec` asks for a cgroup namespace: a restore must keep it.
+    if name == "runc" {
+        assert!(
+            view.2.lines().all(|l| l.ends_with(":/")),
+            "{name}: no cgroup namespace: {view:?}"
+        );
+    }
 
     let image = env.path().join(format!("{name}-image"));
     env.ok(&["checkpoint", "--image-path", image.to_str().unwrap(), &id]);

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::{Deserialize, Serialize};
 use specutils::error::{os, OsError};
 
@@ -309,6 +309,16 @@ pub fn dump_command(
     (cmd, work.join(log))
 }
 
+/// Whether `spec` gives the container a new cgroup namespace (one with no
+/// path to join).
+fn new_cgroup_namespace(spec: &Spec) -> bool {
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    namespaces.is_some_and(|ns| {
+        ns.iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none())
+    })
+}
+
 fn flag(cmd: &mut Command, on: bool, name: &str) {
     if on {
         cmd.arg(name);
@@ -327,6 +337,11 @@ pub struct RestorePlan {
     /// cgroup directories, which only it knows for sure.
     #[serde(default)]
     pub cgroups: Vec<CgroupBind>,
+    /// The spec asks for a cgroup namespace of the container's own. CRIU
+    /// makes one only when it manages cgroups, so CRIU is started in one
+    /// the sandbox makes, rooted at the new container's cgroups.
+    #[serde(default)]
+    pub cgroup_namespace: bool,
 }
 
 /// Options of `restore` that reach CRIU.
@@ -413,5 +428,6 @@ pub fn restore_plan(
         pid_file: pid_file.to_path_buf(),
         log: work.join(RESTORE_LOG),
         cgroups: info.cgroups.clone(),
+        cgroup_namespace: new_cgroup_namespace(spec),
     })
 }

@@ -71,12 +71,23 @@ pub fn restore(plan: &RestorePlan) -> Result<Restored, RestoreError> {
         cmd.arg("--external")
             .arg(format!("mnt[{}]:{}", c.cookie, dir.display()));
     }
+    // CRIU's children, the restored tasks, inherit its cgroup namespace;
+    // made in the sandbox's cgroups (the new container's), it shows them
+    // as the root, as the container's first start did.
+    let cgroup_ns = plan.cgroup_namespace;
     // SAFETY: the closure runs in the forked child before exec, where the
     // numbers from RESTORE_STDIO_FD on are ours to fill; place_fds only
-    // calls fcntl, dup2 and close (async-signal-safe), and `moves` and
-    // `parked` were allocated before the fork.
+    // calls fcntl, dup2 and close, and unshare is one syscall (all
+    // async-signal-safe); `moves` and `parked` were allocated before the
+    // fork.
     unsafe {
-        cmd.pre_exec(move || specutils::sys::place_fds(&moves, &mut parked, park_base));
+        cmd.pre_exec(move || {
+            specutils::sys::place_fds(&moves, &mut parked, park_base)?;
+            if cgroup_ns {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)?;
+            }
+            Ok(())
+        });
     }
     tracing::debug!("restore: {cmd:?}");
     let status = cmd
