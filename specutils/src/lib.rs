@@ -17,6 +17,7 @@ pub mod proc;
 pub mod scm_rights;
 pub mod spec;
 pub mod sys;
+pub mod vfork;
 
 pub use cleanup::Cleanup;
 pub use error::{os, OsError};
