@@ -8,6 +8,13 @@ mod logging;
 
 use std::process::ExitCode;
 
+/// musl's malloc maps and unmaps each block of 4 KiB and more on its own;
+/// the cache keeps a few for reuse until the sandbox or gofer idles
+/// (specutils/src/span_cache.rs).
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: specutils::span_cache::SpanCache = specutils::span_cache::SpanCache;
+
 fn main() -> ExitCode {
     let (parsed, args) = cli::parse(std::env::args_os().collect());
     let cli = match parsed {

@@ -15,8 +15,10 @@ pub mod mounts;
 pub mod namespaces;
 pub mod proc;
 pub mod scm_rights;
+pub mod span_cache;
 pub mod spec;
 pub mod sys;
+pub mod vfork;
 
 pub use cleanup::Cleanup;
 pub use error::{os, OsError};

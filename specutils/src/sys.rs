@@ -312,8 +312,10 @@ pub fn clear_signal_mask() -> io::Result<()> {
 
 /// Gives the heap memory that setup freed back to the kernel: a sandbox or
 /// gofer then idles for the container's life with what it still uses.
-/// musl's malloc returns freed spans as it goes and has no such call.
+/// musl's malloc returns freed spans as it goes and has no such call, but
+/// the blocks runsc's allocator keeps for reuse go back to it here.
 pub fn release_free_memory() {
+    crate::span_cache::release();
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only returns free heap pages; it takes glibc's
     // own locks, and our callers are single-threaded.

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use nix::sched::CloneFlags;
-use specutils::sys::{clone_process_into, Cloned};
 
 /// A child we started; we are its parent until we exit.
 #[derive(Debug)]
@@ -110,85 +109,130 @@ pub fn spawn_self_into(
     let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
     env_ptrs.push(std::ptr::null());
     let mut parked: Vec<RawFd> = vec![-1; moves.len()];
-    let read_only_exe = namespaces.contains(CloneFlags::CLONE_NEWNS);
     let targets: Vec<RawFd> = moves.iter().map(|(_, to)| *to).collect();
     let past_targets = targets.iter().copied().max().unwrap_or(2).max(2) + 1;
-    let root = c"/";
+    let mut plan = ChildPlan {
+        exe: &exe,
+        argv: &argv_ptrs,
+        env: &env_ptrs,
+        moves: &moves,
+        parked: &mut parked,
+        targets: &targets,
+        past_targets,
+        null: null_raw,
+        read_only_exe: namespaces.contains(CloneFlags::CLONE_NEWNS),
+    };
+    // No handler of ours may run in the child, on our memory: it starts
+    // with every signal blocked, and unblocks them only in execve's
+    // stead (see `child_main`).
+    let old_mask = specutils::sys::block_all_signals()?;
+    // SAFETY: `child_main` only makes syscalls on `plan` (prepared above,
+    // alive until this returns, as CLONE_VFORK keeps us asleep until the
+    // child has exec'd or exited); signals are blocked; no user namespace
+    // is asked for.
+    let cloned = unsafe {
+        specutils::vfork::vfork_into(
+            namespaces.bits() as u64,
+            cgroup,
+            CHILD_STACK,
+            child_main,
+            &mut plan as *mut ChildPlan<'_> as *mut libc::c_void,
+        )
+    };
+    let _ = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&old_mask),
+        None,
+    );
+    let (pid, pidfd) = cloned?;
+    Ok(Child { pid, pidfd })
+}
 
-    // SAFETY: the frontend is single-threaded, and the child only calls
-    // async-signal-safe functions (fcntl, dup2, close_range, mount,
-    // sigprocmask, execve, _exit) before exec;
-    // everything it needs was allocated before the fork.
-    match unsafe { clone_process_into(namespaces.bits() as u64, cgroup) }? {
-        Cloned::Parent { pid, pidfd } => Ok(Child { pid, pidfd }),
-        Cloned::Child => {
-            // SAFETY: plain descriptor syscalls on numbers we own, then exec.
-            unsafe {
-                // Every target is below PARK_BASE and ours to replace.
-                if specutils::sys::place_fds(&moves, &mut parked, PARK_BASE).is_err() {
-                    libc::_exit(126);
-                }
-                if let Some(n) = null_raw {
-                    for std in 0..3 {
-                        libc::dup2(n, std);
-                    }
-                }
-                // Whatever else our caller let us inherit (containerd's
-                // and shells' stray descriptors) must not live on in the
-                // sandbox or gofer: close-on-exec for all but stdio and
-                // the targets.
-                for fd in 3..past_targets {
-                    if !targets.contains(&fd)
-                        && libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) < 0
-                        && *libc::__errno_location() != libc::EBADF
-                    {
-                        libc::_exit(126);
-                    }
-                }
-                let flags = libc::CLOSE_RANGE_CLOEXEC as libc::c_long;
-                if libc::syscall(
-                    libc::SYS_close_range,
-                    past_targets,
-                    libc::c_uint::MAX,
-                    flags,
-                ) < 0
-                {
-                    libc::_exit(126);
-                }
-                if read_only_exe {
-                    let null = std::ptr::null();
-                    let slave = (libc::MS_REC | libc::MS_SLAVE) as libc::c_ulong;
-                    let bind = libc::MS_BIND as libc::c_ulong;
-                    let ro = (libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY) as libc::c_ulong;
-                    if libc::mount(
-                        null,
-                        root.as_ptr(),
-                        null,
-                        slave,
-                        null as *const libc::c_void,
-                    ) < 0
-                        || libc::mount(
-                            exe.as_ptr(),
-                            exe.as_ptr(),
-                            null,
-                            bind,
-                            null as *const libc::c_void,
-                        ) < 0
-                        || libc::mount(null, exe.as_ptr(), null, ro, null as *const libc::c_void)
-                            < 0
-                    {
-                        libc::_exit(EXIT_NO_READ_ONLY_EXE);
-                    }
-                }
-                // A foreground `run` blocks the signals it forwards; the
-                // sandbox and gofer start with none blocked.
-                if specutils::sys::clear_signal_mask().is_err() {
-                    libc::_exit(126);
-                }
-                libc::execve(exe.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr());
-                libc::_exit(127)
+/// The child's frames are small (no buffer of its own); 32 KiB is ample.
+const CHILD_STACK: usize = 32 * 1024;
+
+/// What the child does between the clone and its execve, prepared by the
+/// parent: the child runs on the parent's memory and may not allocate.
+struct ChildPlan<'a> {
+    exe: &'a CString,
+    argv: &'a [*const libc::c_char],
+    env: &'a [*const libc::c_char],
+    moves: &'a [(RawFd, RawFd)],
+    parked: &'a mut [RawFd],
+    targets: &'a [RawFd],
+    past_targets: RawFd,
+    null: Option<RawFd>,
+    read_only_exe: bool,
+}
+
+/// The child of [`spawn_self_into`]: puts the descriptors in place, makes
+/// our binary read-only in its mount namespace, and execs it. Returns the
+/// status to exit with if a step fails.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the parent's `ChildPlan`, alive and untouched by
+    // the parent (asleep) until we exec or exit.
+    let plan = unsafe { &mut *(arg as *mut ChildPlan<'_>) };
+    // SAFETY: plain descriptor, mount and signal-mask syscalls on numbers
+    // and strings the plan owns, then exec; nothing allocates or unwinds.
+    unsafe {
+        // Every target is below PARK_BASE and ours to replace.
+        if specutils::sys::place_fds(plan.moves, plan.parked, PARK_BASE).is_err() {
+            return 126;
+        }
+        if let Some(n) = plan.null {
+            for std in 0..3 {
+                libc::dup2(n, std);
             }
         }
+        // Whatever else our caller let us inherit (containerd's and
+        // shells' stray descriptors) must not live on in the sandbox or
+        // gofer: close-on-exec for all but stdio and the targets.
+        for fd in 3..plan.past_targets {
+            if !plan.targets.contains(&fd)
+                && libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) < 0
+                && *libc::__errno_location() != libc::EBADF
+            {
+                return 126;
+            }
+        }
+        let flags = libc::CLOSE_RANGE_CLOEXEC as libc::c_long;
+        if libc::syscall(
+            libc::SYS_close_range,
+            plan.past_targets,
+            libc::c_uint::MAX,
+            flags,
+        ) < 0
+        {
+            return 126;
+        }
+        if plan.read_only_exe {
+            let exe = plan.exe.as_ptr();
+            let null = std::ptr::null();
+            let slave = (libc::MS_REC | libc::MS_SLAVE) as libc::c_ulong;
+            let bind = libc::MS_BIND as libc::c_ulong;
+            let ro = (libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY) as libc::c_ulong;
+            if libc::mount(
+                null,
+                c"/".as_ptr(),
+                null,
+                slave,
+                null as *const libc::c_void,
+            ) < 0
+                || libc::mount(exe, exe, null, bind, null as *const libc::c_void) < 0
+                || libc::mount(null, exe, null, ro, null as *const libc::c_void) < 0
+            {
+                return EXIT_NO_READ_ONLY_EXE;
+            }
+        }
+        // A foreground `run` blocks the signals it forwards, and the
+        // parent blocked every signal around the clone: the sandbox and
+        // gofer start with none blocked. A signal that comes between this
+        // and execve finds only the handlers std installs for faults.
+        if specutils::sys::clear_signal_mask().is_err() {
+            return 126;
+        }
+        libc::execve(plan.exe.as_ptr(), plan.argv.as_ptr(), plan.env.as_ptr());
+        127
     }
 }
 

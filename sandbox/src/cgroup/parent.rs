@@ -33,7 +33,18 @@ pub(crate) fn lock(exclusive: bool) -> Option<ParentLock> {
 
 /// Removes `dir`, a parent, in each hierarchy where nothing else is in it
 /// (rmdir refuses one that is not empty).
+///
+/// While other containers run, the parent holds their cgroups: a look at
+/// the first hierarchy's directory then says so, without the exclusive
+/// lock (which waits for, and stalls, every `create` walking down) and
+/// without a refused rmdir per hierarchy (each takes the kernel's global
+/// cgroup mutex). Every container has its cgroup in each hierarchy and
+/// removes it before coming here, so the last one to leave sees none.
 pub(crate) fn remove_if_empty<'a>(dirs: impl Iterator<Item = &'a Path>) {
+    let mut dirs = dirs.peekable();
+    if dirs.peek().is_some_and(|first| has_child(first)) {
+        return;
+    }
     let Some(_lock) = lock(true) else {
         return;
     };
@@ -42,4 +53,16 @@ pub(crate) fn remove_if_empty<'a>(dirs: impl Iterator<Item = &'a Path>) {
             tracing::debug!("parent cgroup {} stays: {e}", dir.display());
         }
     }
+}
+
+/// Whether cgroup directory `dir` has a child cgroup (a subdirectory).
+/// Reading it takes no cgroup lock; an unreadable one counts as empty, so
+/// that the rmdirs decide.
+fn has_child(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries
+        .flatten()
+        .any(|e| e.file_type().is_ok_and(|t| t.is_dir()))
 }

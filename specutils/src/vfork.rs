@@ -1,0 +1,131 @@
+//! clone3 as a vfork: the child shares the caller's memory (CLONE_VM) on a
+//! stack of its own and the caller sleeps until it has exec'd or exited
+//! (CLONE_VFORK). No page table is copied, neither side takes
+//! copy-on-write faults, and the child's execve has no copy to tear down:
+//! what a fork-then-exec of our 9 MiB binary paid in the frontend for each
+//! gofer and sandbox (BENCHMARKS.md, "CPU per run"). Unlike libc's
+//! `clone`, clone3 takes CLONE_INTO_CGROUP, which the frontend's children
+//! need.
+
+use std::ffi::c_void;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// clone3's flag for a child born in a given cgroup2 directory.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// The child's own stack: a fresh mapping under an inaccessible guard
+/// page, so that an overflow faults instead of writing into the caller's
+/// memory. Unmapped once the child has exec'd or exited.
+struct ChildStack {
+    base: *mut c_void,
+    len: usize,
+}
+
+const GUARD: usize = 4096;
+
+impl ChildStack {
+    fn map(size: usize) -> io::Result<ChildStack> {
+        let len = size + GUARD;
+        // SAFETY: a fresh private anonymous mapping that nothing aliases;
+        // its lowest page is then made inaccessible.
+        unsafe {
+            let base = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            );
+            if base == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            let stack = ChildStack { base, len };
+            if libc::mprotect(base, GUARD, libc::PROT_NONE) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(stack)
+        }
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping; the child that ran on it has exec'd or
+        // exited (CLONE_VFORK), so nothing uses it any more.
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+/// Runs `child(arg)` in a new process made by clone3 with `flags` (the
+/// `CLONE_NEW*` bits; `CLONE_VM`, `CLONE_VFORK` and `CLONE_PIDFD` are
+/// added), born in the cgroup2 directory `cgroup` if given, on a stack of
+/// `stack_size` bytes. Returns once the child has exec'd or exited, with
+/// its pid and a pidfd; the child exits with what `child` returns if it
+/// returns.
+///
+/// # Safety
+/// `child` runs on the caller's memory while the calling thread sleeps:
+/// it may only make syscalls on what `arg` points to (no allocation, no
+/// lock, no unwinding, nothing dropped), and `arg` must stay valid until
+/// this returns. Signals with handlers of the caller's must be blocked
+/// while it runs. `flags` must not hold `CLONE_NEWUSER` (nor anything
+/// else the kernel refuses with a shared address space).
+#[cfg(target_arch = "x86_64")]
+pub unsafe fn vfork_into(
+    flags: u64,
+    cgroup: Option<BorrowedFd<'_>>,
+    stack_size: usize,
+    child: extern "C" fn(*mut c_void) -> libc::c_int,
+    arg: *mut c_void,
+) -> io::Result<(i32, OwnedFd)> {
+    let stack = ChildStack::map(stack_size)?;
+    let mut pidfd: RawFd = -1;
+    let mut args: libc::clone_args = std::mem::zeroed();
+    args.flags = flags | (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | libc::CLONE_PIDFD as u64;
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    args.pidfd = &mut pidfd as *mut RawFd as u64;
+    args.exit_signal = libc::SIGCHLD as u64;
+    // The kernel starts the child with the stack pointer at the top of the
+    // guarded mapping (16-byte aligned: page-aligned base, page-multiple
+    // size), so `call` leaves it as the ABI wants at `child`'s entry.
+    args.stack = stack.base as u64 + GUARD as u64;
+    args.stack_size = (stack.len - GUARD) as u64;
+    let ret: i64;
+    // The child comes out of the syscall on its new stack with the
+    // caller's registers but rax = 0: it calls `child(arg)` (r13, r12,
+    // which the syscall preserves) and exits with its result; it never
+    // returns into the caller's frames. The caller, woken once the child
+    // has exec'd or exited, goes on at 2.
+    core::arch::asm!(
+        "syscall",
+        "test rax, rax",
+        "jnz 2f",
+        "mov rdi, r12",
+        "call r13",
+        "mov edi, eax",
+        "mov eax, {exit}",
+        "syscall",
+        "ud2",
+        "2:",
+        exit = const libc::SYS_exit,
+        inlateout("rax") libc::SYS_clone3 => ret,
+        in("rdi") &mut args as *mut libc::clone_args,
+        in("rsi") std::mem::size_of::<libc::clone_args>(),
+        in("r12") arg,
+        in("r13") child,
+        lateout("rcx") _,
+        lateout("r11") _,
+        options(nostack),
+    );
+    drop(stack);
+    if ret < 0 {
+        return Err(io::Error::from_raw_os_error(-ret as i32));
+    }
+    // SAFETY: CLONE_PIDFD made this descriptor for us alone.
+    Ok((ret as i32, OwnedFd::from_raw_fd(pidfd)))
+}
