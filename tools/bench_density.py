@@ -119,10 +119,43 @@ def many_running(runsc, sleeper, work, count, jobs=4):
     ]
 
 
+def _kernel_threads_s():
+    """CPU seconds used so far by the host's kernel threads (kthreadd's
+    children: kworkers, the network namespace cleanup, RCU)."""
+    ticks = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        fields = s[s.rindex(")") + 2:].split()
+        if fields[1] == "2":
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _settle(window=2.0, busy=0.05, limit=120.0):
+    """Waits until the kernel threads used under `busy` of a CPU over a
+    `window`, at most `limit` seconds: deleting many containers leaves the
+    kernel tearing down their network namespaces for tens of seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        k = _kernel_threads_s()
+        time.sleep(window)
+        if _kernel_threads_s() - k < busy * window:
+            return
+
+
 def flat_cost(binaries, sleeper, work, runs, background=1000):
     """Median `run -d` and `delete --force` of one sleeping container with
     none running, then with `background` already running, then with none
-    again (the two empty rounds pooled, so drift shows in neither alone)."""
+    again (the two empty rounds pooled, so drift shows in neither alone).
+    Each round starts once the kernel's own threads are quiet, the same rule
+    for every runtime, so a round measures the steady state rather than
+    what the previous step left the kernel doing."""
     res = {}
     for rt, binary in binaries.items():
         root = f"{work}/state-flat-{rt}"
@@ -142,15 +175,18 @@ def flat_cost(binaries, sleeper, work, runs, background=1000):
                 del_ms.append(ms)
             return run_ms, del_ms
 
+        _settle()
         empty_run, empty_del = probe("a")
         try:
             for i in range(background):
                 if not _run(f"{cli} run -d --bundle {sleeper} flat-bg-{i}")[1]:
                     raise RuntimeError(f"{rt}: run -d flat-bg-{i} failed")
+            _settle()
             full_run, full_del = probe("b")
         finally:
             for i in range(background):
                 _run(f"{cli} delete --force flat-bg-{i}")
+        _settle()
         again_run, again_del = probe("c")
         empty_run += again_run
         empty_del += again_del
@@ -165,6 +201,8 @@ def flat_cost(binaries, sleeper, work, runs, background=1000):
                      {rt: v[key + "N"] for rt, v in res.items()}))
         rows.append((f"  `{op}` growth, {background:,} running / none",
                      {rt: v[key + "N"] / v[key + "0"] for rt, v in res.items()}))
+        rows.append((f"  `{op}` growth, {background:,} running - none, ms",
+                     {rt: v[key + "N"] - v[key + "0"] for rt, v in res.items()}))
     return rows
 
 

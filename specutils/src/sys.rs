@@ -39,6 +39,16 @@ pub fn clone_mount_tree(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
     Ok(rustix::mount::open_tree(rustix::fs::CWD, path, flags)?)
 }
 
+/// A detached copy of the one mount `mount` refers to (an fd from
+/// [`new_filesystem`] or [`clone_mount_tree`], attached or not): the same
+/// superblock, so no new filesystem instance.
+pub fn clone_mount(mount: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE
+        | OpenTreeFlags::OPEN_TREE_CLOEXEC
+        | OpenTreeFlags::AT_EMPTY_PATH;
+    Ok(rustix::mount::open_tree(mount, "", flags)?)
+}
+
 /// Changes the attributes of the mount (tree, when `recursive`) that `fd`
 /// refers to.
 pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: MountAttr) -> io::Result<()> {

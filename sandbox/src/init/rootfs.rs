@@ -150,8 +150,9 @@ fn attach_bind(root: BorrowedFd<'_>, m: &Mount, donated: &OwnedFd) -> Result<(),
 /// pivot, inside the new root.
 pub fn protect_paths(spec: &oci_spec::runtime::Spec) -> Result<(), InitError> {
     if let Some(linux) = spec.linux() {
+        let mut dir_cover = None;
         for p in linux.masked_paths().as_deref().unwrap_or(&[]) {
-            mask(Path::new(p), mount_label(spec))?;
+            mask(Path::new(p), mount_label(spec), &mut dir_cover)?;
         }
         for p in linux.readonly_paths().as_deref().unwrap_or(&[]) {
             make_readonly(Path::new(p))?;
@@ -214,8 +215,16 @@ fn mount_filesystem(
 }
 
 /// Hides `path` (already inside the new root): /dev/null over a file, an
-/// empty read-only tmpfs over a directory. Missing paths are fine.
-fn mask(path: &Path, label: Option<&str>) -> Result<(), InitError> {
+/// empty read-only tmpfs over a directory. Missing paths are fine. The
+/// directories share one tmpfs, kept in `dir_cover`: each filesystem
+/// instance is a superblock, and the kernel's per-cgroup cost of a memory
+/// cgroup grows with the superblocks on the host (BENCHMARKS.md, "Flat
+/// cost: steady state").
+fn mask(
+    path: &Path,
+    label: Option<&str>,
+    dir_cover: &mut Option<OwnedFd>,
+) -> Result<(), InitError> {
     let target = match rustix::fs::open(
         path,
         OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW,
@@ -230,7 +239,9 @@ fn mask(path: &Path, label: Option<&str>) -> Result<(), InitError> {
         .st_mode
         & libc::S_IFMT
         == libc::S_IFDIR;
-    let cover = if is_dir {
+    let cover = if let (true, Some(first)) = (is_dir, dir_cover.as_ref()) {
+        sys::clone_mount(first.as_fd()).map_err(os(format!("mask {}", path.display())))?
+    } else if is_dir {
         let data = lsm::with_mount_label("tmpfs", &["size=0".to_string()], label);
         let fs = sys::new_filesystem("tmpfs", "tmpfs", &data)
             .map_err(os(format!("mask {}", path.display())))?;
@@ -248,8 +259,12 @@ fn mask(path: &Path, label: Option<&str>) -> Result<(), InitError> {
         sys::clone_mount_tree(Path::new("/dev/null"), false)
             .map_err(os(format!("mask {}", path.display())))?
     };
-    Ok(sys::attach_mount(cover.as_fd(), target.as_fd())
-        .map_err(os(format!("mask {}", path.display())))?)
+    sys::attach_mount(cover.as_fd(), target.as_fd())
+        .map_err(os(format!("mask {}", path.display())))?;
+    if is_dir && dir_cover.is_none() {
+        *dir_cover = Some(cover);
+    }
+    Ok(())
 }
 
 /// Makes `path` a read-only bind of itself. Missing paths are fine.
