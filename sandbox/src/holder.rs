@@ -154,22 +154,7 @@ fn spawn(
 /// touches (one or two) cost memory, where a zeroed heap block would cost
 /// all of them.
 fn map_stack() -> std::io::Result<&'static mut [u8]> {
-    // SAFETY: a fresh private anonymous mapping, aliased by nothing; it is
-    // never unmapped, so the 'static slice stays valid.
-    unsafe {
-        let p = libc::mmap(
-            std::ptr::null_mut(),
-            STACK_SIZE,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
-            -1,
-            0,
-        );
-        if p == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(std::slice::from_raw_parts_mut(p.cast::<u8>(), STACK_SIZE))
-    }
+    Ok(specutils::vfork::ChildStack::map(STACK_SIZE)?.leak())
 }
 
 /// Makes the holder exit with `code`: the last thing the sandbox does.

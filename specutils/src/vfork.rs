@@ -14,10 +14,10 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 /// clone3's flag for a child born in a given cgroup2 directory.
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// The child's own stack: a fresh mapping under an inaccessible guard
-/// page, so that an overflow faults instead of writing into the caller's
-/// memory. Unmapped once the child has exec'd or exited.
-struct ChildStack {
+/// A stack for a child that runs on our memory: a fresh mapping under an
+/// inaccessible guard page, so that an overflow faults instead of writing
+/// into the caller's memory. Unmapped on drop, unless leaked.
+pub struct ChildStack {
     base: *mut c_void,
     len: usize,
 }
@@ -25,7 +25,8 @@ struct ChildStack {
 const GUARD: usize = 4096;
 
 impl ChildStack {
-    fn map(size: usize) -> io::Result<ChildStack> {
+    /// `size` usable bytes (a multiple of the page size) above the guard.
+    pub fn map(size: usize) -> io::Result<ChildStack> {
         let len = size + GUARD;
         // SAFETY: a fresh private anonymous mapping that nothing aliases;
         // its lowest page is then made inaccessible.
@@ -46,6 +47,17 @@ impl ChildStack {
                 return Err(io::Error::last_os_error());
             }
             Ok(stack)
+        }
+    }
+
+    /// The usable part, mapped for the rest of the process's life: for a
+    /// stack used again and again, or by a child that outlives the call.
+    pub fn leak(self) -> &'static mut [u8] {
+        let stack = std::mem::ManuallyDrop::new(self);
+        // SAFETY: the pages above the guard are ours, readable and
+        // writable, and never unmapped (no drop), so 'static holds.
+        unsafe {
+            std::slice::from_raw_parts_mut(stack.base.cast::<u8>().add(GUARD), stack.len - GUARD)
         }
     }
 }

@@ -12,7 +12,6 @@ use super::plan::Plan;
 
 /// The child's frames are small: a 4 KiB getcwd buffer is the largest.
 const STACK_SIZE: usize = 128 * 1024;
-const GUARD: usize = 4096;
 
 /// One stack for every exec, mapped once: the sandbox serves one request
 /// at a time and sleeps while a child runs on it, so no two children use
@@ -22,28 +21,10 @@ fn stack() -> std::io::Result<usize> {
     if let Some(top) = TOP.get() {
         return Ok(*top);
     }
-    // SAFETY: a fresh private anonymous mapping, aliased by nothing and
-    // never unmapped; its lowest page is made inaccessible, so that an
-    // overflow faults instead of writing into whatever lies below.
-    let base = unsafe {
-        let p = libc::mmap(
-            std::ptr::null_mut(),
-            STACK_SIZE + GUARD,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
-            -1,
-            0,
-        );
-        if p == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        if libc::mprotect(p, GUARD, libc::PROT_NONE) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        p as usize
-    };
+    let stack = specutils::vfork::ChildStack::map(STACK_SIZE)?.leak();
     // Stacks grow down on every architecture we build for; 16-byte aligned.
-    Ok(*TOP.get_or_init(|| (base + GUARD + STACK_SIZE) & !15))
+    let top = stack.as_mut_ptr() as usize + stack.len();
+    Ok(*TOP.get_or_init(|| top & !15))
 }
 
 /// Runs `plan` in a vfork'd child. Returns its pid and pidfd and what it
