@@ -255,3 +255,54 @@ fn nsenter_into_the_reported_pids_mount_namespace_sees_the_container() {
     env.ok(&["delete", "--force", &id]);
     env.assert_clean(&[&id]);
 }
+
+#[test]
+fn a_pods_later_containers_leave_nothing_in_the_sandbox() {
+    if common::skip_without_root() {
+        return;
+    }
+    // Each later container's holder runs on a stack in the sandbox's
+    // memory (its own mapping and a guard page), and the sandbox holds the
+    // container's descriptors (its cgroup's files among them). Once the
+    // container is deleted, stopped or not, both must go, or a pod whose
+    // containers restart grows by them at every restart.
+    let env = Env::new();
+    let (pod, _) = detached(&env, "pod", &["sleep", "1000"]);
+    let ids: Vec<String> = (0..12).map(|i| env.id(&format!("s{i}"))).collect();
+    let mut reaped = vec![pod.clone()];
+    reaped.extend(ids.iter().cloned());
+    let _r = Reaper {
+        env: &env,
+        ids: reaped,
+    };
+    let sandbox = common::sandbox_pid(&env, &pod);
+    let guards = || {
+        let maps = std::fs::read_to_string(format!("/proc/{sandbox}/maps")).expect("maps");
+        maps.lines().filter(|l| l.contains(" ---p ")).count()
+    };
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{sandbox}/fd"))
+            .expect("fd dir")
+            .count()
+    };
+    let ends = env.sub_bundle("ends", &pod, &["true"]);
+    let sleeps = env.sub_bundle("sleeps", &pod, &["sleep", "1000"]);
+    // A container that ends by itself, and one deleted while it runs (its
+    // holder is then told to exit by its pipe closing).
+    let one_of_each = |pair: &[String]| {
+        env.ok(&["run", "-b", ends.to_str().unwrap(), &pair[0]]);
+        env.ok(&["run", "-d", "-b", sleeps.to_str().unwrap(), &pair[1]]);
+        env.ok(&["delete", "--force", &pair[1]]);
+    };
+    one_of_each(&ids[0..2]);
+    let before = (guards(), fds());
+    for pair in ids[2..].chunks(2) {
+        one_of_each(pair);
+    }
+    assert_eq!(guards(), before.0, "guard pages mapped in the sandbox");
+    assert_eq!(fds(), before.1, "descriptors open in the sandbox");
+    env.ok(&["delete", "--force", &pod]);
+    let mut all = vec![pod.as_str()];
+    all.extend(ids.iter().map(String::as_str));
+    env.assert_clean(&all);
+}

@@ -95,7 +95,9 @@ fn open_ns(init: i32, name: &str) -> std::io::Result<OwnedFd> {
 /// and waits until it is there. Called once, before the sandbox drops its
 /// capabilities; [`release`] ends it.
 pub fn start(init: i32) -> std::io::Result<Holder> {
-    let (holder, exit) = spawn(init, &[], None)?;
+    let (holder, exit, memory) = spawn(init, &[], None)?;
+    // The root container's holder lives as long as the sandbox.
+    memory.keep();
     // Set once per sandbox; a second holder would have no one to report.
     let _ = EXIT.set(exit);
     Ok(holder)
@@ -104,16 +106,49 @@ pub fn start(init: i32) -> std::io::Result<Holder> {
 /// A holder for a pod's later container `init`, which also moves itself
 /// into that container's cgroup through `procs` (the files its init
 /// joined by). Writing the container's status into the returned
-/// descriptor ends it; closing it ends it with [`SANDBOX_LOST`].
-pub fn start_sub(init: i32, procs: &[OwnedFd]) -> std::io::Result<(Holder, OwnedFd)> {
+/// descriptor ends it; closing it ends it with [`SANDBOX_LOST`]. Its
+/// memory is the caller's to free once it has exited.
+pub fn start_sub(init: i32, procs: &[OwnedFd]) -> std::io::Result<(Holder, OwnedFd, Memory)> {
     spawn(init, procs, Some(strict_filter()?))
+}
+
+/// What a holder runs on: its stack and arguments, in the sandbox's
+/// memory, and a pidfd that tells when it no longer needs them.
+pub struct Memory {
+    _stack: specutils::vfork::ChildStack,
+    _args: Box<Args>,
+    pidfd: OwnedFd,
+}
+
+impl Memory {
+    /// Frees the stack and arguments if the holder has exited, waiting up
+    /// to `wait_ms` for it; gives them back if it still runs.
+    pub fn free_if_exited(self, wait_ms: u16) -> Option<Memory> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+        // A pidfd turns readable when its task is a zombie, which is after
+        // the kernel has dropped the task's hold on our memory (exit_mm
+        // comes first in do_exit): nothing runs on the stack any more.
+        match poll(&mut fds, PollTimeout::from(wait_ms)) {
+            Ok(n) if n > 0 => {
+                drop(self);
+                None
+            }
+            _ => Some(self),
+        }
+    }
+
+    /// Keeps the memory for the rest of the sandbox's life.
+    fn keep(self) {
+        std::mem::forget(self);
+    }
 }
 
 fn spawn(
     init: i32,
     procs: &[OwnedFd],
     filter: Option<&'static crate::seccomp::Program>,
-) -> std::io::Result<(Holder, OwnedFd)> {
+) -> std::io::Result<(Holder, OwnedFd, Memory)> {
     if procs.len() > MAX_PROCS {
         return Err(std::io::Error::other(format!(
             "{} cgroup files for the holder, at most {MAX_PROCS}",
@@ -128,18 +163,23 @@ fn spawn(
     for (slot, fd) in raw_procs.iter_mut().zip(procs) {
         *slot = fd.as_raw_fd();
     }
-    // Leaked, as its stack is: the holder reads these for as long as it
-    // lives, which can outlast any scope here.
-    let args: &'static mut Args = Box::leak(Box::new(Args {
+    // Boxed, and kept with its stack in `Memory`: the holder reads these
+    // for as long as it lives, which can outlast any scope here.
+    let args = Box::new(Args {
         mnt: mnt.as_raw_fd(),
         cgroup: cgroup.as_ref().map_or(-1, |c| c.as_raw_fd()),
         ready: ready_w.as_raw_fd(),
         exit: exit_r.as_raw_fd(),
         procs: raw_procs,
         filter,
-    }));
-    let stack = map_stack()?;
-    let pid = clone_holder(stack, args)?;
+    });
+    let stack = specutils::vfork::ChildStack::map(STACK_SIZE)?;
+    let (pid, pidfd) = clone_holder(&stack, &args)?;
+    let memory = Memory {
+        _stack: stack,
+        _args: args,
+        pidfd,
+    };
     drop(ready_w);
     drop(exit_r);
     let mut byte = [0u8; 1];
@@ -147,14 +187,7 @@ fn spawn(
         Ok(1) => byte[0] == 0,
         _ => false,
     };
-    Ok((Holder { pid, entered }, exit_w))
-}
-
-/// The holder's stack, mapped and never unmapped: only the pages it
-/// touches (one or two) cost memory, where a zeroed heap block would cost
-/// all of them.
-fn map_stack() -> std::io::Result<&'static mut [u8]> {
-    Ok(specutils::vfork::ChildStack::map(STACK_SIZE)?.leak())
+    Ok((Holder { pid, entered }, exit_w, memory))
 }
 
 /// Makes the holder exit with `code`: the last thing the sandbox does.
@@ -165,23 +198,30 @@ pub fn release(code: u8) {
 }
 
 /// Clones the holder: CLONE_VM (our memory), CLONE_PARENT (our parent's
-/// child), every signal blocked (it has no handler to run them).
-fn clone_holder(stack: &'static mut [u8], args: &'static mut Args) -> std::io::Result<i32> {
+/// child), every signal blocked (it has no handler to run them). Returns
+/// its pid and a pidfd.
+fn clone_holder(
+    stack: &specutils::vfork::ChildStack,
+    args: &Args,
+) -> std::io::Result<(i32, OwnedFd)> {
     use nix::sys::signal::{pthread_sigmask, SigmaskHow};
+    use std::os::fd::FromRawFd;
     let old = specutils::sys::block_all_signals()?;
-    // Stacks grow down on every architecture we build for; 16-byte aligned.
-    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
-    let flags = libc::CLONE_VM | libc::CLONE_PARENT | libc::SIGCHLD;
-    // SAFETY: `stack` and `args` are leaked, so they outlive the child;
-    // the child runs `holder_main`, which touches nothing but `args` and
-    // its own stack and makes raw syscalls (no allocation, no TLS, no
-    // locks), so sharing our memory cannot race with us.
+    let flags = libc::CLONE_VM | libc::CLONE_PARENT | libc::CLONE_PIDFD | libc::SIGCHLD;
+    let mut pidfd: libc::c_int = -1;
+    // SAFETY: `stack` and `args` go into the `Memory` that `spawn`
+    // returns, which frees them only once the pidfd shows the child gone
+    // (or never); the child runs `holder_main`, which touches nothing but
+    // `args` and its own stack and makes raw syscalls (no allocation, no
+    // TLS, no locks), so sharing our memory cannot race with us. With
+    // CLONE_PIDFD, the kernel writes the pidfd into `pidfd`.
     let pid = unsafe {
         libc::clone(
             holder_main,
-            top as *mut libc::c_void,
+            stack.top() as *mut libc::c_void,
             flags,
-            args as *mut Args as *mut libc::c_void,
+            args as *const Args as *mut libc::c_void,
+            &mut pidfd as *mut libc::c_int,
         )
     };
     let err = std::io::Error::last_os_error();
@@ -189,14 +229,17 @@ fn clone_holder(stack: &'static mut [u8], args: &'static mut Args) -> std::io::R
     if pid < 0 {
         return Err(err);
     }
-    Ok(pid)
+    // SAFETY: the kernel made `pidfd` for us (CLONE_PIDFD) and nothing
+    // else owns it.
+    Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
 }
 
 /// The holder's whole life. Only raw syscalls (rustix's linux_raw
 /// backend sets no errno): it shares the sandbox's memory and thread
 /// pointer.
 extern "C" fn holder_main(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` is the leaked `Args` that `start` made for us.
+    // SAFETY: `arg` is the `Args` that `spawn` made for us, kept until
+    // we have exited.
     let args = unsafe { &*(arg as *const Args) };
     // SAFETY: the descriptors are open in our copy of the table, and
     // nothing else in this process uses them.

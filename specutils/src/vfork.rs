@@ -50,6 +50,13 @@ impl ChildStack {
         }
     }
 
+    /// The top of the usable part, 16-byte aligned: where a child's stack
+    /// pointer starts (stacks grow down on every architecture we build
+    /// for).
+    pub fn top(&self) -> usize {
+        (self.base as usize + self.len) & !15
+    }
+
     /// The usable part, mapped for the rest of the process's life: for a
     /// stack used again and again, or by a child that outlives the call.
     pub fn leak(self) -> &'static mut [u8] {
@@ -64,8 +71,9 @@ impl ChildStack {
 
 impl Drop for ChildStack {
     fn drop(&mut self) {
-        // SAFETY: our own mapping; the child that ran on it has exec'd or
-        // exited (CLONE_VFORK), so nothing uses it any more.
+        // SAFETY: our own mapping; whoever holds it drops it only once the
+        // child that ran on it has exec'd or exited (CLONE_VFORK, or an
+        // exit seen on its pidfd), so nothing uses it any more.
         unsafe { libc::munmap(self.base, self.len) };
     }
 }

@@ -39,11 +39,16 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
     }
     let is_sub = container.sandbox_id != container.id;
     if is_sub {
-        // The sandbox is the pod's; only this container leaves it.
-        if status.has_sandbox() {
-            let sandbox = Sandbox::of(store, &container.sandbox_id);
-            if let Err(e) = sandbox.destroy(id) {
+        // The sandbox is the pod's; only this container leaves it. A
+        // stopped one leaves it too: the sandbox still holds its entry,
+        // descriptors (cgroup files, which pin the removed cgroup) and
+        // holder memory until told. Its pod may be gone by then.
+        let sandbox = Sandbox::of(store, &container.sandbox_id);
+        if let Err(e) = sandbox.destroy(id) {
+            if status.has_sandbox() {
                 tracing::warn!("container {id}: sandbox {}: {e}", container.sandbox_id);
+            } else {
+                tracing::debug!("container {id}: sandbox {}: {e}", container.sandbox_id);
             }
         }
     } else {

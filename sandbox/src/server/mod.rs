@@ -42,6 +42,8 @@ pub struct Server {
     pod_namespaces: PodNamespaces,
     /// Whether our code is unmapped since the last request.
     code_dropped: bool,
+    /// Destroyed containers' holders whose memory is not yet freed.
+    retired_holders: Vec<crate::holder::Memory>,
 }
 
 /// How long the sandbox waits with nothing to do before it unmaps the
@@ -62,6 +64,7 @@ impl Server {
             retained,
             holds: Vec::new(),
             code_dropped: false,
+            retired_holders: Vec::new(),
             pod_namespaces,
         }
     }

@@ -44,6 +44,8 @@ pub struct Container {
     /// A later container's holder (`crate::holder`) exits with the status
     /// written here, or as a lost sandbox once it closes.
     pub(super) holder_exit: Option<OwnedFd>,
+    /// That holder's stack and arguments, freed once it has exited.
+    pub(super) holder_memory: Option<crate::holder::Memory>,
 }
 
 impl Container {
@@ -105,6 +107,7 @@ impl Container {
             cgroup_procs: Vec::new(),
             gofer: Vec::new(),
             holder_exit: None,
+            holder_memory: None,
         }
     }
 }

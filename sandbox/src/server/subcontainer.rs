@@ -12,6 +12,11 @@ use super::dispatch::remote;
 use super::registry::{no_container, Container};
 use super::Server;
 
+/// How long `destroy` waits for a holder it just told to exit before it
+/// keeps the holder's memory for later: it exits in microseconds unless
+/// stopped.
+const HOLDER_EXIT_MS: u16 = 20;
+
 impl Server {
     pub(super) fn create_sub(
         &mut self,
@@ -110,7 +115,7 @@ impl Server {
         );
         container.cgroup_procs = fds.cgroup_procs;
         let holder = match crate::holder::start_sub(init_pid, &container.cgroup_procs) {
-            Ok((h, exit)) => {
+            Ok((h, exit, memory)) => {
                 if !h.entered {
                     tracing::warn!(
                         "container {}: holder {} could not enter the container's mount \
@@ -120,6 +125,7 @@ impl Server {
                     );
                 }
                 container.holder_exit = Some(exit);
+                container.holder_memory = Some(memory);
                 Some(h.pid)
             }
             // We report the sandbox's pid then, as before holders.
@@ -147,8 +153,25 @@ impl Server {
             for w in c.waiters.drain(..) {
                 w.reply::<Wait>(Err(remote(ErrorKind::NoSuchProcess, "container destroyed")));
             }
+            // Dropping `c` closes the holder's pipe, if its container had
+            // not ended: it exits then, and its memory can go.
+            let memory = c.holder_memory.take();
+            drop(c);
+            self.free_holders(memory);
         }
         self.registry.execs.retain(|_, e| e.container != id);
         Ok(())
+    }
+
+    /// Frees the memory of holders that have exited: `retired`'s, which
+    /// was just told to exit and gets a moment, and any kept from before,
+    /// which are looked at again next time if they still run.
+    fn free_holders(&mut self, retired: Option<crate::holder::Memory>) {
+        let mut kept: Vec<_> = std::mem::take(&mut self.retired_holders)
+            .into_iter()
+            .filter_map(|m| m.free_if_exited(0))
+            .collect();
+        kept.extend(retired.and_then(|m| m.free_if_exited(HOLDER_EXIT_MS)));
+        self.retired_holders = kept;
     }
 }
