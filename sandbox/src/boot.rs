@@ -235,6 +235,7 @@ fn create_root(cfg: &BootConfig) -> Result<(Init, HookState), BootError> {
             console,
             stdio: Vec::new(),
             cgroup_procs: Vec::new(),
+            cgroup2: None,
             new,
             join,
             options: cfg.options,

@@ -17,7 +17,7 @@
 //!
 //! See docs/decisions.md, "The pid we report, and what it costs".
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
 use rustix::thread::{CapabilitySet, CapabilitySets, LinkNameSpaceType, SecureComputingMode};
@@ -95,7 +95,7 @@ fn open_ns(init: i32, name: &str) -> std::io::Result<OwnedFd> {
 /// and waits until it is there. Called once, before the sandbox drops its
 /// capabilities; [`release`] ends it.
 pub fn start(init: i32) -> std::io::Result<Holder> {
-    let (holder, exit, memory) = spawn(init, &[], None)?;
+    let (holder, exit, memory) = spawn(init, &[], None, None)?;
     // The root container's holder lives as long as the sandbox.
     memory.keep();
     // Set once per sandbox; a second holder would have no one to report.
@@ -103,13 +103,18 @@ pub fn start(init: i32) -> std::io::Result<Holder> {
     Ok(holder)
 }
 
-/// A holder for a pod's later container `init`, which also moves itself
-/// into that container's cgroup through `procs` (the files its init
-/// joined by). Writing the container's status into the returned
-/// descriptor ends it; closing it ends it with [`SANDBOX_LOST`]. Its
-/// memory is the caller's to free once it has exited.
-pub fn start_sub(init: i32, procs: &[OwnedFd]) -> std::io::Result<(Holder, OwnedFd, Memory)> {
-    spawn(init, procs, Some(strict_filter()?))
+/// A holder for a pod's later container `init`, born in that container's
+/// cgroup2 directory `cgroup2` and moving itself into its v1 cgroups
+/// through `procs` (the files its init joined by). Writing the
+/// container's status into the returned descriptor ends it; closing it
+/// ends it with [`SANDBOX_LOST`]. Its memory is the caller's to free once
+/// it has exited.
+pub fn start_sub(
+    init: i32,
+    procs: &[OwnedFd],
+    cgroup2: Option<BorrowedFd<'_>>,
+) -> std::io::Result<(Holder, OwnedFd, Memory)> {
+    spawn(init, procs, cgroup2, Some(strict_filter()?))
 }
 
 /// What a holder runs on: its stack and arguments, in the sandbox's
@@ -147,6 +152,7 @@ impl Memory {
 fn spawn(
     init: i32,
     procs: &[OwnedFd],
+    cgroup2: Option<BorrowedFd<'_>>,
     filter: Option<&'static crate::seccomp::Program>,
 ) -> std::io::Result<(Holder, OwnedFd, Memory)> {
     if procs.len() > MAX_PROCS {
@@ -174,7 +180,7 @@ fn spawn(
         filter,
     });
     let stack = specutils::vfork::ChildStack::map(STACK_SIZE)?;
-    let (pid, pidfd) = clone_holder(&stack, &args)?;
+    let (pid, pidfd) = clone_holder(&stack, &args, cgroup2)?;
     let memory = Memory {
         _stack: stack,
         _args: args,
@@ -198,40 +204,36 @@ pub fn release(code: u8) {
 }
 
 /// Clones the holder: CLONE_VM (our memory), CLONE_PARENT (our parent's
-/// child), every signal blocked (it has no handler to run them). Returns
-/// its pid and a pidfd.
+/// child), every signal blocked (it has no handler to run them), born in
+/// `cgroup2` if given: a cgroup2 move by `cgroup.procs` would wait for the
+/// kernel's threadgroup lock, 10 to 30 ms here. Returns its pid and a
+/// pidfd.
 fn clone_holder(
     stack: &specutils::vfork::ChildStack,
     args: &Args,
+    cgroup2: Option<BorrowedFd<'_>>,
 ) -> std::io::Result<(i32, OwnedFd)> {
     use nix::sys::signal::{pthread_sigmask, SigmaskHow};
-    use std::os::fd::FromRawFd;
     let old = specutils::sys::block_all_signals()?;
-    let flags = libc::CLONE_VM | libc::CLONE_PARENT | libc::CLONE_PIDFD | libc::SIGCHLD;
-    let mut pidfd: libc::c_int = -1;
+    let (base, len) = stack.usable();
     // SAFETY: `stack` and `args` go into the `Memory` that `spawn`
     // returns, which frees them only once the pidfd shows the child gone
     // (or never); the child runs `holder_main`, which touches nothing but
     // `args` and its own stack and makes raw syscalls (no allocation, no
-    // TLS, no locks), so sharing our memory cannot race with us. With
-    // CLONE_PIDFD, the kernel writes the pidfd into `pidfd`.
-    let pid = unsafe {
-        libc::clone(
+    // TLS, no locks), so sharing our memory cannot race with us; signals
+    // are blocked; no user namespace is asked for.
+    let cloned = unsafe {
+        specutils::vfork::clone_vm(
+            libc::CLONE_PARENT as u64,
+            cgroup2,
+            base,
+            len,
             holder_main,
-            stack.top() as *mut libc::c_void,
-            flags,
             args as *const Args as *mut libc::c_void,
-            &mut pidfd as *mut libc::c_int,
         )
     };
-    let err = std::io::Error::last_os_error();
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-    if pid < 0 {
-        return Err(err);
-    }
-    // SAFETY: the kernel made `pidfd` for us (CLONE_PIDFD) and nothing
-    // else owns it.
-    Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+    cloned
 }
 
 /// The holder's whole life. Only raw syscalls (rustix's linux_raw

@@ -50,11 +50,12 @@ impl ChildStack {
         }
     }
 
-    /// The top of the usable part, 16-byte aligned: where a child's stack
-    /// pointer starts (stacks grow down on every architecture we build
-    /// for).
-    pub fn top(&self) -> usize {
-        (self.base as usize + self.len) & !15
+    /// The usable part: its lowest address and its length (page-aligned,
+    /// whole pages), for [`clone_vm`].
+    pub fn usable(&self) -> (*mut u8, usize) {
+        // SAFETY: the guard page lies within the mapping.
+        let base = unsafe { self.base.cast::<u8>().add(GUARD) };
+        (base, self.len - GUARD)
     }
 
     /// The usable part, mapped for the rest of the process's life: for a
@@ -101,26 +102,60 @@ pub unsafe fn vfork_into(
     arg: *mut c_void,
 ) -> io::Result<(i32, OwnedFd)> {
     let stack = ChildStack::map(stack_size)?;
+    let (base, len) = stack.usable();
+    let flags = flags | libc::CLONE_VFORK as u64;
+    let cloned = clone_vm(flags, cgroup, base, len, child, arg);
+    drop(stack);
+    cloned
+}
+
+/// Runs `child(arg)` in a new process made by clone3 with `flags` plus
+/// `CLONE_VM` and `CLONE_PIDFD`, on the stack `stack..stack + len`, born
+/// in the cgroup2 directory `cgroup` if given. Returns its pid and a
+/// pidfd; with `CLONE_VFORK` in `flags`, once it has exec'd or exited.
+/// The child exits with what `child` returns if it returns. With
+/// `CLONE_PARENT` it gets the caller's exit signal (clone3 takes none
+/// then), else SIGCHLD.
+///
+/// # Safety
+/// `child` runs on the caller's memory: it may only make syscalls on what
+/// `arg` points to (no allocation, no lock, no unwinding, nothing
+/// dropped). `arg` and the stack (page-aligned, a whole number of pages,
+/// used by nothing else) must stay valid until the child has exec'd or
+/// exited. Signals with handlers of the caller's must be blocked while it
+/// starts. `flags` must not hold `CLONE_NEWUSER` (nor anything else the
+/// kernel refuses with a shared address space).
+#[cfg(target_arch = "x86_64")]
+pub unsafe fn clone_vm(
+    flags: u64,
+    cgroup: Option<BorrowedFd<'_>>,
+    stack: *mut u8,
+    len: usize,
+    child: extern "C" fn(*mut c_void) -> libc::c_int,
+    arg: *mut c_void,
+) -> io::Result<(i32, OwnedFd)> {
     let mut pidfd: RawFd = -1;
     let mut args: libc::clone_args = std::mem::zeroed();
-    args.flags = flags | (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | libc::CLONE_PIDFD as u64;
+    args.flags = flags | libc::CLONE_VM as u64 | libc::CLONE_PIDFD as u64;
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd.as_raw_fd() as u64;
     }
     args.pidfd = &mut pidfd as *mut RawFd as u64;
-    args.exit_signal = libc::SIGCHLD as u64;
-    // The kernel starts the child with the stack pointer at the top of the
-    // guarded mapping (16-byte aligned: page-aligned base, page-multiple
-    // size), so `call` leaves it as the ABI wants at `child`'s entry.
-    args.stack = stack.base as u64 + GUARD as u64;
-    args.stack_size = (stack.len - GUARD) as u64;
+    if flags & libc::CLONE_PARENT as u64 == 0 {
+        args.exit_signal = libc::SIGCHLD as u64;
+    }
+    // The kernel starts the child with the stack pointer at `stack + len`
+    // (16-byte aligned: page-aligned base, page-multiple size), so `call`
+    // leaves it as the ABI wants at `child`'s entry.
+    args.stack = stack as u64;
+    args.stack_size = len as u64;
     let ret: i64;
     // The child comes out of the syscall on its new stack with the
     // caller's registers but rax = 0: it calls `child(arg)` (r13, r12,
     // which the syscall preserves) and exits with its result; it never
-    // returns into the caller's frames. The caller, woken once the child
-    // has exec'd or exited, goes on at 2.
+    // returns into the caller's frames. The caller goes on at 2 (after a
+    // vfork, once the child has exec'd or exited).
     core::arch::asm!(
         "syscall",
         "test rax, rax",
@@ -142,7 +177,6 @@ pub unsafe fn vfork_into(
         lateout("r11") _,
         options(nostack),
     );
-    drop(stack);
     if ret < 0 {
         return Err(io::Error::from_raw_os_error(-ret as i32));
     }

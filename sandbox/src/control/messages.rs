@@ -38,9 +38,11 @@ pub struct CreateSubFds<F> {
     pub stdio: Stdio<F>,
     /// Where the sandbox records the init's exit status.
     pub exit_file: F,
-    /// `tasks` (v1) or `cgroup.procs` (v2) of the container's own cgroup,
-    /// one per hierarchy, which its init and exec'd processes join.
+    /// `tasks` of the container's own cgroup, one per v1 hierarchy, which
+    /// its init and exec'd processes write themselves into.
     pub cgroup_procs: Vec<F>,
+    /// Its cgroup2 directory, if cgroup2 is mounted: they are born in it.
+    pub cgroup2: Option<F>,
     /// The gofer's channels: the root filesystem's, then one per donated
     /// mount.
     pub mounts: Vec<F>,
@@ -51,6 +53,7 @@ impl<F> Descriptors<F> for CreateSubFds<F> {
         self.stdio.pack(into);
         into.one("exit_file", self.exit_file);
         into.many("cgroup_procs", self.cgroup_procs);
+        into.many("cgroup2", self.cgroup2.into_iter().collect());
         into.many("mounts", self.mounts);
     }
 
@@ -59,6 +62,12 @@ impl<F> Descriptors<F> for CreateSubFds<F> {
             stdio: Stdio::unpack(from)?,
             exit_file: from.one("exit_file")?,
             cgroup_procs: from.many("cgroup_procs")?,
+            // Optional: a frontend from before the slot passes cgroup2's
+            // `cgroup.procs` among the others.
+            cgroup2: match from.peek() {
+                Some("cgroup2") => from.many("cgroup2")?.into_iter().next(),
+                _ => None,
+            },
             mounts: from.many("mounts")?,
         })
     }

@@ -9,7 +9,7 @@ mod failure;
 mod plan;
 mod vfork;
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{PosixRlimit, Process};
@@ -49,9 +49,11 @@ pub struct Execed {
 /// What an exec'd process gets from its container.
 pub struct ExecTarget<'a> {
     pub init_pid: i32,
-    /// The container's cgroup (`cgroup.procs` per hierarchy), when it is
-    /// not the sandbox's.
+    /// The container's cgroup, when it is not the sandbox's: `tasks` per
+    /// v1 hierarchy, which the process writes itself into, and the cgroup2
+    /// directory, which it is born in.
     pub cgroup_procs: &'a [OwnedFd],
+    pub cgroup2: Option<BorrowedFd<'a>>,
     pub seccomp: Option<&'a Filter>,
     pub baseline: Option<&'a crate::seccomp::Program>,
     /// The container's rlimits, for a process that names none (as runc).
@@ -155,7 +157,7 @@ pub fn exec(
         nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
             .map_err(|e| ExecError::Fork(e.into()))?;
     }
-    let spawned = vfork::spawn(&mut plan);
+    let spawned = vfork::spawn(&mut plan, target.cgroup2);
     if let Some(fd) = &own_pid_ns {
         if let Err(e) = nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID) {
             tracing::error!("return to the sandbox's pid namespace: {e}");

@@ -1,5 +1,7 @@
 //! Answering each control request.
 
+use std::os::fd::AsFd;
+
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
@@ -143,6 +145,7 @@ impl Server {
         let target = crate::exec::ExecTarget {
             init_pid: c.init_pid,
             cgroup_procs: &c.cgroup_procs,
+            cgroup2: c.cgroup2.as_ref().map(|d| d.as_fd()),
             seccomp: c.seccomp.as_ref(),
             baseline: c.baseline.as_ref(),
             rlimits: &c.rlimits,

@@ -101,13 +101,19 @@ impl Server {
             // requests ran is unmapped (specutils::idle_code), the stack
             // they dirtied given back (specutils::idle_stack), and then
             // the heap they freed, /proc buffers of those two included.
-            let timeout = match self.code_dropped {
+            // Holders not yet gone at their container's delete are looked
+            // at again at each idle moment until they are.
+            let timeout = match self.code_dropped && self.retired_holders.is_empty() {
                 true => PollTimeout::NONE,
                 false => PollTimeout::from(IDLE_AFTER_MS),
             };
             match poll(&mut fds, timeout) {
                 Err(_) => continue,
                 Ok(0) => {
+                    self.free_holders(None);
+                    if self.code_dropped {
+                        continue;
+                    }
                     specutils::idle_code::drop_idle_code();
                     specutils::idle_stack::drop_idle_stack();
                     specutils::sys::release_free_memory();

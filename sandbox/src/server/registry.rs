@@ -36,8 +36,10 @@ pub struct Container {
     pub(super) state: HookState,
     /// Where the exit status is recorded for `wait` after the sandbox.
     pub(super) exit_file: Option<OwnedFd>,
-    /// A subcontainer's own cgroup, which its exec'd processes join.
+    /// A subcontainer's own cgroup, which its exec'd processes join:
+    /// `tasks` per v1 hierarchy, and its cgroup2 directory.
     pub(super) cgroup_procs: Vec<OwnedFd>,
+    pub(super) cgroup2: Option<OwnedFd>,
     /// Channels to the container's gofer, held open so it stays alive; a
     /// hang-up means the gofer died.
     pub(super) gofer: Vec<Channel>,
@@ -105,6 +107,7 @@ impl Container {
             state,
             exit_file,
             cgroup_procs: Vec::new(),
+            cgroup2: None,
             gofer: Vec::new(),
             holder_exit: None,
             holder_memory: None,

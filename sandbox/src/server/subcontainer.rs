@@ -1,7 +1,7 @@
 //! A pod's later containers: set up in the sandbox on `CreateSub`, removed
 //! on `Destroy`.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use specutils::channel::Channel;
 use specutils::hooks::HookState;
@@ -79,6 +79,12 @@ impl Server {
             .map(|f| f.try_clone())
             .collect::<Result<Vec<OwnedFd>, _>>()
             .map_err(|e| failed(format!("duplicate cgroup descriptor: {e}")))?;
+        let cgroup2 = fds.cgroup2;
+        let init_cgroup2 = cgroup2
+            .as_ref()
+            .map(|d| d.try_clone())
+            .transpose()
+            .map_err(|e| failed(format!("duplicate cgroup descriptor: {e}")))?;
         let setup = crate::spawn::ContainerSetup {
             id: &req.id,
             spec: &req.spec,
@@ -88,6 +94,7 @@ impl Server {
             console,
             stdio,
             cgroup_procs: procs,
+            cgroup2: init_cgroup2,
             new,
             join,
             options: req.options,
@@ -114,7 +121,9 @@ impl Server {
             &req.options,
         );
         container.cgroup_procs = fds.cgroup_procs;
-        let holder = match crate::holder::start_sub(init_pid, &container.cgroup_procs) {
+        container.cgroup2 = cgroup2;
+        let cgroup2 = container.cgroup2.as_ref().map(|d| d.as_fd());
+        let holder = match crate::holder::start_sub(init_pid, &container.cgroup_procs, cgroup2) {
             Ok((h, exit, memory)) => {
                 if !h.entered {
                     tracing::warn!(
@@ -165,8 +174,9 @@ impl Server {
 
     /// Frees the memory of holders that have exited: `retired`'s, which
     /// was just told to exit and gets a moment, and any kept from before,
-    /// which are looked at again next time if they still run.
-    fn free_holders(&mut self, retired: Option<crate::holder::Memory>) {
+    /// which are looked at again when the sandbox idles, or at the next
+    /// delete, if they still run.
+    pub(super) fn free_holders(&mut self, retired: Option<crate::holder::Memory>) {
         let mut kept: Vec<_> = std::mem::take(&mut self.retired_holders)
             .into_iter()
             .filter_map(|m| m.free_if_exited(0))

@@ -2,7 +2,7 @@
 //! sandbox before the fork: the root container at boot, a subcontainer on
 //! request.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::sched::CloneFlags;
@@ -24,9 +24,13 @@ pub struct ContainerSetup<'a> {
     pub console: Option<OwnedFd>,
     /// stdin, stdout, stderr for the init; empty: the sandbox's own.
     pub stdio: Vec<OwnedFd>,
-    /// `cgroup.procs` of the container's cgroup in each hierarchy; empty:
-    /// the sandbox's cgroup.
+    /// `tasks` of the container's cgroup in each v1 hierarchy, which the
+    /// init writes itself into; empty: the sandbox's cgroup.
     pub cgroup_procs: Vec<OwnedFd>,
+    /// The container's cgroup2 directory, which the init is born in
+    /// (CLONE_INTO_CGROUP: no move, which would wait for the kernel's
+    /// threadgroup lock); None: the sandbox's.
+    pub cgroup2: Option<OwnedFd>,
     pub new: CloneFlags,
     pub join: Vec<(CloneFlags, OwnedFd)>,
     pub options: LaunchOptions,
@@ -104,8 +108,8 @@ where
     // moves to a cgroup of its own (a subcontainer's) makes its namespace
     // once there, not at the fork, which happens in the sandbox's cgroup.
     let mut new = setup.new;
-    let late_cgroup_ns =
-        !setup.cgroup_procs.is_empty() && new.contains(CloneFlags::CLONE_NEWCGROUP);
+    let own_cgroup = !setup.cgroup_procs.is_empty() || setup.cgroup2.is_some();
+    let late_cgroup_ns = own_cgroup && new.contains(CloneFlags::CLONE_NEWCGROUP);
     if late_cgroup_ns {
         new.remove(CloneFlags::CLONE_NEWCGROUP);
     }
@@ -129,7 +133,8 @@ where
         options: setup.options,
     };
     let hook_state = state.clone();
-    let init = super::spawn(plan, new, state.clone(), |pid| {
+    let cgroup2 = setup.cgroup2.as_ref().map(|d| d.as_fd());
+    let init = super::spawn(plan, new, cgroup2, state.clone(), |pid| {
         namespaced(pid, &HookState { pid, ..hook_state }).map_err(|e| SpawnError::Hooks(e.into()))
     })?;
     let state = HookState {

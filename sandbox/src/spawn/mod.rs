@@ -8,12 +8,12 @@ mod namespaces;
 pub use container::{create, has_runtime_hooks, initial_state, ContainerSetup};
 pub use namespaces::{plan_namespaces, pod_namespaces, Namespaces};
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::sched::CloneFlags;
 use oci_spec::runtime::LinuxIdMapping;
 use specutils::channel::{Channel, ChannelError};
-use specutils::sys::{clone_process, Cloned};
+use specutils::sys::{clone_process_into, Cloned};
 
 use crate::init::{self, InitCmd, InitMsg, InitPlan};
 use specutils::hooks::HookState;
@@ -82,6 +82,7 @@ pub struct Init {
 pub fn spawn(
     plan: InitPlan,
     new: CloneFlags,
+    cgroup2: Option<BorrowedFd<'_>>,
     mut state: HookState,
     namespaced: impl FnOnce(i32) -> Result<(), SpawnError>,
 ) -> Result<Init, SpawnError> {
@@ -128,7 +129,7 @@ pub fn spawn(
     std::env::set_current_dir(&plan.mount_point).map_err(SpawnError::Fork)?;
     // SAFETY: the sandbox is single-threaded (no async runtime, no threads),
     // so the child may run ordinary code, as after fork().
-    let cloned = unsafe { clone_process(at_fork.bits() as u64) };
+    let cloned = unsafe { clone_process_into(at_fork.bits() as u64, cgroup2) };
     let _ = std::env::set_current_dir("/");
     if let Some(own) = &own_pid_ns {
         if let Err(e) = nix::sched::setns(own.as_fd(), CloneFlags::CLONE_NEWPID) {
