@@ -90,13 +90,7 @@ fn postgres_bundle(env: &Env, rootfs: &Path) -> PathBuf {
     // CAP_SYS_RESOURCE, and root on these hosts lacks it (runc's
     // checkpoint fails the same way: "Can't get rlimit 0"). In a user
     // namespace that root owns, root has it.
-    spec["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({ "type": "user" }));
-    let identity = json!([{ "containerID": 0, "hostID": 0, "size": 65536 }]);
-    spec["linux"]["uidMappings"] = identity.clone();
-    spec["linux"]["gidMappings"] = identity;
+    common::add_identity_user_ns(&mut spec);
     let mounts = spec["mounts"].as_array_mut().unwrap();
     mounts.push(json!({
         "destination": "/tmp", "type": "tmpfs", "source": "tmpfs",

@@ -1,7 +1,8 @@
-//! checkpoint and restore of containers whose specs are as `runc spec`,
-//! Docker and containerd write them (a `cgroup` mount above all), a failed
-//! checkpoint that must leave the container running, and checkpoints of a
-//! container that forks without pause.
+//! checkpoint and restore (twice) of containers whose specs are as `runc
+//! spec` (also with a user namespace), Docker and containerd write them (a
+//! `cgroup` mount above all), a failed checkpoint that must leave the
+//! container running, and checkpoints of a container that forks without
+//! pause.
 
 mod common;
 
@@ -118,10 +119,10 @@ fn run_detached(env: &Env, bundle: &Path, id: &str) {
 
 /// What a container sees of its cgroups: the names under /sys/fs/cgroup,
 /// whether its init (pid 1) is listed in a `cgroup.procs` there, which it
-/// is only in a cgroup of its own, and its init's /proc/1/cgroup with the
-/// container's id written `<id>` (in a cgroup namespace of its own, every
-/// path is `/`).
-fn cgroup_view(env: &Env, id: &str) -> (String, bool, String) {
+/// is only in a cgroup of its own, and its init's /proc/1/cgroup and an
+/// exec'd process's /proc/self/cgroup with the container's id written
+/// `<id>` (in a cgroup namespace of its own, every path is `/`).
+fn cgroup_view(env: &Env, id: &str) -> (String, bool, String, String) {
     let names = env.ok(&["exec", id, "ls", "/sys/fs/cgroup"]);
     let procs = env.ok(&[
         "exec",
@@ -131,69 +132,109 @@ fn cgroup_view(env: &Env, id: &str) -> (String, bool, String) {
         "cat /sys/fs/cgroup/*/cgroup.procs /sys/fs/cgroup/cgroup.procs 2>/dev/null; true",
     ]);
     let paths = env.ok(&["exec", id, "cat", "/proc/1/cgroup"]);
+    let own = env.ok(&["exec", id, "cat", "/proc/self/cgroup"]);
     (
         names,
         procs.lines().any(|l| l.trim() == "1"),
         paths.replace(id, "<id>"),
+        own.replace(id, "<id>"),
     )
 }
 
+/// Runs `bundle`, checkpoints it and restores it under a new id, twice:
+/// a restored container must checkpoint as a started one does.
 fn checkpoint_and_restore(env: &Env, name: &str, bundle: &Path) {
-    let id = env.id(name);
-    let restored = env.id(&format!("{name}-restored"));
+    let ids = generations(env, name);
     let _r = Reaper {
         env,
-        ids: vec![id.clone(), restored.clone()],
+        ids: ids.clone(),
     };
-    run_detached(env, bundle, &id);
+    run_detached(env, bundle, &ids[0]);
     wait_for("the counter", Duration::from_secs(10), || {
-        count(env, &id) >= 5
+        count(env, &ids[0]) >= 5
     });
-    let view = cgroup_view(env, &id);
+    let view = cgroup_view(env, &ids[0]);
     assert!(
         view.1,
         "{name}: the init is not in its own cgroup: {view:?}"
     );
-    // `runc spec` asks for a cgroup namespace: a restore must keep it.
-    if name == "runc" {
+    // `runc spec` asks for a cgroup namespace: a restore must keep it,
+    // with a user namespace too.
+    let cgroup_ns = name.starts_with("runc");
+    if cgroup_ns {
+        assert_root_cgroups(name, &view);
+    }
+
+    for (n, pair) in ids.windows(2).enumerate() {
+        let (id, restored) = (&pair[0], &pair[1]);
+        let image = env.path().join(format!("{name}-image-{n}"));
+        let at = count(env, id);
+        env.ok(&["checkpoint", "--image-path", image.to_str().unwrap(), id]);
+        assert_eq!(status_of(env, id), "stopped");
+        env.ok(&["delete", id]);
+
+        // Under a new id: a new cgroup, which the restored mounts must show.
+        let restore = [
+            "restore",
+            "--detach",
+            "--image-path",
+            image.to_str().unwrap(),
+            "-b",
+            bundle.to_str().unwrap(),
+            restored,
+        ];
         assert!(
-            view.2.lines().all(|l| l.ends_with(":/")),
+            common::run_quietly(env, &restore),
+            "{name}: restore {n} failed; log: {:?}",
+            std::fs::read_to_string(image.join("restore.log"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("Error"))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(status_of(env, restored), "running");
+        let now = count(env, restored);
+        assert!(
+            now >= at,
+            "{name}: the counter went back from {at} to {now}"
+        );
+        wait_for("the restored counter", Duration::from_secs(10), || {
+            count(env, restored) >= now + 3
+        });
+        let after = cgroup_view(env, restored);
+        if cgroup_ns {
+            assert_root_cgroups(&format!("{name} restored {n}"), &after);
+        }
+        assert_eq!(after, view, "{name}: cgroups differ after restore {n}");
+    }
+    env.ok(&["delete", "--force", &ids[2]]);
+}
+
+/// The ids of `name`'s container: started, restored, restored again.
+fn generations(env: &Env, name: &str) -> Vec<String> {
+    ["", "-restored", "-again"]
+        .iter()
+        .map(|s| env.id(&format!("{name}{s}")))
+        .collect()
+}
+
+/// Every cgroup path the init and an exec'd process see is `/`.
+fn assert_root_cgroups(name: &str, view: &(String, bool, String, String)) {
+    for paths in [&view.2, &view.3] {
+        assert!(
+            !paths.is_empty() && paths.lines().all(|l| l.ends_with(":/")),
             "{name}: no cgroup namespace: {view:?}"
         );
     }
+}
 
-    let image = env.path().join(format!("{name}-image"));
-    env.ok(&["checkpoint", "--image-path", image.to_str().unwrap(), &id]);
-    assert_eq!(status_of(env, &id), "stopped");
-    env.ok(&["delete", &id]);
-
-    // Under a new id: a new cgroup, which the restored mounts must show.
-    let restore = [
-        "restore",
-        "--detach",
-        "--image-path",
-        image.to_str().unwrap(),
-        "-b",
-        bundle.to_str().unwrap(),
-        &restored,
-    ];
-    assert!(
-        common::run_quietly(env, &restore),
-        "{name}: restore failed; log: {:?}",
-        std::fs::read_to_string(image.join("restore.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains("Error"))
-            .collect::<Vec<_>>()
-    );
-    assert_eq!(status_of(env, &restored), "running");
-    let at = count(env, &restored);
-    assert!(at >= 5, "{name}: the counter started over: {at}");
-    wait_for("the restored counter", Duration::from_secs(10), || {
-        count(env, &restored) >= at + 3
-    });
-    assert_eq!(cgroup_view(env, &restored), view, "{name}: cgroups differ");
-    env.ok(&["delete", "--force", &restored]);
+/// `runc spec` with a user namespace, as tests/checkpoint_postgres.rs
+/// uses: CRIU makes the user namespace, the restoring sandbox the cgroup
+/// namespace, which `exec` must still join.
+fn userns_spec(runc: &Value) -> Value {
+    let mut spec = runc.clone();
+    common::add_identity_user_ns(&mut spec);
+    spec
 }
 
 #[test]
@@ -206,6 +247,7 @@ fn specs_of_runc_docker_and_containerd_checkpoint_and_restore() {
     let cmd = ["sh", "-c", COUNTER];
     let styles = [
         ("runc", runc.clone()),
+        ("runc-userns", userns_spec(&runc)),
         ("containerd", containerd_spec(&runc)),
         ("docker", docker_spec(&env, &runc)),
     ];
@@ -213,8 +255,7 @@ fn specs_of_runc_docker_and_containerd_checkpoint_and_restore() {
     for (name, spec) in styles {
         let bundle = bundle_with_spec(&env, name, spec, &cmd);
         checkpoint_and_restore(&env, name, &bundle);
-        ids.push(env.id(name));
-        ids.push(env.id(&format!("{name}-restored")));
+        ids.extend(generations(&env, name));
     }
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     env.assert_clean(&ids);

@@ -310,15 +310,16 @@ pub fn dump_command(
 }
 
 /// Whether the sandbox should make the restored container's cgroup
-/// namespace: `spec` asks for a new one (no path to join) and no user
-/// namespace. CRIU makes a user namespace for the restored tasks; one made
-/// before it would belong to the host's, and `exec`, which joins the
-/// user namespace first, could then not join it.
+/// namespace: `spec` asks for a new one (no path to join). With a user
+/// namespace too, which CRIU makes later, the sandbox's user namespace
+/// owns the cgroup namespace; `exec` therefore joins it before the
+/// container's user namespace (see `exec::joins`).
 fn new_cgroup_namespace(spec: &Spec) -> bool {
     let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
-    let new =
-        |typ| namespaces.is_some_and(|ns| ns.iter().any(|n| n.typ() == typ && n.path().is_none()));
-    new(LinuxNamespaceType::Cgroup) && !new(LinuxNamespaceType::User)
+    namespaces.is_some_and(|ns| {
+        ns.iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none())
+    })
 }
 
 fn flag(cmd: &mut Command, on: bool, name: &str) {
@@ -339,10 +340,9 @@ pub struct RestorePlan {
     /// cgroup directories, which only it knows for sure.
     #[serde(default)]
     pub cgroups: Vec<CgroupBind>,
-    /// The spec asks for a cgroup namespace of the container's own (and no
-    /// user namespace). CRIU makes one only when it manages cgroups, so
-    /// CRIU is started in one the sandbox makes, rooted at the new
-    /// container's cgroups.
+    /// The spec asks for a cgroup namespace of the container's own. CRIU
+    /// makes one only when it manages cgroups, so CRIU is started in one
+    /// the sandbox makes, rooted at the new container's cgroups.
     #[serde(default)]
     pub cgroup_namespace: bool,
 }

@@ -460,6 +460,18 @@ pub fn default_spec(env: &Env, dir: &Path) -> serde_json::Value {
     spec
 }
 
+/// Adds to `spec` a user namespace mapping every id (below 65536) to
+/// itself, which root owns and in which it holds every capability.
+pub fn add_identity_user_ns(spec: &mut serde_json::Value) {
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("namespaces")
+        .push(serde_json::json!({ "type": "user" }));
+    let identity = serde_json::json!([{ "containerID": 0, "hostID": 0, "size": 65536 }]);
+    spec["linux"]["uidMappings"] = identity.clone();
+    spec["linux"]["gidMappings"] = identity;
+}
+
 /// `runsc ARGS` with stdio on /dev/null: a detached container's output
 /// then is /dev/null, which any restore's can stand in for (CRIU checks).
 pub fn run_quietly(env: &Env, args: &[&str]) -> bool {

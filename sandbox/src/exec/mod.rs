@@ -6,6 +6,7 @@
 mod child;
 mod child_pty;
 mod failure;
+mod joins;
 mod plan;
 mod vfork;
 
@@ -24,6 +25,12 @@ pub enum ExecError {
     NoInit { pid: i32 },
     #[error("open namespace {ns} of {pid}: {source}")]
     Namespace {
+        ns: &'static str,
+        pid: i32,
+        source: std::io::Error,
+    },
+    #[error("find the user namespace owning namespace {ns} of {pid}: {source}")]
+    Owner {
         ns: &'static str,
         pid: i32,
         source: std::io::Error,
@@ -61,41 +68,6 @@ pub struct ExecTarget<'a> {
     pub state: HookState,
 }
 
-/// Namespaces joined in this order: the user namespace first, so the rest
-/// are joined with its privileges; the mount namespace last, since joining
-/// it moves our root.
-const NAMESPACES: [(&str, CloneFlags); 6] = [
-    ("user", CloneFlags::CLONE_NEWUSER),
-    ("ipc", CloneFlags::CLONE_NEWIPC),
-    ("uts", CloneFlags::CLONE_NEWUTS),
-    ("net", CloneFlags::CLONE_NEWNET),
-    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-    ("mnt", CloneFlags::CLONE_NEWNS),
-];
-
-/// Opens `/proc/<pid>/ns/<ns>` when it differs from ours.
-fn foreign_ns(pid: i32, ns: &'static str) -> Result<Option<OwnedFd>, ExecError> {
-    let theirs = format!("/proc/{pid}/ns/{ns}");
-    let differs =
-        std::fs::read_link(&theirs).map_err(|source| ExecError::Namespace { ns, pid, source })?
-            != std::fs::read_link(format!("/proc/self/ns/{ns}"))
-                .map_err(|source| ExecError::Namespace { ns, pid, source })?;
-    if !differs {
-        return Ok(None);
-    }
-    let fd = rustix::fs::open(
-        theirs.as_str(),
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .map_err(|e| ExecError::Namespace {
-        ns,
-        pid,
-        source: e.into(),
-    })?;
-    Ok(Some(fd))
-}
-
 /// Starts `process` in the container of `target`. `stdio` holds stdin,
 /// stdout and stderr then the preserved descriptors, or, with a terminal,
 /// the console socket alone. Returns once the process has exec'd, or with
@@ -109,13 +81,8 @@ pub fn exec(
     if specutils::proc::start_time(pid).is_err() {
         return Err(ExecError::NoInit { pid });
     }
-    let mut joins = Vec::new();
-    for (ns, flag) in NAMESPACES {
-        if let Some(fd) = foreign_ns(pid, ns)? {
-            joins.push((flag, fd));
-        }
-    }
-    let pid_ns = foreign_ns(pid, "pid")?;
+    let joins = joins::joins(pid)?;
+    let pid_ns = joins::foreign_ns(pid, "pid")?;
     let own_pid_ns = match &pid_ns {
         Some(_) => Some(
             rustix::fs::open(
