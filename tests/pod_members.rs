@@ -2,7 +2,8 @@
 //! (`<root>/<pod>/members/`), so that deleting it does not read every
 //! container's metadata under --root. The list is never trusted alone: a
 //! pod without one (made before it was kept) still takes its containers,
-//! and a name left behind never takes another pod's container.
+//! and a name left behind never takes another pod's container. The list
+//! is made by the pod's first member.
 
 mod common;
 
@@ -22,12 +23,16 @@ fn a_pod_without_a_member_list_still_takes_its_containers() {
     };
     let pod_bundle = env.bundle("pod", &["sleep", "1000"]);
     env.ok(&["run", "-d", "-b", pod_bundle.to_str().unwrap(), &pod]);
+    let members = env.root.join(&pod).join("members");
+    // The list is made by the first member's create.
+    assert!(!members.exists(), "a pod without members made a list");
     let sub_bundle = env.sub_bundle("sub", &pod, &["sleep", "1000"]);
     env.ok(&["run", "-d", "-b", sub_bundle.to_str().unwrap(), &sub]);
-    let members = env.root.join(&pod).join("members");
     assert!(members.join(&sub).exists(), "{sub} is not in the list");
-    // As a pod made by an older runsc-rs looks.
+    // As a pod made by an older runsc-rs without a list looks: its spec in
+    // spec.json, its lock file empty.
     std::fs::remove_dir_all(&members).unwrap();
+    common::as_older_entry(&env.root.join(&pod));
 
     env.ok(&["delete", "--force", &pod]);
     env.assert_clean(&[&pod, &sub]);
@@ -54,7 +59,9 @@ fn a_name_left_in_a_list_spares_another_pods_container() {
     env.ok(&["run", "-d", "-b", sub_bundle.to_str().unwrap(), &sub]);
     // What a crash between a member's delete and its name's removal, and
     // then the id's reuse in pod b, leave: a's list names b's container.
-    std::fs::write(env.root.join(&a).join("members").join(&sub), "").unwrap();
+    let a_members = env.root.join(&a).join("members");
+    std::fs::create_dir_all(&a_members).unwrap();
+    std::fs::write(a_members.join(&sub), "").unwrap();
 
     env.ok(&["delete", "--force", &a]);
     assert_eq!(env.state(&sub)["status"], "running");

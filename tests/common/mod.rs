@@ -497,3 +497,13 @@ pub fn unmount_under(dir: &Path) {
         let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
     }
 }
+
+/// Rewrites the store entry at `dir` as an older runsc-rs left it: the
+/// spec in spec.json and the lock file empty.
+pub fn as_older_entry(dir: &Path) {
+    let lock = dir.join("meta.lock");
+    let spec = std::fs::read(&lock).expect("read meta.lock");
+    assert!(!spec.is_empty(), "{} holds no spec", lock.display());
+    std::fs::write(dir.join("spec.json"), spec).expect("write spec.json");
+    std::fs::write(&lock, "").expect("empty meta.lock");
+}

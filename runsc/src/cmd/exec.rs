@@ -73,9 +73,9 @@ pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
                 .with_context(|| format!("parse {}", path.display()))?
         }
         None => {
-            let spec_path = store.dir(&id).join(runsc::container::files::SPEC_NAME);
-            let data = std::fs::read(&spec_path)
-                .with_context(|| format!("read {}", spec_path.display()))?;
+            let dir = store.dir(&id);
+            let (data, spec_path) = runsc::container::files::read_spec(&dir)
+                .with_context(|| format!("read the spec of {}", dir.display()))?;
             let spec: ProcessOfSpec = serde_json::from_slice(&data)
                 .with_context(|| format!("parse {}", spec_path.display()))?;
             build_process(spec.process.unwrap_or_default(), &a)?
@@ -95,7 +95,7 @@ pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
     Ok(status.clamp(0, 255) as u8)
 }
 
-/// The one part of the container's spec.json that `exec` uses: serde
+/// The one part of the container's kept spec that `exec` uses: serde
 /// skips the rest (mounts, the seccomp profile's syscall lists, ...)
 /// instead of building it.
 #[derive(serde::Deserialize)]

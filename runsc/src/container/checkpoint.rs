@@ -18,7 +18,7 @@ use sandbox::checkpoint::{dump_command, DumpOptions, ImageInfo, INFO_NAME};
 use sandbox::control;
 use sandbox::criu::Criu;
 
-use super::files::SPEC_NAME;
+use super::files::read_spec;
 use super::freezer::FreezerFiles;
 use super::{ContainerStore, LifecycleError, Status};
 use crate::api::Sandbox;
@@ -66,11 +66,9 @@ pub fn checkpoint(
         )));
     }
     let dir = store.dir(id);
-    let spec_path = dir.join(SPEC_NAME);
-    let spec = specutils::spec::parse_spec(
-        &std::fs::read(&spec_path).map_err(os(format!("read {}", spec_path.display())))?,
-        &spec_path,
-    )?;
+    let (data, spec_path) =
+        read_spec(&dir).map_err(os(format!("read the spec of {}", dir.display())))?;
+    let spec = specutils::spec::parse_spec(&data, &spec_path)?;
     if spec
         .process()
         .as_ref()

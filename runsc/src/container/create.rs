@@ -24,7 +24,7 @@ use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::run_hooks;
 
 use super::child_fds::{ChildFd, ChildFds};
-use super::files::{exit_status_file, spec_memfd, MOUNT_POINT, RESTORED_PID};
+use super::files::{encode_spec, exit_status_file, spec_memfd, RESTORED_PID};
 use super::gofer::start_gofer;
 use super::options::{CreateOptions, Created};
 use super::pid_file::write_pid_file;
@@ -74,11 +74,11 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     }
     tracing::debug!("create {}: spec loaded", opts.id);
     let rootless = super::rootless::is_rootless(opts.rootless);
-    let (mut cleanup, cgroup) = register(store, &mut container, &spec, rootless)?;
+    let spec_data = encode_spec(&spec)?;
+    let (mut cleanup, cgroup) = register(store, &mut container, &spec, &spec_data, rootless)?;
     tracing::debug!("create {}: store entry and cgroup made", opts.id);
     super::fault::crash_point("create:registered");
     let dir = store.dir(&opts.id);
-    super::members::start(&dir)?;
     if let Some(r) = &restoring {
         std::fs::create_dir_all(&r.work)
             .map_err(os(format!("work directory {}", r.work.display())))?;
@@ -88,7 +88,8 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         "listen on {}",
         dir.join(sandbox::control::SOCKET_NAME).display()
     )))?;
-    let spec_fd = spec_memfd(&spec, &dir)?;
+    let spec_fd = spec_memfd(&spec_data)?;
+    drop(spec_data);
     let join = match &cgroup {
         // A user's systemd moves them into its scope, through PID 1: a
         // rootless clone into a cgroup needs write access to the common
@@ -276,7 +277,7 @@ fn spawn_sandbox(
         "--bundle".into(),
         bundle.display().to_string(),
         "--mount-point".into(),
-        dir.join(MOUNT_POINT).display().to_string(),
+        dir.display().to_string(),
     ]);
     if opts.launch.no_new_keyring {
         args.push("--no-new-keyring".into());

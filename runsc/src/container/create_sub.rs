@@ -14,7 +14,7 @@ use sandbox::control::{CreateSub, CreateSubFds, Stdio};
 
 use crate::api::Sandbox;
 
-use super::files::{exit_status_file, spec_memfd, MOUNT_POINT};
+use super::files::{encode_spec, exit_status_file, spec_memfd};
 use super::gofer::start_gofer;
 use super::options::{CreateOptions, Created};
 use super::pid_file::write_pid_file;
@@ -47,11 +47,12 @@ pub fn create_sub(
     super::members::add(&store.dir(&pod.id), &opts.id)?;
     // A pod's later container always gets a cgroup: rootless pods are not
     // supported.
-    let (mut cleanup, cgroup) = register(store, &mut container, spec, false)?;
+    let spec_data = encode_spec(spec)?;
+    let (mut cleanup, cgroup) = register(store, &mut container, spec, &spec_data, false)?;
     let cgroup =
         cgroup.ok_or_else(|| LifecycleError::Invalid("pod container without a cgroup".into()))?;
     let dir = store.dir(&opts.id);
-    let spec_fd = spec_memfd(spec, &dir)?;
+    let spec_fd = spec_memfd(&spec_data)?;
     let mounts = specutils::mounts::donated_mounts(spec).len() + 1;
     let join = cgroup.join_handles()?;
     let (gofer, sandbox_ends) = start_gofer(
@@ -100,7 +101,7 @@ pub fn create_sub(
         id: opts.id.clone(),
         spec: Box::new(spec.clone()),
         bundle: container.bundle.clone(),
-        mount_point: dir.join(MOUNT_POINT),
+        mount_point: dir.clone(),
         options: opts.launch,
     };
     let created = Sandbox::of(store, &pod.id)

@@ -126,12 +126,11 @@ pub fn delete(store: &ContainerStore, id: &str, force: bool) -> Result<(), Lifec
 }
 
 /// Kills and removes the cgroup of a container whose meta.json cannot be
-/// read, from the cgroupsPath of its kept spec.json.
+/// read, from the cgroupsPath of its kept spec.
 fn remove_cgroup_of_unreadable(store: &ContainerStore, id: &str) {
-    let spec_path = store.dir(id).join(super::files::SPEC_NAME);
-    let cgroups_path = std::fs::read(&spec_path)
+    let cgroups_path = super::files::read_spec(&store.dir(id))
         .ok()
-        .and_then(|data| specutils::spec::parse_spec(&data, &spec_path).ok())
+        .and_then(|(data, spec_path)| specutils::spec::parse_spec(&data, &spec_path).ok())
         .and_then(|spec| spec.linux().as_ref()?.cgroups_path().clone());
     match sandbox::cgroup::Cgroup::open(cgroups_path.as_deref(), id) {
         Ok(cgroup) if cgroup.exists() => {

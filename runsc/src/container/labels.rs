@@ -58,9 +58,10 @@ pub(super) fn inherit(process: &mut Process, dir: &Path) -> Result<(), Lifecycle
     if !want_profile && !want_label {
         return Ok(());
     }
-    let path = dir.join(super::files::SPEC_NAME);
-    let data =
-        std::fs::read(&path).map_err(specutils::error::os(format!("read {}", path.display())))?;
+    let (data, path) = super::files::read_spec(dir).map_err(specutils::error::os(format!(
+        "read the spec of {}",
+        dir.display()
+    )))?;
     let spec: Spec = serde_json::from_slice(&data)
         .map_err(|e| LifecycleError::Invalid(format!("parse {}: {e}", path.display())))?;
     let Some(theirs) = spec.process() else {

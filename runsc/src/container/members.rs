@@ -3,12 +3,16 @@
 //! members instead of the metadata of every container under --root (which
 //! made `delete` grow with the number of containers running).
 //!
-//! The directory is made before the sandbox process starts, and a later
-//! container cannot join a pod without one, so where it exists it names
-//! every member. A sandbox made before it was kept, or whose create died
-//! before making it, has none: its delete falls back to the full scan. A
-//! name may outlive its container (a crash between the two removals); the
-//! reader checks each one's metadata, so it is never taken on trust.
+//! The directory is made by the first member's create, before that
+//! member's store entry exists, so a pod whose entry keeps its spec in its
+//! lock file (every one this runsc-rs makes, see `files::read_spec`) has a
+//! list that names every member, and none while it has no member: most
+//! sandboxes never get one, which saves a directory per `run`. A sandbox
+//! made before the spec moved into the lock file has a list only if its
+//! create made one up front (older runsc-rs did), and one with neither
+//! falls back, at delete, to the full scan. A name may outlive its
+//! container (a crash between the two removals); the reader checks each
+//! one's metadata, so it is never taken on trust.
 
 use std::fs;
 use std::io;
@@ -18,17 +22,24 @@ use specutils::error::{os, OsError};
 
 const DIR: &str = "members";
 
-/// Starts the list of sandbox `pod_dir`: from now on it names every member.
-pub fn start(pod_dir: &Path) -> Result<(), OsError> {
-    let dir = pod_dir.join(DIR);
-    fs::create_dir(&dir).map_err(os(format!("make {}", dir.display())))
+/// Whether the pod at `pod_dir` keeps its list from its first member on:
+/// its lock file holds its spec (see the module's comment).
+fn listed_from_first_member(pod_dir: &Path) -> bool {
+    fs::metadata(pod_dir.join(super::store::LOCK_NAME)).is_ok_and(|m| m.len() > 0)
 }
 
 /// Names `id` in the list of the pod at `pod_dir`, before its store entry
-/// exists. Nothing to do for a pod that keeps no list.
+/// exists. Nothing to do for an older pod that keeps no list.
 pub fn add(pod_dir: &Path, id: &str) -> Result<(), OsError> {
     let dir = pod_dir.join(DIR);
-    if !dir.is_dir() {
+    if listed_from_first_member(pod_dir) {
+        match fs::create_dir(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                return Err(os(format!("make {}", dir.display()))(e))
+            }
+            _ => {}
+        }
+    } else if !dir.is_dir() {
         return Ok(());
     }
     let path = dir.join(id);
@@ -50,7 +61,13 @@ pub fn remove(pod_dir: &Path, id: &str) -> Result<(), OsError> {
 
 /// The names in the list of the pod at `pod_dir`, or None when it keeps none.
 pub fn list(pod_dir: &Path) -> Option<Vec<String>> {
-    let entries = fs::read_dir(pod_dir.join(DIR)).ok()?;
+    let entries = match fs::read_dir(pod_dir.join(DIR)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && listed_from_first_member(pod_dir) => {
+            return Some(Vec::new())
+        }
+        Err(_) => return None,
+    };
     Some(
         entries
             .flatten()

@@ -43,7 +43,7 @@ pub(super) fn apply_network_mode(spec: &mut Spec, mode: NetworkMode) {
 }
 
 /// Replaces a systemd-style cgroupsPath with the cgroupfs path it names,
-/// so that the kept spec.json and meta.json, and every later command with
+/// so that the kept spec and meta.json, and every later command with
 /// or without `--systemd-cgroup`, find the same cgroup. A user's manager
 /// (rootless) puts its units under its own cgroup, and has no
 /// system.slice: its default slice is user.slice, as in runc's rootless

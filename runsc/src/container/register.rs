@@ -7,9 +7,7 @@ use oci_spec::runtime::Spec;
 use sandbox::cgroup::Cgroup;
 use specutils::Cleanup;
 
-use super::files::MOUNT_POINT;
 use super::{Container, ContainerStore, LifecycleError};
-use specutils::error::os;
 
 /// The store entry of a new container.
 pub(super) fn new_entry(id: &str, bundle: &Path, spec: &Spec, sandbox_id: &str) -> Container {
@@ -26,15 +24,17 @@ pub(super) fn new_entry(id: &str, bundle: &Path, spec: &Spec, sandbox_id: &str) 
 }
 
 /// Adds `container` to the store and makes its cgroup (none for a rootless
-/// run where cgroups are not delegated; see [`super::rootless`]); the
-/// returned guard undoes both, and the mount point, unless released.
+/// run where cgroups are not delegated; see [`super::rootless`]), with
+/// `spec_data`, the encoded spec, kept in the entry; the returned guard
+/// undoes both unless released.
 pub(super) fn register(
     store: &ContainerStore,
     container: &mut Container,
     spec: &Spec,
+    spec_data: &[u8],
     rootless: bool,
 ) -> Result<(Cleanup, Option<Cgroup>), LifecycleError> {
-    store.create(container)?;
+    store.create_with_spec(container, spec_data)?;
     let mut cleanup = Cleanup::new();
     {
         let store = store.clone();
@@ -59,7 +59,5 @@ pub(super) fn register(
             }
         });
     }
-    let mount_point = store.dir(&container.id).join(MOUNT_POINT);
-    std::fs::create_dir(&mount_point).map_err(os(format!("create {}", mount_point.display())))?;
     Ok((cleanup, cgroup))
 }

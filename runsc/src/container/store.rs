@@ -8,7 +8,7 @@
 //! new file, never a torn one.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -91,6 +91,13 @@ impl ContainerStore {
 
     /// Adds a new container; fails with `AlreadyExists` if the id is taken.
     pub fn create(&self, c: &Container) -> Result<(), StoreError> {
+        self.create_with_spec(c, &[])
+    }
+
+    /// Adds a new container whose lock file holds `spec`, the encoded spec
+    /// it is created with: written before the entry appears and never
+    /// again, so every reader sees all of it (see [`super::files::read_spec`]).
+    pub fn create_with_spec(&self, c: &Container, spec: &[u8]) -> Result<(), StoreError> {
         validate_id(&c.id)?;
         let temp = self.root.join(format!(
             "{TEMP_PREFIX}create.{}.{}",
@@ -102,7 +109,7 @@ impl ContainerStore {
             .create(&temp)
             .map_err(os(format!("create {}", temp.display())))?;
         let result = (|| {
-            create_lock_file(&temp.join(LOCK_NAME))?;
+            create_lock_file(&temp.join(LOCK_NAME), spec)?;
             write_meta(&temp, c)?;
             super::fault::crash_point("create:staged");
             let dest = self.dir(&c.id);
@@ -311,13 +318,14 @@ fn parse_temp_name(name: &str) -> Option<(i32, &str)> {
     Some((pid.parse().ok()?, id))
 }
 
-fn create_lock_file(path: &Path) -> Result<(), StoreError> {
+/// The lock file, holding `content` (the spec, or nothing).
+fn create_lock_file(path: &Path, content: &[u8]) -> Result<(), StoreError> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map(drop)
+        .and_then(|mut f| f.write_all(content))
         .map_err(|e| os(format!("create {}", path.display()))(e).into())
 }
 
