@@ -6,6 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::counter::{assert_consecutive, complete_lines, numbers};
 use common::{assert_fails_with, edit_config, status_of, stderr, stdout, wait_for, Env, Reaper};
 use serde_json::json;
 
@@ -31,38 +32,11 @@ fn bundle_with_data(env: &Env, name: &str, cmd: &[&str]) -> (PathBuf, PathBuf) {
 const COUNTER: &[&str] = &[
     "sh",
     "-c",
-    // The append runs in a pipeline's child: a builtin's redirection in
-    // the shell itself parks its stdout (a host file) on fd 10 for a
-    // moment, and a dump that lands then fails (docs/decisions.md,
-    // "Checkpoint and restore").
+    // The append runs in a pipeline's child; a builtin's redirection in
+    // the shell itself, which parks its stdout on fd 10 for a moment, is
+    // tests/checkpoint_fds.rs's case.
     "i=0; while true; do i=$((i+1)); echo $i | cat >> /data/log; sleep 0.05; done",
 ];
-
-/// The complete lines of `path`: a writer may be halfway through the last.
-fn complete_lines(path: &Path) -> String {
-    let mut text = std::fs::read_to_string(path).unwrap_or_default();
-    text.truncate(text.rfind('\n').map_or(0, |i| i + 1));
-    text
-}
-
-fn numbers(path: &Path) -> Vec<u64> {
-    complete_lines(path)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
-}
-
-/// 1, 2, ..., n with nothing skipped, repeated or restarted.
-fn assert_consecutive(values: &[u64]) {
-    for (i, v) in values.iter().enumerate() {
-        assert_eq!(
-            *v,
-            i as u64 + 1,
-            "sequence broken at line {}: {values:?}",
-            i + 1
-        );
-    }
-}
 
 #[test]
 fn checkpoint_stops_the_counter_and_restore_continues_it() {

@@ -4,7 +4,8 @@
 //! An image directory holds CRIU's images and `runsc-checkpoint.json`
 //! ([`ImageInfo`]): the spec the container ran with, its bind mounts under
 //! the names CRIU's image knows them by, and its stdio as CRIU names it
-//! (`criu_stdio.rs`). Its cgroup mounts and binds of host device nodes are
+//! (`criu_stdio.rs`) wherever the processes of its tree hold it
+//! (`criu_fds.rs`). Its cgroup mounts and binds of host device nodes are
 //! external too (`criu_cgroups.rs`, `criu_devices.rs`). The container's
 //! other mounts (proc, sysfs, tmpfs with their contents, devpts, mqueue)
 //! and all its namespaces are in CRIU's images.
@@ -20,8 +21,9 @@ use specutils::error::{os, OsError};
 use crate::criu::Criu;
 use crate::criu_cgroups::CgroupBind;
 use crate::criu_devices::DeviceBind;
+use crate::criu_fds::TreeFdsError;
 pub use crate::criu_stdio::Stdio;
-use crate::criu_stdio::{describe_fd, StdioError};
+use crate::criu_stdio::StdioError;
 
 /// The file of ours in an image directory.
 pub const INFO_NAME: &str = "runsc-checkpoint.json";
@@ -51,6 +53,10 @@ pub enum CheckpointError {
     MissingMount(String),
     #[error(transparent)]
     Stdio(#[from] StdioError),
+    #[error(transparent)]
+    TreeFds(#[from] TreeFdsError),
+    #[error("no process to checkpoint")]
+    NoTree,
     #[error("image {image} is damaged: {file} {problem}")]
     Damaged {
         image: PathBuf,
@@ -82,6 +88,8 @@ pub struct ImageInfo {
     /// namespace), external as well.
     #[serde(default)]
     pub devices: Vec<DeviceBind>,
+    /// The container's stdio as the tree held it, one entry per CRIU
+    /// name; `fd` is the stdio (0-2) the restore hands back for it.
     pub stdio: Vec<Stdio>,
     /// CRIU's image files and their sizes once the dump finished. CRIU
     /// does not notice a truncated pages image on restore (its restorer
@@ -100,13 +108,17 @@ pub fn check_stdio(
 }
 
 impl ImageInfo {
+    /// Reads the frozen container: `tree` is its init's tree (the init
+    /// first), `given` its stdio as [`crate::criu_fds::given_stdio`] named it.
     pub fn new(
         id: &str,
         criu: &Criu,
         spec: Spec,
         bundle: &Path,
-        init_pid: i32,
+        tree: &[i32],
+        given: &[Option<String>],
     ) -> Result<Self, CheckpointError> {
+        let init_pid = *tree.first().ok_or(CheckpointError::NoTree)?;
         let mounts = specutils::mounts::donated_mounts(&spec)
             .into_iter()
             .enumerate()
@@ -120,7 +132,7 @@ impl ImageInfo {
             .map_err(os(format!("read the mounts of process {init_pid}")))?;
         let devices = crate::criu_devices::device_binds(init_pid)
             .map_err(os(format!("read the mounts of process {init_pid}")))?;
-        let stdio = (0..3).filter_map(|fd| describe_fd(init_pid, fd)).collect();
+        let stdio = crate::criu_fds::tree_stdio(init_pid, tree, given)?;
         Ok(Self {
             version: FORMAT_VERSION,
             id: id.to_string(),

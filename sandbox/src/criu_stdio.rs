@@ -27,7 +27,7 @@ pub enum StdioError {
     },
 }
 
-/// One of the init's stdio descriptors, as CRIU will look for it.
+/// One of the container's stdio descriptors, as CRIU will look for it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Stdio {
     pub fd: i32,
@@ -41,6 +41,9 @@ pub struct Stdio {
     /// in for it at restore has that size (all but write-only appends).
     #[serde(default)]
     pub checked_size: Option<u64>,
+    /// The mount a file is on (fdinfo's mnt_id); only the dump needs it.
+    #[serde(skip)]
+    pub mount: Option<u64>,
 }
 
 /// What CRIU needs of a descriptor that stands in for a dumped one.
@@ -120,6 +123,7 @@ pub(crate) fn describe_fd(pid: i32, fd: i32) -> Option<Stdio> {
             link,
             external: None,
             checked_size: None,
+            mount: None,
         });
     }
     if let Some(ino) = inode("socket:[") {
@@ -129,6 +133,7 @@ pub(crate) fn describe_fd(pid: i32, fd: i32) -> Option<Stdio> {
             link,
             external: Some(format!("unix[{ino}]")),
             checked_size: None,
+            mount: None,
         });
     }
     // A file on a host mount the container cannot see: CRIU names it by
@@ -151,5 +156,6 @@ pub(crate) fn describe_fd(pid: i32, fd: i32) -> Option<Stdio> {
         criu_id: id.clone(),
         external: Some(id),
         checked_size: (meta.is_file() && !append_only).then_some(meta.len()),
+        mount: Some(mnt_id),
     })
 }

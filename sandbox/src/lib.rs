@@ -16,6 +16,7 @@ pub mod control;
 pub mod criu;
 pub mod criu_cgroups;
 pub mod criu_devices;
+pub mod criu_fds;
 pub mod criu_stdio;
 pub mod exec;
 pub mod holder;

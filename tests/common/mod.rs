@@ -3,6 +3,7 @@
 //! whether it passed or not.
 #![allow(dead_code)]
 
+pub mod counter;
 mod fds;
 mod privilege;
 pub mod profiles;

@@ -101,7 +101,9 @@ pub fn checkpoint(
         paused: status == Status::Paused,
     };
     super::fault::crash_point("checkpoint:held");
-    let mut strays = processes_outside_tree(&cgroup.pids()?, init.pid, c);
+    let pids = cgroup.pids()?;
+    let tree = specutils::proc::descendants(&[init.pid], &pids);
+    let mut strays = processes_outside_tree(&pids, &tree, c);
     // Both views: the cgroup's also catches what exec'd processes forked,
     // the sandbox's names them even once they have left the cgroup.
     let unseen: Vec<i32> = held
@@ -123,7 +125,7 @@ pub fn checkpoint(
         Some(w) => make_dir(w)?,
         None => image.clone(),
     };
-    let mut info = ImageInfo::new(id, &criu, spec, &c.bundle, init.pid)?;
+    let mut info = ImageInfo::new(id, &criu, spec, &c.bundle, &tree, &c.stdio)?;
     info.write(&image)?;
     let mut dump = opts.dump.clone();
     // CRIU takes the frozen tasks as they are and leaves them frozen.
@@ -208,10 +210,8 @@ fn make_dir(path: &Path) -> Result<PathBuf, LifecycleError> {
 
 /// Pids of the container's cgroup that are neither the sandbox, the gofer,
 /// nor in the init's tree: processes exec'd into the container.
-fn processes_outside_tree(pids: &[i32], init: i32, c: &super::Container) -> Vec<i32> {
-    let tree: HashSet<i32> = specutils::proc::descendants(&[init], pids)
-        .into_iter()
-        .collect();
+fn processes_outside_tree(pids: &[i32], tree: &[i32], c: &super::Container) -> Vec<i32> {
+    let tree: HashSet<i32> = tree.iter().copied().collect();
     let ours: Vec<i32> = [c.sandbox, c.gofer, c.holder]
         .iter()
         .flatten()

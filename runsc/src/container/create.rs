@@ -30,7 +30,7 @@ use super::options::{CreateOptions, Created};
 use super::pid_file::write_pid_file;
 use super::prepare::{apply_network_mode, check_security_labels, use_systemd_cgroup_path};
 use super::register::{new_entry, register};
-use super::restoring::{check_restore, Restoring};
+use super::restoring::{check_restore, with_init_stdio, Restoring};
 use super::spawn::{spawn_self_into, KillOnDrop};
 use super::{hook_state, ContainerStore, LifecycleError, ProcessRef, Status};
 use specutils::error::os;
@@ -53,6 +53,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         PodRole::Container { sandbox_id } => sandbox_id,
     };
     let mut container = new_entry(&opts.id, &bundle, &spec, &sandbox_id);
+    container.stdio = with_init_stdio(opts.stdio.as_ref(), sandbox::criu_fds::given_stdio);
     let systemd = systemd.and_then(|systemd| {
         container.systemd_unit = Some(super::scope::unit_of(&container)?);
         Some(systemd)

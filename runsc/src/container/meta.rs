@@ -76,6 +76,11 @@ pub struct Container {
     /// `--systemd-cgroup` on a host systemd runs; stopped on delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd_unit: Option<String>,
+    /// CRIU's names for the stdio the container was given, by number
+    /// (`sandbox::criu_fds::given_stdio`): a checkpoint finds it by them
+    /// wherever the tree holds it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stdio: Vec<Option<String>>,
     /// The spec's hooks, kept for start (poststart) and delete (poststop).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
@@ -99,6 +104,7 @@ impl Container {
             cgroup_path: None,
             no_cgroup: false,
             systemd_unit: None,
+            stdio: Vec::new(),
             hooks: None,
         }
     }
