@@ -54,8 +54,9 @@ struct Args {
     cgroup: RawFd,
     ready: RawFd,
     exit: RawFd,
-    /// `cgroup.procs`/`tasks` of a subcontainer's cgroup, opened for
-    /// writing; -1 past the last.
+    /// `tasks` of a subcontainer's cgroup in each v1 hierarchy (its
+    /// cgroup2 directory it is born in), opened for writing; -1 past the
+    /// last.
     procs: [RawFd; MAX_PROCS],
     /// Where the sandbox already runs under its own filter, strict mode is
     /// refused (EINVAL): this filter, which allows the same three calls,

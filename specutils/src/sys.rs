@@ -150,33 +150,25 @@ pub fn open_in_root(
     }
 }
 
-/// How [`clone_process`] returned: as the parent, with the child's pid and
+/// How [`clone_process_into`] returned: as the parent, with the child's pid and
 /// a pidfd, or as the child.
 pub enum Cloned {
     Parent { pid: i32, pidfd: OwnedFd },
     Child,
 }
 
+/// clone3's flag for a child born in a given cgroup2 directory.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
 /// Forks into new namespaces (`CLONE_NEW*` bits of `flags`) with a pidfd
-/// for the child, as clone3 does. The child runs on a copy of the caller's
-/// memory, as after fork.
+/// for the child, as clone3 does, born in the cgroup2 directory `cgroup`
+/// if given (CLONE_INTO_CGROUP), which costs no migration. The child runs
+/// on a copy of the caller's memory, as after fork.
 ///
 /// # Safety
 /// The caller must be single-threaded, or the child must call only
 /// async-signal-safe functions before it execs or exits: exactly the
 /// contract of fork().
-pub unsafe fn clone_process(flags: u64) -> io::Result<Cloned> {
-    clone_process_into(flags, None)
-}
-
-/// clone3's flag for a child born in a given cgroup2 directory.
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
-/// [`clone_process`], with the child born in the cgroup2 directory
-/// `cgroup` (CLONE_INTO_CGROUP), which costs no migration.
-///
-/// # Safety
-/// As for [`clone_process`].
 pub unsafe fn clone_process_into(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Cloned> {
     let mut args: libc::clone_args = std::mem::zeroed();
     args.flags = flags;
@@ -193,7 +185,7 @@ pub unsafe fn clone_process_into(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> 
 /// `unshare`.
 ///
 /// # Safety
-/// As for [`clone_process`].
+/// As for [`clone_process_into`].
 pub unsafe fn clone_sibling() -> io::Result<Cloned> {
     let mut args: libc::clone_args = std::mem::zeroed();
     args.flags = libc::CLONE_PARENT as u64;
@@ -205,7 +197,7 @@ pub unsafe fn clone_sibling() -> io::Result<Cloned> {
 /// clone3 with `args`, plus a pidfd for the child.
 ///
 /// # Safety
-/// As for [`clone_process`].
+/// As for [`clone_process_into`].
 unsafe fn clone3_with_pidfd(mut args: libc::clone_args) -> io::Result<Cloned> {
     let mut pidfd: RawFd = -1;
     args.flags |= libc::CLONE_PIDFD as u64;

@@ -16,7 +16,8 @@ use crate::seccomp::Program;
 
 /// The child's work, in its order.
 pub(super) struct Plan<'a> {
-    /// `cgroup.procs` of the container, one per hierarchy.
+    /// `tasks` of the container, one per v1 hierarchy (it is born in the
+    /// cgroup2 one).
     pub cgroup_procs: Vec<RawFd>,
     pub joins: Vec<(LinkNameSpaceType, RawFd)>,
     pub stdio: Stdio,

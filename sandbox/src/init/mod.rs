@@ -103,8 +103,8 @@ pub struct InitPlan {
     pub console: Option<OwnedFd>,
     /// stdin, stdout and stderr; empty to keep the sandbox's.
     pub stdio: Vec<OwnedFd>,
-    /// `cgroup.procs` of the container's cgroup, one per hierarchy, to
-    /// join first; empty to stay in the sandbox's cgroup.
+    /// `tasks` of the container's cgroup, one per v1 hierarchy, to join
+    /// first (cgroup2's it was born in); empty to stay in the sandbox's.
     pub cgroup_procs: Vec<OwnedFd>,
     /// Make the new cgroup namespace after joining `cgroup_procs`, so that
     /// it is rooted at the container's own cgroup.
