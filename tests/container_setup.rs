@@ -402,26 +402,27 @@ fn sandbox_and_gofer_confine_themselves() {
     };
     env.ok(&["run", "--detach", "-b", bundle.to_str().unwrap(), &id]);
     let sandbox = common::sandbox_pid(&env, &id) as i32;
-    let gofer = env
-        .leftover_processes()
-        .into_iter()
-        .find(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            String::from_utf8_lossy(&cmd)
-                .split('\0')
-                .any(|a| a == "gofer")
-        })
-        .expect("a gofer process");
+    let meta = std::fs::read(env.root.join(&id).join("meta.json")).expect("read meta.json");
+    let meta: serde_json::Value = serde_json::from_slice(&meta).expect("meta.json");
+    let gofer = meta["gofer"]["pid"].as_i64().expect("gofer pid") as i32;
+    let init = meta["init"]["pid"].as_i64().expect("init pid") as i32;
     assert_eq!(proc_status(sandbox, "Seccomp"), "2", "sandbox filter");
     assert_eq!(proc_status(gofer, "Seccomp"), "2", "gofer filter");
     assert_eq!(proc_status(gofer, "CapEff"), "0000000000000000");
     assert_eq!(proc_status(gofer, "CapBnd"), "0000000000000000");
     assert_eq!(proc_status(gofer, "NoNewPrivs"), "1");
-    // The gofer lives in namespaces of its own.
+    // The gofer lives in namespaces of its own: not the host's, the
+    // sandbox's (which forked it) nor the container's.
     for ns in ["mnt", "pid", "net", "ipc", "uts"] {
-        let host = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
         let its = std::fs::read_link(format!("/proc/{gofer}/ns/{ns}")).unwrap();
-        assert_ne!(host, its, "gofer shares the host's {ns} namespace");
+        for (whose, pid) in [
+            ("host's", "self".to_string()),
+            ("sandbox's", sandbox.to_string()),
+            ("container's", init.to_string()),
+        ] {
+            let other = std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
+            assert_ne!(other, its, "gofer shares the {whose} {ns} namespace");
+        }
     }
     env.ok(&["delete", "--force", &id]);
     env.assert_clean(&[&id]);

@@ -331,6 +331,20 @@ fn delete_force_of_a_running_container_with_corrupt_metadata_kills_it() {
     env.assert_clean(&[&id]);
 }
 
+/// What each of `pid`'s descriptors points at, as /proc shows it.
+fn fd_targets(pid: i32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            std::fs::read_link(e.path())
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
 /// The sandbox and gofer keep only their channels and their own files,
 /// whatever their caller let them inherit.
 #[test]
@@ -357,21 +371,25 @@ fn the_sandbox_and_gofer_hold_no_stray_descriptors() {
     // The pipe the holder (the pid `state` reports) waits on: its only
     // descriptor, whose other end the sandbox keeps.
     let holder = env.state(&id)["pid"].as_i64().unwrap();
-    let holders: Vec<String> = std::fs::read_dir(format!("/proc/{holder}/fd"))
-        .unwrap()
-        .flatten()
-        .map(|e| {
-            std::fs::read_link(e.path())
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
+    let holders = fd_targets(holder as i32);
     assert!(
         matches!(&holders[..], [p] if p.starts_with("pipe:[")),
         "{holders:?}"
     );
-    for pid in [sandbox, gofer_pid(&env, &id)] {
+    let gofer = gofer_pid(&env, &id);
+    // The gofer (which the sandbox forks) holds /dev/null as stdio, its one
+    // channel (this bundle has no bind mount) and the log: none of the
+    // sandbox's own descriptors.
+    let gofers = fd_targets(gofer);
+    let sockets = gofers.iter().filter(|t| t.starts_with("socket:[")).count();
+    let others: Vec<&String> = gofers
+        .iter()
+        .filter(|t| {
+            *t != "/dev/null" && !t.starts_with("socket:[") && std::path::Path::new(t) != env.log
+        })
+        .collect();
+    assert!(sockets == 1 && others.is_empty(), "gofer holds {gofers:?}");
+    for pid in [sandbox, gofer] {
         for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
             .unwrap()
             .flatten()

@@ -26,14 +26,22 @@ where
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let channels: Vec<Channel> = channels.into_iter().map(Channel::from_fd).collect();
-    let mounts = donated_mounts(&spec);
+    donate_all(&spec, bundle, &channels)?;
+    drop(spec);
+    idle(&channels, confine)
+}
+
+/// Donates the rootfs on `channels[0]` and the bind mounts on the rest, in
+/// spec order; a mount that cannot be made is reported on its channel.
+pub fn donate_all(spec: &Spec, bundle: &Path, channels: &[Channel]) -> Result<(), GoferError> {
+    let mounts = donated_mounts(spec);
     if channels.len() != mounts.len() + 1 {
         return Err(GoferError::Channels {
             got: channels.len(),
             wanted: mounts.len() + 1,
         });
     }
-    let rootfs = specutils::spec::rootfs_path(bundle, &spec);
+    let rootfs = specutils::spec::rootfs_path(bundle, spec);
     donate(&channels[0], &rootfs, make_rootfs(&rootfs))?;
     for ((_, m), channel) in mounts.iter().zip(&channels[1..]) {
         let (source, made) = match bind_source(bundle, m) {
@@ -51,14 +59,24 @@ where
         };
         donate(channel, &source, made)?;
     }
-    drop(mounts);
-    drop(spec);
+    Ok(())
+}
+
+/// The gofer's life once its mounts are donated: `confine`, give back
+/// what setup left resident, and wait until every channel has closed.
+pub fn idle<E>(
+    channels: &[Channel],
+    confine: impl FnOnce() -> Result<(), E>,
+) -> Result<(), GoferError>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     confine().map_err(|e| GoferError::Confine(e.into()))?;
     specutils::idle_code::drop_idle_code();
     specutils::idle_stack::drop_idle_stack();
     // Last: the two above read /proc into buffers they then free.
     specutils::sys::release_free_memory();
-    wait_for_hangup(&channels);
+    wait_for_hangup(channels);
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -38,7 +39,7 @@ pub fn init(g: &GlobalFlags, command: &str) -> Result<()> {
     let mut sinks = Vec::new();
     match &g.log {
         Some(path) => sinks.push(Sink {
-            out: Mutex::new(Box::new(open_append(path)?)),
+            out: Mutex::new(Box::new(open_log(path)?)),
             format: g.log_format,
             max: level,
             min: Level::ERROR,
@@ -55,7 +56,7 @@ pub fn init(g: &GlobalFlags, command: &str) -> Result<()> {
     if let Some(spec) = &g.debug_log {
         let path = debug_log_path(spec, command);
         sinks.push(Sink {
-            out: Mutex::new(Box::new(open_append(&path)?)),
+            out: Mutex::new(Box::new(open_log(&path)?)),
             format: LogFormat::Text,
             max: Level::DEBUG,
             min: Level::ERROR,
@@ -115,6 +116,24 @@ fn debug_log_path(spec: &str, command: &str) -> PathBuf {
     } else {
         PathBuf::from(spec)
     }
+}
+
+/// The log files this process writes to: a forked child that keeps
+/// logging (the sandbox's gofer) keeps these descriptors open.
+static LOG_FDS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+
+/// Descriptors of the log files [`init`] opened.
+pub fn log_fds() -> Vec<RawFd> {
+    LOG_FDS.lock().map(|fds| fds.clone()).unwrap_or_default()
+}
+
+/// [`open_append`], remembered in [`LOG_FDS`].
+fn open_log(path: &Path) -> Result<File> {
+    let file = open_append(path)?;
+    if let Ok(mut fds) = LOG_FDS.lock() {
+        fds.push(file.as_raw_fd());
+    }
+    Ok(file)
 }
 
 fn open_append(path: &Path) -> Result<File> {

@@ -44,10 +44,19 @@ pub enum BootMsg {
         init_pid: i32,
         #[serde(default)]
         holder: Option<i32>,
+        /// The gofer the sandbox forked, if it did (see [`StartGofer`]).
+        #[serde(default)]
+        gofer: Option<i32>,
     },
     /// Sandbox → frontend: creation failed; `message` is the cause.
     Failed { message: String },
 }
+
+/// Forks the root container's gofer from the sandbox, given the spec;
+/// returns its pid. Called once the frontend has said `Begin`, when the
+/// sandbox is in the container's cgroups in every hierarchy (a scope's
+/// too), so that the gofer is born there.
+pub type StartGofer = Box<dyn FnOnce(&Spec) -> Result<i32, OsError>>;
 
 pub struct BootConfig {
     pub id: String,
@@ -64,6 +73,9 @@ pub struct BootConfig {
     /// Where the root container's exit status is written before exiting.
     pub exit_status: OwnedFd,
     pub options: crate::options::LaunchOptions,
+    /// Set when the gofer is ours to start; the frontend started it
+    /// otherwise.
+    pub gofer: Option<StartGofer>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +99,7 @@ pub enum BootError {
 }
 
 /// Runs the sandbox; returns the exit status for the process.
-pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
+pub fn boot(mut cfg: BootConfig) -> Result<i32, BootError> {
     let mut sigchld = SigSet::empty();
     sigchld.add(Signal::SIGCHLD);
     sigchld.thread_block().map_err(os("block SIGCHLD"))?;
@@ -100,7 +112,13 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
         (BootMsg::Restore(plan), _) => Some(plan),
         (other, _) => return Err(BootError::Unexpected(Box::new(other), "Begin or Restore")),
     };
-    let started = match &restore {
+    // First, so that the gofer donates while the sandbox prepares the init.
+    let gofer = match (&restore, cfg.gofer.take()) {
+        (None, Some(start)) => start(&cfg.spec).map(Some).map_err(BootError::from),
+        _ => Ok(None),
+    };
+    let gofer_pid = gofer.as_ref().ok().copied().flatten();
+    let started = gofer.and_then(|_| match &restore {
         None => create_root(&cfg).map(|(init, state)| Root::Created(init, state)),
         Some(plan) => crate::restore::restore(plan)
             .map_err(BootError::from)
@@ -110,7 +128,7 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
                 state.pid = r.pid;
                 Root::Restored(r, state)
             }),
-    };
+    });
     // Everything forked from here on gets at most what the sandbox keeps,
     // under its filter. A sandbox that cannot confine itself does not
     // serve.
@@ -133,8 +151,14 @@ pub fn boot(cfg: BootConfig) -> Result<i32, BootError> {
         }
     };
     let init_pid = root.pid();
-    cfg.ready
-        .send(&BootMsg::Created { init_pid, holder }, &[])?;
+    cfg.ready.send(
+        &BootMsg::Created {
+            init_pid,
+            holder,
+            gofer: gofer_pid,
+        },
+        &[],
+    )?;
     drop(cfg.ready);
     drop(cfg.console);
     // The init has its own copy of our stdio (or a pty instead). Callers

@@ -57,8 +57,11 @@ fn stack_range(maps: &str) -> Option<(usize, usize)> {
 }
 
 fn on_main_thread() -> bool {
+    // The syscall, not musl's gettid(), which returns the thread id it
+    // cached at start: in a process forked by raw clone3 (the sandbox's
+    // gofer) that is still the parent's.
     // SAFETY: gettid and getpid take no arguments and cannot fail.
-    unsafe { libc::gettid() == libc::getpid() }
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t == libc::getpid() }
 }
 
 fn page_size() -> usize {

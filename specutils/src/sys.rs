@@ -295,6 +295,40 @@ pub fn block_all_signals() -> io::Result<nix::sys::signal::SigSet> {
     Ok(old)
 }
 
+/// Closes every descriptor of the process but `keep`: what a forked child
+/// that will not exec does in place of close-on-exec.
+///
+/// Descriptors that some `OwnedFd` of the caller's memory still names are
+/// closed too; the caller must never use nor drop those again (a child
+/// that leaves by `_exit` does neither).
+pub fn close_all_except(keep: &[RawFd]) -> io::Result<()> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut first = 0u32;
+    for k in keep.into_iter().chain([u32::MAX]) {
+        if k > first {
+            close_fd_range(first, k - 1)?;
+        }
+        first = k.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// close_range(first, last, 0).
+fn close_fd_range(first: u32, last: u32) -> io::Result<()> {
+    // SAFETY: close_range only closes descriptor numbers; it touches no
+    // memory of ours. (Who may still name them is close_all_except's rule.)
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Unblocks every signal of the calling thread. Only sigemptyset and
 /// sigprocmask, both async-signal-safe: callable between fork and exec,
 /// where a child must not keep the signals its parent blocked.

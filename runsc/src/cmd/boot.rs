@@ -1,11 +1,12 @@
-//! `runsc boot` (hidden): the sandbox process, started by `create`.
+//! `runsc boot` (hidden): the sandbox process, started by `create`; it
+//! forks the root container's gofer when given the gofer's channel ends.
 
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use runsc::container::child_fds::{ChildFd, InheritedFds};
-use sandbox::boot::{boot, BootConfig};
+use sandbox::boot::{boot, BootConfig, StartGofer};
 use specutils::channel::Channel;
 
 use crate::cli::GlobalFlags;
@@ -34,6 +35,15 @@ pub fn run(_g: &GlobalFlags, mut a: Args) -> Result<u8> {
     let _ = nix::unistd::setsid();
     let fds = &mut a.fds;
     let spec = super::read_spec_fd(fds.one(ChildFd::Spec)?)?;
+    let gofer_ends = fds.many(ChildFd::GoferMounts)?;
+    let gofer: Option<StartGofer> = if gofer_ends.is_empty() {
+        None
+    } else {
+        let bundle = a.bundle.clone();
+        Some(Box::new(move |spec: &oci_spec::runtime::Spec| {
+            super::gofer::fork_from_sandbox(spec, &bundle, gofer_ends)
+        }))
+    };
     let config = BootConfig {
         id: a.id,
         bundle: a.bundle,
@@ -52,6 +62,7 @@ pub fn run(_g: &GlobalFlags, mut a: Args) -> Result<u8> {
             no_new_keyring: a.no_new_keyring,
             no_baseline_seccomp: a.no_baseline_seccomp,
         },
+        gofer,
     };
     let result = boot(config);
     // The holder exits with our status; an error exits 1 (see main).

@@ -23,10 +23,13 @@ pub enum ChildFd {
     Mounts,
     /// v1 `tasks` files of the container's cgroup, joined first thing.
     CgroupTasks,
+    /// The gofer's ends of the channels in `Mounts`, for the sandbox to
+    /// fork the root container's gofer with.
+    GoferMounts,
 }
 
 impl ChildFd {
-    const ALL: [ChildFd; 7] = [
+    const ALL: [ChildFd; 8] = [
         ChildFd::Spec,
         ChildFd::Control,
         ChildFd::Ready,
@@ -34,6 +37,7 @@ impl ChildFd {
         ChildFd::ExitStatus,
         ChildFd::Mounts,
         ChildFd::CgroupTasks,
+        ChildFd::GoferMounts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +49,7 @@ impl ChildFd {
             ChildFd::ExitStatus => "exit-status",
             ChildFd::Mounts => "mounts",
             ChildFd::CgroupTasks => "cgroup-tasks",
+            ChildFd::GoferMounts => "gofer-mounts",
         }
     }
 

@@ -2,9 +2,9 @@
 //! and blocked before execve.
 //!
 //! The frontend makes the cgroup, the control socket and one socketpair per
-//! mount, starts the gofer (in new mount, pid, net, ipc and uts namespaces)
-//! and the sandbox side by side, puts both in the cgroup, tells the sandbox
-//! to begin, and waits for its verdict. Any failure undoes everything: no
+//! mount, starts the sandbox in the cgroup, tells it to begin, and waits for
+//! its verdict. The sandbox forks the gofer (in new mount, pid, net, ipc and
+//! uts namespaces) on the gofer's ends of the socketpairs. Any failure undoes everything: no
 //! process, cgroup or store entry survives a failed create.
 //!
 //! A container that names an existing sandbox (a pod's later container)
@@ -25,7 +25,7 @@ use specutils::hooks::run_hooks;
 
 use super::child_fds::{ChildFd, ChildFds};
 use super::files::{encode_spec, exit_status_file, spec_memfd, RESTORED_PID};
-use super::gofer::start_gofer;
+use super::gofer::channels;
 use super::options::{CreateOptions, Created};
 use super::pid_file::write_pid_file;
 use super::prepare::{apply_network_mode, check_security_labels, use_systemd_cgroup_path};
@@ -100,12 +100,12 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         None => JoinHandles::default(),
     };
     // A restored container's mounts are rebuilt by CRIU from the image and
-    // the host paths: there is nothing for a gofer to donate.
-    let (gofer, sandbox_ends) = if restoring.is_some() {
-        (KillOnDrop(None), Vec::new())
+    // the host paths: there is nothing for a gofer to donate. Otherwise
+    // the sandbox forks the gofer, on these channels.
+    let (gofer_ends, sandbox_ends) = if restoring.is_some() {
+        (Vec::new(), Vec::new())
     } else {
-        let mounts = specutils::mounts::donated_mounts(&spec).len() + 1;
-        start_gofer(&opts.child_flags, &bundle, &spec_fd, mounts, &join)?
+        channels(specutils::mounts::donated_mounts(&spec).len() + 1)?
     };
     let (ready, sandbox_ready) = Channel::pair().map_err(os("socketpair"))?;
     let boot = Boot {
@@ -115,6 +115,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         console,
         exit_status: exit_status_file(&dir)?,
         mounts: sandbox_ends,
+        gofer_ends,
     };
     let mut sandbox = spawn_sandbox(&opts, &bundle, &dir, boot, &join)?;
     drop(join);
@@ -122,8 +123,8 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     // was refused for.
     if let (Some(systemd), Some(unit), Some(cgroup)) = (&systemd, &container.systemd_unit, &cgroup)
     {
-        let pids = [sandbox.0.as_ref(), gofer.0.as_ref()];
-        let pids: Vec<u32> = pids.into_iter().flatten().map(|c| c.pid as u32).collect();
+        // The gofer, forked after `Begin`, is born in the scope's cgroup.
+        let pids: Vec<u32> = sandbox.0.iter().map(|c| c.pid as u32).collect();
         super::scope::start_scope(
             systemd,
             unit,
@@ -134,13 +135,14 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
             &mut cleanup,
         )?;
     }
-    tracing::debug!("create {}: gofer and sandbox started", opts.id);
+    tracing::debug!("create {}: sandbox started", opts.id);
     super::fault::crash_point("create:spawned");
     let begin = match &restoring {
         None => BootMsg::Begin,
         Some(r) => BootMsg::Restore(restore_plan(r, &spec, &bundle, &container, &dir)?),
     };
-    let (init_pid, holder_pid) = handshake(&ready, begin, &mut sandbox, &container, &spec)?;
+    let (init_pid, holder_pid, gofer_pid) =
+        handshake(&ready, begin, &mut sandbox, &container, &spec)?;
     // Our child too (a sibling of the sandbox): killed and reaped if this
     // create fails from here on.
     let holder = KillOnDrop(holder_pid.and_then(adopt_child));
@@ -150,11 +152,10 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     let Some(sandbox_child) = sandbox.0.take() else {
         return Err(LifecycleError::Invalid("lost track of the sandbox".into()));
     };
-    let gofer_child = gofer.take();
     let record = |pid: i32| ProcessRef::of(pid).map_err(os(format!("read start time of {pid}")));
     let mut locked = store.lock(&opts.id)?;
     locked.container.sandbox = Some(record(sandbox_child.pid)?);
-    locked.container.gofer = gofer_child.as_ref().map(|g| record(g.pid)).transpose()?;
+    locked.container.gofer = gofer_pid.map(record).transpose()?;
     locked.container.init = Some(record(init_pid)?);
     locked.container.holder = holder_pid.map(record).transpose()?;
     let mut status = locked.container.status.transition(Status::Created)?;
@@ -170,9 +171,6 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     cleanup.release();
     // Reaped by whoever reaps the sandbox: the caller, or its subreaper.
     drop(holder.take());
-    // The gofer is not reaped by us: it outlives this command. Its pidfd
-    // closes here; the sandbox's stays with the caller.
-    drop(gofer_child);
     Ok(Created {
         container: locked.container.clone(),
         sandbox: Some(sandbox_child),
@@ -246,6 +244,8 @@ struct Boot {
     console: Option<UnixStream>,
     exit_status: OwnedFd,
     mounts: Vec<OwnedFd>,
+    /// The gofer's ends of `mounts`, for the sandbox to fork it with.
+    gofer_ends: Vec<OwnedFd>,
 }
 
 /// Starts `runsc boot`, in a mount namespace of its own (so that it runs
@@ -264,6 +264,10 @@ fn spawn_sandbox(
         .many(ChildFd::Console, boot.console.iter().map(|c| c.as_fd()))
         .one(ChildFd::ExitStatus, boot.exit_status.as_fd())
         .many(ChildFd::Mounts, boot.mounts.iter().map(|e| e.as_fd()))
+        .many(
+            ChildFd::GoferMounts,
+            boot.gofer_ends.iter().map(|e| e.as_fd()),
+        )
         .many(
             ChildFd::CgroupTasks,
             join.v1_tasks.iter().map(|t| t.as_fd()),
@@ -325,13 +329,20 @@ fn handshake(
     sandbox: &mut KillOnDrop,
     container: &super::Container,
     spec: &Spec,
-) -> Result<(i32, Option<i32>), LifecycleError> {
+) -> Result<(i32, Option<i32>, Option<i32>), LifecycleError> {
     ready
         .send(&begin, &[])
         .map_err(|e| sandbox_failed(sandbox, e))?;
     loop {
         match ready.recv::<BootMsg>() {
-            Ok((BootMsg::Created { init_pid, holder }, _)) => return Ok((init_pid, holder)),
+            Ok((
+                BootMsg::Created {
+                    init_pid,
+                    holder,
+                    gofer,
+                },
+                _,
+            )) => return Ok((init_pid, holder, gofer)),
             Ok((BootMsg::RunHooks { init_pid }, _)) => {
                 let state = hook_state(container, ContainerState::Creating, init_pid);
                 let hooks = spec.hooks().clone().unwrap_or_default();

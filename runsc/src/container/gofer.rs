@@ -1,4 +1,6 @@
-//! Starting a container's gofer, the process that owns its mounts.
+//! Starting a container's gofer, the process that owns its mounts: a pod's
+//! later container's from here; the root container's is forked by its
+//! sandbox, from the channels [`channels`] makes.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -22,13 +24,7 @@ pub(super) fn start_gofer(
     mounts: usize,
     join: &JoinHandles,
 ) -> Result<(KillOnDrop, Vec<OwnedFd>), LifecycleError> {
-    let mut gofer_ends = Vec::with_capacity(mounts);
-    let mut sandbox_ends = Vec::with_capacity(mounts);
-    for _ in 0..mounts {
-        let (a, b) = Channel::pair().map_err(os("socketpair"))?;
-        gofer_ends.push(a.into_fd());
-        sandbox_ends.push(b.into_fd());
-    }
+    let (gofer_ends, sandbox_ends) = channels(mounts)?;
     let mut gofer_fds = ChildFds::new();
     gofer_fds
         .one(ChildFd::Spec, spec_fd.as_fd())
@@ -54,4 +50,17 @@ pub(super) fn start_gofer(
     let gofer = spawn_self_into(&gofer_args, gofer_fds.placed(), gofer_ns, true, unified)
         .map_err(os("start gofer"))?;
     Ok((KillOnDrop(Some(gofer)), sandbox_ends))
+}
+
+/// One channel per mount (the rootfs and each bind): the gofer's ends,
+/// then the sandbox's.
+pub(super) fn channels(mounts: usize) -> Result<(Vec<OwnedFd>, Vec<OwnedFd>), LifecycleError> {
+    let mut gofer_ends = Vec::with_capacity(mounts);
+    let mut sandbox_ends = Vec::with_capacity(mounts);
+    for _ in 0..mounts {
+        let (a, b) = Channel::pair().map_err(os("socketpair"))?;
+        gofer_ends.push(a.into_fd());
+        sandbox_ends.push(b.into_fd());
+    }
+    Ok((gofer_ends, sandbox_ends))
 }

@@ -76,17 +76,18 @@ where
             wanted: donated.len() + 1,
         });
     }
+    // The filters first: the gofer donates meanwhile.
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(profile) => Some(crate::seccomp::compile(profile)?),
+        None => None,
+    };
+    let baseline = crate::baseline::for_container(setup.id, spec, &setup.options)?;
     let rootfs = gofer::donation::receive(&setup.mounts[0], 0)?;
     let mut binds = Vec::new();
     for (n, (index, _)) in donated.iter().enumerate() {
         let fd = gofer::donation::receive(&setup.mounts[n + 1], n + 1)?;
         binds.push((*index, fd));
     }
-    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(profile) => Some(crate::seccomp::compile(profile)?),
-        None => None,
-    };
-    let baseline = crate::baseline::for_container(setup.id, spec, &setup.options)?;
     let listener_path = spec
         .linux()
         .as_ref()
