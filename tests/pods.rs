@@ -145,6 +145,48 @@ fn subcontainer_of_a_missing_sandbox_fails_cleanly() {
     env.assert_clean(&[&id]);
 }
 
+/// `wait` of a pod's later container once the pod's sandbox has exited
+/// gives that container's own recorded status, not the pod's.
+#[test]
+fn a_later_containers_status_outlives_its_sandbox() {
+    if common::skip_without_root() {
+        return;
+    }
+    let env = Env::new();
+    let pod = env.id("waitpod");
+    let sub = env.id("waitsub");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![sub.clone(), pod.clone()],
+    };
+    let pod_bundle = env.bundle("pod", &["sleep", "1000"]);
+    env.ok(&["run", "-d", "-b", pod_bundle.to_str().unwrap(), &pod]);
+    let sub_bundle = env.sub_bundle("sub", &pod, &["sh", "-c", "exit 3"]);
+    let out = env.runsc(&["run", "-b", sub_bundle.to_str().unwrap(), "--detach", &sub]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    common::wait_for(
+        "the later container to exit",
+        Duration::from_secs(10),
+        || env.state(&sub)["status"] == "stopped",
+    );
+    // The pod's init ends with 137, and its sandbox with it.
+    env.ok(&["kill", &pod, "KILL"]);
+    common::wait_for("the pod's sandbox to exit", Duration::from_secs(10), || {
+        env.state(&pod)["status"] == "stopped"
+    });
+    let out = env.runsc(&["wait", &sub]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    env.ok(&["delete", "--force", &sub]);
+    env.ok(&["delete", "--force", &pod]);
+    env.assert_clean(&[&sub, &pod]);
+}
+
 #[test]
 fn later_containers_and_execs_may_use_sysv_ipc() {
     if common::skip_without_root() {

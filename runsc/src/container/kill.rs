@@ -75,8 +75,9 @@ pub fn wait_reply(
             Err(e) => return Err(e.into()),
         }
     }
-    let c = store.load(id)?;
-    recorded_exit_status(&store.dir(&c.sandbox_id)).ok_or_else(|| {
+    // Each container's sandbox writes its status in the container's own
+    // directory (a pod's later container's too, not the pod's).
+    recorded_exit_status(&store.dir(id)).ok_or_else(|| {
         LifecycleError::Invalid(format!(
             "container {id} is stopped and its exit status is unknown (its sandbox was killed)"
         ))
