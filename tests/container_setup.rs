@@ -411,6 +411,9 @@ fn sandbox_and_gofer_confine_themselves() {
     assert_eq!(proc_status(gofer, "CapEff"), "0000000000000000");
     assert_eq!(proc_status(gofer, "CapBnd"), "0000000000000000");
     assert_eq!(proc_status(gofer, "NoNewPrivs"), "1");
+    // The root container's gofer is the sandbox's child, named apart.
+    assert_eq!(proc_status(gofer, "PPid"), sandbox.to_string());
+    assert_eq!(proc_status(gofer, "Name"), "runsc-gofer");
     // The gofer lives in namespaces of its own: not the host's, the
     // sandbox's (which forked it) nor the container's.
     for ns in ["mnt", "pid", "net", "ipc", "uts"] {

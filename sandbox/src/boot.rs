@@ -164,7 +164,7 @@ pub fn boot(mut cfg: BootConfig) -> Result<i32, BootError> {
     // The init has its own copy of our stdio (or a pty instead). Callers
     // such as containerd's shim read `create`'s output until it closes, so
     // the sandbox must not keep it open.
-    if let Err(e) = detach_stdio() {
+    if let Err(e) = specutils::sys::stdio_to_dev_null() {
         tracing::warn!("sandbox {}: detach stdio: {e}", cfg.id);
     }
     let root = match root {
@@ -267,17 +267,4 @@ fn create_root(cfg: &BootConfig) -> Result<(Init, HookState), BootError> {
         namespaced,
     )?;
     Ok(created)
-}
-
-/// Points stdin, stdout and stderr at /dev/null.
-fn detach_stdio() -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let null = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")?;
-    for fd in 0..3 {
-        nix::unistd::dup2(null.as_raw_fd(), fd)?;
-    }
-    Ok(())
 }

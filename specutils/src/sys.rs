@@ -295,6 +295,19 @@ pub fn block_all_signals() -> io::Result<nix::sys::signal::SigSet> {
     Ok(old)
 }
 
+/// Points stdin, stdout and stderr at /dev/null: for a process whose
+/// stdio belongs to a container or a caller it must not hold open.
+pub fn stdio_to_dev_null() -> io::Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    for fd in 0..3 {
+        nix::unistd::dup2(null.as_raw_fd(), fd)?;
+    }
+    Ok(())
+}
+
 /// Closes every descriptor of the process but `keep`: what a forked child
 /// that will not exec does in place of close-on-exec.
 ///

@@ -90,15 +90,7 @@ fn forked_gofer(spec: &Spec, bundle: &Path, ends: Vec<OwnedFd>, keep: &[RawFd]) 
     specutils::sys::clear_signal_mask().context("unblock signals")?;
     // Named apart from the sandbox, whose command line it shares.
     let _ = nix::sys::prctl::set_name(c"runsc-gofer");
-    let null = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-        .context("open /dev/null")?;
-    for fd in 0..3 {
-        nix::unistd::dup2(null.as_raw_fd(), fd).context("stdio to /dev/null")?;
-    }
-    drop(null);
+    specutils::sys::stdio_to_dev_null().context("stdio to /dev/null")?;
     let mut kept = keep.to_vec();
     kept.extend([0, 1, 2]);
     specutils::sys::close_all_except(&kept).context("close the sandbox's descriptors")?;

@@ -10,8 +10,9 @@ use oci_spec::runtime::Spec;
 use super::LifecycleError;
 use specutils::error::os;
 
-/// The file the sandbox writes the root container's exit status to, so
-/// that `wait` still answers once the sandbox is gone.
+/// The file in a container's directory (a pod's later container's too)
+/// that its sandbox writes its exit status to, so that `wait` still
+/// answers once the sandbox is gone.
 pub const EXIT_STATUS: &str = "exit-status";
 /// The spec the container was created with, in entries made before the
 /// spec moved into the lock file (see [`read_spec`]).
