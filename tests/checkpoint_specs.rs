@@ -105,9 +105,22 @@ fn count(env: &Env, id: &str) -> u64 {
         .unwrap_or_default();
     children
         .split_whitespace()
-        .find_map(|init| std::fs::read_to_string(format!("/proc/{init}/root/dev/shm/n")).ok())
-        .and_then(|n| n.trim().parse().ok())
+        .find_map(|init| counter_at(&format!("/proc/{init}/root/dev/shm/n")))
         .unwrap_or(0)
+}
+
+/// The number in the counter file at `path`. The shell's `echo $i > n`
+/// truncates before it writes, so a read can land in between and see an
+/// empty file: read again then, rather than take it for 0.
+fn counter_at(path: &str) -> Option<u64> {
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(path).ok()?;
+        if let Ok(n) = text.trim().parse() {
+            return Some(n);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    None
 }
 
 /// `run --detach` with output on /dev/null, which a restore's can stand

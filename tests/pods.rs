@@ -266,3 +266,123 @@ fn a_later_container_sees_its_own_cgroup() {
     env.ok(&["delete", "--force", &pod]);
     env.assert_clean(&[&subs[0], &subs[1], &pod]);
 }
+
+#[test]
+fn an_oom_kill_in_a_later_container_spares_its_pod() {
+    if common::skip_without_root() {
+        return;
+    }
+    // The later container fills a tmpfs past its memory limit: its own
+    // processes stay small, so the OOM killer picks the largest task in
+    // its cgroup, which may be its holder. A holder that shared the
+    // sandbox's memory took the sandbox, and so every container of the
+    // pod, down with it.
+    let env = Env::new();
+    let pod = env.id("oompod");
+    let calm = env.id("oomcalm");
+    let hog = env.id("oomhog");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![hog.clone(), calm.clone(), pod.clone()],
+    };
+    let pod_bundle = env.bundle("pod", &["sleep", "1000"]);
+    env.ok(&["run", "-d", "-b", pod_bundle.to_str().unwrap(), &pod]);
+    let calm_bundle = env.sub_bundle("calm", &pod, &["sleep", "1000"]);
+    env.ok(&["run", "-d", "-b", calm_bundle.to_str().unwrap(), &calm]);
+    let fill = "head -c 100000000 /dev/zero > /fill/zeros; sleep 1000";
+    let hog_bundle = env.sub_bundle("hog", &pod, &["sh", "-c", fill]);
+    edit_config(&hog_bundle, |c| {
+        c["linux"]["resources"]["memory"] = json!({"limit": 33554432, "swap": 33554432});
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/fill", "type": "tmpfs", "source": "tmpfs",
+            "options": ["size=200m"]
+        }));
+    });
+    let sandbox = common::sandbox_pid(&env, &pod);
+    let oom_kills = || oom_kills_in(&format!("runsc/{hog}"));
+    env.ok(&["run", "-d", "-b", hog_bundle.to_str().unwrap(), &hog]);
+    // The kernel counts a kill where the victim's memory belongs: the
+    // pod's cgroup, for a holder on the sandbox's memory.
+    let sandbox_alive = || {
+        std::fs::read_to_string(format!("/proc/{sandbox}/stat")).is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, r)| !r.starts_with('Z'))
+        })
+    };
+    common::wait_for("an OOM kill in the hog", Duration::from_secs(20), || {
+        oom_kills() > 0 || !sandbox_alive()
+    });
+    // Give the kernel's kills time to land.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        sandbox_alive(),
+        "the sandbox {sandbox} died with the hog's OOM kill"
+    );
+    for id in [&pod, &calm] {
+        assert_eq!(env.state(id)["status"], "running", "{id}");
+    }
+    assert_eq!(env.ok(&["exec", &calm, "echo", "alive"]), "alive\n");
+    env.ok(&["delete", "--force", &hog]);
+    env.ok(&["delete", "--force", &calm]);
+    env.ok(&["delete", "--force", &pod]);
+    env.assert_clean(&[&hog, &calm, &pod]);
+}
+
+#[test]
+fn a_later_container_joins_the_pods_pid_namespace_cleanly() {
+    if common::skip_without_root() {
+        return;
+    }
+    // As containerd's CRI shares a pod's pid namespace: by the path of the
+    // pod's init. The sandbox enters it for the one fork and returns; the
+    // forked child must not try to return too (it logged an error for
+    // every such container).
+    let env = Env::new();
+    let pod = env.id("pidpod");
+    let sub = env.id("pidsub");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![sub.clone(), pod.clone()],
+    };
+    let pod_bundle = env.bundle("pod", &["sleep", "1000"]);
+    env.ok(&["run", "-d", "-b", pod_bundle.to_str().unwrap(), &pod]);
+    let pod_ns = format!("/proc/{}/ns/pid", init_pid(&env, &pod));
+    let sub_bundle = env.sub_bundle("sub", &pod, &["sleep", "999"]);
+    edit_config(&sub_bundle, |c| {
+        for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if ns["type"] == "pid" {
+                ns["path"] = json!(pod_ns);
+            }
+        }
+    });
+    env.ok(&["run", "-d", "-b", sub_bundle.to_str().unwrap(), &sub]);
+    let ps = env.ok(&["exec", &sub, "ps", "-o", "args"]);
+    assert!(
+        ps.contains("sleep 1000") && ps.contains("sleep 999"),
+        "{ps}"
+    );
+    let errors: Vec<_> = env
+        .log_lines()
+        .into_iter()
+        .filter(|l| l["level"] == "error")
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    env.ok(&["delete", "--force", &sub]);
+    env.ok(&["delete", "--force", &pod]);
+    env.assert_clean(&[&sub, &pod]);
+}
+
+/// The OOM kills counted in cgroup `rel`: `oom_kill` of v1's
+/// memory.oom_control or cgroup2's memory.events, wherever it has memory.
+fn oom_kills_in(rel: &str) -> u64 {
+    common::cgroup_dirs(rel)
+        .iter()
+        .flat_map(|d| ["memory.oom_control", "memory.events"].map(|f| d.join(f)))
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|t| {
+            t.lines()
+                .filter_map(|l| l.strip_prefix("oom_kill ")?.trim().parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}

@@ -67,15 +67,32 @@ fn sandboxes_and_gofers(env: &Env) -> Vec<i32> {
             .map(String::from_utf8_lossy)
             .collect();
         let ours = args.iter().any(|a| a.contains(&root));
-        // The holder shares the sandbox's memory and command line: it is
-        // counted once, through the sandbox.
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if ours && comm.trim() != "runsc-holder" && args.iter().any(|a| a == "boot" || a == "gofer")
-        {
+        if ours && args.iter().any(|a| a == "boot" || a == "gofer") {
             pids.push(pid);
         }
     }
+    // A root container's holder shares its sandbox's memory (and command
+    // line): counted once, through the sandbox. A later container's has
+    // its own and counts.
+    let holders: Vec<i32> = pids
+        .iter()
+        .copied()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim() == "runsc-holder")
+        })
+        .collect();
+    let all = pids.clone();
+    pids.retain(|p| !holders.contains(p) || !all.iter().any(|q| q != p && same_memory(*p, *q)));
     pids
+}
+
+/// Whether processes `a` and `b` share one address space (kcmp KCMP_VM).
+fn same_memory(a: i32, b: i32) -> bool {
+    const KCMP_VM: libc::c_long = 1;
+    // SAFETY: kcmp only compares kernel objects of two pids; it touches no
+    // memory of ours.
+    unsafe { libc::syscall(libc::SYS_kcmp, a, b, KCMP_VM, 0, 0) == 0 }
 }
 
 /// PSS in MiB of what `handler` keeps running for its pods: for runc its

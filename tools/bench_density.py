@@ -57,8 +57,9 @@ def _pids_naming(needle):
 
 
 def _measured_pids(needle):
-    """As _pids_naming, without holders: a holder shares its sandbox's
-    memory and command line, so its PSS is the sandbox's, counted once."""
+    """As _pids_naming, without holders: a root container's holder (every
+    container here is one) shares its sandbox's memory and command line, so
+    its PSS is the sandbox's, counted once."""
     out = []
     for p in _pids_naming(needle):
         try:

@@ -8,12 +8,17 @@
 //! container end.
 //!
 //! It is a sibling of the sandbox (CLONE_PARENT): the caller that reaps the
-//! sandbox reaps it too. It shares the sandbox's memory (CLONE_VM), so it
-//! costs a stack page and a task, not a copy of the sandbox's heap. Before
-//! it waits it closes every descriptor but its pipe, drops every
-//! capability (its bounding set too) and enters seccomp's strict mode
-//! (read, write and exit only): even a sandbox that writes into the shared
-//! memory could make it do nothing but those.
+//! sandbox reaps it too. The root container's shares the sandbox's memory
+//! (CLONE_VM), so it costs a stack page and a task, not a copy of the
+//! sandbox's heap. A later container's gets a copy of it, as after fork:
+//! it lives in that container's memory cgroup, and the kernel's OOM
+//! killer, when it picks a process, kills every process sharing its
+//! memory, so a holder on the sandbox's memory picked in a later
+//! container's OOM took the whole pod down. Before it waits it closes every
+//! descriptor but its pipe, drops every capability (its bounding set too)
+//! and enters seccomp's strict mode (read, write and exit only): even a
+//! sandbox that writes into the shared memory could make it do nothing but
+//! those.
 //!
 //! See docs/decisions.md, "The pid we report, and what it costs".
 
@@ -96,7 +101,7 @@ fn open_ns(init: i32, name: &str) -> std::io::Result<OwnedFd> {
 /// and waits until it is there. Called once, before the sandbox drops its
 /// capabilities; [`release`] ends it.
 pub fn start(init: i32) -> std::io::Result<Holder> {
-    let (holder, exit, memory) = spawn(init, &[], None, None)?;
+    let (holder, exit, memory) = spawn(init, &[], None, None, true)?;
     // The root container's holder lives as long as the sandbox.
     memory.keep();
     // Set once per sandbox; a second holder would have no one to report.
@@ -108,14 +113,16 @@ pub fn start(init: i32) -> std::io::Result<Holder> {
 /// cgroup2 directory `cgroup2` and moving itself into its v1 cgroups
 /// through `procs` (the files its init joined by). Writing the
 /// container's status into the returned descriptor ends it; closing it
-/// ends it with [`SANDBOX_LOST`]. Its memory is the caller's to free once
-/// it has exited.
+/// ends it with [`SANDBOX_LOST`]. It runs on a copy of the sandbox's
+/// memory: an OOM kill in its container must end it alone, not the
+/// sandbox too. Its stack and arguments are the caller's to free once it
+/// has exited.
 pub fn start_sub(
     init: i32,
     procs: &[OwnedFd],
     cgroup2: Option<BorrowedFd<'_>>,
 ) -> std::io::Result<(Holder, OwnedFd, Memory)> {
-    spawn(init, procs, cgroup2, Some(strict_filter()?))
+    spawn(init, procs, cgroup2, Some(strict_filter()?), false)
 }
 
 /// What a holder runs on: its stack and arguments, in the sandbox's
@@ -155,6 +162,7 @@ fn spawn(
     procs: &[OwnedFd],
     cgroup2: Option<BorrowedFd<'_>>,
     filter: Option<&'static crate::seccomp::Program>,
+    shared_memory: bool,
 ) -> std::io::Result<(Holder, OwnedFd, Memory)> {
     if procs.len() > MAX_PROCS {
         return Err(std::io::Error::other(format!(
@@ -181,7 +189,7 @@ fn spawn(
         filter,
     });
     let stack = specutils::vfork::ChildStack::map(STACK_SIZE)?;
-    let (pid, pidfd) = clone_holder(&stack, &args, cgroup2)?;
+    let (pid, pidfd) = clone_holder(&stack, &args, cgroup2, shared_memory)?;
     let memory = Memory {
         _stack: stack,
         _args: args,
@@ -204,8 +212,8 @@ pub fn release(code: u8) {
     }
 }
 
-/// Clones the holder: CLONE_VM (our memory), CLONE_PARENT (our parent's
-/// child), every signal blocked (it has no handler to run them), born in
+/// Clones the holder: CLONE_VM (our memory) if `shared_memory`, else on
+/// a copy of it; CLONE_PARENT (our parent's child); every signal blocked (it has no handler to run them), born in
 /// `cgroup2` if given: a cgroup2 move by `cgroup.procs` would wait for the
 /// kernel's threadgroup lock, 10 to 30 ms here. Returns its pid and a
 /// pidfd.
@@ -213,6 +221,7 @@ fn clone_holder(
     stack: &specutils::vfork::ChildStack,
     args: &Args,
     cgroup2: Option<BorrowedFd<'_>>,
+    shared_memory: bool,
 ) -> std::io::Result<(i32, OwnedFd)> {
     use nix::sys::signal::{pthread_sigmask, SigmaskHow};
     let old = specutils::sys::block_all_signals()?;
@@ -222,10 +231,15 @@ fn clone_holder(
     // (or never); the child runs `holder_main`, which touches nothing but
     // `args` and its own stack and makes raw syscalls (no allocation, no
     // TLS, no locks), so sharing our memory cannot race with us; signals
-    // are blocked; no user namespace is asked for.
+    // are blocked; no user namespace is asked for. Without CLONE_VM the
+    // child has its own copy of all of it.
+    let flags = match shared_memory {
+        true => libc::CLONE_PARENT | libc::CLONE_VM,
+        false => libc::CLONE_PARENT,
+    };
     let cloned = unsafe {
-        specutils::vfork::clone_vm(
-            libc::CLONE_PARENT as u64,
+        specutils::vfork::clone_on_stack(
+            flags as u64,
             cgroup2,
             base,
             len,
@@ -239,7 +253,7 @@ fn clone_holder(
 
 /// The holder's whole life. Only raw syscalls (rustix's linux_raw
 /// backend sets no errno): it shares the sandbox's memory and thread
-/// pointer.
+/// pointer, or a copy of them taken at the clone.
 extern "C" fn holder_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the `Args` that `spawn` made for us, kept until
     // we have exited.

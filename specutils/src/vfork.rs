@@ -110,21 +110,15 @@ pub unsafe fn vfork_into(
 }
 
 /// Runs `child(arg)` in a new process made by clone3 with `flags` plus
-/// `CLONE_VM` and `CLONE_PIDFD`, on the stack `stack..stack + len`, born
-/// in the cgroup2 directory `cgroup` if given. Returns its pid and a
-/// pidfd; with `CLONE_VFORK` in `flags`, once it has exec'd or exited.
-/// The child exits with what `child` returns if it returns. With
-/// `CLONE_PARENT` it gets the caller's exit signal (clone3 takes none
-/// then), else SIGCHLD.
+/// `CLONE_VM` and `CLONE_PIDFD`: [`clone_on_stack`] on the caller's memory.
 ///
 /// # Safety
-/// `child` runs on the caller's memory: it may only make syscalls on what
-/// `arg` points to (no allocation, no lock, no unwinding, nothing
-/// dropped). `arg` and the stack (page-aligned, a whole number of pages,
-/// used by nothing else) must stay valid until the child has exec'd or
-/// exited. Signals with handlers of the caller's must be blocked while it
-/// starts. `flags` must not hold `CLONE_NEWUSER` (nor anything else the
-/// kernel refuses with a shared address space).
+/// As [`clone_on_stack`], and: `child` runs on the caller's memory, so it
+/// may only make syscalls on what `arg` points to (no allocation, no lock,
+/// no unwinding, nothing dropped); `arg` and the stack must stay valid
+/// until the child has exec'd or exited; `flags` must not hold
+/// `CLONE_NEWUSER` (nor anything else the kernel refuses with a shared
+/// address space).
 #[cfg(target_arch = "x86_64")]
 pub unsafe fn clone_vm(
     flags: u64,
@@ -134,9 +128,42 @@ pub unsafe fn clone_vm(
     child: extern "C" fn(*mut c_void) -> libc::c_int,
     arg: *mut c_void,
 ) -> io::Result<(i32, OwnedFd)> {
+    clone_on_stack(
+        flags | libc::CLONE_VM as u64,
+        cgroup,
+        stack,
+        len,
+        child,
+        arg,
+    )
+}
+
+/// Runs `child(arg)` in a new process made by clone3 with `flags` plus
+/// `CLONE_PIDFD`, on the stack `stack..stack + len`, born in the cgroup2
+/// directory `cgroup` if given. Returns its pid and a pidfd; with
+/// `CLONE_VFORK` in `flags`, once it has exec'd or exited. The child exits
+/// with what `child` returns if it returns. With `CLONE_PARENT` it gets
+/// the caller's exit signal (clone3 takes none then), else SIGCHLD.
+/// Without `CLONE_VM` the child runs on a copy of the caller's memory, as
+/// after fork, the stack included.
+///
+/// # Safety
+/// `child` must not unwind or return into the caller's frames (it has
+/// none on its stack). The stack must be page-aligned, a whole number of
+/// pages, and used by nothing else while the child runs on it. Signals
+/// with handlers of the caller's must be blocked while it starts.
+#[cfg(target_arch = "x86_64")]
+pub unsafe fn clone_on_stack(
+    flags: u64,
+    cgroup: Option<BorrowedFd<'_>>,
+    stack: *mut u8,
+    len: usize,
+    child: extern "C" fn(*mut c_void) -> libc::c_int,
+    arg: *mut c_void,
+) -> io::Result<(i32, OwnedFd)> {
     let mut pidfd: RawFd = -1;
     let mut args: libc::clone_args = std::mem::zeroed();
-    args.flags = flags | libc::CLONE_VM as u64 | libc::CLONE_PIDFD as u64;
+    args.flags = flags | libc::CLONE_PIDFD as u64;
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd.as_raw_fd() as u64;

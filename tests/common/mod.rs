@@ -48,6 +48,12 @@ impl Env {
             .prefix("runsc-test-")
             .tempdir()
             .expect("create test directory");
+        // RUNSC_TEST_KEEP=1 keeps the directory's logs for a failure hunt;
+        // containers and daemons are cleaned up as always.
+        let mut dir = dir;
+        if std::env::var_os("RUNSC_TEST_KEEP").is_some() {
+            dir.disable_cleanup(true);
+        }
         let root = dir.path().join("root");
         let log = dir.path().join("runsc.log");
         Self { dir, root, log }

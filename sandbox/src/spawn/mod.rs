@@ -131,7 +131,10 @@ pub fn spawn(
     // so the child may run ordinary code, as after fork().
     let cloned = unsafe { clone_process_into(at_fork.bits() as u64, cgroup2) };
     let _ = std::env::set_current_dir("/");
-    if let Some(own) = &own_pid_ns {
+    // The parent's to undo: the child is in that pid namespace, from which
+    // the sandbox's, its ancestor, cannot be entered (EINVAL).
+    let in_parent = !matches!(cloned, Ok(Cloned::Child));
+    if let (Some(own), true) = (&own_pid_ns, in_parent) {
         if let Err(e) = nix::sched::setns(own.as_fd(), CloneFlags::CLONE_NEWPID) {
             tracing::error!("return to the sandbox's pid namespace: {e}");
         }
