@@ -5,53 +5,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::daemons::{remove_empty_cgroup, run, wait_for_socket, Daemon, Dockerd};
 use common::{runsc_bin, stderr, stdout, Env};
-
-/// A daemon we started; SIGTERM, then SIGKILL, when dropped.
-struct Daemon {
-    child: Child,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for_socket(path: &Path, daemon: &mut Daemon, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !path.exists() {
-        if let Ok(Some(status)) = daemon.child.try_wait() {
-            panic!(
-                "daemon exited ({status}): {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "daemon socket {} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.stdin(Stdio::null()).output().expect("spawn client")
-}
 
 struct Containerd {
     _daemon: Daemon,
@@ -76,14 +34,6 @@ impl Drop for Containerd {
 fn unit_property(unit: &str, property: &str) -> String {
     let out = run(Command::new("systemctl").args(["show", unit, "-p", property]));
     stdout(&out).trim().to_owned()
-}
-
-/// The parent cgroup a daemon's default cgroupsPath made (`/<namespace>/<id>`,
-/// `/docker/<id>`), once empty; a non-empty one stays.
-fn remove_empty_cgroup(name: &str) {
-    for dir in common::cgroup_dirs(name) {
-        let _ = std::fs::remove_dir(dir);
-    }
 }
 
 impl Containerd {
@@ -379,68 +329,6 @@ fn containerd_checkpoints_and_restores_through_runsc() {
     ctd.ok(&["container", "delete", "cr"]);
 }
 
-struct Dockerd {
-    _daemon: Daemon,
-    host: String,
-    dir: PathBuf,
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        common::unmount_under(&self.dir);
-        remove_empty_cgroup("docker");
-    }
-}
-
-impl Dockerd {
-    fn start(env: &Env, config: &Path) -> Self {
-        let dir = env.path().join("docker");
-        std::fs::create_dir_all(&dir).unwrap();
-        let sock = dir.join("docker.sock");
-        let err = dir.join("err");
-        let child = Command::new("dockerd")
-            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
-            .arg("--config-file")
-            .arg(config)
-            .arg("--data-root")
-            .arg(dir.join("data"))
-            .arg("--exec-root")
-            .arg(dir.join("exec"))
-            .arg("--pidfile")
-            .arg(dir.join("docker.pid"))
-            .arg("-H")
-            .arg(format!("unix://{}", sock.display()))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&err).unwrap())
-            .spawn()
-            .expect("dockerd (apt-get install docker.io)");
-        let mut daemon = Daemon { child };
-        wait_for_socket(&sock, &mut daemon, &err);
-        let host = format!("unix://{}", sock.display());
-        let d = Self {
-            _daemon: daemon,
-            host,
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !d.docker(&["info"]).status.success() {
-            assert!(Instant::now() < deadline, "dockerd never answered");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        d
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        run(Command::new("docker").arg("-H").arg(&self.host).args(args))
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(out.status.success(), "docker {args:?}: {}", stderr(&out));
-        stdout(&out)
-    }
-}
-
 #[test]
 fn docker_runs_containers_through_runsc() {
     if common::skip_without_root() {
@@ -448,28 +336,9 @@ fn docker_runs_containers_through_runsc() {
     }
     let env = Env::new();
     // `runsc install` writes the daemon configuration dockerd reads.
-    let config = env.path().join("daemon.json");
-    std::fs::write(&config, "{\"log-level\": \"warn\"}").unwrap();
-    let out = run(Command::new(runsc_bin()).args([
-        "install",
-        "--config-file",
-        config.to_str().unwrap(),
-        "--runtime",
-        "runsc-test",
-    ]));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let d = Dockerd::start(&env, &config);
+    let d = Dockerd::with_runsc(&env);
     let bundle = env.bundle("image", &["sh"]);
-    let tar = env.path().join("rootfs.tar");
-    assert!(run(Command::new("tar")
-        .arg("-C")
-        .arg(bundle.join("rootfs"))
-        .arg("-cf")
-        .arg(&tar)
-        .arg("."))
-    .status
-    .success());
-    d.ok(&["import", tar.to_str().unwrap(), "runsc-test/busybox:1"]);
+    d.import(&env, &bundle.join("rootfs"), "runsc-test/busybox:1");
     let image = "runsc-test/busybox:1";
     let common = ["--runtime", "runsc-test", "--network", "none"];
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod counter;
+pub mod daemons;
 mod fds;
 mod privilege;
 pub mod profiles;

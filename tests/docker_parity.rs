@@ -1,0 +1,212 @@
+//! Docker's options, and its operations on a running container, through
+//! one private dockerd with runc and with runsc-rs on the same images:
+//! what a container sees and what `docker` reports must be runc's. The
+//! images are busybox and the Debian rootfs with PostgreSQL of
+//! tests/checkpoint_postgres.rs.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::daemons::Dockerd;
+use common::{stderr, stdout, Env};
+
+const RUNTIMES: [&str; 2] = ["runc", "runsc-test"];
+const PG_ROOTFS: &str = "/var/cache/runsc-tests/pg-rootfs";
+
+/// One `docker run --rm`: a name, options, an image and a shell command
+/// whose output must not depend on the runtime.
+struct Case {
+    name: &'static str,
+    options: Vec<String>,
+    image: &'static str,
+    script: &'static str,
+}
+
+fn case(name: &'static str, options: &[&str], image: &'static str, script: &'static str) -> Case {
+    Case {
+        name,
+        options: options.iter().map(|o| o.to_string()).collect(),
+        image,
+        script,
+    }
+}
+
+/// Starts PostgreSQL as user postgres on a tmpfs and runs `sql`.
+const PG: &str = "bin=$(ls -d /usr/lib/postgresql/*/bin) && $bin/initdb -D /pg/d >/dev/null 2>&1 \
+    && $bin/pg_ctl -D /pg/d -o '-k /pg' -l /pg/log -w start >/dev/null \
+    && psql -h /pg -d postgres -Atc \"$SQL\"; $bin/pg_ctl -D /pg/d -m fast -w stop >/dev/null";
+
+fn cases(host_dir: &Path) -> Vec<Case> {
+    let bind = format!("{}:/data:ro", host_dir.display());
+    let pg_script = Box::leak(format!("SQL='create table t as select generate_series(1, 100000) x; select count(*), sum(x) from t'; {PG}").into_boxed_str());
+    let mut cases = vec![
+        case("user", &["--user", "1000:1000"], "bb", "id"),
+        case("group-add", &["--user", "1000", "--group-add", "44"], "bb", "id"),
+        case("read-only", &["--read-only", "--tmpfs", "/run:size=1m"], "bb",
+             "touch /x 2>&1 | sed 's/.*: //'; touch /run/x && echo run-ok; grep ' /run ' /proc/mounts"),
+        case("cap-drop", &["--cap-drop", "ALL"], "bb", "grep Cap /proc/self/status"),
+        case("cap-add", &["--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN"], "bb", "grep Cap /proc/self/status"),
+        case("no-new-privileges", &["--security-opt", "no-new-privileges"], "bb", "grep NoNewPrivs /proc/self/status"),
+        case("pids", &["--pids-limit", "10"], "bb",
+             "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"),
+        case("memory", &["--memory", "64m"], "bb",
+             "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"),
+        case("cpus", &["--cpus", "0.5"], "bb",
+             "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max"),
+        case("cpuset", &["--cpuset-cpus", "0"], "bb", "grep Cpus_allowed_list /proc/self/status"),
+        case("oom-score-adj", &["--oom-score-adj", "500"], "bb", "cat /proc/self/oom_score_adj"),
+        case("ulimit", &["--ulimit", "nofile=100:200"], "bb", "ulimit -n; ulimit -Hn"),
+        case("shm-size", &["--shm-size", "128m"], "bb", "df -k /dev/shm | tail -1 | awk '{print $2}'"),
+        case("sysctl", &["--sysctl", "net.ipv4.ip_forward=1"], "bb", "cat /proc/sys/net/ipv4/ip_forward"),
+        case("workdir-env", &["-w", "/tmp", "-e", "FOO=bar"], "bb", "pwd; echo $FOO"),
+        case("hostname", &["--hostname", "h1"], "bb", "hostname"),
+        case("volume", &["-v", "parity-vol:/vol"], "bb", "echo hi > /vol/a && cat /vol/a"),
+        case("tmpfs-mode", &["--mount", "type=tmpfs,destination=/t,tmpfs-mode=1770"], "bb", "stat -c %a /t"),
+        case("device", &["--device", "/dev/null:/dev/mynull"], "bb", "ls -l /dev/mynull | cut -c1-10"),
+        case("cgroupns-private", &["--cgroupns", "private"], "bb", "cat /proc/self/cgroup | sed 's/[0-9a-f]\\{64\\}/ID/'"),
+        case("host-namespaces", &["--ipc", "host", "--uts", "host", "--network", "host"], "bb", "hostname | grep -c ."),
+        case("tty", &["-t"], "bb", "tty | sed 's/[0-9]*$//'"),
+        case("exit-code", &[], "bb", "echo out; echo err >&2; exit 42"),
+    ];
+    cases.push(case(
+        "bind-ro",
+        &[],
+        "bb",
+        "cat /data/f; touch /data/g 2>&1 | sed 's/.*: //'",
+    ));
+    cases.last_mut().unwrap().options = vec!["-v".into(), bind];
+    cases.push(case(
+        "postgres",
+        &["--user", "postgres", "--tmpfs", "/pg"],
+        "deb",
+        Box::leak(format!("SQL='select 40 + 2'; {PG}").into_boxed_str()),
+    ));
+    cases.push(case(
+        "postgres-limits",
+        &[
+            "--user",
+            "postgres",
+            "--tmpfs",
+            "/pg",
+            "--memory",
+            "256m",
+            "--pids-limit",
+            "100",
+        ],
+        "deb",
+        pg_script,
+    ));
+    cases
+}
+
+#[test]
+fn docker_options_give_what_runc_gives() {
+    if common::skip_without_root() {
+        return;
+    }
+    let env = Env::new();
+    let pg = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/mkpgrootfs"))
+        .arg(PG_ROOTFS)
+        .output()
+        .expect("run tools/mkpgrootfs");
+    assert!(pg.status.success(), "tools/mkpgrootfs: {}", stderr(&pg));
+    let d = Dockerd::with_runsc(&env);
+    d.import(&env, &env.bundle("bb", &["sh"]).join("rootfs"), "bb");
+    d.import(&env, Path::new(PG_ROOTFS), "deb");
+    let host_dir = env.path().join("host-dir");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("f"), "host file\n").unwrap();
+
+    let mut differ = Vec::new();
+    for c in cases(&host_dir) {
+        let seen: Vec<_> = RUNTIMES
+            .iter()
+            .map(|rt| {
+                let mut args = vec!["run", "--rm", "--runtime", rt];
+                args.extend(c.options.iter().map(String::as_str));
+                args.extend([c.image, "sh", "-c", c.script]);
+                let out = d.docker(&args);
+                (out.status.code(), stdout(&out), stderr(&out))
+            })
+            .collect();
+        assert_ne!(
+            seen[0].0,
+            Some(125),
+            "{}: docker refused it under runc: {}",
+            c.name,
+            seen[0].2
+        );
+        if (&seen[0].0, &seen[0].1) != (&seen[1].0, &seen[1].1) {
+            differ.push(format!(
+                "{}: runc {:?}, runsc-rs {:?}",
+                c.name, seen[0], seen[1]
+            ));
+        }
+    }
+    let _ = d.docker(&["volume", "rm", "parity-vol"]);
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+#[test]
+fn docker_operations_on_a_running_container_give_what_runc_gives() {
+    if common::skip_without_root() {
+        return;
+    }
+    let env = Env::new();
+    let d = Dockerd::with_runsc(&env);
+    d.import(&env, &env.bundle("bb", &["sh"]).join("rootfs"), "bb");
+    let copied = env.path().join("copied-in");
+    std::fs::write(&copied, "copied in\n").unwrap();
+    let script = "trap 'echo got-usr1' USR1; echo started; while true; do sleep 0.1; done";
+    let seen: Vec<Vec<String>> = RUNTIMES
+        .iter()
+        .map(|rt| {
+            let name = format!("ops-{rt}");
+            let n = name.as_str();
+            let out = env.path().join(format!("passwd-{rt}"));
+            let mut log = Vec::new();
+            // The name and id a step prints are the runtime's own.
+            let mut step = |what: &str, args: &[&str]| {
+                let o = d.docker(args);
+                let text = match what {
+                    "run" => String::new(),
+                    _ => stdout(&o).trim().replace(n, "NAME"),
+                };
+                log.push(format!("{what}: {:?} {text}", o.status.code()));
+            };
+            step("run", &["run", "-d", "--name", n, "--runtime", rt, "bb", "sh", "-c", script]);
+            step("exec", &["exec", n, "sh", "-c", "echo exec; id -u"]);
+            step("exec -u -w", &["exec", "-u", "1000", "-w", "/tmp", n, "sh", "-c", "id -u; pwd"]);
+            step("pause", &["pause", n]);
+            step("paused", &["inspect", "-f", "{{.State.Status}}", n]);
+            step("unpause", &["unpause", n]);
+            step("update", &["update", "--memory", "100m", "--memory-swap", "100m", n]);
+            step("limit seen", &["exec", n, "sh", "-c",
+                "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"]);
+            step("cp in", &["cp", copied.to_str().unwrap(), &format!("{n}:/tmp/in")]);
+            step("cp in seen", &["exec", n, "cat", "/tmp/in"]);
+            step("cp out", &["cp", &format!("{n}:/etc/passwd"), out.to_str().unwrap()]);
+            step("kill -s USR1", &["kill", "-s", "USR1", n]);
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            step("logs", &["logs", n]);
+            step("restart", &["restart", "-t", "1", n]);
+            step("exec after restart", &["exec", n, "echo", "again"]);
+            step("stop", &["stop", "-t", "1", n]);
+            step("exit code", &["inspect", "-f", "{{.State.ExitCode}}", n]);
+            step("rm", &["rm", n]);
+            let top = d.docker(&["ps", "-a", "-q", "--filter", &format!("name={n}")]);
+            log.push(format!("left: {}", stdout(&top).trim()));
+            log
+        })
+        .collect();
+    assert_eq!(seen[0], seen[1], "runc (left) against runsc-rs (right)");
+    assert!(
+        seen[0]
+            .iter()
+            .any(|l| l == "logs: Some(0) started\ngot-usr1"),
+        "{:?}",
+        seen[0]
+    );
+}
