@@ -125,8 +125,10 @@ pub fn start_sub(
     spawn(init, procs, cgroup2, Some(strict_filter()?), false)
 }
 
-/// What a holder runs on: its stack and arguments, in the sandbox's
-/// memory, and a pidfd that tells when it no longer needs them.
+/// What a holder was started on: its stack and arguments, and a pidfd
+/// that tells when it has exited. A root container's holder runs on them
+/// in the sandbox's memory; a later container's on its own copy, so for
+/// it they only keep `destroy` waiting for its exit.
 pub struct Memory {
     _stack: specutils::vfork::ChildStack,
     _args: Box<Args>,
@@ -213,8 +215,8 @@ pub fn release(code: u8) {
 }
 
 /// Clones the holder: CLONE_VM (our memory) if `shared_memory`, else on
-/// a copy of it; CLONE_PARENT (our parent's child); every signal blocked (it has no handler to run them), born in
-/// `cgroup2` if given: a cgroup2 move by `cgroup.procs` would wait for the
+/// a copy of it; CLONE_PARENT (our parent's child); every signal blocked
+/// (it has no handler to run them); born in `cgroup2` if given: a cgroup2 move by `cgroup.procs` would wait for the
 /// kernel's threadgroup lock, 10 to 30 ms here. Returns its pid and a
 /// pidfd.
 fn clone_holder(
