@@ -194,6 +194,11 @@ fn docker_operations_on_a_running_container_give_what_runc_gives() {
             step("run", &["run", "-d", "--name", n, "--runtime", rt, "bb", "sh", "-c", script]);
             step("exec", &["exec", n, "sh", "-c", "echo exec; id -u"]);
             step("exec -u -w", &["exec", "-u", "1000", "-w", "/tmp", n, "sh", "-c", "id -u; pwd"]);
+            // Docker names /proc/<reported pid>/ns/pid: the host's pid
+            // namespace if taken as it is (ours is a holder's).
+            let pid_mode = format!("container:{n}");
+            step("--pid container:", &["run", "--rm", "--runtime", rt, "--pid", &pid_mode, "bb",
+                "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; readlink /proc/1/exe"]);
             step("pause", &["pause", n]);
             step("paused", &["inspect", "-f", "{{.State.Status}}", n]);
             step("unpause", &["unpause", n]);

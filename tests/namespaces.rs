@@ -96,6 +96,42 @@ fn joins_the_namespaces_of_another_container_by_path() {
     env.assert_clean(&[&a, &b]);
 }
 
+/// Docker's `--pid container:A`, Podman's and containerd's shared pid
+/// namespaces name `/proc/<A's reported pid>/ns/pid`. Ours is A's holder,
+/// which lives in the host's pid namespace: B must get A's, not the host's.
+#[test]
+fn joins_a_pid_namespace_by_the_pid_we_report() {
+    if common::skip_without_root() {
+        return;
+    }
+    let env = Env::new();
+    let a = env.id("a");
+    let b = env.id("b");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![a.clone(), b.clone()],
+    };
+    let bundle = env.bundle("a", &["sleep", "1000"]);
+    env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &a]);
+    let reported = env.state(&a)["pid"].as_i64().expect("state.pid");
+    let a_init = init_pid(&env, &a);
+    assert_ne!(reported, a_init, "the reported pid is the holder's");
+
+    let show = "readlink /proc/self/ns/pid; tr '\\0' ' ' < /proc/1/cmdline; echo; \
+                ls /proc | grep -c '^[0-9]'";
+    let bundle = joining_bundle(&env, "b", reported, &[("pid", "pid")], &["sh", "-c", show]);
+    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &b]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], ns_of(a_init, "pid"), "B's pid namespace: {text}");
+    assert_eq!(lines[1].trim(), "sleep 1000", "B's pid 1: {text}");
+    // A's sleep; B's sh, ls and grep.
+    assert_eq!(lines[2], "4", "processes B sees: {text}");
+    env.ok(&["delete", "--force", &a]);
+    env.assert_clean(&[&a, &b]);
+}
+
 #[test]
 fn a_pods_later_container_joins_the_pods_user_namespace() {
     if common::skip_without_root() {

@@ -192,6 +192,14 @@ fn podman_runs_execs_tops_stops_and_removes_a_container() {
     let top = podman.ok(&["top", &id]);
     podman_support::assert_default_top_lists_the_container(&top);
 
+    // --pid container: names /proc/<reported pid>/ns/pid; the joiner sees
+    // the container's processes, not the host's.
+    let pid_mode = format!("container:{id}");
+    let mut join = vec!["run", "--rm", "--network", "none", "--pid", &pid_mode];
+    join.extend(ULIMITS);
+    join.extend([image, "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline"]);
+    assert_eq!(podman.ok(&join).trim(), "sleep 1000");
+
     assert!(
         !cgroups_of(&podman.cgroup_parent, &id).is_empty(),
         "no cgroup for {id}"

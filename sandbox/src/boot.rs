@@ -189,7 +189,8 @@ fn start_holder(init: i32) -> Option<i32> {
         Ok(h) => {
             if !h.entered {
                 tracing::warn!(
-                    "sandbox: holder {} could not enter the container's mount namespace",
+                    "sandbox: holder {} could not enter the container's mount, cgroup or pid \
+                     namespace",
                     h.pid
                 );
             }

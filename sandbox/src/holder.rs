@@ -5,7 +5,9 @@
 //! which reads `/proc` in that pid's mount namespace) lands in the
 //! container, and it exits with its container's status, so that the caller
 //! that reaps it (containerd's runc shim, conmon, our shim) sees the
-//! container end.
+//! container end. It lives in the host's pid namespace, but its children's
+//! is its container's: a spec joining `/proc/<holder>/ns/pid` (Docker's
+//! `--pid container:`) is given that one (`spawn::namespaces`).
 //!
 //! It is a sibling of the sandbox (CLONE_PARENT): the caller that reaps the
 //! sandbox reaps it too. The root container's shares the sandbox's memory
@@ -44,7 +46,9 @@ static EXIT: OnceLock<OwnedFd> = OnceLock::new();
 pub struct Holder {
     pub pid: i32,
     /// False when it could not enter the container's mount namespace or
-    /// cgroup: it still holds, but tools entering it land in the sandbox's.
+    /// cgroup, or take its pid namespace for its children: it still holds,
+    /// but tools entering it land in the sandbox's, and a spec joining its
+    /// pid namespace joins the sandbox's.
     pub entered: bool,
 }
 
@@ -57,6 +61,7 @@ const MAX_PROCS: usize = 16;
 struct Args {
     mnt: RawFd,
     cgroup: RawFd,
+    pid: RawFd,
     ready: RawFd,
     exit: RawFd,
     /// `tasks` of a subcontainer's cgroup in each v1 hierarchy (its
@@ -174,6 +179,7 @@ fn spawn(
     }
     let mnt = open_ns(init, "mnt")?;
     let cgroup = open_ns(init, "cgroup").ok();
+    let pid_ns = open_ns(init, "pid")?;
     let (ready_r, ready_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let (exit_r, exit_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let mut raw_procs = [-1; MAX_PROCS];
@@ -185,6 +191,7 @@ fn spawn(
     let args = Box::new(Args {
         mnt: mnt.as_raw_fd(),
         cgroup: cgroup.as_ref().map_or(-1, |c| c.as_raw_fd()),
+        pid: pid_ns.as_raw_fd(),
         ready: ready_w.as_raw_fd(),
         exit: exit_r.as_raw_fd(),
         procs: raw_procs,
@@ -280,6 +287,11 @@ extern "C" fn holder_main(arg: *mut libc::c_void) -> libc::c_int {
         )
         .is_ok();
     }
+    // For its children only: it forks none, but /proc/<pid>/ns/
+    // pid_for_children now names the container's pid namespace.
+    entered &=
+        rustix::thread::move_into_link_name_space(fd(args.pid), Some(LinkNameSpaceType::ProcessID))
+            .is_ok();
     // Its command line is the sandbox's (the memory is shared); its name
     // tells the two apart in `ps -o comm` and `top`.
     let _ = rustix::thread::set_name(c"runsc-holder");

@@ -127,8 +127,8 @@ impl Server {
             Ok((h, exit, memory)) => {
                 if !h.entered {
                     tracing::warn!(
-                        "container {}: holder {} could not enter the container's mount \
-                         namespace or cgroup",
+                        "container {}: holder {} could not enter the container's cgroup or \
+                         its mount, cgroup or pid namespace",
                         req.id,
                         h.pid
                     );

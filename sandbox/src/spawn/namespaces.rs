@@ -39,6 +39,60 @@ pub(super) fn open_ns(path: &std::path::Path) -> Result<OwnedFd, SpawnError> {
     })
 }
 
+/// Opens a pid namespace named by path. Docker's `--pid container:`,
+/// Podman's and containerd's shared pid namespaces name
+/// `/proc/<reported pid>/ns/pid`; ours is a holder's, which lives in the
+/// host's pid namespace and keeps its container's as the one of its
+/// children (`holder.rs`), and that is the one meant. The namespace of a
+/// process's children is its own or a descendant of it, so the swap can
+/// only narrow the view; any other path is opened as it is.
+fn open_pid_ns(path: &std::path::Path) -> Result<OwnedFd, SpawnError> {
+    match holders_children_ns(path) {
+        Some(fd) => Ok(fd),
+        None => open_ns(path),
+    }
+}
+
+/// `/proc/<pid>/ns/pid_for_children` when `path` is `/proc/<pid>/ns/pid`
+/// and `<pid>` is a holder. Both are read through one `/proc/<pid>`
+/// descriptor, which stops resolving once that task exits: a reused pid
+/// cannot answer for it.
+fn holders_children_ns(path: &std::path::Path) -> Option<OwnedFd> {
+    use rustix::fs::{openat, Mode, OFlags};
+    let pid = path
+        .to_str()?
+        .strip_prefix("/proc/")?
+        .strip_suffix("/ns/pid")?;
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let dir = rustix::fs::open(
+        format!("/proc/{pid}"),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let comm = openat(
+        &dir,
+        "comm",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut name = [0u8; 16];
+    let n = rustix::io::read(&comm, &mut name).ok()?;
+    if &name[..n] != b"runsc-holder\n" {
+        return None;
+    }
+    openat(
+        &dir,
+        "ns/pid_for_children",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
+}
+
 /// The namespaces the spec asks for: those to create, and those to join.
 pub fn plan_namespaces(spec: &Spec) -> Result<Namespaces, SpawnError> {
     // The frontend checked it; the rootfs must never be built in ours.
@@ -51,6 +105,7 @@ pub fn plan_namespaces(spec: &Spec) -> Result<Namespaces, SpawnError> {
         match ns.path() {
             None => new |= flag,
             Some(p) if p.as_os_str().is_empty() => new |= flag,
+            Some(p) if flag == CloneFlags::CLONE_NEWPID => join.push((flag, open_pid_ns(p)?)),
             Some(p) => join.push((flag, open_ns(p)?)),
         }
     }
