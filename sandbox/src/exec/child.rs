@@ -23,6 +23,7 @@ use super::plan::{Attr, Plan, Stdio};
 pub(super) enum Step {
     Signals,
     Cgroup,
+    OomScoreAdj,
     Join(usize),
     Setsid,
     Pty(PtyOp),
@@ -116,6 +117,15 @@ fn run(plan: &mut Plan<'_>, report: &mut Report) -> Done {
     reset_signals()?;
     for &procs in &plan.cgroup_procs {
         rustix::io::write(fd(procs), b"0").map_err(at(Step::Cgroup))?;
+    }
+    if let Some(adj) = &plan.oom_score_adj {
+        let file = rustix::fs::open(
+            c"/proc/self/oom_score_adj",
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(at(Step::OomScoreAdj))?;
+        rustix::io::write(&file, adj).map_err(at(Step::OomScoreAdj))?;
     }
     for (n, &(kind, ns)) in plan.joins.iter().enumerate() {
         rustix::thread::move_into_link_name_space(fd(ns), Some(kind)).map_err(at(Step::Join(n)))?;

@@ -28,6 +28,10 @@ impl Context<'_> {
         match step {
             Step::Signals => format!("reset signals: {e}"),
             Step::Cgroup => format!("join the container's cgroup: {e}"),
+            Step::OomScoreAdj => {
+                let adj = self.plan.oom_score_adj.as_deref().unwrap_or_default();
+                format!("set oom_score_adj to {}: {e}", String::from_utf8_lossy(adj))
+            }
             Step::Join(n) => match self.joins.get(n) {
                 Some((flag, _)) => format!("join namespace {flag:?}: {e}"),
                 None => format!("join namespace: {e}"),

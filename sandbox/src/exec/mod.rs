@@ -65,6 +65,9 @@ pub struct ExecTarget<'a> {
     pub baseline: Option<&'a crate::seccomp::Program>,
     /// The container's rlimits, for a process that names none (as runc).
     pub rlimits: &'a [PosixRlimit],
+    /// The container's oom_score_adj, for every process exec'd into it:
+    /// as runc, which reads no process's own.
+    pub oom_score_adj: Option<i32>,
     pub state: HookState,
 }
 
@@ -107,6 +110,7 @@ pub fn exec(
         plan::Inputs {
             process,
             rlimits: target.rlimits,
+            oom_score_adj: target.oom_score_adj,
             cgroup_procs: target.cgroup_procs,
             joins: &joins,
             fds: &fds,

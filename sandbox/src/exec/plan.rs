@@ -19,6 +19,9 @@ pub(super) struct Plan<'a> {
     /// `tasks` of the container, one per v1 hierarchy (it is born in the
     /// cgroup2 one).
     pub cgroup_procs: Vec<RawFd>,
+    /// What to write to /proc/self/oom_score_adj, as host root before the
+    /// joins: in a user namespace, lowering it is refused.
+    pub oom_score_adj: Option<Vec<u8>>,
     pub joins: Vec<(LinkNameSpaceType, RawFd)>,
     pub stdio: Stdio,
     pub rlimits: Vec<(identity::Resource, libc::rlimit)>,
@@ -80,6 +83,8 @@ pub(super) struct Inputs<'a> {
     pub process: &'a Process,
     /// Its container's rlimits, for a process that names none.
     pub rlimits: &'a [PosixRlimit],
+    /// Its container's oom_score_adj.
+    pub oom_score_adj: Option<i32>,
     pub cgroup_procs: &'a [OwnedFd],
     pub joins: &'a [(CloneFlags, OwnedFd)],
     pub fds: &'a [OwnedFd],
@@ -123,6 +128,7 @@ impl<'a> Plan<'a> {
         let user = process.user();
         Ok(Plan {
             cgroup_procs: i.cgroup_procs.iter().map(AsRawFd::as_raw_fd).collect(),
+            oom_score_adj: i.oom_score_adj.map(|a| a.to_string().into_bytes()),
             joins: i
                 .joins
                 .iter()

@@ -149,6 +149,7 @@ impl Server {
             seccomp: c.seccomp.as_ref(),
             baseline: c.baseline.as_ref(),
             rlimits: &c.rlimits,
+            oom_score_adj: c.oom_score_adj,
             state: c.state.clone(),
         };
         // A console socket alone, or the streams: the exec side tells

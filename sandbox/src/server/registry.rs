@@ -33,6 +33,7 @@ pub struct Container {
     pub(super) baseline: Option<crate::seccomp::Program>,
     /// The container's rlimits, for processes exec'd without their own.
     pub(super) rlimits: Vec<PosixRlimit>,
+    pub(super) oom_score_adj: Option<i32>,
     pub(super) state: HookState,
     /// Where the exit status is recorded for `wait` after the sandbox.
     pub(super) exit_file: Option<OwnedFd>,
@@ -104,6 +105,7 @@ impl Container {
                 .as_ref()
                 .and_then(|p| p.rlimits().clone())
                 .unwrap_or_default(),
+            oom_score_adj: spec.process().as_ref().and_then(|p| p.oom_score_adj()),
             state,
             exit_file,
             cgroup_procs: Vec::new(),
