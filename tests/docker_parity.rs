@@ -230,3 +230,112 @@ fn docker_operations_on_a_running_container_give_what_runc_gives() {
         seen[0]
     );
 }
+
+/// Removes the user dockerd adds for `userns-remap: default`, if this test
+/// made it.
+struct RemapUser {
+    made: bool,
+}
+
+impl RemapUser {
+    fn new() -> Self {
+        let had = Command::new("getent")
+            .args(["passwd", "dockremap"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        Self { made: !had }
+    }
+}
+
+impl Drop for RemapUser {
+    fn drop(&mut self) {
+        if self.made {
+            let _ = Command::new("userdel").arg("dockremap").output();
+            for file in ["/etc/subuid", "/etc/subgid"] {
+                if let Ok(text) = std::fs::read_to_string(file) {
+                    let kept: String = text
+                        .lines()
+                        .filter(|l| !l.starts_with("dockremap:"))
+                        .map(|l| format!("{l}\n"))
+                        .collect();
+                    let _ = std::fs::write(file, kept);
+                }
+            }
+        }
+    }
+}
+
+/// With `userns-remap`, Docker's `container:` modes name the user
+/// namespace of the container joined too, by its reported pid.
+#[test]
+fn docker_container_modes_under_userns_remap_give_what_runc_gives() {
+    if common::skip_without_root() {
+        return;
+    }
+    let env = Env::new();
+    let _user = RemapUser::new();
+    let d = Dockerd::with_runsc_and(&env, serde_json::json!({"userns-remap": "default"}));
+    d.import(&env, &env.bundle("bb", &["sh"]).join("rootfs"), "bb");
+    let seen: Vec<Vec<String>> = RUNTIMES
+        .iter()
+        .map(|rt| {
+            let name = format!("remap-{rt}");
+            let mut log = Vec::new();
+            let mut step = |what: &str, args: &[&str]| {
+                let o = d.docker(args);
+                // The id `run -d` prints and the name `rm` does are the
+                // runtime's own.
+                let text = match what {
+                    "run" | "rm" => String::new(),
+                    _ => stdout(&o).trim().to_string(),
+                };
+                log.push(format!("{what}: {:?} {text}", o.status.code()));
+            };
+            let run = |mode: &str| -> Vec<String> {
+                let join = format!("container:{name}");
+                let mut a = vec!["run", "--rm", "--runtime", rt]
+                    .into_iter()
+                    .map(String::from)
+                    .collect::<Vec<_>>();
+                if !mode.is_empty() {
+                    a.extend([format!("--{mode}"), join]);
+                }
+                a
+            };
+            let show = "cat /proc/self/uid_map; tr '\\0' ' ' < /proc/1/cmdline";
+            step(
+                "run",
+                &[
+                    "run",
+                    "-d",
+                    "--name",
+                    &name,
+                    "--runtime",
+                    rt,
+                    "bb",
+                    "sleep",
+                    "1000",
+                ],
+            );
+            for mode in ["", "network", "pid"] {
+                let mut a = run(mode);
+                a.extend(["bb", "sh", "-c", show].map(String::from));
+                let a: Vec<&str> = a.iter().map(String::as_str).collect();
+                step(&format!("--{mode} container:"), &a);
+            }
+            step("exec", &["exec", &name, "sh", "-c", show]);
+            step("rm", &["rm", "-f", &name]);
+            log
+        })
+        .collect();
+    assert_eq!(seen[0], seen[1], "runc (left) against runsc-rs (right)");
+    // The container joined by pid is the one named, and ids are remapped.
+    let pid_mode = &seen[1][3];
+    assert!(pid_mode.contains("sleep 1000"), "{pid_mode}");
+    let uid_map = pid_mode.split("Some(0)").nth(1).unwrap_or_default();
+    let host_uid = uid_map.split_whitespace().nth(1);
+    assert!(
+        host_uid.is_some_and(|u| u != "0"),
+        "not remapped: {pid_mode}"
+    );
+}

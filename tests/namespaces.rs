@@ -96,11 +96,13 @@ fn joins_the_namespaces_of_another_container_by_path() {
     env.assert_clean(&[&a, &b]);
 }
 
-/// Docker's `--pid container:A`, Podman's and containerd's shared pid
-/// namespaces name `/proc/<A's reported pid>/ns/pid`. Ours is A's holder,
-/// which lives in the host's pid namespace: B must get A's, not the host's.
+/// Docker's `container:` modes (with `userns-remap`, its user namespace
+/// too), Podman's and containerd's shared namespaces name
+/// `/proc/<A's reported pid>/ns/<type>`. Ours is A's holder, which lives in
+/// the host's pid namespace and the runtime's user namespace: B must get
+/// A's, not those.
 #[test]
-fn joins_a_pid_namespace_by_the_pid_we_report() {
+fn joins_the_namespaces_of_the_pid_we_report() {
     if common::skip_without_root() {
         return;
     }
@@ -111,23 +113,36 @@ fn joins_a_pid_namespace_by_the_pid_we_report() {
         env: &env,
         ids: vec![a.clone(), b.clone()],
     };
-    let bundle = env.bundle("a", &["sleep", "1000"]);
-    env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &a]);
+    let a_init = start_a(&env, &a);
     let reported = env.state(&a)["pid"].as_i64().expect("state.pid");
-    let a_init = init_pid(&env, &a);
     assert_ne!(reported, a_init, "the reported pid is the holder's");
 
-    let show = "readlink /proc/self/ns/pid; tr '\\0' ' ' < /proc/1/cmdline; echo; \
-                ls /proc | grep -c '^[0-9]'";
-    let bundle = joining_bundle(&env, "b", reported, &[("pid", "pid")], &["sh", "-c", show]);
+    let joined = [
+        ("user", "user"),
+        ("network", "net"),
+        ("ipc", "ipc"),
+        ("uts", "uts"),
+        ("cgroup", "cgroup"),
+        ("pid", "pid"),
+    ];
+    let show = format!("{SHOW}; tr '\\0' ' ' < /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'");
+    let bundle = joining_bundle(&env, "b", reported, &joined, &["sh", "-c", &show]);
     let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &b]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], ns_of(a_init, "pid"), "B's pid namespace: {text}");
-    assert_eq!(lines[1].trim(), "sleep 1000", "B's pid 1: {text}");
+    for (i, n) in ["user", "net", "ipc", "uts", "cgroup", "pid"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(lines[i], ns_of(a_init, n), "{n} namespace: {text}");
+    }
+    assert_eq!(lines[6], "host-a", "hostname: {text}");
+    let map: Vec<&str> = lines[7].split_whitespace().collect();
+    assert_eq!(map, ["0", "100000", "65536"], "uid map: {text}");
+    assert_eq!(lines[8].trim(), "sleep 1000", "B's pid 1: {text}");
     // A's sleep; B's sh, ls and grep.
-    assert_eq!(lines[2], "4", "processes B sees: {text}");
+    assert_eq!(lines[9], "4", "processes B sees: {text}");
     env.ok(&["delete", "--force", &a]);
     env.assert_clean(&[&a, &b]);
 }

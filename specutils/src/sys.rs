@@ -431,6 +431,19 @@ pub fn loopback_up() -> io::Result<()> {
     Ok(())
 }
 
+/// The user namespace that owns the namespace `ns` refers to
+/// (NS_GET_USERNS).
+pub fn owning_user_ns(ns: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: NS_GET_USERNS takes no argument and only returns a new
+    // descriptor (or -1), which nothing else owns.
+    let raw = unsafe { libc::ioctl(ns.as_raw_fd(), libc::NS_GET_USERNS) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a descriptor the kernel just opened for us.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,8 +114,17 @@ impl Dockerd {
     /// A dockerd whose daemon.json `runsc install` wrote, with us as
     /// runtime `runsc-test` beside its runc.
     pub fn with_runsc(env: &Env) -> Self {
+        Self::with_runsc_and(env, serde_json::json!({}))
+    }
+
+    /// As [`Dockerd::with_runsc`], with `settings` added to daemon.json.
+    pub fn with_runsc_and(env: &Env, settings: serde_json::Value) -> Self {
         let config = env.path().join("daemon.json");
-        std::fs::write(&config, "{\"log-level\": \"warn\"}").unwrap();
+        let mut json = serde_json::json!({"log-level": "warn"});
+        json.as_object_mut()
+            .unwrap()
+            .extend(settings.as_object().cloned().unwrap_or_default());
+        std::fs::write(&config, json.to_string()).unwrap();
         let out = run(Command::new(super::runsc_bin()).args([
             "install",
             "--config-file",

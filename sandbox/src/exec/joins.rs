@@ -5,7 +5,7 @@
 //! cgroup namespace is such a one: the sandbox made it before CRIU made
 //! the container's user namespace, so the sandbox's user namespace owns it.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::sched::CloneFlags;
 
@@ -82,18 +82,7 @@ fn identity(fd: BorrowedFd<'_>, pid: i32, ns: &'static str) -> Result<(u64, u64)
     Ok((st.st_dev, st.st_ino))
 }
 
-/// The user namespace that owns the namespace `fd` (NS_GET_USERNS).
+/// The user namespace that owns the namespace `fd`.
 fn owner_of(fd: BorrowedFd<'_>, pid: i32, ns: &'static str) -> Result<OwnedFd, ExecError> {
-    // SAFETY: NS_GET_USERNS takes no argument and only returns a new
-    // descriptor (or -1), which nothing else owns.
-    let raw = unsafe { libc::ioctl(fd.as_raw_fd(), libc::NS_GET_USERNS) };
-    if raw < 0 {
-        return Err(ExecError::Owner {
-            ns,
-            pid,
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    // SAFETY: `raw` is a descriptor the kernel just opened for us.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    specutils::sys::owning_user_ns(fd).map_err(|source| ExecError::Owner { ns, pid, source })
 }

@@ -2,7 +2,7 @@
 //! joins: opened here, in the sandbox, while the paths mean what the
 //! caller meant.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -39,58 +39,59 @@ pub(super) fn open_ns(path: &std::path::Path) -> Result<OwnedFd, SpawnError> {
     })
 }
 
-/// Opens a pid namespace named by path. Docker's `--pid container:`,
-/// Podman's and containerd's shared pid namespaces name
-/// `/proc/<reported pid>/ns/pid`; ours is a holder's, which lives in the
-/// host's pid namespace and keeps its container's as the one of its
-/// children (`holder.rs`), and that is the one meant. The namespace of a
-/// process's children is its own or a descendant of it, so the swap can
-/// only narrow the view; any other path is opened as it is.
-fn open_pid_ns(path: &std::path::Path) -> Result<OwnedFd, SpawnError> {
-    match holders_children_ns(path) {
+/// Opens a namespace the spec names by path. Docker's `container:` modes,
+/// Podman's and containerd's shared namespaces name
+/// `/proc/<reported pid>/ns/<type>`, and ours is a holder's
+/// (`holder.rs`). It lives in its container's namespaces but two: its pid
+/// namespace is the host's, its user namespace the runtime's. For those
+/// the container's is opened: the pid namespace of the holder's children
+/// (it took its init's), and the user namespace owning its mount
+/// namespace (its init's, made in the container's user namespace). Each
+/// is the literal one or a descendant of it, so a wrong match could only
+/// narrow what the container gets; any other path is opened as it is.
+fn open_spec_ns(flag: CloneFlags, path: &std::path::Path) -> Result<OwnedFd, SpawnError> {
+    match holder_ns(flag, path) {
         Some(fd) => Ok(fd),
         None => open_ns(path),
     }
 }
 
-/// `/proc/<pid>/ns/pid_for_children` when `path` is `/proc/<pid>/ns/pid`
-/// and `<pid>` is a holder. Both are read through one `/proc/<pid>`
-/// descriptor, which stops resolving once that task exits: a reused pid
-/// cannot answer for it.
-fn holders_children_ns(path: &std::path::Path) -> Option<OwnedFd> {
+/// The container's pid or user namespace when `path` is
+/// `/proc/<pid>/ns/pid` or `/proc/<pid>/ns/user` of a holder. Read
+/// through one `/proc/<pid>` descriptor, which stops resolving once that
+/// task exits: a reused pid cannot answer for it.
+fn holder_ns(flag: CloneFlags, path: &std::path::Path) -> Option<OwnedFd> {
     use rustix::fs::{openat, Mode, OFlags};
+    let (suffix, instead) = match flag {
+        CloneFlags::CLONE_NEWPID => ("/ns/pid", "ns/pid_for_children"),
+        CloneFlags::CLONE_NEWUSER => ("/ns/user", "ns/mnt"),
+        _ => return None,
+    };
     let pid = path
         .to_str()?
         .strip_prefix("/proc/")?
-        .strip_suffix("/ns/pid")?;
+        .strip_suffix(suffix)?;
     if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+    let ro = OFlags::RDONLY | OFlags::CLOEXEC;
     let dir = rustix::fs::open(
         format!("/proc/{pid}"),
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .ok()?;
-    let comm = openat(
-        &dir,
-        "comm",
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
+    let comm = openat(&dir, "comm", ro, Mode::empty()).ok()?;
     let mut name = [0u8; 16];
     let n = rustix::io::read(&comm, &mut name).ok()?;
     if &name[..n] != b"runsc-holder\n" {
         return None;
     }
-    openat(
-        &dir,
-        "ns/pid_for_children",
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()
+    let ns = openat(&dir, instead, ro, Mode::empty()).ok()?;
+    match flag {
+        CloneFlags::CLONE_NEWUSER => specutils::sys::owning_user_ns(ns.as_fd()).ok(),
+        _ => Some(ns),
+    }
 }
 
 /// The namespaces the spec asks for: those to create, and those to join.
@@ -105,8 +106,7 @@ pub fn plan_namespaces(spec: &Spec) -> Result<Namespaces, SpawnError> {
         match ns.path() {
             None => new |= flag,
             Some(p) if p.as_os_str().is_empty() => new |= flag,
-            Some(p) if flag == CloneFlags::CLONE_NEWPID => join.push((flag, open_pid_ns(p)?)),
-            Some(p) => join.push((flag, open_ns(p)?)),
+            Some(p) => join.push((flag, open_spec_ns(flag, p)?)),
         }
     }
     Ok((new, join))
