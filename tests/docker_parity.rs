@@ -339,3 +339,97 @@ fn docker_container_modes_under_userns_remap_give_what_runc_gives() {
         "not remapped: {pid_mode}"
     );
 }
+
+/// The shims the containerd of the dockerd in `dir` started: pid and task
+/// id.
+fn shims_of(dir: &Path) -> Vec<(i32, String)> {
+    let needle = dir.join("exec").to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args: Vec<String> = String::from_utf8_lossy(&cmdline)
+                .split('\0')
+                .map(String::from)
+                .collect();
+            let ours = args[0].starts_with("/usr/bin/containerd-shim")
+                && args.iter().any(|a| a.contains(&needle));
+            let id = args.iter().skip_while(|a| *a != "-id").nth(1)?.clone();
+            ours.then_some((pid, id))
+        })
+        .collect()
+}
+
+/// Deletes, through that dockerd's containerd, the tasks whose shims are
+/// still there when dropped (before the dockerd is), so that a failure
+/// leaves no container, cgroup or shim; then kills any shim left, by pid.
+struct ShimSweep<'a>(&'a Dockerd);
+
+impl Drop for ShimSweep<'_> {
+    fn drop(&mut self) {
+        let sock = self.0.dir.join("exec/containerd/containerd.sock");
+        for (pid, id) in shims_of(&self.0.dir) {
+            let _ = Command::new("ctr")
+                .arg("-a")
+                .arg(&sock)
+                .args(["-n", "moby", "task", "delete", "--force", &id])
+                .output();
+            let _ = Command::new("ctr")
+                .arg("-a")
+                .arg(&sock)
+                .args(["-n", "moby", "container", "delete", &id])
+                .output();
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// A start that fails (an executable of the wrong format: runc reports
+/// it as the container's exit, we as start's error) leaves nothing:
+/// Docker deletes the task as soon as start fails, which containerd's
+/// shim refuses while it has not yet seen the reported pid exit. Such a
+/// task, and its shim, were left for good.
+#[test]
+fn a_failed_start_leaves_no_task_or_shim_behind() {
+    if common::skip_without_root() {
+        return;
+    }
+    let env = Env::new();
+    let d = Dockerd::with_runsc(&env);
+    d.import(&env, &env.bundle("bb", &["sh"]).join("rootfs"), "bb");
+    let _sweep = ShimSweep(&d);
+    let bad = env.path().join("bad");
+    std::fs::write(&bad, "not a program\n").unwrap();
+    std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let volume = format!("{}:/bad", bad.display());
+    for _ in 0..3 {
+        let out = d.docker(&[
+            "run",
+            "--rm",
+            "--runtime",
+            "runsc-test",
+            "-v",
+            &volume,
+            "bb",
+            "/bad",
+        ]);
+        assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("Exec format error"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !shims_of(&d.dir).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(shims_of(&d.dir), Vec::new(), "shims left");
+    assert_eq!(d.ok(&["ps", "-a", "-q"]).trim(), "", "containers left");
+}

@@ -115,6 +115,12 @@ pub fn is_same_process_alive(pid: i32, start_time: u64) -> bool {
     !zombie && parse_start_time(&stat) == Some(start_time)
 }
 
+/// Whether the process that started at `start_time` is gone for good:
+/// exited and reaped, its pid free or another process's.
+pub fn is_reaped(pid: i32, start_time: u64) -> bool {
+    read_stat(pid).map_or(true, |stat| parse_start_time(&stat) != Some(start_time))
+}
+
 /// Whether the process behind `pidfd` exits within `limit` (reaped or
 /// not; it is not reaped here).
 pub fn wait_exit(pidfd: std::os::fd::BorrowedFd<'_>, limit: std::time::Duration) -> bool {

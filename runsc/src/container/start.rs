@@ -1,10 +1,13 @@
 //! `start`: releases the init of a created container into its execve.
 
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
 use oci_spec::runtime::ContainerState;
 
 use crate::api::Sandbox;
 
-use super::{ContainerStore, LifecycleError, Status};
+use super::{ContainerStore, LifecycleError, ProcessRef, Status};
 
 pub fn start(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
     let mut locked = store.lock(id)?;
@@ -21,6 +24,9 @@ pub fn start(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
     let pending = locked.prepare(&next)?;
     let sandbox = Sandbox::of(store, &locked.container.sandbox_id);
     if let Err(e) = sandbox.start(id) {
+        if let Some(holder) = locked.container.holder {
+            wait_until_reaped(holder);
+        }
         return Err(LifecycleError::Sandbox(format!(
             "start container {id}: {e}"
         )));
@@ -41,4 +47,25 @@ pub fn start(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
         }
     }
     Ok(())
+}
+
+/// After a failed start the init is gone, and so, once the sandbox has
+/// told it, is the holder: the pid we reported. Its reaper (containerd's
+/// runc shim) learns of the failure from that exit, and Docker and CRI
+/// delete the task as soon as start fails; a task the shim still sees as
+/// created is refused deletion and left behind, shim and all. So the
+/// error goes back once that pid is reaped, within bounds; not when we
+/// are its parent (`run`), which reaps it later.
+fn wait_until_reaped(holder: ProcessRef) {
+    let ours = specutils::proc::parent(holder.pid).is_ok_and(|p| p == std::process::id() as i32);
+    if ours {
+        return;
+    }
+    if let Some(pidfd) = holder.pidfd() {
+        specutils::proc::wait_exit(pidfd.as_fd(), Duration::from_millis(500));
+    }
+    let deadline = Instant::now() + Duration::from_millis(100);
+    while !specutils::proc::is_reaped(holder.pid, holder.start_time) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
