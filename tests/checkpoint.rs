@@ -375,7 +375,7 @@ fn bad_checkpoints_and_restores_fail_cleanly() {
     };
     let missing = env.path().join("no-such-image");
     let out = restore(missing.to_str().unwrap(), None);
-    assert_fails_with(&out, "no-such-image: No such file or directory");
+    assert_fails_with(&out, "no-such-image: no such file or directory");
     env.assert_clean(&[&id, &other]);
 
     let out = restore(img, Some(Path::new("/nonexistent")));

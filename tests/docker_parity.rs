@@ -390,13 +390,14 @@ impl Drop for ShimSweep<'_> {
     }
 }
 
-/// A start that fails (an executable of the wrong format: runc reports
-/// it as the container's exit, we as start's error) leaves nothing:
-/// Docker deletes the task as soon as start fails, which containerd's
-/// shim refuses while it has not yet seen the reported pid exit. Such a
-/// task, and its shim, were left for good.
+/// A start that fails leaves nothing: Docker deletes the task as soon as
+/// start fails, which containerd's shim refuses while it has not yet seen
+/// the reported pid exit. Such a task, and its shim, were left for good.
+/// And Docker gives the exit code runc's words earn: it reads the error
+/// for "permission denied" (126) and for the command with "no such file
+/// or directory" (127); our capitalized errno text got 125.
 #[test]
-fn a_failed_start_leaves_no_task_or_shim_behind() {
+fn a_failed_start_gets_runc_s_exit_code_and_leaves_nothing_behind() {
     if common::skip_without_root() {
         return;
     }
@@ -409,6 +410,8 @@ fn a_failed_start_leaves_no_task_or_shim_behind() {
     std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let volume = format!("{}:/bad", bad.display());
     for _ in 0..3 {
+        // runc execs after start and reports this as the container's exit
+        // (1); we fail the start.
         let out = d.docker(&[
             "run",
             "--rm",
@@ -421,9 +424,24 @@ fn a_failed_start_leaves_no_task_or_shim_behind() {
         ]);
         assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
         assert!(
-            stderr(&out).contains("Exec format error"),
+            stderr(&out).contains("exec format error"),
             "{}",
             stderr(&out)
+        );
+    }
+    for command in ["/etc/passwd", "/tmp", "/no/such/file", "nosuchcommand"] {
+        let codes: Vec<_> = RUNTIMES
+            .iter()
+            .map(|rt| {
+                let out = d.docker(&["run", "--rm", "--runtime", rt, "bb", command]);
+                (out.status.code(), stderr(&out))
+            })
+            .collect();
+        assert_ne!(codes[0].0, Some(125), "{command}: {}", codes[0].1);
+        assert_eq!(
+            codes[0].0, codes[1].0,
+            "{command}: runc {:?}, runsc-rs {:?}",
+            codes[0], codes[1]
         );
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

@@ -158,23 +158,23 @@ fn a_failed_exec_says_why_and_leaves_no_process() {
         (
             &[],
             &["/no/such/file"],
-            "exec \"/no/such/file\": No such file or directory",
+            "exec \"/no/such/file\": no such file or directory",
         ),
         (
             &["--cwd", "/no/such/dir"],
             &["true"],
-            "chdir to cwd /no/such/dir: No such file or directory",
+            "chdir to cwd /no/such/dir: no such file or directory",
         ),
         (
             &["--cwd", "/etc/passwd"],
             &["true"],
-            "chdir to cwd /etc/passwd: Not a directory",
+            "chdir to cwd /etc/passwd: not a directory",
         ),
         // Past the identity change: execve itself refuses.
         (
             &[],
             &["/etc/passwd"],
-            "exec \"/etc/passwd\": Permission denied",
+            "exec \"/etc/passwd\": permission denied",
         ),
         (&["--cap", "CAP_NO_SUCH"], &["true"], "CAP_NO_SUCH"),
     ];
@@ -194,17 +194,17 @@ fn a_user_outside_the_user_namespace_is_refused() {
         (
             &["--user", "70000"],
             &["true"],
-            "set uid 70000: Invalid argument",
+            "set uid 70000: invalid argument",
         ),
         (
             &["--user", "0:70000"],
             &["true"],
-            "set gid 70000: Invalid argument",
+            "set gid 70000: invalid argument",
         ),
         (
             &["--user", "1000", "--additional-gids", "70000"],
             &["true"],
-            "set additional groups: Invalid argument",
+            "set additional groups: invalid argument",
         ),
     ];
     assert_refused(&env, &bundle, "user", &cases);

@@ -199,12 +199,12 @@ fn bad_namespace_specs_fail_clearly_and_leave_nothing() {
         (
             "network",
             Some(&not_a_ns),
-            "join net namespace: Invalid argument",
+            "join net namespace: invalid argument",
         ),
         (
             "ipc",
             Some(Path::new("/proc/0/ns/ipc")),
-            "open namespace /proc/0/ns/ipc: No such file or directory",
+            "open namespace /proc/0/ns/ipc: no such file or directory",
         ),
         (
             "mount",

@@ -334,7 +334,7 @@ fn update_lowers_pids_max_and_forks_fail() {
     let out = env.runsc(&["exec", &id, "true"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("Resource temporarily unavailable"),
+        stderr(&out).contains("resource temporarily unavailable"),
         "{}",
         stderr(&out)
     );

@@ -22,12 +22,12 @@ pub enum Donation {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GoferError {
-    #[error("mount source {path}: {source}")]
+    #[error("mount source {path}: {}", specutils::error::errno_text(.source))]
     Source {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("set mount flags on {path}: {source}")]
+    #[error("set mount flags on {path}: {}", specutils::error::errno_text(.source))]
     Flags {
         path: PathBuf,
         source: std::io::Error,

@@ -75,7 +75,7 @@ struct ReplyFrame {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    #[error("connect to sandbox control socket {path}: {source}")]
+    #[error("connect to sandbox control socket {path}: {}", specutils::error::errno_text(.source))]
     Connect { path: String, source: io::Error },
     #[error("sandbox control: {0}")]
     Channel(#[from] ChannelError),

@@ -19,7 +19,7 @@ pub const MIN_MAJOR: u32 = 4;
 pub enum CriuError {
     #[error("criu not found in PATH: checkpoint and restore need CRIU {MIN_MAJOR}.0 or newer (tools/install-criu installs it)")]
     Missing,
-    #[error("run {binary}: {source}")]
+    #[error("run {binary}: {}", specutils::error::errno_text(.source))]
     Spawn {
         binary: String,
         source: std::io::Error,

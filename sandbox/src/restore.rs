@@ -25,7 +25,7 @@ pub enum RestoreError {
         path: std::path::PathBuf,
         text: String,
     },
-    #[error("restored init {pid}: {source}")]
+    #[error("restored init {pid}: {}", specutils::error::errno_text(.source))]
     Parent { pid: i32, source: std::io::Error },
     #[error("restored init {pid} has parent {parent}, not the sandbox")]
     NotOurs { pid: i32, parent: i32 },

@@ -26,7 +26,7 @@ pub struct HookState {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
-    #[error("{stage} hook {path}: {source}")]
+    #[error("{stage} hook {path}: {}", crate::error::errno_text(.source))]
     Spawn {
         stage: &'static str,
         path: PathBuf,

@@ -13,7 +13,7 @@ pub const OCI_VERSION: &str = "1.2.0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("read {path}: {source}")]
+    #[error("read {path}: {}", crate::error::errno_text(.source))]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -25,7 +25,7 @@ pub enum SpecError {
     },
     #[error("{path}: {what}")]
     Invalid { path: PathBuf, what: String },
-    #[error("rootfs {path}: {source}")]
+    #[error("rootfs {path}: {}", crate::error::errno_text(.source))]
     Rootfs {
         path: PathBuf,
         source: std::io::Error,

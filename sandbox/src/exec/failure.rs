@@ -22,8 +22,10 @@ pub(super) struct Context<'a> {
 
 impl Context<'_> {
     pub fn describe(&self, step: Step, errno: i32, report: &Report) -> String {
-        let e = std::io::Error::from_raw_os_error(errno);
-        let caps = |what: &str| format!("caps error: {what} failure: {e}");
+        let raw = std::io::Error::from_raw_os_error(errno);
+        let e = specutils::error::errno_text(&raw);
+        // The caps crate's words, which the init's own failures carry.
+        let caps = |what: &str| format!("caps error: {what} failure: {raw}");
         let cwd = self.process.cwd().display();
         match step {
             Step::Signals => format!("reset signals: {e}"),
@@ -101,7 +103,7 @@ impl Context<'_> {
     }
 
     /// As `init::lsm` words it: the action, then the file and the errno.
-    fn attr(&self, selinux: bool, op: AttrOp, report: &Report, e: std::io::Error) -> String {
+    fn attr(&self, selinux: bool, op: AttrOp, report: &Report, e: String) -> String {
         let (action, attr) = if selinux {
             let label = self.process.selinux_label().clone().unwrap_or_default();
             (

@@ -23,21 +23,21 @@ use crate::seccomp::Filter;
 pub enum ExecError {
     #[error("container init {pid} is gone")]
     NoInit { pid: i32 },
-    #[error("open namespace {ns} of {pid}: {source}")]
+    #[error("open namespace {ns} of {pid}: {}", specutils::error::errno_text(.source))]
     Namespace {
         ns: &'static str,
         pid: i32,
         source: std::io::Error,
     },
-    #[error("find the user namespace owning namespace {ns} of {pid}: {source}")]
+    #[error("find the user namespace owning namespace {ns} of {pid}: {}", specutils::error::errno_text(.source))]
     Owner {
         ns: &'static str,
         pid: i32,
         source: std::io::Error,
     },
-    #[error("fork exec process: {0}")]
+    #[error("fork exec process: {}", specutils::error::errno_text(.0))]
     Fork(std::io::Error),
-    #[error("open the root of container init {pid}: {source}")]
+    #[error("open the root of container init {pid}: {}", specutils::error::errno_text(.source))]
     Root { pid: i32, source: std::io::Error },
     /// What the exec'd process would fail on, found before the fork.
     #[error(transparent)]

@@ -81,9 +81,13 @@ fn apparmor_exec(proc: &Path, profile: &str) -> Result<(), InitError> {
 /// mount over /proc (CVE-2019-16884) would otherwise swallow the label and
 /// leave the process unconfined.
 fn write_attr(proc: &Path, attr: &Path, value: &[u8]) -> std::io::Result<()> {
+    use specutils::error::errno_text;
     let path = proc.join(attr);
-    let fd = rustix::fs::open(&path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| std::io::Error::new(e.kind(), format!("open {}: {e}", path.display())))?;
+    let fd =
+        rustix::fs::open(&path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
+            let text = errno_text(&e.into());
+            std::io::Error::new(e.kind(), format!("open {}: {text}", path.display()))
+        })?;
     let fs = rustix::fs::fstatfs(&fd)?;
     if fs.f_type != libc::PROC_SUPER_MAGIC {
         return Err(std::io::Error::other(format!(
@@ -92,8 +96,10 @@ fn write_attr(proc: &Path, attr: &Path, value: &[u8]) -> std::io::Result<()> {
         )));
     }
     let mut file = std::fs::File::from(fd);
-    file.write_all(value)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("write {}: {e}", path.display())))
+    file.write_all(value).map_err(|e| {
+        let text = errno_text(&e);
+        std::io::Error::new(e.kind(), format!("write {}: {text}", path.display()))
+    })
 }
 
 #[cfg(test)]
@@ -118,7 +124,7 @@ mod tests {
         let err = apparmor_exec(p, "docker-default").unwrap_err().to_string();
         assert!(err.contains("docker-default"), "{err}");
         assert!(err.contains("attr/exec"), "{err}");
-        assert!(err.contains("Invalid argument"), "{err}");
+        assert!(err.contains("invalid argument"), "{err}");
     }
 
     #[test]

@@ -22,16 +22,16 @@ use specutils::hooks::HookState;
 /// reads, so each names the input.
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
-    #[error("open namespace {path}: {source}")]
+    #[error("open namespace {path}: {}", specutils::error::errno_text(.source))]
     Namespace {
         path: String,
         source: std::io::Error,
     },
     #[error(transparent)]
     MountNamespace(#[from] specutils::namespaces::NamespaceError),
-    #[error("fork container init: {0}")]
+    #[error("fork container init: {}", specutils::error::errno_text(.0))]
     Fork(std::io::Error),
-    #[error("write {what} of init {pid}: {source}")]
+    #[error("write {what} of init {pid}: {}", specutils::error::errno_text(.source))]
     ProcWrite {
         what: &'static str,
         pid: i32,
@@ -56,7 +56,7 @@ pub enum SpawnError {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Baseline(#[from] crate::baseline::BaselineError),
-    #[error("connect to seccomp listenerPath {path}: {source}")]
+    #[error("connect to seccomp listenerPath {path}: {}", specutils::error::errno_text(.source))]
     SeccompListener {
         path: std::path::PathBuf,
         source: std::io::Error,
