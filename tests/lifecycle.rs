@@ -188,6 +188,52 @@ fn failed_create_leaves_nothing_and_says_why() {
     env.assert_clean(&[&id]);
 }
 
+/// A file that passes runc's checks but that execve refuses (another
+/// architecture's binary, a missing interpreter) is, as under runc, the
+/// container's exit 1 with the reason on its stderr, not a failed start.
+#[test]
+fn an_executable_execve_refuses_is_the_container_s_exit() {
+    if common::skip_without_root() {
+        return;
+    }
+    let env = Env::new();
+    let bundle = env.bundle("b", &["/bad"]);
+    let bad = bundle.join("rootfs/bad");
+    std::fs::write(&bad, "not a program\n").unwrap();
+    std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let id = env.id("bad");
+    let _r = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    env.ok(&["create", "-b", bundle.to_str().unwrap(), &id]);
+    env.ok(&["start", &id]);
+    wait_for_status(&env, &id, "stopped");
+    env.ok(&["delete", &id]);
+
+    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "exec /bad: exec format error\n");
+    let root = env.path().join("runc-root");
+    let runc = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(&root)
+        .args(["run", "-b", bundle.to_str().unwrap(), &id])
+        .output()
+        .expect("runc");
+    let _ = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(&root)
+        .args(["delete", "-f", &id])
+        .output();
+    assert_eq!(
+        (runc.status.code(), stderr(&runc)),
+        (out.status.code(), stderr(&out)),
+        "runc (left) against runsc-rs (right)"
+    );
+    env.assert_clean(&[&id]);
+}
+
 /// A hook that appends "<name> <status>" to `log`.
 fn logging_hook(name: &str, log: &std::path::Path) -> serde_json::Value {
     // Logs the stage, the state's status and its ociVersion.

@@ -2,7 +2,7 @@
 //! five capability sets, and which file it execs.
 
 use std::collections::HashSet;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::str::FromStr;
@@ -224,6 +224,37 @@ pub fn not_in_path(process: &Process) -> InitError {
     InitError::Invalid(format!(
         "exec: {arg0:?}: executable file not found in $PATH"
     ))
+}
+
+/// What runc checks of the file to exec once it has the process's
+/// identity, and fails the start on: it exists, is not a directory, has
+/// an execute bit, and may be executed here (a noexec mount says no).
+/// What execve refuses after that (a wrong format, a missing interpreter)
+/// is the container's exit, as under runc (`init::run`).
+pub fn check_executable(process: &Process, exe: &CStr) -> Result<(), InitError> {
+    use specutils::error::errno_text;
+    use std::os::unix::fs::PermissionsExt;
+    let arg0 = arg0(process)?;
+    let path = Path::new(std::ffi::OsStr::from_bytes(exe.to_bytes()));
+    let meta = std::fs::metadata(path).map_err(|e| {
+        InitError::Invalid(format!(
+            "exec: {arg0:?}: stat {}: {}",
+            path.display(),
+            errno_text(&e)
+        ))
+    })?;
+    if meta.is_dir() || meta.permissions().mode() & 0o111 == 0 {
+        return Err(InitError::Invalid(format!(
+            "exec: {arg0:?}: permission denied"
+        )));
+    }
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).map_err(|e| {
+        InitError::Invalid(format!(
+            "exec {}: {}",
+            path.display(),
+            errno_text(&e.into())
+        ))
+    })
 }
 
 fn is_executable(path: &Path) -> bool {

@@ -73,6 +73,9 @@ pub enum InitError {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Hook(#[from] HookError),
+    /// execve refused a file that passed `identity::check_executable`.
+    #[error("exec {exe}: {}", specutils::error::errno_text(.source))]
+    Exec { exe: String, source: std::io::Error },
 }
 
 /// Everything the init needs, prepared by the sandbox before the fork so
@@ -118,6 +121,15 @@ pub fn run(plan: InitPlan, channel: Channel) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
+    if let InitError::Exec { .. } = err {
+        // As under runc, the start has happened: the container exits 1
+        // and says why on its own stderr (an image of another
+        // architecture, an interpreter the image lacks).
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(format!("{err}\n").as_bytes());
+        // SAFETY: as below.
+        unsafe { libc::_exit(1) }
+    }
     let _ = channel.send(
         &InitMsg::Failed {
             message: err.to_string(),
@@ -266,11 +278,15 @@ pub(crate) fn exec_process(
     if !entered {
         enter_cwd(cwd, CwdAttempt::AsUser)?;
     }
+    identity::check_executable(process, &exe)?;
     if nnp {
         load_seccomp(seccomp, notify.as_ref(), state)?;
     }
     let Err(e) = nix::unistd::execve(&exe, &args, &env);
-    Err(os(format!("exec {exe:?}"))(e).into())
+    Err(InitError::Exec {
+        exe: exe.to_string_lossy().into_owned(),
+        source: e.into(),
+    })
 }
 
 /// A session keyring of the container's own, as runc gives it, so that it
