@@ -149,7 +149,7 @@ fn a_failed_exec_says_why_and_leaves_no_process() {
     }
     let env = Env::new();
     let bundle = env.bundle("b", &["sleep", "1000"]);
-    let cases: [Refusal<'_>; 6] = [
+    let cases: [Refusal<'_>; 7] = [
         (
             &[],
             &["nosuchcmd"],
@@ -158,7 +158,7 @@ fn a_failed_exec_says_why_and_leaves_no_process() {
         (
             &[],
             &["/no/such/file"],
-            "exec \"/no/such/file\": no such file or directory",
+            "exec: \"/no/such/file\": stat /no/such/file: no such file or directory",
         ),
         (
             &["--cwd", "/no/such/dir"],
@@ -174,11 +174,63 @@ fn a_failed_exec_says_why_and_leaves_no_process() {
         (
             &[],
             &["/etc/passwd"],
-            "exec \"/etc/passwd\": permission denied",
+            "exec: \"/etc/passwd\": permission denied",
         ),
+        (&[], &["/tmp"], "exec: \"/tmp\": permission denied"),
         (&["--cap", "CAP_NO_SUCH"], &["true"], "CAP_NO_SUCH"),
     ];
     assert_refused(&env, &bundle, "fail", &cases);
+}
+
+/// A file that passes runc's checks but that execve refuses is, as under
+/// runc, an exec'd process that exits 1 with the reason on its stderr.
+#[test]
+fn an_exec_execve_refuses_exits_1_as_under_runc() {
+    if common::skip_without_root() {
+        return;
+    }
+    let env = Env::new();
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    let bad = bundle.join("rootfs/bad");
+    std::fs::write(&bad, "not a program\n").unwrap();
+    std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let id = env.id("refused");
+    let reaper = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    env.ok(&["run", "--detach", "-b", bundle.to_str().unwrap(), &id]);
+    let sandbox = sandbox_pid(&env, &id);
+    let before = children(sandbox);
+    let ours = env.runsc(&["exec", &id, "/bad"]);
+    assert_eq!(children(sandbox), before, "the refused exec left a process");
+
+    let root = env.path().join("runc-root");
+    let runc = |args: &[&str], quiet: bool| {
+        let mut cmd = std::process::Command::new("runc");
+        cmd.arg("--root").arg(&root).args(args);
+        if quiet {
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+        }
+        cmd.output().expect("runc")
+    };
+    let started = runc(&["run", "-d", "-b", bundle.to_str().unwrap(), &id], true);
+    let theirs = runc(&["exec", &id, "/bad"], false);
+    runc(&["delete", "-f", &id], true);
+    assert!(started.status.success(), "runc run -d failed");
+    let seen = |o: &std::process::Output| (o.status.code(), common::stderr(o));
+    assert_eq!(
+        seen(&theirs),
+        seen(&ours),
+        "runc (left) against runsc-rs (right)"
+    );
+    assert_eq!(
+        seen(&ours),
+        (Some(1), "exec /bad: exec format error\n".into())
+    );
+    drop(reaper);
+    env.assert_clean(&[&id]);
 }
 
 /// Users and groups the container's user namespace does not map.

@@ -31,7 +31,10 @@ pub(super) enum Step {
     Rlimit(usize),
     NotFound,
     CloseOnExec,
-    Attr { selinux: bool, op: AttrOp },
+    Attr {
+        selinux: bool,
+        op: AttrOp,
+    },
     Chdir,
     CwdOutside,
     Getcwd,
@@ -47,6 +50,10 @@ pub(super) enum Step {
     Caps(&'static str),
     AmbientClear,
     NoNewPrivs,
+    /// The checks runc makes of the file before execve.
+    Stat(usize),
+    NotExecutable(usize),
+    Access(usize),
     Exec(usize),
 }
 
@@ -107,10 +114,55 @@ pub(super) extern "C" fn main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the `Shared` that `super::vfork::spawn` passed; the
     // sandbox does not touch it until this task has exec'd or exited.
     let shared = unsafe { &mut *(arg as *mut Shared<'_, '_>) };
-    if let Err(failed) = run(shared.plan, &mut shared.report) {
-        shared.report.failed = Some(failed);
+    match run(shared.plan, &mut shared.report) {
+        // As under runc, the process has started: it exits 1 and says
+        // why on its own stderr.
+        Err((Step::Exec(n), errno)) => {
+            if let Some(path) = shared.plan.exe.get(n) {
+                say_refused(path, errno);
+            }
+            1
+        }
+        Err(failed) => {
+            shared.report.failed = Some(failed);
+            127
+        }
+        Ok(()) => 127,
     }
-    127
+}
+
+/// Writes "exec <path>: <reason>" to stderr, the reason in runc's words
+/// (lowercase), built on the stack: nothing here may allocate.
+fn say_refused(path: &std::ffi::CStr, errno: i32) {
+    let mut line = Line {
+        buf: [0; 1024],
+        len: 0,
+    };
+    line.put(b"exec ");
+    line.put(path.to_bytes());
+    line.put(b": ");
+    // SAFETY: strerror returns a pointer into the C library's static,
+    // NUL-terminated table of messages; musl's takes no lock.
+    let reason = unsafe { std::ffi::CStr::from_ptr(libc::strerror(errno)) };
+    for &b in reason.to_bytes() {
+        line.put(&[b.to_ascii_lowercase()]);
+    }
+    line.put(b"\n");
+    let _ = rustix::io::write(fd(2), &line.buf[..line.len]);
+}
+
+/// A message on the stack, cut at its capacity.
+struct Line {
+    buf: [u8; 1024],
+    len: usize,
+}
+
+impl Line {
+    fn put(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+    }
 }
 
 fn run(plan: &mut Plan<'_>, report: &mut Report) -> Done {
@@ -180,10 +232,11 @@ fn run(plan: &mut Plan<'_>, report: &mut Report) -> Done {
     if !entered {
         enter_cwd(plan, false)?;
     }
+    let path = plan.exe.get(exe).ok_or((Step::NotFound, 0))?;
+    check_executable(path, exe)?;
     if plan.nnp {
         load_seccomp(plan)?;
     }
-    let path = plan.exe.get(exe).ok_or((Step::NotFound, 0))?;
     // SAFETY: `path` and the two arrays are NUL-terminated, each array
     // ends with a null pointer, and all of it lives in `plan`.
     unsafe { libc::execve(path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr()) };
@@ -268,6 +321,17 @@ fn executable(plan: &Plan<'_>) -> Result<usize, (Step, i32)> {
             })
         })
         .ok_or((Step::NotFound, 0))
+}
+
+/// runc's checks of the file to exec, with the process's identity, as
+/// `init::identity::check_executable` makes them: what fails here fails
+/// the exec; what execve refuses after them is the process's exit.
+fn check_executable(path: &std::ffi::CStr, n: usize) -> Done {
+    let st = rustix::fs::stat(path).map_err(at(Step::Stat(n)))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir() || st.st_mode & 0o111 == 0 {
+        return Err((Step::NotExecutable(n), libc::EACCES));
+    }
+    rustix::fs::access(path, Access::EXEC_OK).map_err(at(Step::Access(n)))
 }
 
 /// Marks every descriptor from `first` on close-on-exec; where

@@ -95,11 +95,30 @@ impl Context<'_> {
                 caps("PR_CAP_AMBIENT_CLEAR_ALL")
             ),
             Step::NoNewPrivs => format!("set no_new_privs: {e}"),
+            Step::Stat(n) => format!("exec: {:?}: stat {}: {e}", self.arg0(), self.exe(n)),
+            Step::NotExecutable(_) => format!("exec: {:?}: permission denied", self.arg0()),
+            Step::Access(n) => format!("exec {}: {e}", self.exe(n)),
             Step::Exec(n) => match self.plan.exe.get(n) {
                 Some(exe) => format!("exec {exe:?}: {e}"),
                 None => format!("exec: {e}"),
             },
         }
+    }
+
+    fn arg0(&self) -> &str {
+        self.process
+            .args()
+            .as_deref()
+            .and_then(|a| a.first())
+            .map_or("", String::as_str)
+    }
+
+    fn exe(&self, n: usize) -> String {
+        self.plan
+            .exe
+            .get(n)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 
     /// As `init::lsm` words it: the action, then the file and the errno.
