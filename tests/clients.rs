@@ -242,7 +242,8 @@ fn containerd_runs_containers_through_runsc() {
         stdout(&out)
     );
 
-    // A start that fails says why, in containerd's error, from our --log.
+    // A command that cannot run says why (at create, as runc), in
+    // containerd's error, from our --log.
     let out = ctd.ctr(&[
         "run",
         "--rm",

@@ -178,13 +178,28 @@ fn failed_create_leaves_nothing_and_says_why() {
     assert_fails_with(&out, "/nonexistent/source");
     env.assert_clean(&[&id]);
 
-    // An executable missing from the image is reported at start.
+    // An executable missing from the image fails the create, as runc's.
     let bundle = env.bundle("b2", &["/no/such/binary"]);
-    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
-    assert_fails_with(&out, "/no/such/binary");
+    let out = env.runsc(&["create", "-b", bundle.to_str().unwrap(), &id]);
+    assert_fails_with(
+        &out,
+        "exec: \"/no/such/binary\": stat /no/such/binary: no such file or directory",
+    );
+    env.assert_clean(&[&id]);
     set_args(&bundle, &["nosuchcommand"]);
-    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    let out = env.runsc(&["create", "-b", bundle.to_str().unwrap(), &id]);
     assert_fails_with(&out, "executable file not found in $PATH");
+    env.assert_clean(&[&id]);
+    set_args(&bundle, &["/etc"]);
+    let out = env.runsc(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    assert_fails_with(&out, "exec: \"/etc\": permission denied");
+    env.assert_clean(&[&id]);
+    // A relative path is the cwd's, which the early check cannot see yet.
+    edit_config(&bundle, |c| {
+        c["process"]["args"] = serde_json::json!(["./true"]);
+        c["process"]["cwd"] = serde_json::json!("/bin");
+    });
+    env.ok(&["run", "-b", bundle.to_str().unwrap(), &id]);
     env.assert_clean(&[&id]);
 }
 

@@ -226,6 +226,18 @@ pub fn not_in_path(process: &Process) -> InitError {
     ))
 }
 
+/// The file to exec, looked up and checked before create returns, as
+/// runc does. A relative path (or PATH entry) names a file under the
+/// process's cwd, which is entered later: those wait for the checks
+/// before execve.
+pub fn check_executable_early(process: &Process) -> Result<(), InitError> {
+    let (candidates, _) = exec_candidates(process)?;
+    if candidates.iter().any(|c| !c.as_bytes().starts_with(b"/")) {
+        return Ok(());
+    }
+    check_executable(process, &find_executable(process)?)
+}
+
 /// What runc checks of the file to exec once it has the process's
 /// identity, and fails the start on: it exists, is not a directory, has
 /// an execute bit, and may be executed here (a noexec mount says no).

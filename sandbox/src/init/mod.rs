@@ -209,6 +209,10 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
         console::setup(console.as_fd(), process.console_size().as_ref())?;
     }
     drop(plan.console.take());
+    // As runc, which looks the file up before create returns: a missing
+    // or unrunnable one fails the create, not the start. Checked again
+    // with the process's identity before execve.
+    identity::check_executable_early(process)?;
 
     channel.send(&InitMsg::Ready, &[])?;
     expect(channel, "Start", |c| matches!(c, InitCmd::Start))?;
