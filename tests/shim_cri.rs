@@ -167,6 +167,56 @@ fn pod_of_three_containers_through_cri() {
     assert_eq!(s["reason"], "OOMKilled", "{s}");
     assert_eq!(s["exitCode"], 137, "{s}");
 
+    // A command that cannot run fails StartContainer, as runc's create
+    // does; a file execve refuses (an image of another architecture) is
+    // the container's exit 1, with the reason in its log. The pod goes on.
+    let bad = env.path().join("bad");
+    std::fs::write(&bad, "not a program\n").unwrap();
+    std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let create = |name: &str, cmd: &str| {
+        let reply = ctd.cri_ok(
+            "CreateContainer",
+            json!({
+                "podSandboxId": pod,
+                "config": {
+                    "metadata": {"name": name},
+                    "image": {"image": BUSYBOX},
+                    "command": [cmd],
+                    "mounts": [{"containerPath": "/bad", "hostPath": bad, "readonly": true}],
+                    "logPath": format!("{name}.log"),
+                },
+                "sandboxConfig": config,
+            }),
+        );
+        reply["containerId"]
+            .as_str()
+            .expect("containerId")
+            .to_string()
+    };
+    let denied = create("denied", "/etc/passwd");
+    let err = ctd
+        .cri("StartContainer", json!({"containerId": denied}))
+        .expect_err("StartContainer of /etc/passwd");
+    assert!(
+        err.contains("exec: \"/etc/passwd\": permission denied"),
+        "{err}"
+    );
+    let s = status(&ctd, &denied);
+    assert_eq!(s["reason"], "StartError", "{s}");
+    let wrong = create("wrong", "/bad");
+    ctd.cri_ok("StartContainer", json!({"containerId": wrong}));
+    ctd.eventually(15, "wrong exited", || {
+        status(&ctd, &wrong)["state"] == "CONTAINER_EXITED"
+    });
+    let s = status(&ctd, &wrong);
+    assert_eq!(s["exitCode"], 1, "{s}");
+    let log = std::fs::read_to_string(env.path().join("pod-logs/p1/wrong.log")).unwrap();
+    assert!(
+        log.contains("stderr F exec /bad: exec format error"),
+        "{log}"
+    );
+    assert_eq!(status(&ctd, &c1)["state"], "CONTAINER_RUNNING");
+
     // Stop and remove the pod: nothing is left.
     ctd.cri_ok("StopPodSandbox", json!({"podSandboxId": pod}));
     for id in [&c1, &c2] {
@@ -174,7 +224,7 @@ fn pod_of_three_containers_through_cri() {
     }
     ctd.cri_ok("RemovePodSandbox", json!({"podSandboxId": pod}));
     ctd.eventually(10, "the pod's shim gone", || ctd.shims().is_empty());
-    let ids = [pod.clone(), c1, first_c2, c2, c3, hog];
+    let ids = [pod.clone(), c1, first_c2, c2, c3, hog, denied, wrong];
     assert_eq!(
         cgroups_left("k8s.io", &ids),
         Vec::<std::path::PathBuf>::new()
