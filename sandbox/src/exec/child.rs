@@ -119,7 +119,7 @@ pub(super) extern "C" fn main(arg: *mut libc::c_void) -> libc::c_int {
         // why on its own stderr.
         Err((Step::Exec(n), errno)) => {
             if let Some(path) = shared.plan.exe.get(n) {
-                say_refused(path, errno);
+                super::refused::say(path, errno);
             }
             1
         }
@@ -128,40 +128,6 @@ pub(super) extern "C" fn main(arg: *mut libc::c_void) -> libc::c_int {
             127
         }
         Ok(()) => 127,
-    }
-}
-
-/// Writes "exec <path>: <reason>" to stderr, the reason in runc's words
-/// (lowercase), built on the stack: nothing here may allocate.
-fn say_refused(path: &std::ffi::CStr, errno: i32) {
-    let mut line = Line {
-        buf: [0; 1024],
-        len: 0,
-    };
-    line.put(b"exec ");
-    line.put(path.to_bytes());
-    line.put(b": ");
-    // SAFETY: strerror returns a pointer into the C library's static,
-    // NUL-terminated table of messages; musl's takes no lock.
-    let reason = unsafe { std::ffi::CStr::from_ptr(libc::strerror(errno)) };
-    for &b in reason.to_bytes() {
-        line.put(&[b.to_ascii_lowercase()]);
-    }
-    line.put(b"\n");
-    let _ = rustix::io::write(fd(2), &line.buf[..line.len]);
-}
-
-/// A message on the stack, cut at its capacity.
-struct Line {
-    buf: [u8; 1024],
-    len: usize,
-}
-
-impl Line {
-    fn put(&mut self, bytes: &[u8]) {
-        let n = bytes.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
-        self.len += n;
     }
 }
 
@@ -233,7 +199,7 @@ fn run(plan: &mut Plan<'_>, report: &mut Report) -> Done {
         enter_cwd(plan, false)?;
     }
     let path = plan.exe.get(exe).ok_or((Step::NotFound, 0))?;
-    check_executable(path, exe)?;
+    super::refused::check(path, exe)?;
     if plan.nnp {
         load_seccomp(plan)?;
     }
@@ -321,17 +287,6 @@ fn executable(plan: &Plan<'_>) -> Result<usize, (Step, i32)> {
             })
         })
         .ok_or((Step::NotFound, 0))
-}
-
-/// runc's checks of the file to exec, with the process's identity, as
-/// `init::identity::check_executable` makes them: what fails here fails
-/// the exec; what execve refuses after them is the process's exit.
-fn check_executable(path: &std::ffi::CStr, n: usize) -> Done {
-    let st = rustix::fs::stat(path).map_err(at(Step::Stat(n)))?;
-    if rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir() || st.st_mode & 0o111 == 0 {
-        return Err((Step::NotExecutable(n), libc::EACCES));
-    }
-    rustix::fs::access(path, Access::EXEC_OK).map_err(at(Step::Access(n)))
 }
 
 /// Marks every descriptor from `first` on close-on-exec; where

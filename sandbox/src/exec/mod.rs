@@ -8,6 +8,7 @@ mod child_pty;
 mod failure;
 mod joins;
 mod plan;
+mod refused;
 mod vfork;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
