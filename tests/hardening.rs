@@ -221,13 +221,26 @@ fn the_runsc_binary_cannot_be_reopened_for_writing_through_the_sandbox() {
         .collect();
     env.ok(&["delete", "--force", &id]);
     for f in &held {
-        let again = std::fs::OpenOptions::new()
-            .write(true)
-            .open(format!("/proc/self/fd/{}", f.as_raw_fd()));
-        match again {
-            Ok(_) => panic!("runsc's binary opened for writing through a sandbox's exe"),
-            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{e}"),
-        }
+        // The kernel refuses a file some process is executing (ETXTBSY)
+        // before it looks at the mount; other tests' runsc processes run
+        // the same binary, so wait for a moment none does.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let refused = loop {
+            let again = std::fs::OpenOptions::new()
+                .write(true)
+                .open(format!("/proc/self/fd/{}", f.as_raw_fd()));
+            match again {
+                Ok(_) => panic!("runsc's binary opened for writing through a sandbox's exe"),
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ETXTBSY)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(refused.raw_os_error(), Some(libc::EROFS), "{refused}");
     }
     // The read-only mount stayed in the sandbox's namespace.
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
