@@ -1,4 +1,4 @@
-//! Compiles the sandbox's and the gofer's own seccomp filters to BPF, so
+//! Compiles the sandbox's own seccomp filter to BPF, so
 //! that starting a sandbox loads a ready program instead of building one,
 //! and the two usual variants of the workloads' baseline filter.
 
@@ -16,7 +16,6 @@ fn main() {
         link_fprintf_chk();
     }
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    export(&Path::new(&out).join("gofer.bpf"), build_self_filter(&[]));
     export(
         &Path::new(&out).join("sandbox.bpf"),
         build_self_filter(&sandbox_extra()),

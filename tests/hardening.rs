@@ -150,49 +150,10 @@ fn a_killed_sandbox_leaves_a_stopped_container_delete_can_clean() {
     env.assert_clean(&[&id]);
 }
 
-/// The gofer's pid, from the container's meta.json.
-fn gofer_pid(env: &Env, id: &str) -> i32 {
-    let meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(env.root.join(id).join("meta.json")).unwrap())
-            .unwrap();
-    meta["gofer"]["pid"].as_i64().expect("gofer pid") as i32
-}
-
-#[test]
-fn a_killed_gofer_stops_its_container_and_says_so() {
-    if common::skip_without_root() {
-        return;
-    }
-    let env = Env::new();
-    let bundle = env.bundle("b", &["sleep", "1000"]);
-    let id = env.id("gofer");
-    let _r = Reaper {
-        env: &env,
-        ids: vec![id.clone()],
-    };
-    env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
-    let gofer = gofer_pid(&env, &id);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(gofer),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    common::wait_for_status(&env, &id, "stopped");
-    assert_eq!(env.runsc(&["wait", &id]).status.code(), Some(137));
-    let reported = env.log_lines().iter().any(|l| {
-        l["level"] == "error"
-            && l["msg"]
-                .as_str()
-                .is_some_and(|m| m.contains("gofer exited"))
-    });
-    assert!(reported, "no error in the log: {:?}", env.log_lines());
-    env.ok(&["delete", &id]);
-    env.assert_clean(&[&id]);
-}
-
 /// The CVE-2019-5736 move: hold /proc/<pid>/exe of a runsc process, wait
-/// for it to end, then reopen the binary for writing. The sandbox and
-/// gofer run runsc through a read-only bind mount, so that fails.
+/// for it to end, then reopen the binary for writing. The sandbox runs
+/// runsc through a read-only bind mount, so that fails. (The gofer it
+/// forks has the same executable, and ends with `create`.)
 #[test]
 fn the_runsc_binary_cannot_be_reopened_for_writing_through_the_sandbox() {
     if common::skip_without_root() {
@@ -208,8 +169,7 @@ fn the_runsc_binary_cannot_be_reopened_for_writing_through_the_sandbox() {
     };
     env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
     let sandbox = common::sandbox_pid(&env, &id);
-    let gofer = gofer_pid(&env, &id) as i64;
-    let held: Vec<std::fs::File> = [sandbox, gofer]
+    let held: Vec<std::fs::File> = [sandbox]
         .iter()
         .map(|pid| {
             std::fs::OpenOptions::new()
@@ -358,10 +318,10 @@ fn fd_targets(pid: i32) -> Vec<String> {
         .collect()
 }
 
-/// The sandbox and gofer keep only their channels and their own files,
+/// The sandbox and holder keep only their channels and their own files,
 /// whatever their caller let them inherit.
 #[test]
-fn the_sandbox_and_gofer_hold_no_stray_descriptors() {
+fn the_sandbox_and_holder_hold_no_stray_descriptors() {
     if common::skip_without_root() {
         return;
     }
@@ -389,20 +349,7 @@ fn the_sandbox_and_gofer_hold_no_stray_descriptors() {
         matches!(&holders[..], [p] if p.starts_with("pipe:[")),
         "{holders:?}"
     );
-    let gofer = gofer_pid(&env, &id);
-    // The gofer (which the sandbox forks) holds /dev/null as stdio, its one
-    // channel (this bundle has no bind mount) and the log: none of the
-    // sandbox's own descriptors.
-    let gofers = fd_targets(gofer);
-    let sockets = gofers.iter().filter(|t| t.starts_with("socket:[")).count();
-    let others: Vec<&String> = gofers
-        .iter()
-        .filter(|t| {
-            *t != "/dev/null" && !t.starts_with("socket:[") && std::path::Path::new(t) != env.log
-        })
-        .collect();
-    assert!(sockets == 1 && others.is_empty(), "gofer holds {gofers:?}");
-    for pid in [sandbox, gofer] {
+    for pid in [sandbox] {
         for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
             .unwrap()
             .flatten()

@@ -1,7 +1,7 @@
-//! An idle sandbox and gofer keep none of runsc's code mapped
+//! An idle sandbox keeps none of runsc's code mapped
 //! (specutils/src/idle_code.rs): measured from outside, in
-//! /proc/<pid>/smaps, the resident size of their read-only mappings of the
-//! runsc binary, after `run -d` and again after an `exec`; and they give
+//! /proc/<pid>/smaps, the resident size of its read-only mappings of the
+//! runsc binary, after `run -d` and again after an `exec`; and it gives
 //! back the stack pages setup dirtied (specutils/src/idle_stack.rs).
 
 mod common;
@@ -56,7 +56,7 @@ fn rss_kib(pid: i64, name: &str) -> u64 {
 }
 
 #[test]
-fn idle_sandboxes_and_gofers_unmap_their_code() {
+fn idle_sandboxes_unmap_their_code() {
     if common::skip_without_root() {
         return;
     }
@@ -73,7 +73,6 @@ fn idle_sandboxes_and_gofers_unmap_their_code() {
     )
     .expect("meta json");
     let sandbox = meta["sandbox"]["pid"].as_i64().expect("sandbox pid");
-    let gofer = meta["gofer"]["pid"].as_i64().expect("gofer pid");
     // Setup leaves over 40% of it mapped (release and debug builds alike,
     // before this); idle, only what the wait loop runs comes back (the
     // kernel maps 16 pages around each fault): under 20%.
@@ -82,14 +81,9 @@ fn idle_sandboxes_and_gofers_unmap_their_code() {
     // the frames still live (under 56 KiB, release and debug builds).
     let lean = |pid: i64| rss_kib(pid, "[stack]") < 56;
     wait_for(
-        "the gofer and sandbox to give back their setup stack",
+        "the sandbox to give back its setup stack",
         Duration::from_secs(5),
-        || lean(gofer) && lean(sandbox),
-    );
-    wait_for(
-        "the gofer to unmap its code",
-        Duration::from_secs(5),
-        || small(gofer),
+        || lean(sandbox),
     );
     wait_for(
         "the sandbox to unmap its code",

@@ -99,7 +99,7 @@ fn pod_of_three_containers_through_cri() {
     assert_eq!(status(&ctd, &c2)["state"], "CONTAINER_EXITED");
     ctd.cri_ok("RemoveContainer", json!({"containerId": c2}));
     let first_c2 = c2;
-    // Its gofer was the shim's child: reaped, not left a zombie.
+    // Its gofer, the shim's child, was reaped, not left a zombie.
     ctd.eventually(10, "no zombies", || ctd.zombies().is_empty());
     let reply = ctd.cri_ok(
         "CreateContainer",

@@ -22,7 +22,8 @@ fn runsc_processes_load_no_shared_library() {
     env.ok(&["run", "--detach", "-b", bundle.to_str().unwrap(), &id]);
     let meta = std::fs::read(env.root.join(&id).join("meta.json")).expect("read meta.json");
     let meta: serde_json::Value = serde_json::from_slice(&meta).expect("meta.json");
-    for process in ["sandbox", "gofer"] {
+    // The gofer ended with `create`; the holder is the sandbox's clone.
+    for process in ["sandbox", "holder"] {
         let pid = meta[process]["pid"].as_i64().expect("pid in meta.json");
         let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("read maps");
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("read exe link");

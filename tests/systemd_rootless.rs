@@ -178,7 +178,7 @@ fn rootless_systemd_cgroup_is_a_scope_of_the_users_manager() {
         .to_string_lossy()
         .into_owned();
     assert_eq!(format!("/{want}"), cgroup_of(pid), "reported pid's cgroup");
-    // Every process of ours (sandbox, gofer, holder, the container's sleep)
+    // Every process of ours (sandbox, holder, the container's sleep)
     // is in the scope; the user's manager and bus are elsewhere.
     let procs = std::fs::read_to_string(scope.join("cgroup.procs")).expect("read cgroup.procs");
     let in_scope: Vec<i32> = procs.lines().filter_map(|l| l.parse().ok()).collect();

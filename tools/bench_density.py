@@ -295,7 +295,7 @@ def docker_rows(runsc, bundle, work, runs, density=50):
                     raise RuntimeError(f"docker run -d --runtime {name}: {out.stderr.strip()}")
             time.sleep(2)
             mem[rt] = (before - _mem_available_kib()) / 1024 / density
-            # Shims, and for us sandboxes and gofers: all name the exec root.
+            # Shims, and for us sandboxes: all name the exec root.
             pss[rt] = sum(_pss_kib(p) for p in set(_measured_pids(d.dir)) - daemons) / 1024 / density
             d.docker(["rm", "-f"] + [f"dens-{rt}-{i}" for i in range(density)])
     finally:
@@ -304,5 +304,5 @@ def docker_rows(runsc, bundle, work, runs, density=50):
         ("`docker run --rm busybox true`, median ms", {rt: statistics.median(v) for rt, v in times.items()}),
         ("`docker run --rm busybox true`, p90 ms", {rt: sorted(v)[int(0.9 * (len(v) - 1))] for rt, v in times.items()}),
         (f"host memory per `docker run -d` sleeper, {density} running (MemAvailable drop), MiB", mem),
-        (f"  runtime PSS per `docker run -d` sleeper (shim, and sandbox + gofer), {density} running, MiB", pss),
+        (f"  runtime PSS per `docker run -d` sleeper (shim, and sandbox), {density} running, MiB", pss),
     ]

@@ -39,8 +39,6 @@ pub enum GoferError {
     Failed(String),
     #[error("gofer got {got} channels for {wanted} mounts")]
     Channels { got: usize, wanted: usize },
-    #[error("{0}")]
-    Confine(Box<dyn std::error::Error + Send + Sync>),
     #[error("gofer channel: {0}")]
     Channel(#[from] ChannelError),
     #[error("gofer exited before donating mount {index}")]

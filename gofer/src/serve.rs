@@ -1,5 +1,5 @@
-//! The gofer process's life: donate every mount, then stay until the
-//! sandbox closes the channels.
+//! The gofer process's life: donate every mount, then wait for the end of
+//! the `create` that started it.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -11,24 +11,16 @@ use specutils::mounts::{bind_source, donated_mounts, parse_options};
 use crate::donation::{donate, make_mount, make_rootfs, GoferError};
 
 /// Donates the rootfs on `channels[0]` and the bind mounts on the rest,
-/// then calls `confine` (the gofer needs no more privilege once the mounts
-/// are made) and blocks until every channel is closed by the sandbox. The
-/// spec is dropped before the wait: the gofer idles for the container's
-/// life, and a parsed spec (a seccomp profile's hundreds of names) would
-/// keep its heap pages resident all that time.
-pub fn serve<E>(
-    spec: Spec,
-    bundle: &Path,
-    channels: Vec<OwnedFd>,
-    confine: impl FnOnce() -> Result<(), E>,
-) -> Result<(), GoferError>
-where
-    E: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+/// then blocks until the `create` that started it, answered, kills it (a
+/// systemd scope started around it stays non-empty until then), or until
+/// the channels hang up because the sandbox is gone: the gofer's life ends
+/// with `create` (docs/decisions.md, "The gofer ends with create").
+pub fn serve(spec: Spec, bundle: &Path, channels: Vec<OwnedFd>) -> Result<(), GoferError> {
     let channels: Vec<Channel> = channels.into_iter().map(Channel::from_fd).collect();
     donate_all(&spec, bundle, &channels)?;
     drop(spec);
-    idle(&channels, confine)
+    wait_for_hangup(&channels);
+    Ok(())
 }
 
 /// Donates the rootfs on `channels[0]` and the bind mounts on the rest, in
@@ -59,24 +51,6 @@ pub fn donate_all(spec: &Spec, bundle: &Path, channels: &[Channel]) -> Result<()
         };
         donate(channel, &source, made)?;
     }
-    Ok(())
-}
-
-/// The gofer's life once its mounts are donated: `confine`, give back
-/// what setup left resident, and wait until every channel has closed.
-pub fn idle<E>(
-    channels: &[Channel],
-    confine: impl FnOnce() -> Result<(), E>,
-) -> Result<(), GoferError>
-where
-    E: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    confine().map_err(|e| GoferError::Confine(e.into()))?;
-    specutils::idle_code::drop_idle_code();
-    specutils::idle_stack::drop_idle_stack();
-    // Last: the two above read /proc into buffers they then free.
-    specutils::sys::release_free_memory();
-    wait_for_hangup(channels);
     Ok(())
 }
 
@@ -119,24 +93,15 @@ mod tests {
         let spec = Spec::default();
         let (a, _a) = std::os::unix::net::UnixStream::pair().expect("socketpair");
         let (b, _b) = std::os::unix::net::UnixStream::pair().expect("socketpair");
-        let confined = std::cell::Cell::new(false);
         let err = serve(
             spec,
             Path::new("/nonexistent-bundle"),
             vec![a.into(), b.into()],
-            || -> Result<(), String> {
-                confined.set(true);
-                Ok(())
-            },
         )
         .expect_err("two channels for one mount");
         assert!(
             matches!(err, GoferError::Channels { got: 2, wanted: 1 }),
             "{err}"
-        );
-        assert!(
-            !confined.get(),
-            "nothing is donated or confined on a mismatch"
         );
     }
 }

@@ -9,7 +9,7 @@ mod logging;
 use std::process::ExitCode;
 
 /// musl's malloc maps and unmaps each block of 4 KiB and more on its own;
-/// the cache keeps a few for reuse until the sandbox or gofer idles
+/// the cache keeps a few for reuse until the sandbox idles
 /// (specutils/src/span_cache.rs).
 #[cfg(target_env = "musl")]
 #[global_allocator]

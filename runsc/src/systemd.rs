@@ -2,8 +2,8 @@
 //! systemd runs, the container's cgroup is a transient scope unit that
 //! systemd knows, registered over D-Bus as runc does. Otherwise systemd
 //! would find a directory in its tree that no unit owns, and could move or
-//! reset it. The scope holds the sandbox and the gofer, which are the
-//! container's processes as the host sees them.
+//! reset it. The scope holds the sandbox (and, while `create` runs, the
+//! gofer), the container's processes as the host sees them.
 
 use std::path::Path;
 use std::time::{Duration, Instant};

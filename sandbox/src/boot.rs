@@ -44,9 +44,6 @@ pub enum BootMsg {
         init_pid: i32,
         #[serde(default)]
         holder: Option<i32>,
-        /// The gofer the sandbox forked, if it did (see [`StartGofer`]).
-        #[serde(default)]
-        gofer: Option<i32>,
     },
     /// Sandbox → frontend: creation failed; `message` is the cause.
     Failed { message: String },
@@ -129,6 +126,8 @@ pub fn boot(mut cfg: BootConfig) -> Result<i32, BootError> {
                 Root::Restored(r, state)
             }),
     });
+    // The mounts are attached: hanging the channels up ends the gofer.
+    cfg.mounts.clear();
     // Everything forked from here on gets at most what the sandbox keeps,
     // under its filter. A sandbox that cannot confine itself does not
     // serve.
@@ -150,15 +149,14 @@ pub fn boot(mut cfg: BootConfig) -> Result<i32, BootError> {
             return Err(e);
         }
     };
+    // Reaped before `create` returns, so that no gofer is seen after it.
+    // It had every mount attached and the channels hung up: it is exiting.
+    if let Some(pid) = gofer_pid {
+        reap_gofer(pid);
+    }
     let init_pid = root.pid();
-    cfg.ready.send(
-        &BootMsg::Created {
-            init_pid,
-            holder,
-            gofer: gofer_pid,
-        },
-        &[],
-    )?;
+    cfg.ready
+        .send(&BootMsg::Created { init_pid, holder }, &[])?;
     drop(cfg.ready);
     drop(cfg.console);
     // The init has its own copy of our stdio (or a pty instead). Callers
@@ -170,7 +168,7 @@ pub fn boot(mut cfg: BootConfig) -> Result<i32, BootError> {
     let root = match root {
         Root::Created(init, state) => {
             let exit = Some(cfg.exit_status);
-            Container::new(&cfg.spec, init, state, exit, cfg.mounts, &cfg.options)
+            Container::new(&cfg.spec, init, state, exit, &cfg.options)
         }
         Root::Restored(r, state) => {
             let exit = Some(cfg.exit_status);
@@ -180,6 +178,14 @@ pub fn boot(mut cfg: BootConfig) -> Result<i32, BootError> {
     specutils::sys::release_free_memory();
     let mut server = Server::new(cfg.id, root, retained, pod_namespaces);
     Ok(server.serve(&cfg.control, &signals))
+}
+
+/// Waits for the forked gofer's exit; SIGCHLD is blocked, so nothing
+/// interrupts the wait.
+fn reap_gofer(pid: i32) {
+    if let Err(e) = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {
+        tracing::warn!("sandbox: reap the gofer {pid}: {e}");
+    }
 }
 
 /// The holder for the root container `init`; None (we report the

@@ -1,4 +1,4 @@
-//! The sandbox's and the gofer's own seccomp filters, compiled to BPF at
+//! The sandbox's own seccomp filter, compiled to BPF at
 //! build time (build.rs, from `self_filter_lists.rs`) and loaded as they
 //! are.
 
@@ -9,7 +9,6 @@ use crate::seccomp::{Filter, Program, SeccompError};
 include!("self_filter_lists.rs");
 
 const SANDBOX_BPF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sandbox.bpf"));
-const GOFER_BPF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/gofer.bpf"));
 
 /// Confines the sandbox. Needs CAP_SYS_ADMIN, since the sandbox cannot set
 /// no_new_privs (its containers may need setuid binaries).
@@ -25,11 +24,6 @@ pub fn load_sandbox(given_back: &[&'static str]) -> io::Result<()> {
     extra.extend_from_slice(given_back);
     let filter = build(&extra).map_err(io::Error::other)?;
     filter.program().load(0).map(drop)
-}
-
-/// Confines the gofer; call after setting no_new_privs.
-pub fn load_gofer() -> io::Result<()> {
-    load_bpf(GOFER_BPF)
 }
 
 /// The same filters, built now (for tests, and to compare).
@@ -53,12 +47,10 @@ fn load_bpf(program: &[u8]) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    /// The build-time programs are what the lists give today.
+    /// The build-time program is what the lists give today.
     #[test]
-    fn precompiled_programs_match_the_lists() {
-        for (bpf, extra) in [(GOFER_BPF, vec![]), (SANDBOX_BPF, sandbox_extra())] {
-            let now = build(&extra).unwrap().program().to_bytes();
-            assert_eq!(now, bpf);
-        }
+    fn the_precompiled_program_matches_the_lists() {
+        let now = build(&sandbox_extra()).unwrap().program().to_bytes();
+        assert_eq!(now, SANDBOX_BPF);
     }
 }

@@ -1,10 +1,10 @@
-// The sandbox's and the gofer's own seccomp filters: their lists and how
-// they are built. Shared, through include!, by the sandbox crate and by its
-// build script, which compiles both filters to BPF once at build time
-// (building them with libseccomp took about 2 ms of every `create`).
+// The sandbox's own seccomp filter: its lists and how it is built.
+// Shared, through include!, by the sandbox crate and by its build script,
+// which compiles the filter to BPF once at build time
+// (building it with libseccomp took about 2 ms of every `create`).
 // Plain items only: no crate paths.
 
-/// Syscalls the sandbox and gofer may make. Those in [`DENIED`] fail with
+/// Syscalls the sandbox may make. Those in [`DENIED`] fail with
 /// EPERM; any other (newer syscalls included) fails with ENOSYS, as on a
 /// kernel without it, so that libraries fall back as they would there.
 #[rustfmt::skip]
@@ -116,7 +116,7 @@ pub fn build_self_filter(
         move |e| (what, e)
     };
     let mut ctx = ScmpFilterContext::new(ScmpAction::Errno(libc::ENOSYS)).map_err(at("create"))?;
-    // no_new_privs is the caller's to set (the gofer does, the sandbox may not).
+    // The sandbox may not set no_new_privs: its containers may need setuid.
     ctx.set_ctl_nnp(false).map_err(at("no_new_privs"))?;
     ctx.set_ctl_optimize(2).map_err(at("optimize"))?;
     let allowed: Vec<&str> = SELF_ALLOW.iter().chain(extra).copied().collect();

@@ -104,9 +104,9 @@ impl Frontend {
                 (created, Some(console.receive_master()?))
             }
         };
-        // The new sandbox and gofer are our children.
+        // The new sandbox (and a later container's holder) are our children.
         let children = created.sandbox.iter().map(|s| s.pid);
-        let others = [created.container.gofer, created.container.holder];
+        let others = [created.container.holder];
         for pid in children.chain(others.into_iter().flatten().map(|p| p.pid)) {
             crate::reap::adopt(pid);
         }

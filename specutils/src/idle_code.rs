@@ -1,4 +1,4 @@
-//! Unmapping our own code while a sandbox or gofer idles.
+//! Unmapping our own code while a sandbox idles.
 //!
 //! Setup runs megabytes of runsc's code (and the kernel maps 16 pages
 //! around each fault), which then stay mapped for the container's life:

@@ -1,8 +1,8 @@
 //! Giving back the main thread's stack pages that setup used.
 //!
 //! Setup runs deep call chains (spec parsing, mounts, namespaces) that
-//! dirty tens of KiB of the main thread's stack; an idle sandbox or gofer
-//! then waits in a shallow frame for the container's life, and every page
+//! dirty tens of KiB of the main thread's stack; an idle sandbox then
+//! waits in a shallow frame for the container's life, and every page
 //! below that frame stays charged to it as anonymous memory. Those pages
 //! hold nothing live: below the stack pointer is free by the ABI, and a
 //! later deeper call faults in fresh zero pages.

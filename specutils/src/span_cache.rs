@@ -9,7 +9,7 @@
 //! across the frontend, gofer and sandbox (BENCHMARKS.md, "CPU per run").
 //! Blocks in that range are rounded up to a power of two and, when freed,
 //! kept on a short list per size; [`release`] hands them all back, which
-//! the sandbox and gofer do before they idle (see
+//! the sandbox does before it idles (see
 //! `sys::release_free_memory`), so an idle process keeps none.
 
 use std::alloc::{GlobalAlloc, Layout, System};

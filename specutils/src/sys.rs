@@ -359,8 +359,8 @@ pub fn clear_signal_mask() -> io::Result<()> {
     Ok(())
 }
 
-/// Gives the heap memory that setup freed back to the kernel: a sandbox or
-/// gofer then idles for the container's life with what it still uses.
+/// Gives the heap memory that setup freed back to the kernel: a sandbox
+/// then idles for the container's life with what it still uses.
 /// musl's malloc returns freed spans as it goes and has no such call, but
 /// the blocks runsc's allocator keeps for reuse go back to it here.
 pub fn release_free_memory() {

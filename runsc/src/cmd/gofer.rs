@@ -6,7 +6,6 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use nix::sched::CloneFlags;
 use oci_spec::runtime::Spec;
 use runsc::container::child_fds::{ChildFd, InheritedFds};
 use specutils::channel::Channel;
@@ -29,39 +28,29 @@ pub fn run(_g: &GlobalFlags, mut a: Args) -> Result<u8> {
     slave_root()?;
     let spec = super::read_spec_fd(a.fds.one(ChildFd::Spec)?)?;
     let channels = a.fds.many(ChildFd::Mounts)?;
-    gofer::serve::serve(spec, &a.bundle, channels, confine).context("gofer")?;
+    gofer::serve::serve(spec, &a.bundle, channels).context("gofer")?;
     Ok(0)
 }
 
-/// The gofer's namespaces but its pid namespace, which it gets at the
-/// fork: it needs no network, ipc, hostname or view of the host's mounts
-/// once its own are donated.
-const GOFER_UNSHARED: CloneFlags = CloneFlags::CLONE_NEWNS
-    .union(CloneFlags::CLONE_NEWNET)
-    .union(CloneFlags::CLONE_NEWIPC)
-    .union(CloneFlags::CLONE_NEWUTS);
-
-/// Forks the root container's gofer from the sandbox, in new mount, pid,
-/// net, ipc and uts namespaces; it donates the mounts on `ends` (the
-/// gofer's ends of the sandbox's channels) and idles as `runsc gofer`
-/// does. Returns its pid; the sandbox, its parent, reaps it.
+/// Forks the root container's gofer from the sandbox; it donates the
+/// mounts on `ends` (the gofer's ends of the sandbox's channels) and
+/// exits. Returns its pid; the sandbox, its parent, reaps it.
 ///
 /// A fork and not a second execution of runsc: the gofer reuses the
 /// sandbox's parsed spec and its relocated, read-only pages, and skips an
 /// execve, the loader's relocation and a spec parse (BENCHMARKS.md, "The
-/// gofer forked by the sandbox"). It runs only runsc's code, before the
-/// container runs any, so sharing the sandbox's address-space layout gives
-/// the container nothing it could not learn from the sandbox itself.
+/// gofer forked by the sandbox"). It runs only runsc's code and ends
+/// before the container runs any, so sharing the sandbox's address-space
+/// layout gives the container nothing.
 pub fn fork_from_sandbox(spec: &Spec, bundle: &Path, ends: Vec<OwnedFd>) -> Result<i32, OsError> {
     let mut keep: Vec<RawFd> = ends.iter().map(|e| e.as_raw_fd()).collect();
     keep.extend(crate::logging::log_fds());
     // SAFETY: the sandbox starts no thread, so its copy of our memory is
     // consistent in the child, as after fork(); the child leaves by _exit.
-    // Only the pid namespace at the fork (a process cannot enter a new one
-    // later); the child makes the others once it has donated.
-    let flags = CloneFlags::CLONE_NEWPID.bits() as u64;
+    // No namespaces of its own: they confined an idle gofer, and this one
+    // ends with `create` (docs/decisions.md, "The gofer ends with create").
     let cloned =
-        unsafe { specutils::sys::clone_process_into(flags, None) }.map_err(os("fork the gofer"))?;
+        unsafe { specutils::sys::clone_process_into(0, None) }.map_err(os("fork the gofer"))?;
     match cloned {
         Cloned::Parent { pid, .. } => {
             // The sandbox keeps only its own ends: a gofer that dies then
@@ -95,20 +84,10 @@ fn forked_gofer(spec: &Spec, bundle: &Path, ends: Vec<OwnedFd>, keep: &[RawFd]) 
     kept.extend([0, 1, 2]);
     specutils::sys::close_all_except(&kept).context("close the sandbox's descriptors")?;
     let channels: Vec<Channel> = ends.into_iter().map(Channel::from_fd).collect();
-    // Donations first: they make only detached mounts and need none of the
-    // namespaces below, whose making (a network namespace costs the kernel
-    // the most) then overlaps the sandbox's making of the init. Until it
-    // confines itself the gofer holds every capability, with which no
-    // namespace would hold it anyway.
-    gofer::serve::donate_all(spec, bundle, &channels).context("gofer")?;
-    // The sandbox, woken by the last donation, was queued on this CPU (a
-    // unix socket's wake-up expects the sender to sleep next): let it run
-    // now rather than after the namespaces below (about 1 ms of `create`).
-    let _ = nix::sched::sched_yield();
-    nix::sched::unshare(GOFER_UNSHARED).context("make the gofer's namespaces")?;
-    slave_root()?;
-    gofer::serve::idle(&channels, confine).context("gofer")?;
-    Ok(())
+    // Then done: the sandbox reaps it before `create` returns. (The
+    // init, cloned by the sandbox, holds the other ends until its execve,
+    // so no hang-up would come sooner.)
+    gofer::serve::donate_all(spec, bundle, &channels).context("gofer")
 }
 
 /// Mounts made here must never propagate back to the host.
@@ -121,24 +100,4 @@ fn slave_root() -> Result<()> {
         None::<&str>,
     )
     .context("make the gofer's / a slave mount")
-}
-
-/// Once its mounts are donated the gofer only waits on its channels: it
-/// drops every capability and loads its seccomp allow-list.
-fn confine() -> Result<(), String> {
-    // The bounding set first: dropping from it needs CAP_SETPCAP.
-    for cap in caps::all() {
-        // Capabilities this kernel does not know cannot be dropped.
-        let _ = caps::drop(None, caps::CapSet::Bounding, cap);
-    }
-    for set in [
-        caps::CapSet::Ambient,
-        caps::CapSet::Inheritable,
-        caps::CapSet::Effective,
-        caps::CapSet::Permitted,
-    ] {
-        caps::clear(None, set).map_err(|e| format!("drop capabilities: {e}"))?;
-    }
-    nix::sys::prctl::set_no_new_privs().map_err(|e| format!("set no_new_privs: {e}"))?;
-    sandbox::self_filter::load_gofer().map_err(|e| format!("gofer seccomp: {e}"))
 }

@@ -3,9 +3,10 @@
 //!
 //! The frontend makes the cgroup, the control socket and one socketpair per
 //! mount, starts the sandbox in the cgroup, tells it to begin, and waits for
-//! its verdict. The sandbox forks the gofer (in new mount, pid, net, ipc and
-//! uts namespaces) on the gofer's ends of the socketpairs. Any failure undoes everything: no
-//! process, cgroup or store entry survives a failed create.
+//! its verdict. The sandbox forks the gofer on the gofer's ends of the
+//! socketpairs; the gofer ends once the sandbox has attached its mounts.
+//! Any failure undoes everything: no process, cgroup or store entry
+//! survives a failed create.
 //!
 //! A container that names an existing sandbox (a pod's later container)
 //! goes to [`super::create_sub`] instead.
@@ -141,8 +142,7 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         None => BootMsg::Begin,
         Some(r) => BootMsg::Restore(restore_plan(r, &spec, &bundle, &container, &dir)?),
     };
-    let (init_pid, holder_pid, gofer_pid) =
-        handshake(&ready, begin, &mut sandbox, &container, &spec)?;
+    let (init_pid, holder_pid) = handshake(&ready, begin, &mut sandbox, &container, &spec)?;
     // Our child too (a sibling of the sandbox): killed and reaped if this
     // create fails from here on.
     let holder = KillOnDrop(holder_pid.and_then(adopt_child));
@@ -155,7 +155,6 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     let record = |pid: i32| ProcessRef::of(pid).map_err(os(format!("read start time of {pid}")));
     let mut locked = store.lock(&opts.id)?;
     locked.container.sandbox = Some(record(sandbox_child.pid)?);
-    locked.container.gofer = gofer_pid.map(record).transpose()?;
     locked.container.init = Some(record(init_pid)?);
     locked.container.holder = holder_pid.map(record).transpose()?;
     let mut status = locked.container.status.transition(Status::Created)?;
@@ -329,20 +328,13 @@ fn handshake(
     sandbox: &mut KillOnDrop,
     container: &super::Container,
     spec: &Spec,
-) -> Result<(i32, Option<i32>, Option<i32>), LifecycleError> {
+) -> Result<(i32, Option<i32>), LifecycleError> {
     ready
         .send(&begin, &[])
         .map_err(|e| sandbox_failed(sandbox, e))?;
     loop {
         match ready.recv::<BootMsg>() {
-            Ok((
-                BootMsg::Created {
-                    init_pid,
-                    holder,
-                    gofer,
-                },
-                _,
-            )) => return Ok((init_pid, holder, gofer)),
+            Ok((BootMsg::Created { init_pid, holder }, _)) => return Ok((init_pid, holder)),
             Ok((BootMsg::RunHooks { init_pid }, _)) => {
                 let state = hook_state(container, ContainerState::Creating, init_pid);
                 let hooks = spec.hooks().clone().unwrap_or_default();

@@ -1,7 +1,7 @@
 //! `create` of a subcontainer: a container that joins an existing sandbox
 //! (a pod), as the CRI annotations say.
 //!
-//! It gets a gofer of its own and a cgroup of its own; the sandbox sets up
+//! It gets a gofer of its own, for `create`'s length, and a cgroup of its own; the sandbox sets up
 //! its init in the pod's network, ipc and uts namespaces, with a mount
 //! namespace of its own, and blocks it before execve until `start`. The
 //! subcontainer's stdio are the caller's, handed over with the request.
@@ -113,13 +113,12 @@ pub fn create_sub(
             ))
         })?;
     drop((sandbox_ends, exit_file, procs, cgroup2, console, spec_fd));
+    // The sandbox has attached the mounts and hung up its ends: the gofer
+    // is done (docs/decisions.md, "The gofer ends with create").
+    drop(gofer);
 
-    let gofer = gofer
-        .take()
-        .ok_or_else(|| LifecycleError::Invalid("lost track of the gofer".into()))?;
     let record = |pid: i32| ProcessRef::of(pid).map_err(os(format!("read start time of {pid}")));
     let mut locked = store.lock(&opts.id)?;
-    locked.container.gofer = Some(record(gofer.pid)?);
     locked.container.init = Some(record(created.init_pid)?);
     // The sandbox's sibling, reaped by whoever reaps the sandbox, as the
     // root container's holder is.

@@ -14,9 +14,10 @@ use super::spawn::{spawn_self_into, KillOnDrop};
 use super::LifecycleError;
 use specutils::error::os;
 
-/// Starts a gofer for `mounts` mounts (the rootfs and each bind) in new
-/// mount, pid, net, ipc and uts namespaces; returns it and the sandbox's
-/// ends of its channels.
+/// Starts a gofer for `mounts` mounts (the rootfs and each bind) in a
+/// mount namespace of its own; returns it and the sandbox's ends of its
+/// channels. It lives until `create` ends (docs/decisions.md, "The gofer
+/// ends with create"), so it needs no other namespace.
 pub(super) fn start_gofer(
     child_flags: &[String],
     bundle: &Path,
@@ -41,11 +42,7 @@ pub(super) fn start_gofer(
         "--bundle".into(),
         bundle.display().to_string(),
     ]);
-    let gofer_ns = CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWNET
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWUTS;
+    let gofer_ns = CloneFlags::CLONE_NEWNS;
     let unified = join.unified.as_ref().map(|f| f.as_fd());
     let gofer = spawn_self_into(&gofer_args, gofer_fds.placed(), gofer_ns, true, unified)
         .map_err(os("start gofer"))?;

@@ -57,6 +57,8 @@ pub struct Container {
     pub sandbox_id: String,
     #[serde(default)]
     pub sandbox: Option<ProcessRef>,
+    /// A gofer that outlives `create`: only in entries written before the
+    /// gofer ended with it (docs/decisions.md), for `delete` to end it.
     #[serde(default)]
     pub gofer: Option<ProcessRef>,
     #[serde(default)]

@@ -1,5 +1,5 @@
 //! OCI seccomp profiles compiled into kernel filters with libseccomp, and the
-//! allow-list the sandbox and gofer processes put on themselves.
+//! allow-list the sandbox puts on itself.
 
 mod asm;
 mod newer_syscalls;

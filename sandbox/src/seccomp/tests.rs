@@ -1,5 +1,5 @@
 //! Unit tests of compiling and loading OCI profiles, and of the
-//! sandbox's and gofer's own filters.
+//! sandbox's own filter.
 
 use super::*;
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -213,11 +213,11 @@ fn self_filters_block_dangerous_syscalls() {
 fn self_filters_say_enosys_for_what_they_do_not_name() {
     // fchmodat2 (Linux 6.6) is in no list: a caller such as glibc,
     // which falls back only on ENOSYS, must see ENOSYS. Neither is
-    // SysV shared memory in the gofer's list, but it is in the one
-    // the sandbox loads.
+    // SysV shared memory in the base list, but it is in the one the
+    // sandbox loads.
     const FCHMODAT2: libc::c_long = 452;
-    let gofer = crate::self_filter::build(&[]).expect("allow list");
-    let code = in_child(&gofer, |_| {
+    let base = crate::self_filter::build(&[]).expect("allow list");
+    let code = in_child(&base, |_| {
         let ok = sys(FCHMODAT2, -1, 0) == Err(libc::ENOSYS)
             && sys(libc::SYS_shmget, 0, 0) == Err(libc::ENOSYS);
         i32::from(!ok)

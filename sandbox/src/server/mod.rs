@@ -81,18 +81,6 @@ impl Server {
                 PollFd::new(listener.as_fd(), PollFlags::POLLIN),
                 PollFd::new(signals.as_fd(), PollFlags::POLLIN),
             ];
-            // No events asked: poll still reports a hang-up.
-            let watched: Vec<&String> = self
-                .registry
-                .containers
-                .iter()
-                .filter(|(_, c)| c.exited.is_none())
-                .filter_map(|(id, c)| {
-                    let channel = c.gofer.first()?;
-                    fds.push(PollFd::new(channel.as_fd(), PollFlags::empty()));
-                    Some(id)
-                })
-                .collect();
             let held = fds.len();
             for hold in &self.holds {
                 fds.push(PollFd::new(hold.connection.as_fd(), PollFlags::POLLIN));
@@ -123,12 +111,6 @@ impl Server {
                 Ok(_) => self.code_dropped = false,
             }
             let readable = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            let lost: Vec<String> = watched
-                .iter()
-                .zip(&fds[2..held])
-                .filter(|(_, f)| readable(f))
-                .map(|(id, _)| (*id).clone())
-                .collect();
             let ended: Vec<usize> = (held..fds.len())
                 .filter(|i| readable(&fds[*i]))
                 .map(|i| i - held)
@@ -138,9 +120,6 @@ impl Server {
             // Highest first: ending one moves the last into its place.
             for index in ended.into_iter().rev() {
                 self.end_hold(index);
-            }
-            for id in lost {
-                self.gofer_died(&id);
             }
             if signals_ready {
                 while let Ok(Some(_)) = signals.read_signal() {}

@@ -1,5 +1,5 @@
-//! Collecting exits: of containers' inits, of exec'd processes, of gofers
-//! (seen as a hang-up), and of the root container, which ends the pod.
+//! Collecting exits: of containers' inits, of exec'd processes, and of the
+//! root container, which ends the pod.
 
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -63,17 +63,6 @@ impl Server {
         for w in c.waiters.drain(..) {
             w.reply::<Wait>(Ok(ExitStatus { status }));
         }
-    }
-
-    /// A container cannot go on without the gofer that owns its mounts:
-    /// say so and stop it, as gVisor does. Its init's exit then takes the
-    /// usual path (status 137, and for the root container, the sandbox).
-    pub(super) fn gofer_died(&mut self, id: &str) {
-        tracing::error!("container {id}: its gofer exited; stopping the container");
-        if let Some(c) = self.registry.containers.get_mut(id) {
-            c.gofer.clear();
-        }
-        self.registry.kill_all(id);
     }
 
     /// The root container is gone: everything else goes with it.

@@ -41,9 +41,6 @@ pub struct Container {
     /// `tasks` per v1 hierarchy, and its cgroup2 directory.
     pub(super) cgroup_procs: Vec<OwnedFd>,
     pub(super) cgroup2: Option<OwnedFd>,
-    /// Channels to the container's gofer, held open so it stays alive; a
-    /// hang-up means the gofer died.
-    pub(super) gofer: Vec<Channel>,
     /// A later container's holder (`crate::holder`) exits with the status
     /// written here, or as a lost sandbox once it closes.
     pub(super) holder_exit: Option<OwnedFd>,
@@ -58,12 +55,10 @@ impl Container {
         init: Init,
         state: HookState,
         exit_file: Option<OwnedFd>,
-        mounts: Vec<Channel>,
         options: &crate::options::LaunchOptions,
     ) -> Self {
         let mut c = Self::running(spec, init.pid, init.pidfd, state, exit_file, options);
         c.release = Some(init.channel);
-        c.gofer = mounts;
         c
     }
 
@@ -110,7 +105,6 @@ impl Container {
             exit_file,
             cgroup_procs: Vec::new(),
             cgroup2: None,
-            gofer: Vec::new(),
             holder_exit: None,
             holder_memory: None,
         }

@@ -111,15 +111,11 @@ impl Server {
         };
         let (init, state) =
             crate::spawn::create(setup, namespaced).map_err(|e| failed(e.to_string()))?;
+        // The mounts are attached: hanging the channels up ends the gofer.
+        drop(channels);
         let init_pid = init.pid;
-        let mut container = Container::new(
-            &req.spec,
-            init,
-            state,
-            Some(fds.exit_file),
-            channels,
-            &req.options,
-        );
+        let mut container =
+            Container::new(&req.spec, init, state, Some(fds.exit_file), &req.options);
         container.cgroup_procs = fds.cgroup_procs;
         container.cgroup2 = cgroup2;
         let cgroup2 = container.cgroup2.as_ref().map(|d| d.as_fd());
