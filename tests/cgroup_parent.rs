@@ -149,3 +149,44 @@ fn runsc_parent_has_the_kernel_copy_its_cpuset_into_containers() {
     drop(reaper);
     env.assert_clean(&[&id]);
 }
+
+/// A parent `create` makes is 0755 whatever the caller's umask: made under
+/// umask 077 it was 0700, and a user-namespaced container created below
+/// it by anyone else could not reach its own directory to bind it as
+/// /sys/fs/cgroup (`mount cgroups ... permission denied`).
+#[test]
+fn cgroups_made_under_umask_077_are_0755() {
+    if common::skip_without_root() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let parent = env.id("umask-parent");
+    let _parent = ParentCgroup(parent.clone());
+    let id = env.id("umask");
+    let reaper = Reaper {
+        env: &env,
+        ids: vec![id.clone()],
+    };
+    let bundle = env.bundle("b", &["sleep", "100"]);
+    edit_config(&bundle, |c| {
+        c["linux"]["cgroupsPath"] = json!(format!("/{parent}/{id}"));
+    });
+    let mut cmd = env.cmd(&["create", "-b", bundle.to_str().unwrap(), &id]);
+    common::with_umask(&mut cmd, 0o077);
+    let out = env.output(cmd);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let dirs: Vec<PathBuf> = common::cgroup_dirs(&parent)
+        .into_iter()
+        .chain(common::cgroup_dirs(&format!("{parent}/{id}")))
+        .collect();
+    for dir in dirs {
+        let mode = std::fs::metadata(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755, "{}", dir.display());
+    }
+    drop(reaper);
+    env.assert_clean(&[]);
+}

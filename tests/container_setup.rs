@@ -264,13 +264,7 @@ fn user_groups_and_umask() {
     let plain = env.bundle("plain", &["sh", "-c", "umask"]);
     let id = env.id("umask");
     let mut cmd = env.cmd(&["run", "-b", plain.to_str().unwrap(), &id]);
-    // SAFETY: umask(2) is async-signal-safe.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            libc::umask(0o077);
-            Ok(())
-        });
-    }
+    common::with_umask(&mut cmd, 0o077);
     let out = env.output(cmd);
     assert_eq!(stdout(&out), "0022\n", "{}", stderr(&out));
     env.assert_clean(&[&id]);

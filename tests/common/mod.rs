@@ -515,3 +515,14 @@ pub fn as_older_entry(dir: &Path) {
     std::fs::write(dir.join("spec.json"), spec).expect("write spec.json");
     std::fs::write(&lock, "").expect("empty meta.lock");
 }
+
+/// Makes `cmd` run with umask `mask`, as a caller with that umask would.
+pub fn with_umask(cmd: &mut Command, mask: libc::mode_t) {
+    // SAFETY: umask(2) is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, move || {
+            libc::umask(mask);
+            Ok(())
+        });
+    }
+}

@@ -11,6 +11,7 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{Cgroup, CgroupError, Kind};
@@ -37,7 +38,16 @@ impl Cgroup {
                 let parent = current.clone();
                 current.push(component);
                 match fs::create_dir(&current) {
-                    Ok(()) => created.push(current.clone()),
+                    Ok(()) => {
+                        created.push(current.clone());
+                        // 0755 whatever the caller's umask: a parent made
+                        // under umask 077 would stop other containers'
+                        // user-namespaced inits from reaching their own
+                        // directories below it (they bind them).
+                        fs::set_permissions(&current, fs::Permissions::from_mode(0o755)).map_err(
+                            |e| CgroupError::CreateDir(self.path.clone(), current.clone(), e),
+                        )?;
+                    }
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                     Err(e) => return Err(CgroupError::CreateDir(self.path.clone(), current, e)),
                 }
