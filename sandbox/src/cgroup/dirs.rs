@@ -45,7 +45,7 @@ impl Cgroup {
                         // user-namespaced inits from reaching their own
                         // directories below it (they bind them).
                         fs::set_permissions(&current, fs::Permissions::from_mode(0o755)).map_err(
-                            |e| CgroupError::CreateDir(self.path.clone(), current.clone(), e),
+                            |e| CgroupError::Chmod(self.path.clone(), current.clone(), e),
                         )?;
                     }
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}

@@ -96,6 +96,8 @@ pub enum CgroupError {
     Open(PathBuf, #[source] CreateCgroupSetupError),
     #[error("create cgroup {0}: mkdir {1}: {2}")]
     CreateDir(PathBuf, PathBuf, #[source] io::Error),
+    #[error("create cgroup {0}: chmod 0755 {1}: {2}")]
+    Chmod(PathBuf, PathBuf, #[source] io::Error),
     #[error("cgroup {0}: {1}: {2}")]
     File(PathBuf, PathBuf, #[source] io::Error),
     #[error("read cgroup {0}: {1}")]
@@ -125,7 +127,9 @@ impl CgroupError {
     /// rootless caller sees where cgroups are not delegated to it.
     pub fn is_permission_denied(&self) -> bool {
         let io = match self {
-            CgroupError::CreateDir(_, _, e) | CgroupError::File(_, _, e) => e,
+            CgroupError::CreateDir(_, _, e)
+            | CgroupError::Chmod(_, _, e)
+            | CgroupError::File(_, _, e) => e,
             _ => return false,
         };
         matches!(
@@ -474,5 +478,32 @@ fn controller_opt(resources: &LinuxResources) -> ControllerOpt<'_> {
             .unwrap_or(false),
         oom_score_adj: None,
         freezer_state: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_chmod_names_chmod_and_counts_as_permission_denied() {
+        let e = CgroupError::Chmod(
+            PathBuf::from("/runsc/c1"),
+            PathBuf::from("/sys/fs/cgroup/pids/runsc"),
+            io::Error::from_raw_os_error(libc::EPERM),
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with("create cgroup /runsc/c1: chmod 0755 /sys/fs/cgroup/pids/runsc: "),
+            "{text}"
+        );
+        assert!(text.contains("not permitted"), "{text}");
+        assert!(e.is_permission_denied());
+        let other = CgroupError::Chmod(
+            PathBuf::from("/runsc/c1"),
+            PathBuf::from("/sys/fs/cgroup/pids/runsc"),
+            io::Error::from_raw_os_error(libc::EIO),
+        );
+        assert!(!other.is_permission_denied());
     }
 }
