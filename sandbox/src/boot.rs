@@ -27,9 +27,12 @@ use crate::spawn::{self, Init, SpawnError};
 /// The handshake between the frontend and a booting sandbox.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum BootMsg {
-    /// Frontend → sandbox: the sandbox is in its cgroup; go ahead.
+    /// Frontend → sandbox: go ahead. It carries the `tasks` file of the
+    /// container's cgroup in each v1 hierarchy, which the sandbox joins
+    /// first (it was born in the cgroup2 one): the frontend makes those
+    /// while the sandbox starts.
     Begin,
-    /// Frontend → sandbox: as `Begin`, but restore the root container from
+    /// Frontend → sandbox: as `Begin` (with the same descriptors), but restore the root container from
     /// a checkpoint instead of creating it; the answer is `Created` (the
     /// init already runs) or `Failed`.
     Restore(RestorePlan),
@@ -93,6 +96,8 @@ pub enum BootError {
     Confine(std::io::Error),
     #[error("frontend channel: {0}")]
     Frontend(#[from] ChannelError),
+    #[error("join the container's cgroup: {0}")]
+    JoinCgroup(std::io::Error),
 }
 
 /// Runs the sandbox; returns the exit status for the process.
@@ -104,16 +109,20 @@ pub fn boot(mut cfg: BootConfig) -> Result<i32, BootError> {
         .map_err(os("signalfd"))?;
 
     tracing::debug!("sandbox {}: begins", cfg.id);
-    let restore = match cfg.ready.recv::<BootMsg>()? {
-        (BootMsg::Begin, _) => None,
-        (BootMsg::Restore(plan), _) => Some(plan),
+    let (restore, tasks) = match cfg.ready.recv::<BootMsg>()? {
+        (BootMsg::Begin, tasks) => (None, tasks),
+        (BootMsg::Restore(plan), tasks) => (Some(plan), tasks),
         (other, _) => return Err(BootError::Unexpected(Box::new(other), "Begin or Restore")),
     };
+    // Before anything is forked, so that every child is born in the
+    // container's cgroups.
+    let joined = crate::cgroup::join_self(&tasks).map_err(BootError::JoinCgroup);
+    drop(tasks);
     // First, so that the gofer donates while the sandbox prepares the init.
-    let gofer = match (&restore, cfg.gofer.take()) {
+    let gofer = joined.and_then(|()| match (&restore, cfg.gofer.take()) {
         (None, Some(start)) => start(&cfg.spec).map(Some).map_err(BootError::from),
         _ => Ok(None),
-    };
+    });
     let gofer_pid = gofer.as_ref().ok().copied().flatten();
     let started = gofer.and_then(|_| match &restore {
         None => create_root(&cfg).map(|(init, state)| Root::Created(init, state)),

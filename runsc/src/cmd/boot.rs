@@ -29,7 +29,6 @@ pub struct Args {
 }
 
 pub fn run(_g: &GlobalFlags, mut a: Args) -> Result<u8> {
-    super::join_cgroup(a.fds.many(ChildFd::CgroupTasks)?)?;
     // A session of its own: a terminal's ^C reaches the frontend, which
     // decides what the container gets.
     let _ = nix::unistd::setsid();

@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{ContainerState, Spec};
 use sandbox::boot::BootMsg;
-use sandbox::cgroup::JoinHandles;
 use specutils::annotations::{pod_role, PodRole};
 use specutils::channel::{Channel, ChannelError};
 use specutils::hooks::run_hooks;
@@ -30,7 +29,7 @@ use super::gofer::channels;
 use super::options::{CreateOptions, Created};
 use super::pid_file::write_pid_file;
 use super::prepare::{apply_network_mode, check_security_labels, use_systemd_cgroup_path};
-use super::register::{new_entry, register};
+use super::register::{new_entry, register, CgroupStep};
 use super::restoring::{check_restore, with_init_stdio, Restoring};
 use super::spawn::{spawn_self_into, KillOnDrop};
 use super::{hook_state, ContainerStore, LifecycleError, ProcessRef, Status};
@@ -77,7 +76,16 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     tracing::debug!("create {}: spec loaded", opts.id);
     let rootless = super::rootless::is_rootless(opts.rootless);
     let spec_data = encode_spec(&spec)?;
-    let (mut cleanup, cgroup) = register(store, &mut container, &spec, &spec_data, rootless)?;
+    // As root with cgroupfs, the sandbox starts while the frontend makes
+    // the rest of the cgroup (on two CPUs, each's time hides the other's).
+    // A rootless cgroup may turn out not to be delegated, and a systemd
+    // scope is made around a cgroup that exists: those are made first.
+    let step = if rootless || systemd.is_some() {
+        CgroupStep::Whole
+    } else {
+        CgroupStep::Unified
+    };
+    let (mut cleanup, cgroup) = register(store, &mut container, &spec, &spec_data, rootless, step)?;
     tracing::debug!("create {}: store entry and cgroup made", opts.id);
     super::fault::crash_point("create:registered");
     let dir = store.dir(&opts.id);
@@ -92,14 +100,11 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     )))?;
     let spec_fd = spec_memfd(&spec_data)?;
     drop(spec_data);
-    let join = match &cgroup {
-        // A user's systemd moves them into its scope, through PID 1: a
-        // rootless clone into a cgroup needs write access to the common
-        // ancestor of ours and it, which root keeps.
-        Some(_) if rootless && systemd.is_some() => JoinHandles::default(),
-        Some(cgroup) => cgroup.join_handles()?,
-        None => JoinHandles::default(),
-    };
+    // A user's systemd moves the sandbox into its scope, through PID 1: a
+    // rootless clone into a cgroup needs write access to the common
+    // ancestor of ours and it, which root keeps.
+    let joined = cgroup.as_ref().filter(|_| !(rootless && systemd.is_some()));
+    let unified = joined.map(|c| c.unified_dir()).transpose()?.flatten();
     // A restored container's mounts are rebuilt by CRIU from the image and
     // the host paths: there is nothing for a gofer to donate. Otherwise
     // the sandbox forks the gofer, on these channels.
@@ -118,8 +123,15 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         mounts: sandbox_ends,
         gofer_ends,
     };
-    let mut sandbox = spawn_sandbox(&opts, &bundle, &dir, boot, &join)?;
-    drop(join);
+    let mut sandbox = spawn_sandbox(&opts, &bundle, &dir, boot, unified)?;
+    if let (CgroupStep::Unified, Some(cgroup)) = (step, &cgroup) {
+        let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+        cgroup.finish(resources)?;
+    }
+    let tasks = joined
+        .map(|c| c.v1_tasks())
+        .transpose()?
+        .unwrap_or_default();
     // A scope needs a cgroupsPath, which a rootless run without a cgroup
     // was refused for.
     if let (Some(systemd), Some(unit), Some(cgroup)) = (&systemd, &container.systemd_unit, &cgroup)
@@ -142,7 +154,9 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
         None => BootMsg::Begin,
         Some(r) => BootMsg::Restore(restore_plan(r, &spec, &bundle, &container, &dir)?),
     };
-    let (init_pid, holder_pid) = handshake(&ready, begin, &mut sandbox, &container, &spec)?;
+    let (init_pid, holder_pid) =
+        handshake(&ready, (begin, &tasks), &mut sandbox, &container, &spec)?;
+    drop(tasks);
     // Our child too (a sibling of the sandbox): killed and reaped if this
     // create fails from here on.
     let holder = KillOnDrop(holder_pid.and_then(adopt_child));
@@ -254,7 +268,7 @@ fn spawn_sandbox(
     bundle: &Path,
     dir: &Path,
     boot: Boot,
-    join: &JoinHandles,
+    unified: Option<OwnedFd>,
 ) -> Result<KillOnDrop, LifecycleError> {
     let mut fds = ChildFds::new();
     fds.one(ChildFd::Spec, boot.spec.as_fd())
@@ -266,10 +280,6 @@ fn spawn_sandbox(
         .many(
             ChildFd::GoferMounts,
             boot.gofer_ends.iter().map(|e| e.as_fd()),
-        )
-        .many(
-            ChildFd::CgroupTasks,
-            join.v1_tasks.iter().map(|t| t.as_fd()),
         );
     let mut args = opts.child_flags.clone();
     args.extend([
@@ -294,7 +304,7 @@ fn spawn_sandbox(
     for (n, fd) in opts.stdio.iter().flatten().enumerate() {
         placed.push((fd.as_fd(), n as i32));
     }
-    let unified = join.unified.as_ref().map(|f| f.as_fd());
+    let unified = unified.as_ref().map(|f| f.as_fd());
     let sandbox = spawn_self_into(&args, &placed, CloneFlags::CLONE_NEWNS, false, unified)
         .map_err(os("start sandbox"))?;
     Ok(KillOnDrop(Some(sandbox)))
@@ -319,18 +329,20 @@ fn restore_plan(
     )?)
 }
 
-/// Tells the sandbox to `begin`, runs the hooks it asks for (prestart and
-/// createRuntime run here, in the runtime's namespaces), and returns the
-/// init's pid once the sandbox reports it created.
+/// Tells the sandbox to `begin`, with the v1 cgroups' `tasks` to join,
+/// runs the hooks it asks for (prestart and createRuntime run here, in the
+/// runtime's namespaces), and returns the init's pid once the sandbox
+/// reports it created.
 fn handshake(
     ready: &Channel,
-    begin: BootMsg,
+    (begin, tasks): (BootMsg, &[OwnedFd]),
     sandbox: &mut KillOnDrop,
     container: &super::Container,
     spec: &Spec,
 ) -> Result<(i32, Option<i32>), LifecycleError> {
+    let tasks: Vec<_> = tasks.iter().map(|t| t.as_fd()).collect();
     ready
-        .send(&begin, &[])
+        .send(&begin, &tasks)
         .map_err(|e| sandbox_failed(sandbox, e))?;
     loop {
         match ready.recv::<BootMsg>() {

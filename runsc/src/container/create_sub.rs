@@ -18,7 +18,7 @@ use super::files::{encode_spec, exit_status_file, spec_memfd};
 use super::gofer::start_gofer;
 use super::options::{CreateOptions, Created};
 use super::pid_file::write_pid_file;
-use super::register::register;
+use super::register::{register, CgroupStep};
 use super::{Container, ContainerStore, LifecycleError, ProcessRef, Status};
 use specutils::error::os;
 
@@ -48,7 +48,14 @@ pub fn create_sub(
     // A pod's later container always gets a cgroup: rootless pods are not
     // supported.
     let spec_data = encode_spec(spec)?;
-    let (mut cleanup, cgroup) = register(store, &mut container, spec, &spec_data, false)?;
+    let (mut cleanup, cgroup) = register(
+        store,
+        &mut container,
+        spec,
+        &spec_data,
+        false,
+        CgroupStep::Whole,
+    )?;
     let cgroup =
         cgroup.ok_or_else(|| LifecycleError::Invalid("pod container without a cgroup".into()))?;
     let dir = store.dir(&opts.id);

@@ -23,6 +23,16 @@ pub(super) fn new_entry(id: &str, bundle: &Path, spec: &Spec, sandbox_id: &str) 
     container
 }
 
+/// How much of the cgroup [`register`] makes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum CgroupStep {
+    /// All of it, limits included.
+    Whole,
+    /// Its cgroup2 directory only, for the sandbox to be born in; the
+    /// caller finishes it ([`Cgroup::finish`]) while the sandbox starts.
+    Unified,
+}
+
 /// Adds `container` to the store and makes its cgroup (none for a rootless
 /// run where cgroups are not delegated; see [`super::rootless`]), with
 /// `spec_data`, the encoded spec, kept in the entry; the returned guard
@@ -33,6 +43,7 @@ pub(super) fn register(
     spec: &Spec,
     spec_data: &[u8],
     rootless: bool,
+    step: CgroupStep,
 ) -> Result<(Cleanup, Option<Cgroup>), LifecycleError> {
     store.create_with_spec(container, spec_data)?;
     let mut cleanup = Cleanup::new();
@@ -43,7 +54,13 @@ pub(super) fn register(
             let _ = store.remove(&id);
         });
     }
-    let cgroup = super::rootless::create_cgroup(container, spec, rootless)?;
+    let cgroup = match step {
+        CgroupStep::Whole => super::rootless::create_cgroup(container, spec, rootless)?,
+        CgroupStep::Unified => Some(Cgroup::create_unified(
+            container.cgroup_path.as_deref(),
+            &container.id,
+        )?),
+    };
     if cgroup.is_none() {
         // Kept, so that every later command knows there is none to use.
         container.no_cgroup = true;

@@ -14,15 +14,47 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{Cgroup, CgroupError, Kind};
+use oci_spec::runtime::LinuxResources;
+
+use super::{parent, Cgroup, CgroupError, Kind};
 
 impl Cgroup {
-    /// Makes this cgroup's directories, recording in `created` those that did
-    /// not exist, parents before children.
-    pub(super) fn make_dirs(&self, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
+    /// Makes this cgroup's directories in the hierarchies of the `kinds`
+    /// asked for, then applies `resources`; on failure, removes the
+    /// directories made here again. Existing ones are reused.
+    pub(super) fn make(
+        &self,
+        kinds: impl Fn(Kind) -> bool,
+        resources: Option<&LinuxResources>,
+    ) -> Result<(), CgroupError> {
+        let mut created = Vec::new();
+        let parent_lock = self.in_default_parent().then(|| parent::lock(false));
+        let made = self.make_dirs(&kinds, &mut created);
+        drop(parent_lock);
+        let result = made.and_then(|()| resources.map_or(Ok(()), |r| self.update(r)));
+        if let Err(err) = result {
+            // Deepest first: a parent made here can only go once its child has.
+            for dir in created.iter().rev() {
+                if let Err(e) = fs::remove_dir(dir) {
+                    tracing::warn!("cannot undo creation of cgroup {}: {e}", dir.display());
+                }
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Makes this cgroup's directories in the hierarchies of `kinds`,
+    /// recording in `created` those that did not exist, parents before
+    /// children.
+    fn make_dirs(
+        &self,
+        kinds: &impl Fn(Kind) -> bool,
+        created: &mut Vec<PathBuf>,
+    ) -> Result<(), CgroupError> {
         let relative = self.path.strip_prefix("/").unwrap_or(&self.path);
         let leaf_depth = relative.components().count();
-        for h in &self.hierarchies {
+        for h in self.hierarchies.iter().filter(|h| kinds(h.kind)) {
             let controllers = match h.kind {
                 Kind::V2 => self.read(&h.root.join("cgroup.controllers"))?,
                 Kind::V1 | Kind::V1Cpuset => String::new(),

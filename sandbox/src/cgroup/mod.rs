@@ -209,21 +209,24 @@ impl Cgroup {
         resources: Option<&LinuxResources>,
     ) -> Result<Self, CgroupError> {
         let cgroup = Self::open(path, id)?;
-        let mut created = Vec::new();
-        let parent_lock = cgroup.in_default_parent().then(|| parent::lock(false));
-        let made = cgroup.make_dirs(&mut created);
-        drop(parent_lock);
-        let result = made.and_then(|()| resources.map_or(Ok(()), |r| cgroup.update(r)));
-        if let Err(err) = result {
-            // Deepest first: a parent made here can only go once its child has.
-            for dir in created.iter().rev() {
-                if let Err(e) = fs::remove_dir(dir) {
-                    tracing::warn!("cannot undo creation of cgroup {}: {e}", dir.display());
-                }
-            }
-            return Err(err);
-        }
+        cgroup.make(|_| true, resources)?;
         Ok(cgroup)
+    }
+
+    /// The first step of a create in two: the cgroup's directory in the
+    /// cgroup2 hierarchy alone, where a process can be born
+    /// (`CLONE_INTO_CGROUP`) while [`Cgroup::finish`] makes the rest.
+    pub fn create_unified(path: Option<&Path>, id: &str) -> Result<Self, CgroupError> {
+        let cgroup = Self::open(path, id)?;
+        cgroup.make(|kind| kind == Kind::V2, None)?;
+        Ok(cgroup)
+    }
+
+    /// The second step: the directories in the v1 hierarchies, and
+    /// `resources` applied. On failure it removes the directories it made,
+    /// not those of [`Cgroup::create_unified`].
+    pub fn finish(&self, resources: Option<&LinuxResources>) -> Result<(), CgroupError> {
+        self.make(|kind| kind != Kind::V2, resources)
     }
 
     /// Opens the cgroup `path` (`/runsc/<id>` when `None`) for a command that
@@ -333,31 +336,42 @@ impl Cgroup {
     /// "0" to move itself (the kernel skips the global threadgroup lock for
     /// that case only).
     pub fn join_handles(&self) -> Result<JoinHandles, CgroupError> {
-        let mut handles = JoinHandles::default();
-        for h in &self.hierarchies {
-            let dir = rustix::fs::open(
-                &h.dir,
-                rustix::fs::OFlags::RDONLY
-                    | rustix::fs::OFlags::DIRECTORY
-                    | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-            )
-            .map_err(|e| CgroupError::File(self.path.clone(), h.dir.clone(), e.into()))?;
-            let v2 = rustix::fs::fstatfs(&dir)
-                .map(|st| st.f_type == libc::CGROUP2_SUPER_MAGIC)
-                .unwrap_or(false);
-            if v2 {
-                handles.unified = Some(dir);
-            } else {
-                let tasks = h.dir.join("tasks");
-                let fd = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&tasks)
-                    .map_err(|e| CgroupError::File(self.path.clone(), tasks.clone(), e))?;
-                handles.v1_tasks.push(fd.into());
-            }
-        }
-        Ok(handles)
+        Ok(JoinHandles {
+            unified: self.unified_dir()?,
+            v1_tasks: self.v1_tasks()?,
+        })
+    }
+
+    /// The cgroup's directory in the cgroup2 hierarchy, if one is mounted:
+    /// see [`Cgroup::join_handles`].
+    pub fn unified_dir(&self) -> Result<Option<std::os::fd::OwnedFd>, CgroupError> {
+        let Some(h) = self.hierarchies.iter().find(|h| h.kind == Kind::V2) else {
+            return Ok(None);
+        };
+        let dir = rustix::fs::open(
+            &h.dir,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| CgroupError::File(self.path.clone(), h.dir.clone(), e.into()))?;
+        Ok(Some(dir))
+    }
+
+    /// `tasks` of the cgroup in each v1 hierarchy, opened for writing: see
+    /// [`Cgroup::join_handles`].
+    pub fn v1_tasks(&self) -> Result<Vec<std::os::fd::OwnedFd>, CgroupError> {
+        let v1 = self.hierarchies.iter().filter(|h| h.kind != Kind::V2);
+        v1.map(|h| {
+            let tasks = h.dir.join("tasks");
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&tasks)
+                .map(Into::into)
+                .map_err(|e| CgroupError::File(self.path.clone(), tasks, e))
+        })
+        .collect()
     }
 
     /// Moves process `pid`, all its threads, into the cgroup.
