@@ -32,9 +32,9 @@ pub enum BootMsg {
     /// first (it was born in the cgroup2 one): the frontend makes those
     /// while the sandbox starts.
     Begin,
-    /// Frontend → sandbox: as `Begin` (with the same descriptors), but restore the root container from
-    /// a checkpoint instead of creating it; the answer is `Created` (the
-    /// init already runs) or `Failed`.
+    /// Frontend → sandbox: as `Begin` (with the same descriptors), but
+    /// restore the root container from a checkpoint instead of creating
+    /// it; the answer is `Created` (the init already runs) or `Failed`.
     Restore(RestorePlan),
     /// Sandbox → frontend: the init's namespaces exist; run the prestart
     /// and createRuntime hooks, then answer `HooksDone`.
