@@ -44,6 +44,18 @@ fn exit_code_of(pid: i32) -> i32 {
     }
 }
 
+/// The holder runs strict mode's three calls as a filter stacked on the
+/// sandbox's (strict mode refuses a process that already has one).
+fn assert_one_filter_over(holder: i32, sandbox: i32) {
+    let filters = |p: i32| -> u32 {
+        status_field(p, "Seccomp_filters:")
+            .parse()
+            .expect("Seccomp_filters")
+    };
+    assert_eq!(status_field(holder, "Seccomp:"), "2", "filter mode");
+    assert_eq!(filters(holder), filters(sandbox) + 1, "one filter more");
+}
+
 fn status_field(pid: i32, field: &str) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
     status
@@ -120,11 +132,21 @@ fn the_reported_pid_lives_in_the_container_and_can_do_nothing() {
 
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).expect("comm");
     assert_eq!(comm.trim(), "runsc-holder");
-    // No capability, seccomp's strict mode, one descriptor.
+    // Its root is the container's: it entered after the init's pivot.
+    let root = |p: i64| {
+        let m = std::fs::metadata(format!("/proc/{p}/root/")).expect("root");
+        (
+            std::os::unix::fs::MetadataExt::dev(&m),
+            std::os::unix::fs::MetadataExt::ino(&m),
+        )
+    };
+    assert_eq!(root(pid64), root(init), "the holder's root is the init's");
+    // No capability, one descriptor, and strict mode's three calls as a
+    // filter stacked on the sandbox's.
     for caps in ["CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"] {
         assert_eq!(status_field(pid, caps), "0000000000000000", "{caps}");
     }
-    assert_eq!(status_field(pid, "Seccomp:"), "1", "strict mode");
+    assert_one_filter_over(pid, common::sandbox_pid(&env, &id) as i32);
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fd dir");
     assert_eq!(fds.count(), 1, "descriptors of the holder");
     // Signals do not end it: the container goes on.
@@ -208,14 +230,7 @@ fn a_pods_later_container_reports_a_holder_of_its_own() {
     }
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fd dir");
     assert_eq!(fds.count(), 1, "descriptors of the holder");
-    let sandbox = common::sandbox_pid(&env, &pod) as i32;
-    let filters = |p: i32| -> u32 {
-        status_field(p, "Seccomp_filters:")
-            .parse()
-            .expect("Seccomp_filters")
-    };
-    assert_eq!(status_field(pid, "Seccomp:"), "2", "filter mode");
-    assert_eq!(filters(pid), filters(sandbox) + 1, "one filter more");
+    assert_one_filter_over(pid, common::sandbox_pid(&env, &pod) as i32);
 
     // It exits with its container's status; the pod goes on.
     std::fs::write(bundle.join("rootfs/tmp/go"), b"").expect("write go");

@@ -124,30 +124,39 @@ pub fn boot(mut cfg: BootConfig) -> Result<i32, BootError> {
         _ => Ok(None),
     });
     let gofer_pid = gofer.as_ref().ok().copied().flatten();
-    let started = gofer.and_then(|_| match &restore {
-        None => create_root(&cfg).map(|(init, state)| Root::Created(init, state)),
+    let begun = gofer.and_then(|_| match &restore {
+        None => create_root(&cfg).map(|(init, state)| Begun::Created(init, state)),
         Some(plan) => crate::restore::restore(plan)
             .map_err(BootError::from)
             .map(|r| {
                 let mut state = spawn::initial_state(&cfg.id, &cfg.spec, &cfg.bundle);
                 state.status = oci_spec::runtime::ContainerState::Running;
                 state.pid = r.pid;
-                Root::Restored(r, state)
+                Begun::Restored(r, state)
             }),
     });
-    // The mounts are attached: hanging the channels up ends the gofer.
+    // The init got the donated mounts at its fork; the gofer exits once it
+    // has donated. The channels are of no more use.
     cfg.mounts.clear();
-    // Everything forked from here on gets at most what the sandbox keeps,
-    // under its filter. A sandbox that cannot confine itself does not
-    // serve.
-    let started = started.and_then(|root| {
-        tracing::debug!("sandbox {}: root container set up", cfg.id);
+    // Done while a new init builds its rootfs (its namespaces are final):
+    // on two CPUs this time is hidden. Everything forked from here on gets
+    // at most what the sandbox keeps, under its filter. A sandbox that
+    // cannot confine itself does not serve.
+    let started = begun.and_then(|begun| {
         // The pid we report leads tools into the pod's namespaces.
-        let pod_namespaces = PodNamespaces::join(root.pid());
-        let holder = start_holder(root.pid());
+        let pod_namespaces = PodNamespaces::join(begun.pid());
+        if let Err(e) = crate::holder::prepare() {
+            tracing::warn!("sandbox {}: {e}", cfg.id);
+        }
         let retained = Retained::for_root(&cfg.spec).and_then(|r| r.apply().map(|()| r))?;
         confine_self(&cfg.spec).map_err(BootError::Confine)?;
         tracing::debug!("sandbox {}: capabilities dropped, seccomp loaded", cfg.id);
+        let root = begun.ready()?;
+        tracing::debug!("sandbox {}: root container set up", cfg.id);
+        // Once the init has pivoted: a holder that entered its mount
+        // namespace between the init's pivot_root and its unmount of the
+        // old root would keep the host's tree as its root.
+        let holder = start_holder(root.pid());
         Ok((root, retained, pod_namespaces, holder))
     });
     let (root, retained, pod_namespaces, holder) = match started {
@@ -227,6 +236,30 @@ fn confine_self(spec: &oci_spec::runtime::Spec) -> std::io::Result<()> {
     crate::self_filter::load_sandbox(&crate::baseline::given_back_syscalls(spec))
 }
 
+/// The root container's init: building its rootfs, or restored and
+/// running.
+enum Begun {
+    Created(spawn::Starting, HookState),
+    Restored(crate::restore::Restored, HookState),
+}
+
+impl Begun {
+    fn pid(&self) -> i32 {
+        match self {
+            Begun::Created(starting, _) => starting.pid(),
+            Begun::Restored(r, _) => r.pid,
+        }
+    }
+
+    /// Waits for a new init to be set up.
+    fn ready(self) -> Result<Root, BootError> {
+        Ok(match self {
+            Begun::Created(starting, state) => Root::Created(starting.ready()?, state),
+            Begun::Restored(r, state) => Root::Restored(r, state),
+        })
+    }
+}
+
 /// The root container's init: set up and waiting, or restored and running.
 enum Root {
     Created(Init, HookState),
@@ -244,7 +277,7 @@ impl Root {
 
 /// Receives the donated mounts and launches the root container's init;
 /// the frontend runs the prestart and createRuntime hooks when asked.
-fn create_root(cfg: &BootConfig) -> Result<(Init, HookState), BootError> {
+fn create_root(cfg: &BootConfig) -> Result<(spawn::Starting, HookState), BootError> {
     let runtime_hooks = spawn::has_runtime_hooks(&cfg.spec);
     // The frontend runs prestart and createRuntime hooks in the runtime's
     // namespaces; only then may the init go on.

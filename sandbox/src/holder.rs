@@ -18,16 +18,17 @@
 //! memory, so a holder on the sandbox's memory picked in a later
 //! container's OOM took the whole pod down. Before it waits it closes every
 //! descriptor but its pipe, drops every capability (its bounding set too)
-//! and enters seccomp's strict mode (read, write and exit only): even a
-//! sandbox that writes into the shared memory could make it do nothing but
-//! those.
+//! and loads a filter that allows read, write and exit only (seccomp's
+//! strict mode, which the sandbox's own filter refuses), on top of the
+//! sandbox's, which it inherits: even a sandbox that writes into the
+//! shared memory could make it do nothing but those.
 //!
 //! See docs/decisions.md, "The pid we report, and what it costs".
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
-use rustix::thread::{CapabilitySet, CapabilitySets, LinkNameSpaceType, SecureComputingMode};
+use rustix::thread::{CapabilitySet, CapabilitySets, LinkNameSpaceType};
 
 /// The status a holder exits with when the sandbox died without saying
 /// how the container ended: as if the sandbox had been SIGKILLed.
@@ -68,10 +69,10 @@ struct Args {
     /// cgroup2 directory it is born in), opened for writing; -1 past the
     /// last.
     procs: [RawFd; MAX_PROCS],
-    /// Where the sandbox already runs under its own filter, strict mode is
-    /// refused (EINVAL): this filter, which allows the same three calls,
-    /// stacks on it instead.
-    filter: Option<&'static crate::seccomp::Program>,
+    /// The sandbox already runs under its own filter, where strict mode
+    /// is refused (EINVAL): this filter, which allows the same three
+    /// calls, stacks on it instead.
+    filter: &'static crate::seccomp::Program,
 }
 
 /// read, write and exit, and death for anything else: strict mode as a
@@ -101,12 +102,18 @@ fn open_ns(init: i32, name: &str) -> std::io::Result<OwnedFd> {
     )?)
 }
 
+/// Builds the holders' filter ahead of the first [`start`], so that the
+/// sandbox can do it while the root container's init sets up.
+pub fn prepare() -> std::io::Result<()> {
+    strict_filter().map(|_| ())
+}
+
 /// Starts the holder in `init`'s mount and cgroup namespaces (it shares
 /// the sandbox's other namespaces, the pod's after `PodNamespaces::join`)
-/// and waits until it is there. Called once, before the sandbox drops its
-/// capabilities; [`release`] ends it.
+/// and waits until it is there. Called once, after the sandbox has
+/// confined itself and the init has pivoted; [`release`] ends it.
 pub fn start(init: i32) -> std::io::Result<Holder> {
-    let (holder, exit, memory) = spawn(init, &[], None, None, true)?;
+    let (holder, exit, memory) = spawn(init, &[], None, strict_filter()?, true)?;
     // The root container's holder lives as long as the sandbox.
     memory.keep();
     // Set once per sandbox; a second holder would have no one to report.
@@ -127,7 +134,7 @@ pub fn start_sub(
     procs: &[OwnedFd],
     cgroup2: Option<BorrowedFd<'_>>,
 ) -> std::io::Result<(Holder, OwnedFd, Memory)> {
-    spawn(init, procs, cgroup2, Some(strict_filter()?), false)
+    spawn(init, procs, cgroup2, strict_filter()?, false)
 }
 
 /// What a holder was started on: its stack and arguments, and a pidfd
@@ -168,7 +175,7 @@ fn spawn(
     init: i32,
     procs: &[OwnedFd],
     cgroup2: Option<BorrowedFd<'_>>,
-    filter: Option<&'static crate::seccomp::Program>,
+    filter: &'static crate::seccomp::Program,
     shared_memory: bool,
 ) -> std::io::Result<(Holder, OwnedFd, Memory)> {
     if procs.len() > MAX_PROCS {
@@ -312,12 +319,9 @@ extern "C" fn holder_main(arg: *mut libc::c_void) -> libc::c_int {
     if rustix::thread::set_capabilities(None, none).is_err() {
         exit(SANDBOX_LOST);
     }
-    let confined = match args.filter {
-        // Without capabilities a filter needs no_new_privs. Program::load
-        // is one raw syscall; only a failure, which ends us, writes errno.
-        Some(filter) => rustix::thread::set_no_new_privs(true).is_ok() && filter.load(0).is_ok(),
-        None => rustix::thread::set_secure_computing_mode(SecureComputingMode::Strict).is_ok(),
-    };
+    // Without capabilities a filter needs no_new_privs. Program::load is
+    // one raw syscall; only a failure, which ends us, writes errno.
+    let confined = rustix::thread::set_no_new_privs(true).is_ok() && args.filter.load(0).is_ok();
     if !confined {
         exit(SANDBOX_LOST);
     }
@@ -344,7 +348,7 @@ fn close_all_but(keep: RawFd) {
     }
 }
 
-/// exit(2) of this task alone, the one call strict mode allows to end it
+/// exit(2) of this task alone, the one call its filter allows to end it
 /// (exit_group is not among them); the holder has no other thread.
 fn exit(code: i32) -> ! {
     loop {

@@ -109,8 +109,9 @@ impl Server {
             }
             pod_namespaces.in_runtime(|| super::hooks::create_runtime(&hooks, state))
         };
-        let (init, state) =
-            crate::spawn::create(setup, namespaced).map_err(|e| failed(e.to_string()))?;
+        let (init, state) = crate::spawn::create(setup, namespaced)
+            .and_then(|(starting, state)| Ok((starting.ready()?, state)))
+            .map_err(|e| failed(e.to_string()))?;
         // The mounts are attached: hanging the channels up ends the gofer.
         drop(channels);
         let init_pid = init.pid;

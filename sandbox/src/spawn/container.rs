@@ -10,7 +10,7 @@ use oci_spec::runtime::Spec;
 use specutils::channel::Channel;
 use specutils::hooks::HookState;
 
-use super::{Init, SpawnError};
+use super::{SpawnError, Starting};
 use crate::init::InitPlan;
 use crate::options::LaunchOptions;
 
@@ -61,10 +61,11 @@ pub fn initial_state(id: &str, spec: &Spec, bundle: &Path) -> HookState {
 
 /// Receives the donated mounts and spawns the init; `namespaced` runs
 /// once the init's namespaces exist (the createRuntime hooks' moment).
+/// The init is left building its root filesystem: see [`Starting`].
 pub fn create<E>(
     setup: ContainerSetup<'_>,
     namespaced: impl FnOnce(i32, &HookState) -> Result<(), E>,
-) -> Result<(Init, HookState), SpawnError>
+) -> Result<(Starting, HookState), SpawnError>
 where
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -135,12 +136,12 @@ where
     };
     let hook_state = state.clone();
     let cgroup2 = setup.cgroup2.as_ref().map(|d| d.as_fd());
-    let init = super::spawn(plan, new, cgroup2, state.clone(), |pid| {
+    let starting = super::spawn(plan, new, cgroup2, state.clone(), |pid| {
         namespaced(pid, &HookState { pid, ..hook_state }).map_err(|e| SpawnError::Hooks(e.into()))
     })?;
     let state = HookState {
-        pid: init.pid,
+        pid: starting.pid(),
         ..state
     };
-    Ok((init, state))
+    Ok((starting, state))
 }

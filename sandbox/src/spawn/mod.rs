@@ -74,10 +74,46 @@ pub struct Init {
     pub channel: Channel,
 }
 
-/// Forks the init with `new` namespaces, runs its setup, and returns once
-/// it reports Ready. Once the init's namespaces exist, `namespaced` runs
-/// with its pid (for createRuntime hooks); `state` is completed with that
-/// pid and handed to the init for its own hooks. The caller must be
+/// An init that has entered its namespaces and been told to proceed: it
+/// builds its root filesystem while its caller goes on. Dropped before
+/// [`Starting::ready`] succeeds, it is killed and reaped.
+pub struct Starting {
+    pid: i32,
+    init: Option<Init>,
+}
+
+impl Starting {
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Waits until the init reports Ready: set up, blocked before execve.
+    pub fn ready(mut self) -> Result<Init, SpawnError> {
+        let Some(init) = self.init.take() else {
+            return Err(SpawnError::InitGone);
+        };
+        match expect_msg(&init, |m| matches!(m, InitMsg::Ready)) {
+            Ok(()) => Ok(init),
+            Err(e) => {
+                kill(&init);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        if let Some(init) = self.init.take() {
+            kill(&init);
+        }
+    }
+}
+
+/// Forks the init with `new` namespaces and returns once it has entered
+/// them and been told to proceed. Before that, `namespaced` runs with its
+/// pid (for createRuntime hooks); `state` is completed with that pid and
+/// handed to the init for its own hooks. The caller must be
 /// single-threaded.
 pub fn spawn(
     plan: InitPlan,
@@ -85,7 +121,7 @@ pub fn spawn(
     cgroup2: Option<BorrowedFd<'_>>,
     mut state: HookState,
     namespaced: impl FnOnce(i32) -> Result<(), SpawnError>,
-) -> Result<Init, SpawnError> {
+) -> Result<Starting, SpawnError> {
     let (ours, theirs) = Channel::pair().map_err(SpawnError::Fork)?;
     let uid_maps = plan
         .spec
@@ -159,11 +195,12 @@ pub fn spawn(
         namespaced(pid)
     });
     if result.is_err() {
-        let _ =
-            rustix::process::pidfd_send_signal(init.pidfd.as_fd(), rustix::process::Signal::KILL);
-        reap(&init);
+        kill(&init);
     }
-    result.map(|()| init)
+    result.map(|()| Starting {
+        pid: init.pid,
+        init: Some(init),
+    })
 }
 
 /// Answers the init until it has entered its namespaces, then runs
@@ -197,7 +234,7 @@ fn drive(
         },
         &[],
     )?;
-    expect_msg(init, |m| matches!(m, InitMsg::Ready))
+    Ok(())
 }
 
 /// Takes over the init that the forked process made in its new pid
@@ -224,6 +261,12 @@ fn expect_msg(init: &Init, ok: impl Fn(&InitMsg) -> bool) -> Result<(), SpawnErr
         Err(ChannelError::Closed) => Err(SpawnError::InitGone),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Ends a failed init and collects it, so no zombie is left.
+fn kill(init: &Init) {
+    let _ = rustix::process::pidfd_send_signal(init.pidfd.as_fd(), rustix::process::Signal::KILL);
+    reap(init);
 }
 
 /// Collects a failed init so no zombie is left.
