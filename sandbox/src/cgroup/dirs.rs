@@ -135,10 +135,22 @@ impl Cgroup {
         Ok(())
     }
 
-    /// rmdir `dir` after its nested cgroups. The control files inside need no
-    /// removal: the kernel drops them with the directory.
+    /// rmdir `dir`, after its nested cgroups if it has any. The control
+    /// files inside need no removal: the kernel drops them with the
+    /// directory. The rmdir is tried first: a container's cgroup seldom
+    /// has nested ones, and listing a directory of control files costs
+    /// more than the rmdir (six more syscalls in each of up to a dozen
+    /// hierarchies, on `delete`'s path).
     fn remove_tree(&self, dir: &Path) -> Result<(), CgroupError> {
         let remove_err = |e| CgroupError::Remove(self.path.clone(), dir.to_path_buf(), e);
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            // Nested cgroups, or processes: the kernel says EBUSY for both
+            // (ENOTEMPTY on some filesystems' terms).
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {}
+            Err(e) => return Err(remove_err(e)),
+        }
         let entries = match fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
