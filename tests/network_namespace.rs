@@ -5,26 +5,19 @@
 
 mod common;
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 
 use common::{init_pid, ns_of, sandbox_pid, Env, Reaper};
 
-/// The inode of the user namespace owning `/proc/<pid>/ns/net`
-/// (NS_GET_USERNS).
+/// The inode of the user namespace owning `/proc/<pid>/ns/net`.
 fn net_owner(pid: i64) -> u64 {
     let net = std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("open ns/net");
-    // SAFETY: NS_GET_USERNS takes no argument and returns a new
-    // descriptor or -1.
-    let raw = unsafe { libc::ioctl(net.as_raw_fd(), libc::NS_GET_USERNS) };
-    assert!(
-        raw >= 0,
-        "NS_GET_USERNS: {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: the descriptor is new and ours alone.
-    let owner = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(raw) });
-    owner.metadata().expect("stat owner").ino()
+    let owner = specutils::sys::owning_user_ns(net.as_fd()).expect("NS_GET_USERNS");
+    std::fs::File::from(owner)
+        .metadata()
+        .expect("stat owner")
+        .ino()
 }
 
 fn user_ns_ino(pid: i64) -> u64 {

@@ -139,7 +139,7 @@ impl Cgroup {
     /// files inside need no removal: the kernel drops them with the
     /// directory. The rmdir is tried first: a container's cgroup seldom
     /// has nested ones, and listing a directory of control files costs
-    /// more than the rmdir (six more syscalls in each of up to a dozen
+    /// more than the rmdir (seven more syscalls in each of up to a dozen
     /// hierarchies, on `delete`'s path).
     fn remove_tree(&self, dir: &Path) -> Result<(), CgroupError> {
         let remove_err = |e| CgroupError::Remove(self.path.clone(), dir.to_path_buf(), e);
