@@ -1,12 +1,17 @@
 //! A global allocator over the system's malloc that keeps a few freed
-//! blocks of 1 to 256 KiB for reuse, until the process is about to idle.
+//! blocks of 129 bytes to 256 KiB for reuse, until the process is about to
+//! idle.
 //!
-//! musl's malloc gives blocks of that size a mapping of their own (one
-//! block, or a group of a few) and unmaps it when they are freed, so a growing buffer (a Vec doubling from
-//! 4 to 32 KiB while a spec or metadata is read or written) costs an mmap,
-//! a munmap with its TLB flush, and a page fault per page touched, at
-//! every step and again for the next buffer: about 150 of each per `run`
-//! across the frontend, gofer and sandbox (BENCHMARKS.md, "CPU per run").
+//! musl's malloc gives blocks of 1 KiB and more a mapping of their own (one
+//! block, or a group of a few) and unmaps it when they are freed, so a
+//! growing buffer (a Vec doubling from 4 to 32 KiB while a spec or metadata
+//! is read or written) costs an mmap, a munmap with its TLB flush, and a
+//! page fault per page touched, at every step and again for the next
+//! buffer. Blocks of 129 to 512 bytes fare the same: while few are in use,
+//! musl puts them in groups of a few slots that fill more than half a
+//! page, maps a page for each group and unmaps it when its last block is
+//! freed. Kept freed blocks keep their group mapped (BENCHMARKS.md, "CPU
+//! per run" and "Small blocks kept").
 //! Blocks in that range are rounded up to a power of two and, when freed,
 //! kept on a short list per size; [`release`] hands them all back, which
 //! the sandbox does before it idles (see
@@ -16,7 +21,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-const MIN_SHIFT: u32 = 10;
+/// The smallest kept size, 256 bytes (blocks of 129 bytes and more):
+/// keeping 128-byte blocks too saved no further mapping in a `run`.
+const MIN_SHIFT: u32 = 8;
 const MAX_SHIFT: u32 = 18;
 const CLASSES: usize = (MAX_SHIFT - MIN_SHIFT + 1) as usize;
 /// Blocks kept per size: enough for the few buffers alive at once.
@@ -98,7 +105,7 @@ fn push(class: usize, block: *mut u8) -> bool {
         if l.counts[class] >= KEEP {
             return false;
         }
-        // SAFETY: the block is ours (freed by its owner), at least 1 KiB
+        // SAFETY: the block is ours (freed by its owner), at least 256 bytes
         // and 16-byte aligned: its first word can hold the link.
         unsafe { *(block as *mut *mut u8) = l.heads[class] };
         l.heads[class] = block;
@@ -187,10 +194,11 @@ mod tests {
     #[test]
     fn sizes_map_to_power_of_two_classes() {
         let l = |size| Layout::from_size_align(size, 8).expect("layout");
-        assert_eq!(class(l(512)), None);
-        assert_eq!(class(l(513)), Some(0));
-        assert_eq!(class(l(1024)), Some(0));
-        assert_eq!(class(l(1025)), Some(1));
+        assert_eq!(class(l(128)), None);
+        assert_eq!(class(l(129)), Some(0));
+        assert_eq!(class(l(256)), Some(0));
+        assert_eq!(class(l(257)), Some(1));
+        assert_eq!(class(l(1024)), Some(2));
         assert_eq!(class(l(256 * 1024)), Some(CLASSES - 1));
         assert_eq!(class(l(256 * 1024 + 1)), None);
         let aligned = Layout::from_size_align(8192, 64).expect("layout");
@@ -220,6 +228,15 @@ mod tests {
             let s = a.realloc(r, Layout::from_size_align(8192, 8).expect("l"), 9000);
             assert!((0..8192).all(|i| *s.add(i) == 7));
             a.dealloc(s, Layout::from_size_align(9000, 8).expect("layout"));
+            // A small block, whose group musl would unmap, is kept as well.
+            let small = Layout::from_size_align(300, 8).expect("layout");
+            let kept = class(small).expect("300 bytes are kept");
+            let b = a.alloc(small);
+            assert!(!b.is_null());
+            a.dealloc(b, small);
+            assert_eq!(locked(|l| l.counts[kept]), 1);
+            assert_eq!(a.alloc(small), b);
+            a.dealloc(b, small);
             release();
         }
         assert!(locked(|l| l.counts.iter().all(|&n| n == 0)));
