@@ -50,6 +50,7 @@ pub fn options(g: &GlobalFlags, a: Args) -> CreateOptions {
         child_flags: super::child_flags(g),
         restore: None,
         stdio: None,
+        spec: None,
     }
 }
 

@@ -145,6 +145,7 @@ fn run_in(
         child_flags: super::child_flags(g),
         restore: None,
         stdio: None,
+        spec: None,
     };
     // As `run`: signals to `do` (a terminal's ^C) reach the command, and
     // `do` stays to clean up.

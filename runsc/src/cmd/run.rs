@@ -26,11 +26,14 @@ pub struct RunArgs {
 pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
     let store = super::store(g)?;
     let detach = a.detach;
+    // Read once, here and for `create`, which reads it again (and says
+    // why) where this fails.
+    let spec = specutils::load_spec(&a.create.bundle).ok();
     // As runc: a spec that wants a terminal, and no console socket, gets
     // ours, and we copy between it and our own terminal.
     let wants_tty = a.create.console_socket.is_none()
-        && specutils::load_spec(&a.create.bundle)
-            .ok()
+        && spec
+            .as_ref()
             .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
             .unwrap_or(false);
     if wants_tty && detach {
@@ -44,6 +47,7 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
         None
     };
     let mut options = super::create::options(g, a.create);
+    options.spec = spec;
     if let Some(c) = &console {
         options.console_socket = Some(c.path().to_path_buf());
     }

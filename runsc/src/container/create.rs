@@ -35,12 +35,13 @@ use super::spawn::{spawn_self_into, KillOnDrop};
 use super::{hook_state, ContainerStore, LifecycleError, ProcessRef, Status};
 use specutils::error::os;
 
-pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, LifecycleError> {
+pub fn create(store: &ContainerStore, mut opts: CreateOptions) -> Result<Created, LifecycleError> {
     tracing::debug!("create {}: begins", opts.id);
     // Asked before anything is made, so that a host whose systemd does not
     // answer leaves nothing to undo.
     let systemd = super::scope::connect(&opts)?;
-    let (bundle, spec) = prepared_spec(&opts, systemd.as_ref())?;
+    let loaded = opts.spec.take();
+    let (bundle, spec) = prepared_spec(&opts, loaded, systemd.as_ref())?;
     let console = console(&opts, &spec)?;
     let restoring = opts
         .restore
@@ -190,15 +191,20 @@ pub fn create(store: &ContainerStore, opts: CreateOptions) -> Result<Created, Li
     })
 }
 
-/// The bundle, and its spec checked and adjusted by `opts`.
+/// The bundle, and its spec (`loaded`, or read now) checked and adjusted
+/// by `opts`.
 fn prepared_spec(
     opts: &CreateOptions,
+    loaded: Option<Spec>,
     systemd: Option<&crate::systemd::Systemd>,
 ) -> Result<(PathBuf, Spec), LifecycleError> {
     specutils::validate_id(&opts.id).map_err(super::StoreError::from)?;
     let bundle = std::fs::canonicalize(&opts.bundle)
         .map_err(os(format!("bundle {}", opts.bundle.display())))?;
-    let mut spec = specutils::load_spec(&bundle)?;
+    let mut spec = match loaded {
+        Some(spec) => spec,
+        None => specutils::load_spec(&bundle)?,
+    };
     specutils::namespaces::check_mount_namespace(&spec)
         .map_err(|e| LifecycleError::Invalid(e.to_string()))?;
     check_security_labels(&spec)?;

@@ -35,6 +35,9 @@ pub struct CreateOptions {
     /// The init's stdin, stdout and stderr (without a terminal); ours when
     /// None, as for the CLI. The shim passes its pipes here.
     pub stdio: Option<[OwnedFd; 3]>,
+    /// The bundle's spec, when the caller has already read it with
+    /// `specutils::load_spec` (`run`, for its terminal); read when None.
+    pub spec: Option<oci_spec::runtime::Spec>,
 }
 
 impl CreateOptions {
@@ -53,6 +56,7 @@ impl CreateOptions {
             child_flags: Vec::new(),
             restore: None,
             stdio: None,
+            spec: None,
         }
     }
 }

@@ -11,7 +11,7 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
@@ -54,6 +54,13 @@ impl Cgroup {
     ) -> Result<(), CgroupError> {
         let relative = self.path.strip_prefix("/").unwrap_or(&self.path);
         let leaf_depth = relative.components().count();
+        // Whether mkdir with mode 0755 gives 0755 under the caller's umask,
+        // learnt from the first directory made: one stat instead of a
+        // chmod in each hierarchy (on `create`'s path).
+        let mut umask_keeps_mode = None;
+        // Whether the directory above the current one has the kernel clone
+        // its cpuset into new children (cgroup.clone_children).
+        let mut parent_clones = false;
         for h in self.hierarchies.iter().filter(|h| kinds(h.kind)) {
             let controllers = match h.kind {
                 Kind::V2 => self.read(&h.root.join("cgroup.controllers"))?,
@@ -69,28 +76,39 @@ impl Cgroup {
                 }
                 let parent = current.clone();
                 current.push(component);
-                match fs::create_dir(&current) {
+                let made = match fs::DirBuilder::new().mode(0o755).create(&current) {
                     Ok(()) => {
                         created.push(current.clone());
                         // 0755 whatever the caller's umask: a parent made
                         // under umask 077 would stop other containers'
                         // user-namespaced inits from reaching their own
                         // directories below it (they bind them).
-                        fs::set_permissions(&current, fs::Permissions::from_mode(0o755)).map_err(
-                            |e| CgroupError::Chmod(self.path.clone(), current.clone(), e),
-                        )?;
+                        let kept =
+                            *umask_keeps_mode.get_or_insert_with(|| has_mode(&current, 0o755));
+                        if !kept {
+                            fs::set_permissions(&current, fs::Permissions::from_mode(0o755))
+                                .map_err(|e| {
+                                    CgroupError::Chmod(self.path.clone(), current.clone(), e)
+                                })?;
+                        }
+                        true
                     }
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
                     Err(e) => return Err(CgroupError::CreateDir(self.path.clone(), current, e)),
-                }
+                };
                 if h.kind == Kind::V1Cpuset {
-                    self.fill_cpuset(&parent, &current)?;
-                    if self.in_default_parent() {
-                        // On in `/runsc`; off again in the leaf, to which
-                        // the kernel passes it on, so that the container's
-                        // own children are made as runc's are.
-                        self.set_clone_children(&current, depth + 1 < leaf_depth);
+                    // A directory just made under one that clones has its
+                    // CPUs, memory nodes and the flag from the kernel.
+                    let cloned = made && parent_clones;
+                    if !cloned {
+                        self.fill_cpuset(&parent, &current)?;
                     }
+                    // On in `/runsc`; off again in the leaf, to which the
+                    // kernel passes it on, so that the container's own
+                    // children are made as runc's are.
+                    let on = depth + 1 < leaf_depth;
+                    parent_clones = self.in_default_parent()
+                        && self.set_clone_children(&current, on, cloned.then_some(true));
                 }
             }
         }
@@ -114,17 +132,29 @@ impl Cgroup {
     /// flag that has the kernel copy `dir`'s CPUs and memory nodes into each
     /// new child as it is made, without the checks against every sibling
     /// that a write of them runs. Only a speed-up: where it cannot be set,
-    /// [`Cgroup::fill_cpuset`] still fills the child.
-    fn set_clone_children(&self, dir: &Path, on: bool) {
+    /// [`Cgroup::fill_cpuset`] still fills the child. `known` is the flag
+    /// as it is, when the caller knows. Returns whether it is on now.
+    fn set_clone_children(&self, dir: &Path, on: bool, known: Option<bool>) -> bool {
         let file = dir.join("cgroup.clone_children");
-        let want = if on { "1" } else { "0" };
-        let set = match fs::read_to_string(&file) {
-            Ok(now) if now.trim() == want => return,
-            Ok(_) => fs::write(&file, want),
-            Err(e) => Err(e),
+        let now = match known {
+            Some(now) => now,
+            None => match fs::read_to_string(&file) {
+                Ok(now) => now.trim() == "1",
+                Err(e) => {
+                    tracing::debug!("cannot read {}: {e}", file.display());
+                    return false;
+                }
+            },
         };
-        if let Err(e) = set {
-            tracing::debug!("cannot set {} to {want}: {e}", file.display());
+        if now == on {
+            return on;
+        }
+        match fs::write(&file, if on { "1" } else { "0" }) {
+            Ok(()) => on,
+            Err(e) => {
+                tracing::debug!("cannot set {} to {on}: {e}", file.display());
+                now
+            }
         }
     }
 
@@ -167,6 +197,12 @@ impl Cgroup {
             _ => Ok(()),
         }
     }
+}
+
+/// Whether `dir`'s permission bits are `mode`; false where it cannot be
+/// read, so that the caller sets them.
+fn has_mode(dir: &Path, mode: u32) -> bool {
+    fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o7777 == mode)
 }
 
 /// Enables in `dir`'s `cgroup.subtree_control` those of `controllers` it

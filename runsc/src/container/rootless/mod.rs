@@ -53,10 +53,14 @@ pub fn is_rootless(requested: bool) -> bool {
 }
 
 /// Whether our user namespace is not the host's: the initial one maps
-/// every id to itself.
+/// every id to itself. Read once a process: the one change, entering a
+/// namespace of our own, is what [`entered_user_namespace`] tells.
 fn in_a_user_namespace() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| {
-        let fields: Vec<&str> = map.split_whitespace().collect();
-        fields != ["0", "0", "4294967295"]
+    static IN_ONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN_ONE.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| {
+            let fields: Vec<&str> = map.split_whitespace().collect();
+            fields != ["0", "0", "4294967295"]
+        })
     })
 }
