@@ -224,6 +224,9 @@ fn a_frontend_killed_midway_leaves_nothing_delete_force_cannot_clean() {
         ("create:spawned", &[], &["create", "-b", b]),
         ("create:created", &[], &["create", "-b", b]),
         ("start:released", &["create", "-b", b], &["start"]),
+        // `run` starts within create, under one lock and one write.
+        ("create:created", &[], &["run", "-d", "-b", b]),
+        ("start:released", &[], &["run", "-d", "-b", b]),
         (
             "exec:started",
             &["run", "-d", "-b", b],

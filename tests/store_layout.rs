@@ -41,7 +41,7 @@ fn an_entry_holds_its_spec_in_the_lock_file_and_nothing_more() {
     names.sort();
     assert_eq!(
         names,
-        ["control.sock", "exit-status", "meta.json", "meta.lock"],
+        ["control.sock", "meta.json", "meta.lock"],
         "entry {}",
         dir.display()
     );
@@ -55,7 +55,36 @@ fn an_entry_holds_its_spec_in_the_lock_file_and_nothing_more() {
     let out = env.ok(&["exec", &id, "sh", "-c", "echo $FROM_SPEC"]);
     assert_eq!(out.trim(), "kept");
 
-    env.ok(&["delete", "--force", &id]);
+    // The sandbox appends the exit status to the lock file, after the
+    // spec, which still reads whole; no file is added for it.
+    env.ok(&["kill", &id, "KILL"]);
+    let waited = env.runsc(&["wait", &id]);
+    assert_eq!(
+        waited.status.code(),
+        Some(137),
+        "{}",
+        common::stderr(&waited)
+    );
+    let sandbox = common::sandbox_pid(&env, &id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{sandbox}")).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sandbox {sandbox} lives on"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let lock = std::fs::read(dir.join("meta.lock")).unwrap();
+    let spec_end = lock.iter().position(|&b| b == b'\n').expect("exit record");
+    assert_eq!(&lock[spec_end..], b"\n137\n");
+    let kept: serde_json::Value = serde_json::from_slice(&lock[..spec_end]).unwrap();
+    assert_eq!(kept["process"]["env"][1], "FROM_SPEC=kept");
+    let again = env.runsc(&["wait", &id]);
+    assert_eq!(again.status.code(), Some(137), "{}", common::stderr(&again));
+    let names = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(names, 3, "entry {}", dir.display());
+
+    env.ok(&["delete", &id]);
     env.assert_clean(&[&id]);
 }
 

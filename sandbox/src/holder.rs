@@ -304,12 +304,16 @@ extern "C" fn holder_main(arg: *mut libc::c_void) -> libc::c_int {
     let _ = rustix::thread::set_name(c"runsc-holder");
     let _ = rustix::io::write(fd(args.ready), &[u8::from(!entered)]);
     close_all_but(args.exit);
-    // The bounding set too, so that /proc shows a process with nothing;
-    // numbers the kernel does not know fail, and are none to drop.
+    // The bounding set too, so that /proc shows a process with nothing.
+    // Capability numbers are dense: the first the kernel does not know
+    // (EINVAL) ends them.
     for cap in 0..64 {
-        let _ = rustix::thread::remove_capability_from_bounding_set(
+        let dropped = rustix::thread::remove_capability_from_bounding_set(
             CapabilitySet::from_bits_retain(1 << cap),
         );
+        if dropped == Err(rustix::io::Errno::INVAL) {
+            break;
+        }
     }
     let none = CapabilitySets {
         effective: CapabilitySet::empty(),

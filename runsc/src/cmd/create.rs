@@ -51,6 +51,7 @@ pub fn options(g: &GlobalFlags, a: Args) -> CreateOptions {
         restore: None,
         stdio: None,
         spec: None,
+        start: false,
     }
 }
 

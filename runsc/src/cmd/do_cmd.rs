@@ -146,13 +146,16 @@ fn run_in(
         restore: None,
         stdio: None,
         spec: None,
+        start: true,
     };
     // As `run`: signals to `do` (a terminal's ^C) reach the command, and
     // `do` stays to clean up.
     let signals = runsc::container::signals::Forwarder::new()?;
     let (container, created) = Container::create(store, options)?;
     let result = (|| -> Result<i32> {
-        container.start()?;
+        if created.container.status == runsc::container::Status::Created {
+            container.start()?;
+        }
         let sandbox = created.sandbox.as_ref().context("sandbox")?;
         signals.wait_for(std::os::fd::AsFd::as_fd(&sandbox.pidfd), |signal| {
             runsc::container::signals::forward_to_container(store, id, signal)

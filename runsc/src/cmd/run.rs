@@ -48,6 +48,9 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
     };
     let mut options = super::create::options(g, a.create);
     options.spec = spec;
+    // Started by create itself, but for a terminal, whose size we lend
+    // before the init runs.
+    options.start = console.is_none();
     if let Some(c) = &console {
         options.console_socket = Some(c.path().to_path_buf());
     }
@@ -73,9 +76,12 @@ pub fn run(g: &GlobalFlags, a: RunArgs) -> Result<u8> {
         },
         None => None,
     };
-    if let Err(e) = container.start() {
-        let _ = container.delete(true);
-        return Err(e.into());
+    // Still created where create does not start (see `CreateOptions::start`).
+    if created.container.status == runsc::container::Status::Created {
+        if let Err(e) = container.start() {
+            let _ = container.delete(true);
+            return Err(e.into());
+        }
     }
     let Some(signals) = signals else {
         return Ok(0);

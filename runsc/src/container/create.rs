@@ -181,10 +181,24 @@ pub fn create(store: &ContainerStore, mut opts: CreateOptions) -> Result<Created
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, locked.container.reported_pid(status))?;
     }
-    locked.save()?;
+    // Started at once (`run`): meta.json is written once, as running,
+    // under the lock create already holds. Until then the entry says
+    // creating, as it does up to here: a killed `run` leaves what a killed
+    // `create` does, which `delete` ends through the cgroup. Without a
+    // cgroup (rootless, not delegated) only the recorded pids find the
+    // processes, so they are saved first, as `created`.
+    let start = opts.start && status == Status::Created && cgroup.is_some();
+    if start {
+        super::start::release(store, &mut locked)?;
+    } else {
+        locked.save()?;
+    }
     cleanup.release();
     // Reaped by whoever reaps the sandbox: the caller, or its subreaper.
     drop(holder.take());
+    if start {
+        super::start::poststart(&locked.container);
+    }
     Ok(Created {
         container: locked.container.clone(),
         sandbox: Some(sandbox_child),

@@ -77,17 +77,9 @@ pub fn wait_reply(
     }
     // Each container's sandbox writes its status in the container's own
     // directory (a pod's later container's too, not the pod's).
-    recorded_exit_status(&store.dir(id)).ok_or_else(|| {
+    super::files::recorded_exit_status(&store.dir(id)).ok_or_else(|| {
         LifecycleError::Invalid(format!(
             "container {id} is stopped and its exit status is unknown (its sandbox was killed)"
         ))
     })
-}
-
-fn recorded_exit_status(dir: &std::path::Path) -> Option<i32> {
-    std::fs::read_to_string(dir.join(super::files::EXIT_STATUS))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }

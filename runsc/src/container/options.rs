@@ -38,6 +38,11 @@ pub struct CreateOptions {
     /// The bundle's spec, when the caller has already read it with
     /// `specutils::load_spec` (`run`, for its terminal); read when None.
     pub spec: Option<oci_spec::runtime::Spec>,
+    /// Start the container as soon as it is created, as `run` does: one
+    /// metadata write instead of two. Not done for a pod's later
+    /// container, or a rootless one without a cgroup (the status in
+    /// [`Created::container`] tells), nor for a restore, which runs.
+    pub start: bool,
 }
 
 impl CreateOptions {
@@ -57,6 +62,7 @@ impl CreateOptions {
             restore: None,
             stdio: None,
             spec: None,
+            start: false,
         }
     }
 }

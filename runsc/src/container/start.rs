@@ -7,6 +7,7 @@ use oci_spec::runtime::ContainerState;
 
 use crate::api::Sandbox;
 
+use super::store::LockedContainer;
 use super::{ContainerStore, LifecycleError, ProcessRef, Status};
 
 pub fn start(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
@@ -17,13 +18,25 @@ pub fn start(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
             "cannot start container {id}: it is {status}, not created"
         )));
     }
-    // The new metadata is written before the init is released, so that a
-    // store that cannot take it (ENOSPC) fails start while nothing runs.
+    release(store, &mut locked)?;
+    poststart(&locked.container);
+    Ok(())
+}
+
+/// Releases the init of `locked`, a created container, and records it
+/// running. The new metadata is written before the init is released, so
+/// that a store that cannot take it (ENOSPC) fails start while nothing
+/// runs. `create` calls this too when asked to start (`run`).
+pub(super) fn release(
+    store: &ContainerStore,
+    locked: &mut LockedContainer,
+) -> Result<(), LifecycleError> {
+    let id = locked.container.id.clone();
     let mut next = locked.container.clone();
-    next.status = status.transition(Status::Running)?;
+    next.status = locked.container.status.transition(Status::Running)?;
     let pending = locked.prepare(&next)?;
     let sandbox = Sandbox::of(store, &locked.container.sandbox_id);
-    if let Err(e) = sandbox.start(id) {
+    if let Err(e) = sandbox.start(&id) {
         if let Some(holder) = locked.container.holder {
             wait_until_reaped(holder);
         }
@@ -34,8 +47,12 @@ pub fn start(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
     super::fault::crash_point("start:released");
     pending.commit()?;
     locked.container = next;
-    // poststart failures are logged, not fatal: the process already runs.
-    let c = &locked.container;
+    Ok(())
+}
+
+/// Runs the poststart hooks of `c`, just started. Their failures are
+/// logged, not fatal: the process already runs.
+pub(super) fn poststart(c: &super::Container) {
     if let Some(hooks) = c.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
         let pid = c.init.map(|p| p.pid).unwrap_or(0);
         if let Err(e) = specutils::hooks::run_hooks(
@@ -43,10 +60,9 @@ pub fn start(store: &ContainerStore, id: &str) -> Result<(), LifecycleError> {
             hooks,
             &super::hook_state(c, ContainerState::Running, pid),
         ) {
-            tracing::warn!("container {id}: {e}");
+            tracing::warn!("container {}: {e}", c.id);
         }
     }
-    Ok(())
 }
 
 /// After a failed start the init is gone, and so, once the sandbox has

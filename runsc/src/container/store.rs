@@ -109,8 +109,10 @@ impl ContainerStore {
             .create(&temp)
             .map_err(os(format!("create {}", temp.display())))?;
         let result = (|| {
-            create_lock_file(&temp.join(LOCK_NAME), spec)?;
-            write_meta(&temp, c)?;
+            create_file(&temp.join(LOCK_NAME), spec)?;
+            // Written in place: no reader looks into a temporary entry, and
+            // a killed create leaves it to `sweep_stale`.
+            create_file(&temp.join(META_NAME), &encode(c))?;
             super::fault::crash_point("create:staged");
             let dest = self.dir(&c.id);
             renameat_with(CWD, &temp, CWD, &dest, RenameFlags::NOREPLACE).map_err(|e| match e {
@@ -318,8 +320,9 @@ fn parse_temp_name(name: &str) -> Option<(i32, &str)> {
     Some((pid.parse().ok()?, id))
 }
 
-/// The lock file, holding `content` (the spec, or nothing).
-fn create_lock_file(path: &Path, content: &[u8]) -> Result<(), StoreError> {
+/// A new file of a temporary entry, holding `content`: the lock file (the
+/// spec, or nothing), or the first meta.json.
+fn create_file(path: &Path, content: &[u8]) -> Result<(), StoreError> {
     OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -36,7 +36,7 @@ pub struct CreateSub {
 /// The descriptors of [`CreateSub`].
 pub struct CreateSubFds<F> {
     pub stdio: Stdio<F>,
-    /// Where the sandbox records the init's exit status.
+    /// Where the sandbox appends the init's exit status.
     pub exit_file: F,
     /// `tasks` of the container's own cgroup, one per v1 hierarchy, which
     /// its init and exec'd processes write themselves into.

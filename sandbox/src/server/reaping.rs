@@ -48,9 +48,11 @@ impl Server {
             return;
         };
         c.exited = Some(status);
-        // Recorded before anyone hears of the exit, so a later `wait` finds it.
+        // Recorded before anyone hears of the exit, so a later `wait` finds
+        // it: appended, in one write, to the container's lock file after
+        // its spec (runsc's `files::exit_status_file`).
         if let Some(f) = &c.exit_file {
-            if let Err(e) = rustix::io::pwrite(f, status.to_string().as_bytes(), 0) {
+            if let Err(e) = rustix::io::write(f, format!("\n{status}\n").as_bytes()) {
                 tracing::warn!("container {id}: record exit status: {e}");
             }
         }

@@ -35,7 +35,8 @@ pub struct Container {
     pub(super) rlimits: Vec<PosixRlimit>,
     pub(super) oom_score_adj: Option<i32>,
     pub(super) state: HookState,
-    /// Where the exit status is recorded for `wait` after the sandbox.
+    /// Where the exit status is appended for `wait` after the sandbox
+    /// (opened for appending by the frontend).
     pub(super) exit_file: Option<OwnedFd>,
     /// A subcontainer's own cgroup, which its exec'd processes join:
     /// `tasks` per v1 hierarchy, and its cgroup2 directory.
