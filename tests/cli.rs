@@ -284,3 +284,53 @@ fn mkrootfs_builds_a_loadable_bundle() {
         &["echo".to_string(), "hello world".to_string()]
     );
 }
+
+#[test]
+fn install_keeps_other_keys_and_refuses_bad_json() {
+    if common::skip_without_root() {
+        return;
+    }
+    let env = Env::new();
+    let config = env.path().join("daemon.json");
+    std::fs::write(
+        &config,
+        "{\"log-level\": \"warn\", \"runtimes\": {\"other\": {\"path\": \"/x\"}}}",
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let out = common::daemons::run(std::process::Command::new(common::runsc_bin()).args([
+            "install",
+            "--config-file",
+            config.to_str().unwrap(),
+            "--",
+            "--debug",
+        ]));
+        assert!(out.status.success(), "{}", common::stderr(&out));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert_eq!(v["log-level"], "warn");
+    assert_eq!(v["runtimes"]["other"]["path"], "/x");
+    assert_eq!(v["runtimes"]["runsc"]["path"], common::runsc_bin());
+    assert_eq!(
+        v["runtimes"]["runsc"]["runtimeArgs"],
+        serde_json::json!(["--debug"])
+    );
+    let out = common::daemons::run(std::process::Command::new(common::runsc_bin()).args([
+        "uninstall",
+        "--config-file",
+        config.to_str().unwrap(),
+    ]));
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert!(v["runtimes"].get("runsc").is_none(), "{v}");
+    assert_eq!(v["runtimes"]["other"]["path"], "/x");
+
+    std::fs::write(&config, "{not json").unwrap();
+    let out = common::daemons::run(std::process::Command::new(common::runsc_bin()).args([
+        "install",
+        "--config-file",
+        config.to_str().unwrap(),
+    ]));
+    common::assert_fails_with(&out, "daemon.json");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "{not json");
+}

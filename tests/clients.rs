@@ -1,113 +1,21 @@
 //! runsc under the real clients: a private containerd driven by `ctr`, a
-//! private dockerd driven by `docker`, `runsc install`, and `runsc do`.
+//! private dockerd driven by `docker`, and `runsc do` (`runsc install`'s
+//! file edits are tests/cli.rs).
 //! The daemons come from Debian's packages and are stopped by pid.
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::daemons::{remove_empty_cgroup, run, wait_for_socket, Daemon, Dockerd};
+use common::daemons::{remove_empty_cgroup, run, Containerd, Dockerd};
 use common::{runsc_bin, stderr, stdout, Env};
-
-struct Containerd {
-    _daemon: Daemon,
-    address: PathBuf,
-    dir: PathBuf,
-    /// A namespace of its own: containerd's runc shim keeps its state in
-    /// `/run/containerd/runc/<namespace>` whatever the daemon's root, so
-    /// fixed ids in the default one collided between concurrent runs.
-    namespace: String,
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        common::unmount_under(&self.dir);
-        remove_empty_cgroup(&self.namespace);
-        // The runc shim's state directory of our namespace, once empty.
-        let _ = std::fs::remove_dir(Path::new("/run/containerd/runc").join(&self.namespace));
-    }
-}
 
 /// `systemctl show UNIT -p PROPERTY`, as `Key=value`.
 fn unit_property(unit: &str, property: &str) -> String {
     let out = run(Command::new("systemctl").args(["show", unit, "-p", property]));
     stdout(&out).trim().to_owned()
-}
-
-impl Containerd {
-    fn start(env: &Env) -> Self {
-        let dir = env.path().join("containerd");
-        std::fs::create_dir_all(&dir).unwrap();
-        let address = dir.join("containerd.sock");
-        let config = format!(
-            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-             [grpc]\n  address = \"{a}\"\n[ttrpc]\n  address = \"{d}/ttrpc.sock\"\n",
-            d = dir.display(),
-            a = address.display()
-        );
-        std::fs::write(dir.join("config.toml"), config).unwrap();
-        let log = dir.join("log");
-        let tmp = dir.join("tmp");
-        std::fs::create_dir_all(&tmp).unwrap();
-        let child = Command::new("containerd")
-            // Checkpoints pass through temporary directories that
-            // containerd does not always remove; keep them in ours.
-            .env("TMPDIR", &tmp)
-            .arg("--config")
-            .arg(dir.join("config.toml"))
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(dir.join("err")).unwrap())
-            .spawn()
-            .expect("containerd (apt-get install containerd)");
-        let mut daemon = Daemon { child };
-        wait_for_socket(&address, &mut daemon, &dir.join("err"));
-        Self {
-            _daemon: daemon,
-            address,
-            dir,
-            namespace: env.id("ns"),
-        }
-    }
-
-    fn ctr(&self, args: &[&str]) -> Output {
-        run(Command::new("ctr")
-            .env("TMPDIR", self.dir.join("tmp"))
-            .arg("--address")
-            .arg(&self.address)
-            .arg("--namespace")
-            .arg(&self.namespace)
-            .args(args))
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.ctr(args);
-        assert!(out.status.success(), "ctr {args:?}: {}", stderr(&out));
-        stdout(&out)
-    }
-
-    /// Imports a busybox image as `runsc-test/busybox:1`.
-    fn import_busybox(&self, env: &Env) {
-        let bundle = env.bundle("image", &["sh"]);
-        let tar = env.path().join("image.tar");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/mkimage");
-        let out = run(Command::new(script)
-            .arg(bundle.join("rootfs"))
-            .arg("runsc-test/busybox:1")
-            .arg(&tar));
-        assert!(out.status.success(), "{}", stderr(&out));
-        self.ok(&["image", "import", tar.to_str().unwrap()]);
-    }
-
-    /// Waits until `task ls` shows the (only) task stopped.
-    fn wait_stopped(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.ok(&["task", "ls"]).contains("STOPPED") {
-            assert!(Instant::now() < deadline, "task never stopped");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 #[test]
@@ -459,53 +367,6 @@ fn docker_runs_containers_through_runsc() {
     );
     assert!(stdout(&out).contains("/dev/pts/0"), "{}", stdout(&out));
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
-}
-
-#[test]
-fn install_keeps_other_keys_and_refuses_bad_json() {
-    if common::skip_without_root() {
-        return;
-    }
-    let env = Env::new();
-    let config = env.path().join("daemon.json");
-    std::fs::write(
-        &config,
-        "{\"log-level\": \"warn\", \"runtimes\": {\"other\": {\"path\": \"/x\"}}}",
-    )
-    .unwrap();
-    for _ in 0..2 {
-        let out = run(Command::new(runsc_bin()).args([
-            "install",
-            "--config-file",
-            config.to_str().unwrap(),
-            "--",
-            "--debug",
-        ]));
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
-    assert_eq!(v["log-level"], "warn");
-    assert_eq!(v["runtimes"]["other"]["path"], "/x");
-    assert_eq!(v["runtimes"]["runsc"]["path"], runsc_bin());
-    assert_eq!(
-        v["runtimes"]["runsc"]["runtimeArgs"],
-        serde_json::json!(["--debug"])
-    );
-    let out = run(Command::new(runsc_bin()).args([
-        "uninstall",
-        "--config-file",
-        config.to_str().unwrap(),
-    ]));
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
-    assert!(v["runtimes"].get("runsc").is_none(), "{v}");
-    assert_eq!(v["runtimes"]["other"]["path"], "/x");
-
-    std::fs::write(&config, "{not json").unwrap();
-    let out =
-        run(Command::new(runsc_bin()).args(["install", "--config-file", config.to_str().unwrap()]));
-    common::assert_fails_with(&out, "daemon.json");
-    assert_eq!(std::fs::read_to_string(&config).unwrap(), "{not json");
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! Daemons the tests start from Debian's packages (dockerd; containerd in
-//! the files that drive it), stopped by pid.
+//! Daemons the tests start from Debian's packages (dockerd, and containerd
+//! driven by `ctr`; a CRI containerd lives with the tests that drive it),
+//! stopped by pid.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -163,5 +164,99 @@ impl Dockerd {
         let out = self.docker(args);
         assert!(out.status.success(), "docker {args:?}: {}", stderr(&out));
         stdout(&out)
+    }
+}
+
+/// A private containerd (CRI disabled), driven by `ctr`, stopped by pid.
+pub struct Containerd {
+    _daemon: Daemon,
+    pub address: PathBuf,
+    dir: PathBuf,
+    /// A namespace of its own: containerd's runc shim keeps its state in
+    /// `/run/containerd/runc/<namespace>` whatever the daemon's root, so
+    /// fixed ids in the default one collided between concurrent runs.
+    pub namespace: String,
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        super::unmount_under(&self.dir);
+        remove_empty_cgroup(&self.namespace);
+        // The runc shim's state directory of our namespace, once empty.
+        let _ = std::fs::remove_dir(Path::new("/run/containerd/runc").join(&self.namespace));
+    }
+}
+
+impl Containerd {
+    pub fn start(env: &Env) -> Self {
+        let dir = env.path().join("containerd");
+        std::fs::create_dir_all(&dir).unwrap();
+        let address = dir.join("containerd.sock");
+        let config = format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{a}\"\n[ttrpc]\n  address = \"{d}/ttrpc.sock\"\n",
+            d = dir.display(),
+            a = address.display()
+        );
+        std::fs::write(dir.join("config.toml"), config).unwrap();
+        let log = dir.join("log");
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let child = Command::new("containerd")
+            // Checkpoints pass through temporary directories that
+            // containerd does not always remove; keep them in ours.
+            .env("TMPDIR", &tmp)
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(dir.join("err")).unwrap())
+            .spawn()
+            .expect("containerd (apt-get install containerd)");
+        let mut daemon = Daemon { child };
+        wait_for_socket(&address, &mut daemon, &dir.join("err"));
+        Self {
+            _daemon: daemon,
+            address,
+            dir,
+            namespace: env.id("ns"),
+        }
+    }
+
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        run(Command::new("ctr")
+            .env("TMPDIR", self.dir.join("tmp"))
+            .arg("--address")
+            .arg(&self.address)
+            .arg("--namespace")
+            .arg(&self.namespace)
+            .args(args))
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.ctr(args);
+        assert!(out.status.success(), "ctr {args:?}: {}", stderr(&out));
+        stdout(&out)
+    }
+
+    /// Imports a busybox image as `runsc-test/busybox:1`.
+    pub fn import_busybox(&self, env: &Env) {
+        let bundle = env.bundle("image", &["sh"]);
+        let tar = env.path().join("image.tar");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/mkimage");
+        let out = run(Command::new(script)
+            .arg(bundle.join("rootfs"))
+            .arg("runsc-test/busybox:1")
+            .arg(&tar));
+        assert!(out.status.success(), "{}", stderr(&out));
+        self.ok(&["image", "import", tar.to_str().unwrap()]);
+    }
+
+    /// Waits until `task ls` shows the (only) task stopped.
+    pub fn wait_stopped(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.ok(&["task", "ls"]).contains("STOPPED") {
+            assert!(Instant::now() < deadline, "task never stopped");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod daemons;
 mod fds;
 mod privilege;
 pub mod profiles;
+pub mod script;
 pub mod systemd;
 pub mod unprivileged;
 mod wait;
