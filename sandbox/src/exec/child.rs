@@ -46,8 +46,7 @@ pub(super) enum Step {
     Gid,
     Uid,
     ResetKeepCaps,
-    Capget,
-    Caps(&'static str),
+    Caps,
     AmbientClear,
     NoNewPrivs,
     /// The checks runc makes of the file before execve.
@@ -418,19 +417,15 @@ fn take_identity(plan: &Plan<'_>, report: &mut Report) -> Done {
     set_thread_res_uid(uid, uid, uid).map_err(at(Step::Uid))?;
     set_keep_capabilities(false).map_err(at(Step::ResetKeepCaps))?;
     rustix::process::umask(Mode::from_bits_truncate(plan.umask));
-    // Effective must stay within permitted at every step, so the sets
-    // shrink effective first and permitted last.
-    type Pick = fn(&mut CapabilitySets) -> &mut CapabilitySet;
-    let steps: [(&'static str, CapabilitySet, Pick); 3] = [
-        ("effective", plan.effective, |s| &mut s.effective),
-        ("inheritable", plan.inheritable, |s| &mut s.inheritable),
-        ("permitted", plan.permitted, |s| &mut s.permitted),
-    ];
-    for (name, value, pick) in steps {
-        let mut sets = rustix::thread::capabilities(None).map_err(at(Step::Capget))?;
-        *pick(&mut sets) = value;
-        rustix::thread::set_capabilities(None, sets).map_err(at(Step::Caps(name)))?;
-    }
+    // One capset: the kernel checks the new effective set against the new
+    // permitted one and that against the old, which three calls (effective
+    // first, permitted last) checked one at a time.
+    let sets = CapabilitySets {
+        effective: plan.effective,
+        permitted: plan.permitted,
+        inheritable: plan.inheritable,
+    };
+    rustix::thread::set_capabilities(None, sets).map_err(at(Step::Caps))?;
     rustix::thread::clear_ambient_capability_set().map_err(at(Step::AmbientClear))?;
     for &cap in &plan.ambient {
         let set = CapabilitySet::from_bits_retain(1 << cap);

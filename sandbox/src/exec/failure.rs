@@ -88,8 +88,7 @@ impl Context<'_> {
             Step::Gid => format!("set gid {}: {e}", self.plan.gid),
             Step::Uid => format!("set uid {}: {e}", self.plan.uid),
             Step::ResetKeepCaps => format!("reset keepcaps: {e}"),
-            Step::Capget => format!("read capabilities: {}", caps("capget")),
-            Step::Caps(set) => format!("set {set} capabilities: {}", caps("capset")),
+            Step::Caps => format!("set capabilities: {}", caps("capset")),
             Step::AmbientClear => format!(
                 "clear ambient capabilities: {}",
                 caps("PR_CAP_AMBIENT_CLEAR_ALL")

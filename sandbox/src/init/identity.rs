@@ -148,15 +148,21 @@ pub fn apply(process: &Process) -> Result<(), InitError> {
     let mask = user.umask().unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
 
-    let set = |which: CapSet, value: &CapsHashSet, name: &str| {
-        caps::set(None, which, value)
-            .map_err(|e| InitError::Invalid(format!("set {name} capabilities: {e}")))
+    // One capset: the kernel checks the new effective set against the new
+    // permitted one and that against the old, which three calls (effective
+    // first, permitted last) checked one at a time.
+    let mask = |set: &CapsHashSet| {
+        rustix::thread::CapabilitySet::from_bits_retain(
+            set.iter().fold(0, |bits, cap| bits | cap.bitmask()),
+        )
     };
-    // Effective must stay within permitted at every step, so the sets
-    // shrink effective first and permitted last.
-    set(CapSet::Effective, &effective, "effective")?;
-    set(CapSet::Inheritable, &inheritable, "inheritable")?;
-    set(CapSet::Permitted, &permitted, "permitted")?;
+    let sets = rustix::thread::CapabilitySets {
+        effective: mask(&effective),
+        permitted: mask(&permitted),
+        inheritable: mask(&inheritable),
+    };
+    rustix::thread::set_capabilities(None, sets)
+        .map_err(|e| InitError::Invalid(format!("set capabilities: {e}")))?;
     caps::clear(None, CapSet::Ambient)
         .map_err(|e| InitError::Invalid(format!("clear ambient capabilities: {e}")))?;
     // As runc: an ambient capability the kernel refuses (one not also
