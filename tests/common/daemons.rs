@@ -8,13 +8,22 @@ use std::time::{Duration, Instant};
 
 use super::{stderr, stdout, Env};
 
-/// A daemon we started; SIGTERM, then SIGKILL, when dropped.
+/// A daemon we started; SIGTERM, then SIGKILL, when dropped (or when the
+/// run is killed: `super::interrupted`).
 pub struct Daemon {
     pub child: Child,
 }
 
+impl Daemon {
+    pub fn new(child: Child) -> Self {
+        super::interrupted::watch_pid(child.id() as i32);
+        Self { child }
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
+        super::interrupted::unwatch_pid(self.child.id() as i32);
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -96,7 +105,7 @@ impl Dockerd {
             .stderr(std::fs::File::create(&err).unwrap())
             .spawn()
             .expect("dockerd (apt-get install docker.io)");
-        let mut daemon = Daemon { child };
+        let mut daemon = Daemon::new(child);
         wait_for_socket(&sock, &mut daemon, &err);
         let host = format!("unix://{}", sock.display());
         let d = Self {
@@ -212,7 +221,7 @@ impl Containerd {
             .stderr(std::fs::File::create(dir.join("err")).unwrap())
             .spawn()
             .expect("containerd (apt-get install containerd)");
-        let mut daemon = Daemon { child };
+        let mut daemon = Daemon::new(child);
         wait_for_socket(&address, &mut daemon, &dir.join("err"));
         Self {
             _daemon: daemon,

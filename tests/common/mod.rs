@@ -6,6 +6,7 @@
 pub mod counter;
 pub mod daemons;
 mod fds;
+pub mod interrupted;
 mod privilege;
 pub mod profiles;
 pub mod script;
@@ -58,6 +59,7 @@ impl Env {
         }
         let root = dir.path().join("root");
         let log = dir.path().join("runsc.log");
+        interrupted::watch_root(&root);
         Self { dir, root, log }
     }
 
@@ -313,6 +315,12 @@ pub fn add_user_namespace(c: &mut serde_json::Value) {
     let map = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     c["linux"]["uidMappings"] = map.clone();
     c["linux"]["gidMappings"] = map;
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        interrupted::unwatch_root(&self.root);
+    }
 }
 
 /// Deletes containers when dropped, so a failing test still cleans up.
