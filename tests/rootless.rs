@@ -200,6 +200,37 @@ fn delete_force_of_a_running_container_ends_all_its_processes() {
     w.assert_clean(&id);
 }
 
+/// The frontend SIGKILLed (the fault-injection hook) once the sandbox
+/// runs but before `create` has saved the container as created. Without a
+/// cgroup only pids in meta.json lead `delete` to the sandbox, so they must
+/// be there from the moment it exists.
+#[test]
+fn a_frontend_killed_midway_leaves_nothing_delete_force_cannot_clean() {
+    if common::skip_without_root() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new(&["sleep", "1000"]);
+    let cases: &[(&str, &[&str])] = &[
+        ("create:spawned", &["create"]),
+        ("create:created", &["create"]),
+        ("create:created", &["run", "-d"]),
+        ("start:released", &["run", "-d"]),
+    ];
+    for (n, (point, command)) in cases.iter().enumerate() {
+        let id = w.env.id(&format!("rl-crash{n}"));
+        // The user's environment is cleared: `env` sets the hook again.
+        let crash = format!("RUNSC_TEST_CRASH_AT={point}");
+        let mut args = vec![crash.as_str(), runsc_bin()];
+        args.extend_from_slice(command);
+        args.push(&id);
+        common::assert_crashed(point, &w.env.output(w.user.cmd(&w.bundle, "env", &args)));
+        ok(w.runsc(&["state", &id]), "state");
+        ok(w.runsc(&["delete", "--force", &id]), "delete --force");
+        w.assert_clean(&id);
+    }
+}
+
 #[test]
 fn limits_without_a_delegated_cgroup_fail_as_runc_does() {
     if common::skip_without_root() {

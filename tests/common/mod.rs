@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod counter;
+mod crash;
 pub mod daemons;
 mod fds;
 pub mod interrupted;
@@ -16,6 +17,8 @@ mod wait;
 mod watchdog;
 
 // Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use crash::assert_crashed;
 #[allow(unused_imports)]
 pub use fds::pass_fd;
 #[allow(unused_imports)]
@@ -170,17 +173,9 @@ impl Env {
     /// `runsc ARGS` told (RUNSC_TEST_CRASH_AT, a fault-injection build) to
     /// SIGKILL itself at `point`; asserts that it did.
     pub fn crash_at(&self, point: &str, args: &[&str]) {
-        use std::os::unix::process::ExitStatusExt;
         let mut cmd = self.cmd(args);
         cmd.env("RUNSC_TEST_CRASH_AT", point);
-        let out = self.output(cmd);
-        assert_eq!(
-            out.status.signal(),
-            Some(9),
-            "{point}: not killed there: {:?} {}",
-            out.status,
-            stderr(&out)
-        );
+        assert_crashed(point, &self.output(cmd));
     }
 
     /// Runs `cmd` with stdout and stderr through files (see `runsc`).

@@ -29,7 +29,7 @@ use super::gofer::channels;
 use super::options::{CreateOptions, Created};
 use super::pid_file::write_pid_file;
 use super::prepare::{apply_network_mode, check_security_labels, use_systemd_cgroup_path};
-use super::register::{new_entry, register, CgroupStep};
+use super::register::{new_entry, record_sandbox, register, CgroupStep};
 use super::restoring::{check_restore, with_init_stdio, Restoring};
 use super::spawn::{spawn_self_into, KillOnDrop};
 use super::{hook_state, ContainerStore, LifecycleError, ProcessRef, Status};
@@ -148,6 +148,9 @@ pub fn create(store: &ContainerStore, mut opts: CreateOptions) -> Result<Created
             cgroup,
             &mut cleanup,
         )?;
+    }
+    if cgroup.is_none() {
+        record_sandbox(store, &opts.id, &sandbox)?;
     }
     tracing::debug!("create {}: sandbox started", opts.id);
     super::fault::crash_point("create:spawned");

@@ -5,9 +5,11 @@ use std::path::Path;
 
 use oci_spec::runtime::Spec;
 use sandbox::cgroup::Cgroup;
+use specutils::error::os;
 use specutils::Cleanup;
 
-use super::{Container, ContainerStore, LifecycleError};
+use super::spawn::KillOnDrop;
+use super::{Container, ContainerStore, LifecycleError, ProcessRef};
 
 /// The store entry of a new container.
 pub(super) fn new_entry(id: &str, bundle: &Path, spec: &Spec, sandbox_id: &str) -> Container {
@@ -77,4 +79,27 @@ pub(super) fn register(
         });
     }
     Ok((cleanup, cgroup))
+}
+
+/// Saves the just-started sandbox's pid into container `id`'s entry, for a
+/// container without a cgroup: there, only pids in meta.json lead `delete`
+/// to its processes, and a frontend killed before it saved them would
+/// leave the sandbox, its init and holder running for good. Ending the
+/// sandbox ends the other two (the init's parent-death signal; the holder
+/// exits once it loses the sandbox). With a cgroup, `delete` finds them
+/// all there, and this write is spared.
+pub(super) fn record_sandbox(
+    store: &ContainerStore,
+    id: &str,
+    sandbox: &KillOnDrop,
+) -> Result<(), LifecycleError> {
+    let Some(child) = &sandbox.0 else {
+        return Ok(());
+    };
+    let pid = child.pid;
+    let mut locked = store.lock(id)?;
+    locked.container.sandbox =
+        Some(ProcessRef::of(pid).map_err(os(format!("read start time of {pid}")))?);
+    locked.save()?;
+    Ok(())
 }
