@@ -1,8 +1,10 @@
 //! A test run killed midway (SIGTERM, as a CI job's timeout sends) still
 //! deletes its containers (tests/common/interrupted.rs): a killed run
-//! used to leave their cgroups behind.
+//! used to leave their cgroups behind. So does one that ran a containerd,
+//! whose shims and containers its guard ends.
 
 mod common;
+mod shim_support;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -28,17 +30,77 @@ fn holds_a_container_until_killed() {
     std::thread::sleep(Duration::from_secs(60));
 }
 
+/// Not a test of its own: the containerd run that the test below kills.
+#[test]
+#[ignore = "run, and killed, by a_killed_test_run_stops_its_containerd_and_shims"]
+fn holds_a_containerd_until_killed() {
+    let env = Env::new();
+    let ctd = shim_support::Containerd::start(&env, false);
+    ctd.import_images(&env, "default");
+    let id = env.id("held-ctd");
+    ctd.run_detached(&id, &["sleep", "1000"]);
+    println!("held {} {id}", env.path().display());
+    std::thread::sleep(Duration::from_secs(60));
+}
+
 /// The killed run and what it made, whatever this test's outcome.
 struct Held {
     child: Child,
     root: Option<PathBuf>,
     id: String,
+    /// The killed run's scratch directory, when `root` is not in it.
+    dir: Option<PathBuf>,
+}
+
+impl Held {
+    /// `helper`, an ignored test of this binary, started; with the words
+    /// of the line it prints once it holds what it made.
+    fn start(helper: &str) -> (Self, Vec<String>) {
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", helper, "--nocapture"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut held = Held {
+            child,
+            root: None,
+            id: String::new(),
+            dir: None,
+        };
+        let stdout = held.child.stdout.take().unwrap();
+        let line = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.starts_with("held "))
+            .expect("what the held run made");
+        let words = line.split_whitespace().skip(1).map(String::from).collect();
+        (held, words)
+    }
+
+    /// SIGTERM, as a CI job's timeout sends; the run must exit as killed.
+    fn kill(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let status = self.child.wait().unwrap();
+        assert_eq!(status.code(), Some(143), "the killed run's exit");
+    }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.dir {
+            for pid in common::processes_naming(dir) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            common::unmount_under(dir);
+            let _ = std::fs::remove_dir_all(dir);
+        }
         if let Some(root) = &self.root {
             let _ = Command::new(common::runsc_bin())
                 .arg("--root")
@@ -60,31 +122,9 @@ fn a_killed_test_run_deletes_its_containers() {
     if common::skip_without_root() {
         return;
     }
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "holds_a_container_until_killed",
-            "--nocapture",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut held = Held {
-        child,
-        root: None,
-        id: String::new(),
-    };
-    let stdout = held.child.stdout.take().unwrap();
-    let line = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| l.starts_with("held "))
-        .expect("the held container's root and id");
-    let mut words = line.split_whitespace().skip(1);
-    let root = PathBuf::from(words.next().unwrap());
-    held.id = words.next().unwrap().to_string();
+    let (mut held, words) = Held::start("holds_a_container_until_killed");
+    let root = PathBuf::from(&words[0]);
+    held.id = words[1].clone();
     held.root = Some(root.clone());
     let id = held.id.clone();
 
@@ -98,10 +138,7 @@ fn a_killed_test_run_deletes_its_containers() {
         cgroup_dirs(&cgroup).iter().any(|d| d.exists()),
         "the held container's cgroup"
     );
-    let pid = nix::unistd::Pid::from_raw(held.child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = held.child.wait().unwrap();
-    assert_eq!(status.code(), Some(143), "the killed run's exit");
+    held.kill();
 
     assert!(!root.join(&id).exists(), "store entry of {id}");
     let left: Vec<_> = cgroup_dirs(&cgroup)
@@ -111,16 +148,43 @@ fn a_killed_test_run_deletes_its_containers() {
     assert!(left.is_empty(), "cgroups left: {left:?}");
     // Killed by the delete; its reaper (PID 1, as `run -d` left it) may
     // take a moment.
-    let gone = || {
-        std::fs::read_to_string(format!("/proc/{sandbox}/stat")).map_or(true, |s| {
-            s.rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'))
-        })
-    };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !gone() {
+    while alive(sandbox as i32) {
         assert!(Instant::now() < deadline, "sandbox {sandbox} lives on");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn a_killed_test_run_stops_its_containerd_and_shims() {
+    if common::skip_without_root() {
+        return;
+    }
+    let (mut held, words) = Held::start("holds_a_containerd_until_killed");
+    let dir = PathBuf::from(&words[0]);
+    held.dir = Some(dir.clone());
+    let id = words[1].clone();
+    // containerd, the shim and the sandbox all name the test's directory.
+    let running = common::processes_naming(&dir);
+    assert!(running.len() >= 3, "containerd, shim, sandbox: {running:?}");
+    assert!(!shim_support::cgroups_left("default", std::slice::from_ref(&id)).is_empty());
+    held.kill();
+
+    let left = shim_support::cgroups_left("default", std::slice::from_ref(&id));
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+    // Orphans are reaped by PID 1, which may take a moment.
+    common::wait_for(
+        "containerd, the shim and the sandbox to end",
+        Duration::from_secs(10),
+        || !running.iter().any(|&p| alive(p)),
+    );
+}
+
+/// Whether `pid` runs (a zombie has ended).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| !r.trim_start().starts_with('Z'))
+    })
 }

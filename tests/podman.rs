@@ -9,6 +9,7 @@ mod podman_support;
 
 use podman_support::ULIMITS;
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{cgroup_dirs, stderr, stdout, unmount_under, Env};
@@ -21,6 +22,8 @@ struct Podman<'a> {
     env: &'a Env,
     /// The cgroup (cgroupfs manager) that holds conmon and the containers.
     cgroup_parent: String,
+    /// `Drop`'s cleanup but for `podman rm`, should the test run be killed.
+    _interrupted: common::interrupted::Task,
 }
 
 impl<'a> Podman<'a> {
@@ -29,9 +32,15 @@ impl<'a> Podman<'a> {
         if !podman_support::installed(false) {
             return None;
         }
+        let cgroup_parent = env.id("podman");
+        let interrupted = {
+            let (dir, parent) = (env.path().to_path_buf(), cgroup_parent.clone());
+            common::interrupted::watch_task(move || clear(&dir, &parent))
+        };
         Some(Self {
             env,
-            cgroup_parent: env.id("podman"),
+            cgroup_parent,
+            _interrupted: interrupted,
         })
     }
 
@@ -114,27 +123,39 @@ impl<'a> Podman<'a> {
 impl Drop for Podman<'_> {
     fn drop(&mut self) {
         let _ = self.run(&["rm", "--all", "--force", "--time", "0"]);
-        for pid in self.env.leftover_processes() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        kill_processes_naming(self.env.path());
         let _ = self.run(&["unmount", "--all", "--force"]);
-        unmount_under(self.env.path());
-        // What a failed cleanup left: deepest first, in every hierarchy.
-        for parent in cgroup_dirs(&self.cgroup_parent) {
-            let mut dirs: Vec<_> = std::fs::read_dir(&parent)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_dir())
-                .collect();
-            dirs.push(parent);
-            for d in dirs {
-                let _ = std::fs::remove_dir(d);
-            }
+        clear(self.env.path(), &self.cgroup_parent);
+    }
+}
+
+fn kill_processes_naming(dir: &Path) {
+    for pid in common::processes_naming(dir) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// What a Podman in test directory `dir` left running or mounted: its
+/// processes (conmon, our sandboxes and gofers, by pid: their command
+/// lines name `dir`), its mounts, and its containers' cgroups under
+/// `cgroup_parent`, deepest first, in every hierarchy.
+fn clear(dir: &Path, cgroup_parent: &str) {
+    kill_processes_naming(dir);
+    unmount_under(dir);
+    for parent in cgroup_dirs(cgroup_parent) {
+        let mut dirs: Vec<_> = std::fs::read_dir(&parent)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.push(parent);
+        for d in dirs {
+            let _ = std::fs::remove_dir(d);
         }
     }
 }

@@ -4,29 +4,37 @@
 //! mounts, and the daemons it started. So every `Env`'s state root and
 //! every `Daemon`'s pid is listed while it lives, and the first such
 //! signal wakes one thread that deletes each listed root's containers
-//! (`runsc delete --force`), stops the daemons and exits the process.
+//! (`runsc delete --force`), runs the cleanups guards listed
+//! ([`watch_task`]: what a guard's `Drop` does that the rest does not,
+//! such as a containerd's shims and nested roots), stops the daemons and
+//! exits the process.
 
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+type Cleanup = Arc<dyn Fn() + Send + Sync>;
+
 /// What a killed run must still clean up.
 struct Live {
     roots: Vec<PathBuf>,
     pids: Vec<i32>,
+    tasks: Vec<(u64, Cleanup)>,
 }
 
 static LIVE: Mutex<Live> = Mutex::new(Live {
     roots: Vec::new(),
     pids: Vec::new(),
+    tasks: Vec::new(),
 });
+static NEXT_TASK: AtomicU64 = AtomicU64::new(0);
 static INSTALL: Once = Once::new();
 /// The write end of the pipe the signal handler wakes the cleaner by.
 static WAKE: AtomicI32 = AtomicI32::new(-1);
@@ -57,6 +65,25 @@ pub fn watch_pid(pid: i32) {
 
 pub fn unwatch_pid(pid: i32) {
     live().pids.retain(|p| *p != pid);
+}
+
+/// A cleanup listed by [`watch_task`], unlisted when this is dropped (with
+/// the guard that holds it, whose `Drop` does the same work).
+pub struct Task(u64);
+
+/// Lists `cleanup` to run if the run is killed, after the roots'
+/// containers are deleted and before the daemons are stopped.
+pub fn watch_task(cleanup: impl Fn() + Send + Sync + 'static) -> Task {
+    install();
+    let key = NEXT_TASK.fetch_add(1, Ordering::Relaxed);
+    live().tasks.push((key, Arc::new(cleanup)));
+    Task(key)
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        live().tasks.retain(|(k, _)| *k != self.0);
+    }
 }
 
 extern "C" fn wake(_: nix::libc::c_int) {
@@ -99,13 +126,15 @@ fn install() {
 }
 
 fn clean_up() {
-    let (roots, pids) = {
+    let (roots, pids, tasks) = {
         let live = live();
-        (live.roots.clone(), live.pids.clone())
+        let tasks: Vec<Cleanup> = live.tasks.iter().map(|(_, t)| t.clone()).collect();
+        (live.roots.clone(), live.pids.clone(), tasks)
     };
     eprintln!(
-        "killed: deleting the containers of {} test roots, stopping {} daemons",
+        "killed: deleting the containers of {} test roots, {} more cleanups, stopping {} daemons",
         roots.len(),
+        tasks.len(),
         pids.len()
     );
     for root in &roots {
@@ -126,6 +155,9 @@ fn clean_up() {
                 .stderr(Stdio::null())
                 .status();
         }
+    }
+    for task in tasks {
+        task();
     }
     for &pid in &pids {
         let _ = signal::kill(Pid::from_raw(pid), Signal::SIGTERM);

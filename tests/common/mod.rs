@@ -117,19 +117,7 @@ impl Env {
     /// Host pids of processes whose command line mentions this test's
     /// directory: the sandboxes and gofers it started.
     pub fn leftover_processes(&self) -> Vec<i32> {
-        let needle = self.path().to_string_lossy().into_owned();
-        let mut out = Vec::new();
-        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(&needle) {
-                out.push(pid);
-            }
-        }
-        out
+        processes_naming(self.path())
     }
 
     /// Mount points in our mount namespace under this test's directory.
@@ -529,4 +517,26 @@ pub fn with_umask(cmd: &mut Command, mask: libc::mode_t) {
             Ok(())
         });
     }
+}
+
+/// Pids of the processes whose command line names `path`.
+pub fn processes_naming(path: &Path) -> Vec<i32> {
+    let needle = path.to_string_lossy().into_owned();
+    processes_whose_cmdline(|c| c.contains(&needle))
+}
+
+/// Pids of the processes whose command line (arguments joined by spaces)
+/// `matches`.
+pub fn processes_whose_cmdline(matches: impl Fn(&str) -> bool) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if matches(&String::from_utf8_lossy(&cmdline).replace('\0', " ")) {
+            out.push(pid);
+        }
+    }
+    out
 }

@@ -21,6 +21,8 @@ pub struct Unprivileged {
     pub home: PathBuf,
     /// Its XDG_RUNTIME_DIR, owned by it, mode 0700.
     pub xdg: PathBuf,
+    /// The same cleanup as `Drop`'s, should the test run be killed.
+    _interrupted: super::interrupted::Task,
 }
 
 impl Unprivileged {
@@ -52,11 +54,16 @@ impl Unprivileged {
             std::os::unix::fs::chown(dir, Some(uid), Some(gid))
                 .expect("chown the user's directory");
         }
+        // A killed run deletes the user's containers (a delegated cgroup
+        // of theirs with them), then kills what still runs as the user.
+        super::interrupted::watch_root(&xdg.join("runsc"));
+        let interrupted = super::interrupted::watch_task(move || kill_processes_of(uid));
         Self {
             uid,
             gid,
             home,
             xdg,
+            _interrupted: interrupted,
         }
     }
 
@@ -90,28 +97,38 @@ impl Unprivileged {
 
     /// Pids of the processes running as the user (real uid).
     pub fn processes(&self) -> Vec<i32> {
-        let mut pids = Vec::new();
-        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let uid = super::proc_status(pid, "Uid");
-            if uid.split_whitespace().next() == Some(self.uid.to_string().as_str()) {
-                pids.push(pid);
-            }
-        }
-        pids
+        processes_of(self.uid)
     }
 }
 
 impl Drop for Unprivileged {
     fn drop(&mut self) {
-        for pid in self.processes() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+        kill_processes_of(self.uid);
+        super::interrupted::unwatch_root(&self.xdg.join("runsc"));
+    }
+}
+
+fn processes_of(user: u32) -> Vec<i32> {
+    let user = user.to_string();
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let uid = super::proc_status(pid, "Uid");
+        if uid.split_whitespace().next() == Some(user.as_str()) {
+            pids.push(pid);
         }
+    }
+    pids
+}
+
+fn kill_processes_of(user: u32) {
+    for pid in processes_of(user) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 

@@ -17,6 +17,9 @@ use serde_json::{json, Value};
 
 use super::common::{self, runsc_bin, stderr, stdout, Env};
 
+mod cleanup;
+use cleanup::{clear, shims_of};
+
 pub const RUNTIME: &str = "io.containerd.runsc.v1";
 pub const BUSYBOX: &str = "docker.io/runsc-test/busybox:1";
 pub const PAUSE: &str = "docker.io/runsc-test/pause:1";
@@ -77,6 +80,8 @@ pub struct Containerd {
     pub address: PathBuf,
     pub options: PathBuf,
     runsc_root: PathBuf,
+    /// The same cleanup as `Drop`'s, should the test run be killed.
+    _interrupted: common::interrupted::Task,
 }
 
 impl Containerd {
@@ -135,12 +140,17 @@ impl Containerd {
             config += "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n";
         }
         std::fs::write(dir.join("config.toml"), config).unwrap();
+        let interrupted = {
+            let (dir, address, root) = (dir.clone(), address.clone(), env.root.clone());
+            common::interrupted::watch_task(move || clear(&dir, &address, &root))
+        };
         let mut me = Self {
             child: spawn(&dir),
             dir,
             address,
             options,
             runsc_root: env.root.clone(),
+            _interrupted: interrupted,
         };
         me.wait_listening();
         me
@@ -173,6 +183,7 @@ impl Containerd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        common::interrupted::unwatch_pid(pid.as_raw());
     }
 
     fn wait_listening(&mut self) {
@@ -362,19 +373,7 @@ impl Containerd {
 
     /// Pids of the shims `binary` that serve our containerd.
     pub fn shims_of(&self, binary: &str) -> Vec<i32> {
-        let address = self.address.to_string_lossy().into_owned();
-        let mut pids = Vec::new();
-        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(binary) && cmdline.contains(&address) {
-                pids.push(pid);
-            }
-        }
-        pids
+        shims_of(&self.address, binary)
     }
 
     /// Exited children of our shims that nobody reaped.
@@ -478,69 +477,13 @@ fn spawn(dir: &Path) -> Child {
         .stdout(log("log"))
         .stderr(log("err"))
         .spawn()
+        .inspect(|child| common::interrupted::watch_pid(child.id() as i32))
         .expect("containerd (apt-get install containerd)")
 }
 
 impl Drop for Containerd {
     fn drop(&mut self) {
         self.stop();
-        // What a failed test left: shims first, then what they ran.
-        let shims = [RUNC_SHIM, "containerd-shim-runsc-v1"].map(|b| self.shims_of(b));
-        for shim in shims.into_iter().flatten() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(shim),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-        // Ours, in our shim's root, and in the per-namespace roots that
-        // runc's shim gives us as its BinaryName (handler `runc-runsc`).
-        let entries = |root: &Path| -> Vec<std::fs::DirEntry> {
-            std::fs::read_dir(root)
-                .map(|d| d.flatten().collect())
-                .unwrap_or_default()
-        };
-        let mut roots = vec![self.runsc_root.clone()];
-        roots.extend(
-            entries(&self.runsc_root)
-                .iter()
-                .filter(|e| e.path().is_dir() && !e.path().join("meta.json").exists())
-                .map(|e| e.path()),
-        );
-        for root in &roots {
-            for entry in entries(root) {
-                if !entry.path().join("meta.json").exists() {
-                    continue;
-                }
-                let _ = Command::new(runsc_bin())
-                    .arg("--root")
-                    .arg(root)
-                    .args(["delete", "--force"])
-                    .arg(entry.file_name())
-                    .output();
-            }
-        }
-        // runc's containers, under the runc shim's root per namespace.
-        let runc_root = self.dir.join("runc-root");
-        for ns in std::fs::read_dir(&runc_root)
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            for c in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {
-                let _ = Command::new("runc")
-                    .arg("--root")
-                    .arg(ns.path())
-                    .args(["delete", "--force"])
-                    .arg(c.file_name())
-                    .output();
-            }
-        }
-        common::unmount_under(&self.dir);
-        // The parents containerd's default cgroupsPath made, once empty.
-        for parent in ["default", "k8s.io"] {
-            for dir in common::cgroup_dirs(parent) {
-                let _ = std::fs::remove_dir(dir);
-            }
-        }
+        clear(&self.dir, &self.address, &self.runsc_root);
     }
 }
