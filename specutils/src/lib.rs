@@ -15,6 +15,7 @@ pub mod mounts;
 pub mod namespaces;
 pub mod proc;
 pub mod scm_rights;
+pub mod signal;
 pub mod span_cache;
 pub mod spec;
 pub mod sys;

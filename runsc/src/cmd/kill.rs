@@ -1,7 +1,6 @@
 //! `runsc kill <id> [SIGNAL]`: signals by name (TERM, SIGTERM) or number.
 
 use anyhow::{bail, Result};
-use nix::sys::signal::Signal;
 use runsc::api::Container;
 
 use crate::cli::GlobalFlags;
@@ -18,23 +17,12 @@ pub struct Args {
     pub signal: String,
 }
 
-/// Parses `9`, `KILL`, `SIGKILL` or `sigkill`.
+/// Parses `9`, `KILL`, `SIGKILL`, `sigkill`, `RTMIN+3`, or 0 (runc takes it
+/// too: a check that the init still runs).
 pub fn parse_signal(s: &str) -> Result<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        if Signal::try_from(n).is_ok() || (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
-            return Ok(n);
-        }
-        bail!("invalid signal {s:?}");
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    match name.parse::<Signal>() {
-        Ok(sig) => Ok(sig as i32),
-        Err(_) => bail!("invalid signal {s:?}"),
+    match specutils::signal::parse(s) {
+        Some(n) => Ok(n),
+        None => bail!("invalid signal {s:?}"),
     }
 }
 
@@ -43,20 +31,4 @@ pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
     let store = super::store(g)?;
     Container::find(&store, &a.id)?.signal(signal, a.all)?;
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signal_forms() {
-        assert_eq!(parse_signal("9").unwrap(), 9);
-        assert_eq!(parse_signal("KILL").unwrap(), 9);
-        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
-        assert_eq!(parse_signal("hup").unwrap(), 1);
-        assert!(parse_signal("SIGNOPE").is_err());
-        assert!(parse_signal("0x").is_err());
-        assert!(parse_signal("999").is_err());
-    }
 }

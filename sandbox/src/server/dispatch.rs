@@ -2,8 +2,6 @@
 
 use std::os::fd::AsFd;
 
-use nix::sys::signal::Signal;
-use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 use specutils::channel::ChannelError;
 
@@ -173,13 +171,13 @@ impl Server {
 
     fn signal(&self, id: &str, signal: i32, all: bool) -> Result<(), RemoteError> {
         let c = self.registry.get(id)?;
-        let sig = parse_signal(signal)?;
+        check_signal(signal)?;
         let gone = || remote(ErrorKind::NoSuchProcess, "container process is gone");
         if c.exited.is_some() {
             return Err(gone());
         }
         if !all {
-            return match nix::sys::signal::kill(Pid::from_raw(c.init_pid), sig) {
+            return match specutils::signal::send(c.init_pid, signal) {
                 Ok(()) => Ok(()),
                 Err(nix::errno::Errno::ESRCH) => Err(gone()),
                 Err(e) => Err(remote(
@@ -189,7 +187,7 @@ impl Server {
             };
         }
         for pid in self.registry.container_pids(id) {
-            match nix::sys::signal::kill(Pid::from_raw(pid), sig) {
+            match specutils::signal::send(pid, signal) {
                 Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
                 Err(e) => return Err(remote(ErrorKind::Failed, format!("signal {pid}: {e}"))),
             }
@@ -198,9 +196,9 @@ impl Server {
     }
 
     fn signal_exec(&self, pid: i32, signal: i32) -> Result<(), RemoteError> {
-        let sig = parse_signal(signal)?;
+        check_signal(signal)?;
         match self.registry.execs.get(&pid) {
-            Some(e) if e.status.is_none() => nix::sys::signal::kill(Pid::from_raw(pid), sig)
+            Some(e) if e.status.is_none() => specutils::signal::send(pid, signal)
                 .map_err(|e| remote(ErrorKind::Failed, format!("signal {pid}: {e}"))),
             _ => Err(remote(
                 ErrorKind::NoSuchProcess,
@@ -210,11 +208,12 @@ impl Server {
     }
 }
 
-fn parse_signal(signal: i32) -> Result<Signal, RemoteError> {
-    Signal::try_from(signal).map_err(|_| {
-        remote(
-            ErrorKind::InvalidArgument,
-            format!("invalid signal {signal}"),
-        )
-    })
+fn check_signal(signal: i32) -> Result<(), RemoteError> {
+    if specutils::signal::is_valid(signal) {
+        return Ok(());
+    }
+    Err(remote(
+        ErrorKind::InvalidArgument,
+        format!("invalid signal {signal}"),
+    ))
 }
