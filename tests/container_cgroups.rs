@@ -110,7 +110,8 @@ fn systemd_cgroup_paths_are_placed_as_systemd_would() {
     let place = format!(":/{rel}");
     assert!(cgroups.lines().any(|l| l.ends_with(&place)), "{cgroups}");
     // Later commands find it from the metadata, with or without the flag.
-    env.ok(&["update", "--memory", "134217728", &id]);
+    // Sizes as runc's flags take them: 128m is 134217728.
+    env.ok(&["update", "--memory", "128m", &id]);
     let limit = std::fs::read_to_string(memory.join("memory.limit_in_bytes"))
         .or_else(|_| std::fs::read_to_string(memory.join("memory.max")))
         .unwrap();
