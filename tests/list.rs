@@ -1,6 +1,8 @@
 //! `list` against `state`: list reads thousands of entries through a fast
 //! path of its own (runsc/src/container/store_reader.rs), which must print
-//! of each container exactly what `state` prints of it.
+//! of each container exactly what `state` prints of it, but for the owner:
+//! `list` names the user that made the container, as runc's does, where
+//! `state` prints none.
 
 mod common;
 
@@ -66,7 +68,25 @@ fn odd_entries() -> Vec<Container> {
         pid: me.pid,
         start_time: me.start_time + 1,
     });
-    vec![escaped, annotated, big, live, held, dead]
+    // A uid no user has, and an entry from before the uid was kept.
+    let mut nameless = entry("a-nameless");
+    nameless.owner_uid = Some(4_000_000);
+    let mut older = entry("a-older");
+    older.owner_uid = None;
+    vec![escaped, annotated, big, live, held, dead, nameless, older]
+}
+
+/// What `list` prints of a container `state` prints as `state`.
+fn listed_as(id: &str, mut state: serde_json::Value) -> serde_json::Value {
+    let owner = match id {
+        "a-nameless" => "#4000000",
+        "a-older" => "",
+        // The entries this test made, as root.
+        _ if state["owner"] == "" => "root",
+        _ => return state,
+    };
+    state["owner"] = owner.into();
+    state
 }
 
 fn json(out: &std::process::Output) -> serde_json::Value {
@@ -103,7 +123,8 @@ fn list_prints_each_container_as_state_does() {
     let sampled = ids.iter().step_by(97).map(String::as_str);
     for id in odd.iter().map(|c| c.id.as_str()).chain(sampled) {
         let state = json(&env.runsc(&["state", id]));
-        assert_eq!(by_id[id], &state, "{id}");
+        assert_eq!(state["owner"], odd_owner(&odd, id), "{id}");
+        assert_eq!(by_id[id], &listed_as(id, state), "{id}");
     }
     assert_eq!(by_id["a-live"]["status"], "running");
     assert_eq!(by_id["a-live"]["pid"], std::process::id());
@@ -129,4 +150,15 @@ fn list_prints_each_container_as_state_does() {
         .find(|r| r.starts_with("a-big "))
         .expect("big row");
     assert!(big.ends_with("   big"), "{big}");
+    let plain = rows.iter().find(|r| r.starts_with("c0000 ")).expect("row");
+    assert!(plain.ends_with("   root"), "{plain}");
+}
+
+/// The owner `state` prints: the one kept in meta.json, empty but for the
+/// odd entries that set one.
+fn odd_owner(odd: &[Container], id: &str) -> String {
+    odd.iter()
+        .find(|c| c.id == id)
+        .map(|c| c.owner.clone())
+        .unwrap_or_default()
 }

@@ -1,5 +1,6 @@
 //! `runsc list`: a table, JSON, or ids only, as `runc list` prints them.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -127,8 +128,16 @@ fn read_parts<P: Part>(store: &ContainerStore, ids: &[String]) -> Vec<P> {
                 return part;
             }
         };
+        let mut owners = Owners::default();
         for id in chunk {
-            match reader.with_state(id, |s| part.push(s)) {
+            let named = |s: OciState<'_>| match (s.owner.is_empty(), s.owner_uid) {
+                (true, Some(uid)) => part.push(&OciState {
+                    owner: Cow::Borrowed(owners.name(uid)),
+                    ..s
+                }),
+                _ => part.push(&s),
+            };
+            match reader.with_state(id, named) {
                 Ok(()) => {}
                 // A container that vanished between readdir and read is gone.
                 Err(runsc::container::StoreError::NotExist(_)) => {}
@@ -161,6 +170,32 @@ fn read_parts<P: Part>(store: &ContainerStore, ids: &[String]) -> Vec<P> {
             })
             .collect()
     })
+}
+
+/// User names by uid, each looked up once per reader (the entries of one
+/// root are nearly always one user's). `list` prints the name of the user
+/// that made each container, as runc prints its state directory's owner;
+/// `state` prints none, as runc's does.
+#[derive(Default)]
+struct Owners(Vec<(u32, String)>);
+
+impl Owners {
+    fn name(&mut self, uid: u32) -> &str {
+        let at = match self.0.iter().position(|(u, _)| *u == uid) {
+            Some(at) => at,
+            None => {
+                let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid));
+                let name = match user {
+                    Ok(Some(user)) => user.name,
+                    // runc's way of naming a uid without a user.
+                    _ => format!("#{uid}"),
+                };
+                self.0.push((uid, name));
+                self.0.len() - 1
+            }
+        };
+        &self.0[at].1
+    }
 }
 
 /// One JSON array, as serde would write a list of the states.

@@ -50,7 +50,13 @@ pub struct Container {
     pub status: Status,
     /// RFC 3339 with nanoseconds, as runc prints it.
     pub created: String,
+    /// What `state` prints as the owner: empty, as runc's does.
     pub owner: String,
+    /// The effective uid that made the entry, whose name `list` prints as
+    /// the owner, as runc's names its state directory's owner. None in
+    /// entries written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_uid: Option<u32>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
     /// The sandbox this container runs in; equal to `id` for a root container.
@@ -97,6 +103,7 @@ impl Container {
             status: Status::Creating,
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             owner: String::new(),
+            owner_uid: Some(rustix::process::geteuid().as_raw()),
             annotations: BTreeMap::new(),
             sandbox_id: sandbox_id.to_string(),
             sandbox: None,
@@ -151,6 +158,8 @@ pub struct MetaView<'a> {
     pub created: Cow<'a, str>,
     #[serde(borrow)]
     pub owner: Cow<'a, str>,
+    #[serde(default)]
+    pub owner_uid: Option<u32>,
     #[serde(default, borrow)]
     pub annotations: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
     /// Required, as [`Container`] requires it, so that both refuse the same

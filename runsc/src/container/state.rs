@@ -25,6 +25,9 @@ pub struct OciState<'a> {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
     pub owner: Cow<'a, str>,
+    /// Who made the entry, for `list` to name; not part of the document.
+    #[serde(skip)]
+    pub owner_uid: Option<u32>,
 }
 
 impl OciState<'static> {
@@ -45,6 +48,7 @@ impl OciState<'static> {
                 .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
                 .collect(),
             owner: Cow::Owned(c.owner),
+            owner_uid: c.owner_uid,
         }
     }
 }
@@ -63,6 +67,7 @@ impl<'a> OciState<'a> {
             created: v.created,
             annotations: v.annotations,
             owner: v.owner,
+            owner_uid: v.owner_uid,
         }
     }
 }

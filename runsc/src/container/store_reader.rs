@@ -48,7 +48,7 @@ impl MetaReader {
     pub fn with_state<R>(
         &mut self,
         id: &str,
-        f: impl FnOnce(&OciState<'_>) -> R,
+        f: impl FnOnce(OciState<'_>) -> R,
     ) -> Result<R, StoreError> {
         self.rel.clear();
         self.rel.extend([id, "/", META_NAME]);
@@ -69,10 +69,10 @@ impl MetaReader {
         if n == self.buf.len() {
             // Too big for one read: the general path reads it whole.
             let c = self.store.read_meta(id)?;
-            return Ok(f(&OciState::of(c)));
+            return Ok(f(OciState::of(c)));
         }
         let view = parse_meta(&self.buf[..n], id, path, |v: &MetaView| &v.id)?;
-        Ok(f(&OciState::from_view(view)))
+        Ok(f(OciState::from_view(view)))
     }
 }
 
