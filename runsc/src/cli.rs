@@ -151,6 +151,15 @@ pub enum Command {
 }
 
 impl Command {
+    /// `--preserve-fds` of create and run: 0 for every other command.
+    pub fn preserve_fds(&self) -> u32 {
+        match self {
+            Command::Create(a) => a.preserve_fds,
+            Command::Run(a) => a.create.preserve_fds,
+            _ => 0,
+        }
+    }
+
     /// The subcommand's name, for per-command debug log files.
     pub fn name(&self) -> &'static str {
         match self {

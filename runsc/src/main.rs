@@ -35,6 +35,12 @@ fn main() -> ExitCode {
         }
     };
     let command = cli.command.name();
+    // Before this process opens anything of its own (a log, a signalfd)
+    // at a number the caller left closed, which the container would get.
+    if let Err(e) = check_preserved(cli.command.preserve_fds()) {
+        eprintln!("runsc: {e}");
+        return ExitCode::from(1);
+    }
     // Before anything starts a thread: unshare refuses a user namespace to
     // a threaded process.
     if let Err(e) = enter_rootless_namespace(&cli) {
@@ -93,4 +99,19 @@ fn one_line(e: &anyhow::Error) -> String {
         }
     }
     line.replace('\n', " ")
+}
+
+/// The caller's descriptors 3..3+count, which `--preserve-fds` passes on,
+/// must be open.
+fn check_preserved(count: u32) -> Result<(), String> {
+    for fd in 3..3 + count as i32 {
+        // SAFETY: only borrowed for one fcntl(F_GETFD), which reads flags.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        if let Err(e) = rustix::io::fcntl_getfd(borrowed) {
+            return Err(format!(
+                "--preserve-fds {count}: descriptor {fd} is not open ({e})"
+            ));
+        }
+    }
+    Ok(())
 }

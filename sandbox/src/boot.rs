@@ -76,6 +76,9 @@ pub struct BootConfig {
     /// Set when the gofer is ours to start; the frontend started it
     /// otherwise.
     pub gofer: Option<StartGofer>,
+    /// `--preserve-fds`: held at 3, 4, ... until the root container's init
+    /// has forked with them (`options.preserve_fds` of them).
+    pub preserved: Vec<OwnedFd>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,9 +138,10 @@ pub fn boot(mut cfg: BootConfig) -> Result<i32, BootError> {
                 Begun::Restored(r, state)
             }),
     });
-    // The init got the donated mounts at its fork; the gofer exits once it
-    // has donated. The channels are of no more use.
+    // The init got the donated mounts and the preserved descriptors at its
+    // fork; the gofer exits once it has donated. None is of more use here.
     cfg.mounts.clear();
+    cfg.preserved.clear();
     // Done while a new init builds its rootfs (its namespaces are final):
     // on two CPUs this time is hidden. Everything forked from here on gets
     // at most what the sandbox keeps, under its filter. A sandbox that

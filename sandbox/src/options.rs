@@ -10,4 +10,8 @@ pub struct LaunchOptions {
     /// `--baseline-seccomp=off`: no baseline filter (the global flag).
     #[serde(default)]
     pub no_baseline_seccomp: bool,
+    /// `--preserve-fds N`: the caller's descriptors 3..3+N, which a root
+    /// container's init inherits at the same numbers.
+    #[serde(default)]
+    pub preserve_fds: u32,
 }

@@ -1,6 +1,7 @@
 //! `runsc boot` (hidden): the sandbox process, started by `create`; it
 //! forks the root container's gofer when given the gofer's channel ends.
 
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
@@ -33,6 +34,16 @@ pub fn run(_g: &GlobalFlags, mut a: Args) -> Result<u8> {
     // decides what the container gets.
     let _ = nix::unistd::setsid();
     let fds = &mut a.fds;
+    let preserved = fds.many(ChildFd::Preserved)?;
+    // The init inherits them at the numbers they have here.
+    for (n, fd) in preserved.iter().enumerate() {
+        anyhow::ensure!(
+            fd.as_raw_fd() == 3 + n as i32,
+            "preserved descriptor {n} is at {}, not {}",
+            fd.as_raw_fd(),
+            3 + n
+        );
+    }
     let spec = super::read_spec_fd(fds.one(ChildFd::Spec)?)?;
     let gofer_ends = fds.many(ChildFd::GoferMounts)?;
     let gofer: Option<StartGofer> = if gofer_ends.is_empty() {
@@ -60,7 +71,9 @@ pub fn run(_g: &GlobalFlags, mut a: Args) -> Result<u8> {
         options: sandbox::options::LaunchOptions {
             no_new_keyring: a.no_new_keyring,
             no_baseline_seccomp: a.no_baseline_seccomp,
+            preserve_fds: preserved.len() as u32,
         },
+        preserved,
         gofer,
     };
     let result = boot(config);

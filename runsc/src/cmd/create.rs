@@ -27,6 +27,10 @@ pub struct Args {
     /// Keep the caller's session keyring instead of a new one
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
+    /// Pass this many descriptors from 3 up to the container's process,
+    /// at the same numbers
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
     /// Container id
     pub id: String,
 }
@@ -46,6 +50,7 @@ pub fn options(g: &GlobalFlags, a: Args) -> CreateOptions {
         launch: sandbox::options::LaunchOptions {
             no_new_keyring: a.no_new_keyring,
             no_baseline_seccomp: g.baseline_seccomp == crate::cli::Switch::Off,
+            preserve_fds: a.preserve_fds,
         },
         child_flags: super::child_flags(g),
         restore: None,

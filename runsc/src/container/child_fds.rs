@@ -26,10 +26,13 @@ pub enum ChildFd {
     /// The gofer's ends of the channels in `Mounts`, for the sandbox to
     /// fork the root container's gofer with.
     GoferMounts,
+    /// `--preserve-fds`: the caller's descriptors for the container's
+    /// process, placed first (3, 4, ...).
+    Preserved,
 }
 
 impl ChildFd {
-    const ALL: [ChildFd; 8] = [
+    const ALL: [ChildFd; 9] = [
         ChildFd::Spec,
         ChildFd::Control,
         ChildFd::Ready,
@@ -38,6 +41,7 @@ impl ChildFd {
         ChildFd::Mounts,
         ChildFd::CgroupTasks,
         ChildFd::GoferMounts,
+        ChildFd::Preserved,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +54,7 @@ impl ChildFd {
             ChildFd::Mounts => "mounts",
             ChildFd::CgroupTasks => "cgroup-tasks",
             ChildFd::GoferMounts => "gofer-mounts",
+            ChildFd::Preserved => "preserved",
         }
     }
 

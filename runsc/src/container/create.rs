@@ -59,6 +59,13 @@ pub fn create(store: &ContainerStore, mut opts: CreateOptions) -> Result<Created
         container.systemd_unit = Some(super::scope::unit_of(&container)?);
         Some(systemd)
     });
+    if opts.launch.preserve_fds > 0 && (sandbox_id != opts.id || restoring.is_some()) {
+        return Err(LifecycleError::Invalid(
+            "--preserve-fds is supported only for a container with a sandbox of its own, \
+             not for a pod's later container or a restore"
+                .into(),
+        ));
+    }
     if sandbox_id != opts.id {
         if restoring.is_some() {
             return Err(LifecycleError::Invalid(
@@ -293,8 +300,13 @@ fn spawn_sandbox(
     boot: Boot,
     unified: Option<OwnedFd>,
 ) -> Result<KillOnDrop, LifecycleError> {
+    // The preserved descriptors first, at 3..3+N as in the caller: the
+    // sandbox holds them there until its init has forked, whose own
+    // descriptors therefore all lie above them.
+    let preserved = super::exec::our_fds(3, opts.launch.preserve_fds)?;
     let mut fds = ChildFds::new();
-    fds.one(ChildFd::Spec, boot.spec.as_fd())
+    fds.many(ChildFd::Preserved, preserved)
+        .one(ChildFd::Spec, boot.spec.as_fd())
         .one(ChildFd::Control, boot.control.as_fd())
         .one(ChildFd::Ready, boot.ready.as_fd())
         .many(ChildFd::Console, boot.console.iter().map(|c| c.as_fd()))

@@ -115,7 +115,12 @@ pub fn exec(
 
 /// Our descriptors 0..count, borrowed for a request that passes them on.
 pub(crate) fn our_stdio(count: u32) -> Result<Vec<BorrowedFd<'static>>, LifecycleError> {
-    (0..count as i32)
+    our_fds(0, count)
+}
+
+/// Our descriptors `first..first+count`, checked open.
+pub(crate) fn our_fds(first: i32, count: u32) -> Result<Vec<BorrowedFd<'static>>, LifecycleError> {
+    (first..first + count as i32)
         .map(|n| {
             // SAFETY: stdio and the preserved numbers stay open for the
             // length of the command; fcntl checks they are open at all.

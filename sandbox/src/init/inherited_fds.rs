@@ -34,6 +34,19 @@ pub fn close_on_exec_from(first: u32) -> Result<(), InitError> {
     Ok(())
 }
 
+/// Clears close-on-exec on `first..first+count`, descriptors handed down
+/// for the container's process to keep (`--preserve-fds`).
+pub fn keep_across_exec(first: i32, count: u32) -> Result<(), InitError> {
+    for fd in first..first + count as i32 {
+        // SAFETY: borrowed for one fcntl that changes only its flags.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        rustix::io::fcntl_setfd(borrowed, rustix::io::FdFlags::empty()).map_err(os(format!(
+            "keep preserved descriptor {fd} open across exec"
+        )))?;
+    }
+    Ok(())
+}
+
 pub(crate) fn close_range_cloexec(first: u32) -> std::io::Result<()> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes flags.
     let rc = unsafe {

@@ -231,7 +231,11 @@ fn setup_and_exec(mut plan: InitPlan, channel: &Channel) -> Result<Never, InitEr
         baseline: plan.baseline.as_ref(),
         spec: plan.seccomp.as_ref(),
     };
-    exec_process(process, filters, notify, &state, 0)
+    // --preserve-fds: inherited from the sandbox at 3.. (close-on-exec
+    // there, as all it was handed).
+    let preserved = plan.options.preserve_fds;
+    inherited_fds::keep_across_exec(3, preserved)?;
+    exec_process(process, filters, notify, &state, preserved)
 }
 
 /// The seccomp filters a container process execs under, stacked.
