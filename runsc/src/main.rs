@@ -37,8 +37,8 @@ fn main() -> ExitCode {
     let command = cli.command.name();
     // Before this process opens anything of its own (a log, a signalfd)
     // at a number the caller left closed, which the container would get.
-    if let Err(e) = check_preserved(cli.command.preserve_fds()) {
-        eprintln!("runsc: {e}");
+    if let Err(e) = runsc::container::exec::our_fds(3, cli.command.preserve_fds()) {
+        eprintln!("runsc: --preserve-fds: {e}");
         return ExitCode::from(1);
     }
     // Before anything starts a thread: unshare refuses a user namespace to
@@ -99,19 +99,4 @@ fn one_line(e: &anyhow::Error) -> String {
         }
     }
     line.replace('\n', " ")
-}
-
-/// The caller's descriptors 3..3+count, which `--preserve-fds` passes on,
-/// must be open.
-fn check_preserved(count: u32) -> Result<(), String> {
-    for fd in 3..3 + count as i32 {
-        // SAFETY: only borrowed for one fcntl(F_GETFD), which reads flags.
-        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        if let Err(e) = rustix::io::fcntl_getfd(borrowed) {
-            return Err(format!(
-                "--preserve-fds {count}: descriptor {fd} is not open ({e})"
-            ));
-        }
-    }
-    Ok(())
 }

@@ -119,7 +119,7 @@ pub(crate) fn our_stdio(count: u32) -> Result<Vec<BorrowedFd<'static>>, Lifecycl
 }
 
 /// Our descriptors `first..first+count`, checked open.
-pub(crate) fn our_fds(first: i32, count: u32) -> Result<Vec<BorrowedFd<'static>>, LifecycleError> {
+pub fn our_fds(first: i32, count: u32) -> Result<Vec<BorrowedFd<'static>>, LifecycleError> {
     (first..first + count as i32)
         .map(|n| {
             // SAFETY: stdio and the preserved numbers stay open for the
