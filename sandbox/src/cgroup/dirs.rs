@@ -33,11 +33,18 @@ impl Cgroup {
         drop(parent_lock);
         let result = made.and_then(|()| resources.map_or(Ok(()), |r| self.update(r)));
         if let Err(err) = result {
+            let realtime = self.parent_holds_realtime();
+            if realtime {
+                self.give_up_realtime();
+            }
             // Deepest first: a parent made here can only go once its child has.
             for dir in created.iter().rev() {
                 if let Err(e) = fs::remove_dir(dir) {
                     tracing::warn!("cannot undo creation of cgroup {}: {e}", dir.display());
                 }
+            }
+            if realtime {
+                self.release_realtime();
             }
             return Err(err);
         }

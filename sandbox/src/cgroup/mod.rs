@@ -48,6 +48,7 @@ mod dirs;
 mod mounts;
 mod parent;
 mod path;
+mod realtime;
 mod stats;
 mod systemd;
 mod teardown;
@@ -118,6 +119,10 @@ pub enum CgroupError {
         "container {0} has no cgroup: it runs rootless, and cgroups are not delegated to its user"
     )]
     NotDelegated(String),
+    #[error(
+        "cgroup {0}: its realtime runtime does not fit in the parent's: write {2} to {1}: {3}"
+    )]
+    NoRealtimeRoom(PathBuf, PathBuf, u64, #[source] io::Error),
     #[error("remove cgroup {0}: rmdir {1}: {2}")]
     Remove(PathBuf, PathBuf, #[source] io::Error),
 }
@@ -420,6 +425,7 @@ impl Cgroup {
         if self.apply_direct(resources)? {
             return Ok(());
         }
+        let _realtime = self.make_room_for_realtime(resources)?;
         let mut resources = resources.clone();
         if let Some(memory) = resources.memory_mut() {
             if memory.kernel().is_some() {

@@ -19,14 +19,21 @@ impl Cgroup {
         if !self.exists() {
             return Ok(());
         }
+        let realtime = self.parent_holds_realtime();
+        let remove_dirs = || {
+            if realtime {
+                self.give_up_realtime();
+            }
+            self.remove_dirs()
+        };
         // The usual case after a container ended: nothing left, so one
         // rmdir round, with no scan for processes and no freeze, kill and
         // thaw round (~3 ms in 11 hierarchies). The kernel refuses to
         // remove a cgroup that holds a process (EBUSY), so any left, or
         // joined meanwhile, sends us on to the kill below; the directories
         // removed first were empty.
-        if self.remove_dirs().is_ok() {
-            self.remove_parents();
+        if remove_dirs().is_ok() {
+            self.remove_parents(realtime);
             return Ok(());
         }
         if !self.pids()?.is_empty() {
@@ -66,21 +73,24 @@ impl Cgroup {
                 let busy = CgroupError::Busy(self.path.clone(), pids);
                 return Err(backoff::Error::transient(Box::new(busy)));
             }
-            self.remove_dirs()
-                .map_err(|e| backoff::Error::transient(Box::new(e)))
+            remove_dirs().map_err(|e| backoff::Error::transient(Box::new(e)))
         };
         backoff::retry(policy, attempt).map_err(|e| match e {
             backoff::Error::Permanent(e) | backoff::Error::Transient { err: e, .. } => *e,
         })?;
-        self.remove_parents();
+        self.remove_parents(realtime);
         Ok(())
     }
 
-    /// Removes `/runsc` where this was its last cgroup.
-    fn remove_parents(&self) {
+    /// Removes `/runsc` where this was its last cgroup, else (`realtime`)
+    /// lowers the realtime runtime it held for this one.
+    fn remove_parents(&self, realtime: bool) {
         if self.in_default_parent() {
             let parents = self.hierarchies.iter().filter_map(|h| h.dir.parent());
             super::parent::remove_if_empty(parents);
+            if realtime {
+                self.release_realtime();
+            }
         }
     }
 }

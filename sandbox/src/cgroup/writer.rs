@@ -66,7 +66,7 @@ impl Cgroup {
     }
 
     /// This cgroup's directory in the v1 hierarchy of `controller`.
-    fn v1_dir_of(&self, controller: &str) -> Option<&Path> {
+    pub(super) fn v1_dir_of(&self, controller: &str) -> Option<&Path> {
         self.hierarchies
             .iter()
             .find(|h| h.kind != Kind::V2 && h.controllers.iter().any(|c| c == controller))
