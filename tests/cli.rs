@@ -174,6 +174,60 @@ fn list_formats() {
     );
 }
 
+/// `cli ARGS` (runsc or runc) with its stdout a pipe nobody reads.
+fn with_reader_gone(env: &Env, cli: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = if cli == "runc" {
+        let mut c = std::process::Command::new("runc");
+        c.arg("--root").arg(env.path().join("runc-root")).args(args);
+        c
+    } else {
+        env.cmd(args)
+    };
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    cmd.stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("spawn")
+}
+
+#[test]
+fn a_gone_reader_ends_list_silently_as_runc() {
+    if common::skip_without_root() {
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::new();
+    add(&env, "c1");
+    for cli in ["runsc", "runc"] {
+        for args in [&["list"][..], &["list", "--format", "json"]] {
+            let out = with_reader_gone(&env, cli, args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            // As `runc list | head -1` ends: killed by SIGPIPE, nothing said.
+            assert_eq!(out.status.signal(), Some(13), "{cli} {args:?}: {err}");
+            assert_eq!(err, "", "{cli} {args:?}");
+        }
+    }
+}
+
+#[test]
+fn a_failed_exec_exits_255_as_runc() {
+    if common::skip_without_root() {
+        return;
+    }
+    let env = Env::new();
+    common::assert_exec_fails_with(&env.runsc(&["exec", "nosuch", "true"]), "does not exist");
+    let runc = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(env.path().join("runc-root"))
+        .args(["exec", "nosuch", "true"])
+        .output()
+        .expect("run runc");
+    assert_eq!(runc.status.code(), Some(255), "runc");
+    // Other commands keep 1.
+    assert_fails_with(&env.runsc(&["kill", "nosuch"]), "does not exist");
+}
+
 #[test]
 fn spec_writes_a_valid_spec_once() {
     if common::skip_without_root() {

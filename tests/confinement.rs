@@ -6,7 +6,10 @@ mod common;
 
 use std::os::unix::fs::OpenOptionsExt;
 
-use common::{assert_fails_with, edit_config, proc_status, stderr, stdout, Env, Reaper};
+use common::{
+    assert_exec_fails_with, assert_fails_with, edit_config, proc_status, stderr, stdout, Env,
+    Reaper,
+};
 use serde_json::json;
 
 /// The CVE-2019-5736 move: hold /proc/<pid>/exe of a runsc process, wait
@@ -190,7 +193,7 @@ fn no_host_descriptor_reaches_the_container() {
     ]);
     common::pass_fd(&mut cmd, &host_dir, 3);
     let out = env.output(cmd);
-    assert_fails_with(&out, "outside the container's root");
+    assert_exec_fails_with(&out, "outside the container's root");
 }
 
 #[test]
@@ -325,7 +328,7 @@ fn the_sandbox_keeps_only_what_it_uses_and_its_container_is_granted() {
     let out = env.runsc(&["exec", "--cap", "CAP_SYS_ADMIN", &id, "true"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = env.runsc(&["exec", "--cap", "CAP_SYS_MODULE", &id, "true"]);
-    assert_fails_with(&out, "capability CAP_SYS_MODULE is not held by sandbox");
+    assert_exec_fails_with(&out, "capability CAP_SYS_MODULE is not held by sandbox");
     let pids: Vec<i64> = serde_json::from_str(&env.ok(&["ps", "-f", "json", &id])).unwrap();
     assert_eq!(pids.len(), 1, "processes after a refused exec: {pids:?}");
 

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_fails_with, sandbox_pid, Env, Reaper};
+use common::{assert_exec_fails_with, sandbox_pid, Env, Reaper};
 
 /// The sandbox's resident heap ([heap] and anonymous mappings) in KiB,
 /// from smaps_rollup, and its own minor page faults.
@@ -130,7 +130,7 @@ fn assert_refused(env: &Env, bundle: &std::path::Path, name: &str, cases: &[Refu
         line.push(&id);
         line.extend(*cmd);
         let out = env.runsc(&line);
-        assert_fails_with(&out, needle);
+        assert_exec_fails_with(&out, needle);
         assert_eq!(
             children(sandbox),
             before,

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{assert_fails_with, edit_config, stderr, stdout, Env, Reaper};
+use common::{assert_exec_fails_with, assert_fails_with, edit_config, stderr, stdout, Env, Reaper};
 use serde_json::json;
 
 #[test]
@@ -90,7 +90,7 @@ fn bad_arguments_are_one_line_errors() {
     env.assert_clean(&[&id]);
     env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
     assert_fails_with(&env.runsc(&["kill", &id, "SIGNOPE"]), "invalid signal");
-    assert_fails_with(
+    assert_exec_fails_with(
         &env.runsc(&["exec", "--cap", "CAP_NOPE", &id, "true"]),
         "CAP_NOPE",
     );

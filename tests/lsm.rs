@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{assert_fails_with, edit_config, stderr, stdout, Env, Reaper};
+use common::{assert_exec_fails_with, assert_fails_with, edit_config, stderr, stdout, Env, Reaper};
 use serde_json::json;
 
 fn apparmor_enabled() -> bool {
@@ -167,7 +167,7 @@ fn exec_runs_under_the_containers_profile_or_its_own() {
     if !apparmor_enabled() {
         env.ok(&["run", "-d", "-b", bundle.to_str().unwrap(), &id]);
         let out = env.runsc(&["exec", "--apparmor", "docker-default", &id, "true"]);
-        assert_fails_with(&out, "AppArmor is not enabled on this host");
+        assert_exec_fails_with(&out, "AppArmor is not enabled on this host");
         std::fs::write(
             &process,
             json!({"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0},
@@ -176,7 +176,7 @@ fn exec_runs_under_the_containers_profile_or_its_own() {
         )
         .unwrap();
         let out = env.runsc(&["exec", "--process", process.to_str().unwrap(), &id]);
-        assert_fails_with(&out, "AppArmor is not enabled on this host");
+        assert_exec_fails_with(&out, "AppArmor is not enabled on this host");
         env.ok(&["exec", &id, "true"]);
         env.ok(&["delete", "--force", &id]);
         env.assert_clean(&[&id]);

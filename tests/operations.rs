@@ -7,7 +7,10 @@ use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{assert_fails_with, cgroup_dirs, edit_config, stderr, stdout, Env, Reaper};
+use common::{
+    assert_exec_fails_with, assert_fails_with, cgroup_dirs, edit_config, stderr, stdout, Env,
+    Reaper,
+};
 use serde_json::json;
 
 /// A running container of `cmd`; deleted when the reaper drops.
@@ -114,7 +117,7 @@ fn exec_runs_in_the_container_with_flags() {
         "exec without --cap got CAP_SYS_ADMIN"
     );
 
-    assert_fails_with(
+    assert_exec_fails_with(
         &env.runsc(&["exec", &id, "nosuchcmd"]),
         "executable file not found in $PATH",
     );
@@ -291,7 +294,7 @@ fn pause_freezes_and_resume_thaws() {
     let frozen = raw();
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(raw(), frozen, "the counter moved while paused");
-    assert_fails_with(&env.runsc(&["exec", &id, "true"]), "paused");
+    assert_exec_fails_with(&env.runsc(&["exec", &id, "true"]), "paused");
     assert_fails_with(&env.runsc(&["pause", &id]), "paused");
     let pids: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "-f", "json", &id])).unwrap();
     assert!(!pids.is_empty());
@@ -332,7 +335,7 @@ fn update_lowers_pids_max_and_forks_fail() {
     let current = pids_current(&id);
     env.ok(&["update", "--pids-limit", &current.to_string(), &id]);
     let out = env.runsc(&["exec", &id, "true"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     assert!(
         stderr(&out).contains("resource temporarily unavailable"),
         "{}",
@@ -457,7 +460,7 @@ fn exec_with_a_terminal_of_our_own() {
     assert!(stdout(&out).starts_with("/dev/pts/"), "{}", stdout(&out));
     // --detach cannot lend our terminal.
     let out = env.runsc(&["exec", "-t", "-d", &id, "true"]);
-    assert_fails_with(&out, "--console-socket");
+    assert_exec_fails_with(&out, "--console-socket");
     // Our console socket is gone, and so are the exec'd processes.
     let listed: Vec<_> = std::fs::read_dir(&env.root)
         .unwrap()

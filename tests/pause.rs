@@ -8,7 +8,7 @@ mod common;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{assert_fails_with, cgroup_dirs, stdout, Env, Reaper};
+use common::{assert_exec_fails_with, cgroup_dirs, stdout, Env, Reaper};
 
 /// Runs `cmd`, killing it if it has not finished within 10 seconds (a
 /// frozen sandbox would never answer).
@@ -101,7 +101,7 @@ fn pausing_a_pods_first_container_leaves_the_rest_answering() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(stdout(&out).trim(), "still here");
     // The paused one refuses, and its processes are still listed.
-    assert_fails_with(&within_10s(env.cmd(&["exec", &pod, "true"])), "paused");
+    assert_exec_fails_with(&within_10s(env.cmd(&["exec", &pod, "true"])), "paused");
     let pids: Vec<i32> =
         serde_json::from_str(&stdout(&within_10s(env.cmd(&["ps", "-f", "json", &pod])))).unwrap();
     assert!(!pids.is_empty(), "no processes listed while paused");
@@ -139,7 +139,7 @@ fn a_paused_subcontainer_refuses_exec_while_its_pod_goes_on() {
     run_pod(&env, &pod, &sub);
 
     env.ok(&["pause", &sub]);
-    assert_fails_with(&within_10s(env.cmd(&["exec", &sub, "true"])), "paused");
+    assert_exec_fails_with(&within_10s(env.cmd(&["exec", &sub, "true"])), "paused");
     assert_eq!(env.ok(&["exec", &pod, "echo", "pod"]).trim(), "pod");
     env.ok(&["resume", &sub]);
     assert_eq!(env.ok(&["exec", &sub, "echo", "sub"]).trim(), "sub");

@@ -1,12 +1,14 @@
 //! `runsc`: the frontend binary. Parses flags, sets up logging, and runs one
 //! subcommand; every failure becomes one line on stderr (and an error entry
-//! in `--log`) and exit status 1.
+//! in `--log`) and exit status 1, or 255 for `exec` as with runc.
 
 mod cli;
 mod cmd;
 mod logging;
 
 use std::process::ExitCode;
+
+use nix::sys::signal::{SigHandler, Signal};
 
 /// musl's malloc maps and unmaps each block of 4 KiB and more on its own;
 /// the cache keeps a few for reuse until the sandbox idles
@@ -35,6 +37,12 @@ fn main() -> ExitCode {
         }
     };
     let command = cli.command.name();
+    if matches!(
+        command,
+        "list" | "state" | "ps" | "events" | "features" | "wait"
+    ) {
+        die_on_broken_pipe();
+    }
     // Before this process opens anything of its own (a log, a signalfd)
     // at a number the caller left closed, which the container would get.
     if let Err(e) = runsc::container::exec::our_fds(3, cli.command.preserve_fds()) {
@@ -67,8 +75,20 @@ fn main() -> ExitCode {
             if !daemon {
                 eprintln!("runsc: {line}");
             }
-            ExitCode::from(1)
+            // runc's exec fails with 255, leaving 0 to 254 to the process,
+            // whose status `exec` returns; scripts tell the two apart so.
+            ExitCode::from(if command == "exec" { 255 } else { 1 })
         }
+    }
+}
+
+/// Commands that only print die of SIGPIPE when their reader goes, as
+/// runc's do (`runc list | head -1`), instead of failing with EPIPE.
+fn die_on_broken_pipe() {
+    // SAFETY: restores the default disposition, before any thread starts;
+    // no handler of ours is installed or replaced.
+    if let Err(e) = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) } {
+        eprintln!("runsc: restore SIGPIPE: {e}");
     }
 }
 

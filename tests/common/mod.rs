@@ -6,6 +6,7 @@
 pub mod counter;
 mod crash;
 pub mod daemons;
+mod fails;
 mod fds;
 pub mod interrupted;
 mod privilege;
@@ -19,6 +20,8 @@ mod watchdog;
 // Each test binary uses some of these.
 #[allow(unused_imports)]
 pub use crash::assert_crashed;
+#[allow(unused_imports)]
+pub use fails::{assert_exec_fails_with, assert_fails_with};
 #[allow(unused_imports)]
 pub use fds::pass_fd;
 #[allow(unused_imports)]
@@ -426,18 +429,6 @@ pub fn install_program_as(bundle: &Path, name: &str, target: &str, flags: &[&str
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Asserts a failed run: exit 1, one line on stderr containing `needle`.
-pub fn assert_fails_with(o: &Output, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    assert!(err.contains(needle), "expected {needle:?} in stderr: {err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected: {err}"
-    );
 }
 
 /// What `runsc spec` (runc's `runc spec`) writes into the new directory
