@@ -62,6 +62,10 @@ pub struct GlobalFlags {
     #[arg(long = "baseline-seccomp", global = true, value_enum, require_equals = true,
           default_value_t = Switch::On)]
     pub baseline_seccomp: Switch,
+    /// CRIU binary for checkpoint and restore: a path, or a name looked up
+    /// in PATH [default: criu]
+    #[arg(long, global = true)]
+    pub criu: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

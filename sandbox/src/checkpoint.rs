@@ -357,6 +357,10 @@ pub struct RestorePlan {
     /// the sandbox makes, rooted at the new container's cgroups.
     #[serde(default)]
     pub cgroup_namespace: bool,
+    /// The CRIU binary the frontend was given (`--criu`); None: `criu` in
+    /// PATH.
+    #[serde(default)]
+    pub criu: Option<PathBuf>,
 }
 
 /// Options of `restore` that reach CRIU.
@@ -444,5 +448,6 @@ pub fn restore_plan(
         log: work.join(RESTORE_LOG),
         cgroups: info.cgroups.clone(),
         cgroup_namespace: new_cgroup_namespace(spec),
+        criu: None,
     })
 }

@@ -17,9 +17,9 @@ pub const MIN_MAJOR: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CriuError {
-    #[error("criu not found in PATH: checkpoint and restore need CRIU {MIN_MAJOR}.0 or newer (tools/install-criu installs it)")]
-    Missing,
-    #[error("run {binary}: {}", specutils::error::errno_text(.source))]
+    #[error("{0} not found in PATH: checkpoint and restore need CRIU {MIN_MAJOR}.0 or newer (tools/install-criu installs it)")]
+    Missing(String),
+    #[error("run {binary}: {source}")]
     Spawn {
         binary: String,
         source: std::io::Error,
@@ -45,9 +45,15 @@ pub struct Criu {
 }
 
 impl Criu {
-    /// Finds `criu` on PATH and checks its version.
-    pub fn find() -> Result<Self, CriuError> {
-        let path = find_in_path("criu").ok_or(CriuError::Missing)?;
+    /// Finds CRIU and checks its version: `binary` as runc's `--criu`
+    /// takes it (a path, or a name looked up in PATH), else `criu` in PATH.
+    pub fn find(binary: Option<&Path>) -> Result<Self, CriuError> {
+        let name = binary.unwrap_or(Path::new("criu"));
+        let path = if name.as_os_str().as_encoded_bytes().contains(&b'/') {
+            name.to_path_buf()
+        } else {
+            find_in_path(name).ok_or_else(|| CriuError::Missing(name.display().to_string()))?
+        };
         let out = Command::new(&path)
             .arg("--version")
             .stdin(Stdio::null())

@@ -43,7 +43,7 @@ pub struct Restored {
 /// sandbox's own (the restore command's), handed to CRIU as inherited
 /// descriptors; CRIU itself prints to /dev/null.
 pub fn restore(plan: &RestorePlan) -> Result<Restored, RestoreError> {
-    let criu = Criu::find()?;
+    let criu = Criu::find(plan.criu.as_deref())?;
     let mut stdio = Vec::with_capacity(3);
     for fd in 0..3 {
         // SAFETY: 0, 1 and 2 stay open for the sandbox's life (the frontend

@@ -51,6 +51,7 @@ pub struct Frontend {
     store: ContainerStore,
     child_flags: Vec<String>,
     systemd_cgroup: bool,
+    criu: Option<PathBuf>,
 }
 
 impl Frontend {
@@ -62,6 +63,7 @@ impl Frontend {
             store: ContainerStore::open(&options.root)?,
             child_flags: options.child_flags(),
             systemd_cgroup: options.systemd_cgroup,
+            criu: options.criu.clone(),
         })
     }
 
@@ -86,6 +88,7 @@ impl Frontend {
             image: image.to_path_buf(),
             work: None,
             options: Default::default(),
+            criu: self.criu.clone(),
         });
         let create = |opts| match restore {
             Some(r) => Container::restore(&self.store, opts, r),
@@ -188,6 +191,7 @@ impl Frontend {
                 leave_running: !exit,
                 ..Default::default()
             },
+            criu: self.criu.clone(),
         };
         Ok(self.container(id).checkpoint(opts)?)
     }

@@ -29,6 +29,10 @@ pub struct RuntimeOptions {
     /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
     #[serde(default)]
     pub systemd_cgroup: bool,
+    /// `--criu`: the CRIU binary for checkpoint and restore, a path or a
+    /// name in PATH (what `CriuPath` is to runc's shim).
+    #[serde(default)]
+    pub criu: Option<PathBuf>,
 }
 
 fn default_root() -> PathBuf {
@@ -43,6 +47,7 @@ impl Default for RuntimeOptions {
             debug_log: None,
             debug: false,
             systemd_cgroup: false,
+            criu: None,
         }
     }
 }

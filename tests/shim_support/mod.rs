@@ -84,6 +84,15 @@ pub struct Containerd {
     _interrupted: common::interrupted::Task,
 }
 
+/// CRIU in PATH, or its name where it is not installed.
+fn criu_path() -> PathBuf {
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&paths)
+        .map(|d| d.join("criu"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("criu"))
+}
+
 impl Containerd {
     /// Starts containerd, with its CRI plugin when `cri`.
     pub fn start(env: &Env, cri: bool) -> Self {
@@ -130,11 +139,13 @@ impl Containerd {
                  [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc-runsc]\n  \
                  runtime_type = \"io.containerd.runc.v2\"\n\
                  [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc-runsc.options]\n  \
-                 BinaryName = \"{}\"\n  Root = \"{}\"\n",
+                 BinaryName = \"{}\"\n  Root = \"{}\"\n  CriuPath = \"{}\"\n",
                 options.display(),
                 dir.join("runc-root").display(),
                 runsc_bin(),
-                env.root.display()
+                env.root.display(),
+                // runc's shim then passes `--criu` before every command.
+                criu_path().display()
             );
         } else {
             config += "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n";

@@ -71,6 +71,7 @@ pub fn run(g: &GlobalFlags, a: Args) -> Result<u8> {
             manage_cgroups_mode: a.manage_cgroups_mode,
             freeze_cgroup: None,
         },
+        criu: g.criu.clone(),
     };
     c.checkpoint(opts)?;
     Ok(0)

@@ -48,6 +48,7 @@ pub fn run(g: &GlobalFlags, a: RestoreArgs) -> Result<u8> {
             shell_job: a.criu.shell_job,
             file_locks: a.criu.file_locks,
         },
+        criu: g.criu.clone(),
     };
     let signals = if a.detach {
         None

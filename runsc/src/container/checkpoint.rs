@@ -30,6 +30,8 @@ pub struct CheckpointOptions {
     /// Where CRIU's log goes; the image directory if None.
     pub work: Option<PathBuf>,
     pub dump: DumpOptions,
+    /// The CRIU binary, a path or a name in PATH (None: `criu`).
+    pub criu: Option<PathBuf>,
 }
 
 pub fn checkpoint(
@@ -37,7 +39,7 @@ pub fn checkpoint(
     id: &str,
     opts: CheckpointOptions,
 ) -> Result<(), LifecycleError> {
-    let criu = Criu::find()?;
+    let criu = Criu::find(opts.criu.as_deref())?;
     let mut locked = store.lock(id)?;
     let c = &locked.container;
     if c.sandbox_id != c.id {

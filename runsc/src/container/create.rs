@@ -352,7 +352,7 @@ fn restore_plan(
     container: &super::Container,
     dir: &Path,
 ) -> Result<sandbox::checkpoint::RestorePlan, LifecycleError> {
-    Ok(sandbox::checkpoint::restore_plan(
+    let mut plan = sandbox::checkpoint::restore_plan(
         &r.info,
         spec,
         bundle,
@@ -361,7 +361,9 @@ fn restore_plan(
         &r.work,
         &dir.join(RESTORED_PID),
         &r.request.options,
-    )?)
+    )?;
+    plan.criu.clone_from(&r.request.criu);
+    Ok(plan)
 }
 
 /// Tells the sandbox to `begin`, with the v1 cgroups' `tasks` to join,

@@ -73,6 +73,8 @@ pub struct RestoreRequest {
     pub image: PathBuf,
     pub work: Option<PathBuf>,
     pub options: sandbox::checkpoint::RestoreOptions,
+    /// The CRIU binary, a path or a name in PATH (None: `criu`).
+    pub criu: Option<PathBuf>,
 }
 
 /// A created container; `sandbox` is our child until we exit.

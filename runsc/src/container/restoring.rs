@@ -34,7 +34,7 @@ pub(super) fn check_restore<'a>(
     request: &'a RestoreRequest,
     stdio: Option<&[OwnedFd; 3]>,
 ) -> Result<Restoring<'a>, LifecycleError> {
-    let criu = sandbox::criu::Criu::find()?;
+    let criu = sandbox::criu::Criu::find(request.criu.as_deref())?;
     tracing::debug!("restore with criu {}", criu.version);
     let image = std::fs::canonicalize(&request.image)
         .map_err(os(format!("image directory {}", request.image.display())))?;
