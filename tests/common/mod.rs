@@ -11,6 +11,7 @@ mod fds;
 pub mod interrupted;
 mod privilege;
 pub mod profiles;
+mod reaper;
 pub mod script;
 pub mod systemd;
 pub mod unprivileged;
@@ -26,6 +27,8 @@ pub use fails::{assert_exec_fails_with, assert_fails_with};
 pub use fds::pass_fd;
 #[allow(unused_imports)]
 pub use privilege::{in_subreaper_process, skip_without_root};
+#[allow(unused_imports)]
+pub use reaper::{running, Reaper};
 #[allow(unused_imports)]
 pub use wait::{status_of, wait_for, wait_for_status};
 #[allow(unused_imports)]
@@ -306,20 +309,6 @@ pub fn add_user_namespace(c: &mut serde_json::Value) {
 impl Drop for Env {
     fn drop(&mut self) {
         interrupted::unwatch_root(&self.root);
-    }
-}
-
-/// Deletes containers when dropped, so a failing test still cleans up.
-pub struct Reaper<'a> {
-    pub env: &'a Env,
-    pub ids: Vec<String>,
-}
-
-impl Drop for Reaper<'_> {
-    fn drop(&mut self) {
-        for id in &self.ids {
-            let _ = self.env.runsc(&["delete", "--force", id]);
-        }
     }
 }
 
