@@ -77,9 +77,12 @@ fn idle_sandboxes_unmap_their_code() {
     // before this); idle, only what the wait loop runs comes back (the
     // kernel maps 16 pages around each fault): under 20%.
     let small = |pid: i64| resident_code_percent(pid) < 25;
-    // Setup leaves 64 KiB or more of stack resident in each; idle, only
-    // the frames still live (under 56 KiB, release and debug builds).
-    let lean = |pid: i64| rss_kib(pid, "[stack]") < 56;
+    // Setup leaves 64 KiB or more of stack resident in each (68 KiB in a
+    // release build, 180 in a debug one); idle, only the frames still
+    // live: 48 KiB in a release build, 48 to 56 in a debug one, as the
+    // size of the arguments and environment above them moves them across
+    // a page boundary (56 failed one CI run in a few).
+    let lean = |pid: i64| rss_kib(pid, "[stack]") < 60;
     wait_for(
         "the sandbox to give back its setup stack",
         Duration::from_secs(5),
