@@ -180,14 +180,16 @@ fn docker_operations_on_a_running_container_give_what_runc_gives() {
         .map(|rt| {
             let name = format!("ops-{rt}");
             let n = name.as_str();
+            let rt_name = format!("rt-{rt}");
+            let r = rt_name.as_str();
             let out = env.path().join(format!("passwd-{rt}"));
             let mut log = Vec::new();
             // The name and id a step prints are the runtime's own.
             let mut step = |what: &str, args: &[&str]| {
                 let o = d.docker(args);
                 let text = match what {
-                    "run" => String::new(),
-                    _ => stdout(&o).trim().replace(n, "NAME"),
+                    "run" | "run --stop-signal" => String::new(),
+                    _ => stdout(&o).trim().replace(n, "NAME").replace(r, "RT"),
                 };
                 log.push(format!("{what}: {:?} {text}", o.status.code()));
             };
@@ -216,19 +218,38 @@ fn docker_operations_on_a_running_container_give_what_runc_gives() {
             step("stop", &["stop", "-t", "1", n]);
             step("exit code", &["inspect", "-f", "{{.State.ExitCode}}", n]);
             step("rm", &["rm", n]);
-            let top = d.docker(&["ps", "-a", "-q", "--filter", &format!("name={n}")]);
-            log.push(format!("left: {}", stdout(&top).trim()));
+
+            // A systemd image's STOPSIGNAL, SIGRTMIN+3 (37), reaches a
+            // trapping init, which exits on it before the timeout's KILL.
+            let trap = "trap 'echo got-rtmin3; exit 42' 37; echo started; while true; do sleep 0.1; done";
+            step("run --stop-signal", &["run", "-d", "--name", r, "--runtime", rt,
+                "--stop-signal", "SIGRTMIN+3", "bb", "sh", "-c", trap]);
+            common::wait_for("the trap", std::time::Duration::from_secs(10), || {
+                stdout(&d.docker(&["logs", r])).contains("started")
+            });
+            step("stop with RTMIN+3", &["stop", "-t", "10", r]);
+            step("its exit code", &["inspect", "-f", "{{.State.ExitCode}}", r]);
+            step("its logs", &["logs", r]);
+            step("rm", &["rm", r]);
+            for name in [n, r] {
+                let top = d.docker(&["ps", "-a", "-q", "--filter", &format!("name={name}")]);
+                log.push(format!("left: {}", stdout(&top).trim()));
+            }
             log
         })
         .collect();
     assert_eq!(seen[0], seen[1], "runc (left) against runsc-rs (right)");
-    assert!(
-        seen[0]
-            .iter()
-            .any(|l| l == "logs: Some(0) started\ngot-usr1"),
-        "{:?}",
-        seen[0]
-    );
+    for expected in [
+        "logs: Some(0) started\ngot-usr1",
+        "its exit code: Some(0) 42",
+        "its logs: Some(0) started\ngot-rtmin3",
+    ] {
+        assert!(
+            seen[0].iter().any(|l| l == expected),
+            "{expected:?} not in {:?}",
+            seen[0]
+        );
+    }
 }
 
 /// Removes the user dockerd adds for `userns-remap: default`, if this test
