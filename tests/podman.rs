@@ -112,6 +112,22 @@ impl<'a> Podman<'a> {
         podman_support::expect_ok(self.run(args), args)
     }
 
+    /// Stops this Podman (its Drop) and asserts that nothing of it or of
+    /// ours is left: mounts, its cgroup parent, processes.
+    fn assert_leaves_nothing(self) {
+        let (env, parent) = (self.env, self.cgroup_parent.clone());
+        drop(self);
+        assert_eq!(env.leftover_mounts(), Vec::<String>::new(), "mounts left");
+        for cg in cgroup_dirs(&parent) {
+            assert!(!cg.exists(), "cgroup left: {}", cg.display());
+        }
+        assert_eq!(
+            env.leftover_processes(),
+            Vec::<i32>::new(),
+            "processes left"
+        );
+    }
+
     /// `podman load` of a busybox image from tools/mkimage.
     fn load_busybox(&self, name: &str) {
         let archive = self.env.path().join("image.tar");
@@ -265,15 +281,82 @@ fn podman_runs_execs_tops_stops_and_removes_a_container() {
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(entries.is_empty(), "store entries left: {entries:?}");
-    let parent = podman.cgroup_parent.clone();
-    drop(podman);
-    assert_eq!(env.leftover_mounts(), Vec::<String>::new(), "mounts left");
-    for cg in cgroup_dirs(&parent) {
-        assert!(!cg.exists(), "cgroup left: {}", cg.display());
+    podman.assert_leaves_nothing();
+}
+
+/// The number the container's counter last wrote.
+fn counted(podman: &Podman, name: &str) -> u64 {
+    let text = podman.ok(&["exec", name, "cat", "/tmp/n"]);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{name}: {text:?}"))
+}
+
+#[test]
+fn podman_checkpoints_and_restores_a_container_and_a_copy() {
+    if common::skip_without_root() {
+        return;
     }
-    assert_eq!(
-        env.leftover_processes(),
-        Vec::<i32>::new(),
-        "processes left"
+    let env = Env::new();
+    let Some(podman) = Podman::new(&env) else {
+        return;
+    };
+    let image = "localhost/runsc-busybox:test";
+    podman.load_busybox(image);
+    // Written aside and renamed, so a reader never sees it empty.
+    let counter =
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/m; mv /tmp/m /tmp/n; sleep 0.05; done";
+    let mut run = vec!["run", "-d", "--name", "c1", "--network", "none"];
+    run.extend(ULIMITS);
+    run.extend([image, "sh", "-c", counter]);
+    podman.ok(&run);
+    common::wait_for("the counter", std::time::Duration::from_secs(10), || {
+        podman
+            .run(&["exec", "c1", "cat", "/tmp/n"])
+            .status
+            .success()
+    });
+
+    // --leave-running reaches the runtime twice (Podman 4.3 repeats it),
+    // and the copy restores into a container of its own, whose rootfs has
+    // none of the first's mount points (/run/.containerenv).
+    let archive = env.path().join("c1.tar");
+    let archive = archive.to_str().unwrap();
+    podman.ok(&[
+        "container",
+        "checkpoint",
+        "--leave-running",
+        "--export",
+        archive,
+        "c1",
+    ]);
+    let at_checkpoint = counted(&podman, "c1");
+    podman.ok(&["container", "restore", "--import", archive, "--name", "c2"]);
+    let restored = counted(&podman, "c2");
+    assert!(restored > 0, "the copy starts from the image's count");
+    common::wait_for(
+        "the copy to count on",
+        std::time::Duration::from_secs(10),
+        || counted(&podman, "c2") > restored,
     );
+    assert!(
+        counted(&podman, "c1") >= at_checkpoint,
+        "the original ran on"
+    );
+
+    // Stopped by the checkpoint, and back.
+    podman.ok(&["container", "checkpoint", "c1"]);
+    let state = podman.ok(&["inspect", "-f", "{{.State.Status}}", "c1"]);
+    assert_eq!(state.trim(), "exited");
+    podman.ok(&["container", "restore", "c1"]);
+    let before = counted(&podman, "c1");
+    common::wait_for(
+        "the restored one to count on",
+        std::time::Duration::from_secs(10),
+        || counted(&podman, "c1") > before,
+    );
+
+    podman.ok(&["rm", "--force", "--time", "0", "c1", "c2"]);
+    assert_eq!(podman.ok(&["ps", "--all", "--quiet"]).trim(), "");
+    podman.assert_leaves_nothing();
 }

@@ -13,7 +13,11 @@ use crate::cmd;
     about = "runsc-rs: a sandboxed OCI container runtime",
     // Go's flag package, which runc and gVisor use, accepts `--flag=value`
     // and `--flag value`; clap does too. Bool flags also take `=true`.
-    disable_help_subcommand = true
+    disable_help_subcommand = true,
+    // Go's also takes a flag given twice, the last one counting; Podman
+    // sends `checkpoint --leave-running ... --leave-running`. Repeatable
+    // flags (`--env`, `--cap`) still collect every value.
+    args_override_self = true
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -227,7 +231,8 @@ fn root_flags() -> clap::Command {
         clap::Command::new("runsc")
             .version(env!("CARGO_PKG_VERSION"))
             .about("runsc-rs: a sandboxed OCI container runtime")
-            .disable_help_subcommand(true),
+            .disable_help_subcommand(true)
+            .args_override_self(true),
     )
 }
 
@@ -349,6 +354,8 @@ mod tests {
             "runsc --baseline-seccomp=off state c1",
             "runsc list --format json",
             "runsc kill --all c1 KILL",
+            "runsc --root /a --root /b checkpoint --leave-running --image-path /i --leave-running c1",
+            "runsc exec -e A=1 -e B=2 --cap CAP_KILL --cap CAP_CHOWN c1 true",
             "runsc exec --help",
             "runsc exec --bogus c1",
             "runsc exec",
@@ -367,6 +374,21 @@ mod tests {
             let whole = super::Cli::try_parse_from(&rewritten);
             assert_eq!(show(ours), show(whole), "{line:?}");
         }
+    }
+
+    /// A flag given twice counts once, the last value winning, as with Go's
+    /// flag package (Podman repeats `--leave-running`); repeatable ones
+    /// keep every value.
+    #[test]
+    fn repeated_flags_take_the_last_and_lists_keep_all() {
+        let line = "runsc --root /a --debug --root /b exec --cwd /x --cwd /y -e A=1 -e B=2 c1 true";
+        let (cli, _) = super::parse(line.split(' ').map(Into::into).collect());
+        let cli = cli.expect("parses");
+        assert_eq!(cli.global.root, std::path::PathBuf::from("/b"));
+        let text = format!("{:?}", cli.command);
+        assert!(text.contains("\"/y\""), "{text}");
+        assert!(!text.contains("\"/x\""), "{text}");
+        assert!(text.contains("\"A=1\", \"B=2\""), "{text}");
     }
 
     /// Every subcommand, defined alone, shows the help it has in the whole.

@@ -361,6 +361,13 @@ pub struct RestorePlan {
     /// PATH.
     #[serde(default)]
     pub criu: Option<PathBuf>,
+    /// The rootfs CRIU restores into, and the bind mounts' destinations in
+    /// it, each with whether its source is a directory: made where missing
+    /// before CRIU runs, which mounts onto them but makes none.
+    #[serde(default)]
+    pub rootfs: PathBuf,
+    #[serde(default)]
+    pub mount_points: Vec<(String, bool)>,
 }
 
 /// Options of `restore` that reach CRIU.
@@ -408,6 +415,7 @@ pub fn restore_plan(
         "--manage-cgroups=ignore".into(),
     ];
     let binds = specutils::mounts::donated_mounts(spec);
+    let mut mount_points = Vec::with_capacity(info.mounts.len());
     for m in &info.mounts {
         let source = binds
             .iter()
@@ -416,6 +424,7 @@ pub fn restore_plan(
             .ok_or_else(|| CheckpointError::MissingMount(m.destination.clone()))?;
         args.push("--external".into());
         args.push(format!("mnt[{}]:{}", m.cookie, source.display()));
+        mount_points.push((m.destination.clone(), source.is_dir()));
     }
     let mut devices: Vec<(String, String)> = info
         .devices
@@ -449,5 +458,7 @@ pub fn restore_plan(
         cgroups: info.cgroups.clone(),
         cgroup_namespace: new_cgroup_namespace(spec),
         criu: None,
+        rootfs: rootfs.to_path_buf(),
+        mount_points,
     })
 }

@@ -3,8 +3,9 @@
 //! (`--restore-sibling`), so exit status, wait, kill and exec work as for
 //! an init the sandbox forked.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 
 use specutils::error::{os, OsError};
 
@@ -31,6 +32,8 @@ pub enum RestoreError {
     NotOurs { pid: i32, parent: i32 },
     #[error("restored init pid {0} is not valid")]
     BadPid(i32),
+    #[error("restore: {0}")]
+    MountPoint(#[from] crate::init::InitError),
 }
 
 /// A restored init, already running.
@@ -64,6 +67,7 @@ pub fn restore(plan: &RestorePlan) -> Result<Restored, RestoreError> {
         .collect();
     let mut parked: Vec<RawFd> = vec![-1; moves.len()];
     let park_base = RESTORE_STDIO_FD + moves.len() as RawFd;
+    make_mount_points(plan)?;
     let mut cmd = criu.command("restore");
     cmd.args(&plan.args);
     let dirs = crate::criu_cgroups::own_dirs(&plan.cgroups)?;
@@ -113,4 +117,24 @@ pub fn restore(plan: &RestorePlan) -> Result<Restored, RestoreError> {
     let pidfd = rustix::process::pidfd_open(pid_t, rustix::process::PidfdFlags::empty())
         .map_err(os(format!("pidfd_open {pid}")))?;
     Ok(Restored { pid, pidfd })
+}
+
+/// Makes the bind mounts' destinations that the rootfs lacks, as `create`
+/// does: a restore into another container's rootfs (Podman's `restore
+/// --import`) has none of the files that runtime made there, and CRIU
+/// fails on the first ("Can't stat mountpoint").
+fn make_mount_points(plan: &RestorePlan) -> Result<(), RestoreError> {
+    if plan.mount_points.is_empty() {
+        return Ok(());
+    }
+    let root = rustix::fs::open(
+        &plan.rootfs,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(os(format!("open rootfs {}", plan.rootfs.display())))?;
+    for (destination, dir) in &plan.mount_points {
+        crate::init::in_root::ensure_target(root.as_fd(), Path::new(destination), *dir)?;
+    }
+    Ok(())
 }

@@ -10,7 +10,7 @@ pub(crate) mod cgroup_mount;
 pub(crate) mod console;
 mod devices;
 pub(crate) mod identity;
-mod in_root;
+pub(crate) mod in_root;
 pub(crate) mod inherited_fds;
 mod lsm;
 mod namespaces;
